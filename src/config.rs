@@ -1,0 +1,167 @@
+//! The driver's settings, as read from the service key's `Parameters` subkey.
+//!
+//! Validation lives here (portable, tested on the host); the driver only reads
+//! `REG_DWORD` values and hands each to [`Config::apply`]. An invalid value keeps its
+//! default and yields a [`Rejected`] the driver prints as one line.
+
+use crate::record::Caps;
+
+/// Which notify routines to register.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sources {
+    /// `PsSetCreateProcessNotifyRoutineEx`.
+    pub process: bool,
+    /// `PsSetCreateThreadNotifyRoutine`.
+    pub thread: bool,
+    /// `PsSetLoadImageNotifyRoutine`.
+    pub image: bool,
+}
+
+/// Every setting, with its default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Ring capacity in bytes: a power of two from 4 KiB to 256 MiB. Default 4 MiB.
+    pub ring_bytes: usize,
+    /// String caps in UTF-16 units. Default 1024 (image) / 8192 (command line).
+    pub caps: Caps,
+    /// Records one work item run drains before it re-queues itself. Default 256.
+    pub batch: u32,
+    /// Processes the worker remembers by pid. Default 4096.
+    pub names: usize,
+    /// Replace command lines by `<omitted>` in the output (they can hold secrets).
+    pub omit_command_line: bool,
+    /// Seconds between periodic statistics lines (0: only at unload). Default 60.
+    pub stats_interval_s: u32,
+    /// Which event sources to register. Default all three.
+    pub sources: Sources,
+    /// `DbgPrintEx` level for event lines (0 error … 3 info). Default 3.
+    pub level: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// A registry value that was out of range; the default was kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejected {
+    /// The value's name.
+    pub name: &'static str,
+    /// What was found.
+    pub value: u32,
+    /// What is allowed.
+    pub allowed: &'static str,
+}
+
+/// The value names under `Parameters`, in the order the driver reads them.
+pub const VALUE_NAMES: [&str; 10] = [
+    "RingBytes",
+    "ImagePathCap",
+    "CommandLineCap",
+    "BatchSize",
+    "PidTableSize",
+    "OmitCommandLine",
+    "StatsIntervalSeconds",
+    "EnableProcess",
+    "EnableThread",
+    "EnableImage",
+];
+
+/// The name of the `DbgPrintEx` level value (read separately: it names a filter level).
+pub const LEVEL_NAME: &str = "DebugLevel";
+
+impl Config {
+    /// The defaults.
+    pub const DEFAULT: Self = Self {
+        ring_bytes: 4 << 20,
+        caps: Caps::DEFAULT,
+        batch: 256,
+        names: 4096,
+        omit_command_line: false,
+        stats_interval_s: 60,
+        sources: Sources { process: true, thread: true, image: true },
+        level: 3,
+    };
+
+    /// Applies one registry value. Unknown names are ignored (`Ok`).
+    ///
+    /// # Errors
+    /// [`Rejected`] when the value is out of range; the setting keeps its current value.
+    pub fn apply(&mut self, name: &str, value: u32) -> Result<(), Rejected> {
+        let reject = |allowed| Err(Rejected { name: static_name(name), value, allowed });
+        let flag = |v: u32| match v {
+            0 => Some(false),
+            1 => Some(true),
+            _ => None,
+        };
+        match name {
+            "RingBytes" => {
+                let v = value as usize;
+                if !v.is_power_of_two() || !(crate::ring::MIN_BYTES..=crate::ring::MAX_BYTES).contains(&v) {
+                    return reject("a power of two from 4096 to 268435456");
+                }
+                self.ring_bytes = v;
+            }
+            "ImagePathCap" => {
+                if !(16..=32_767).contains(&value) {
+                    return reject("16 to 32767 UTF-16 units");
+                }
+                self.caps.image = value;
+            }
+            "CommandLineCap" => {
+                if value > 32_767 {
+                    return reject("0 to 32767 UTF-16 units");
+                }
+                self.caps.command_line = value;
+            }
+            "BatchSize" => {
+                if !(1..=65_536).contains(&value) {
+                    return reject("1 to 65536 records");
+                }
+                self.batch = value;
+            }
+            "PidTableSize" => {
+                if !(16..=1 << 20).contains(&value) {
+                    return reject("16 to 1048576 processes");
+                }
+                self.names = value as usize;
+            }
+            "StatsIntervalSeconds" => {
+                if value > 86_400 {
+                    return reject("0 (only at unload) to 86400 seconds");
+                }
+                self.stats_interval_s = value;
+            }
+            "DebugLevel" => {
+                if value > 3 {
+                    return reject("0 (error) to 3 (info)");
+                }
+                self.level = value;
+            }
+            "OmitCommandLine" | "EnableProcess" | "EnableThread" | "EnableImage" => {
+                let Some(on) = flag(value) else { return reject("0 or 1") };
+                match name {
+                    "OmitCommandLine" => self.omit_command_line = on,
+                    "EnableProcess" => self.sources.process = on,
+                    "EnableThread" => self.sources.thread = on,
+                    _ => self.sources.image = on,
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// The caps actually used: shrunk so that the largest record fits a quarter of the
+    /// ring (a 4 KiB ring cannot hold an 8192-unit command line).
+    #[must_use]
+    pub const fn effective_caps(&self) -> Caps {
+        self.caps.fit(self.ring_bytes as u64 / 4 - 8)
+    }
+}
+
+fn static_name(name: &str) -> &'static str {
+    VALUE_NAMES.iter().chain(&[LEVEL_NAME]).find(|n| **n == name).copied().unwrap_or("?")
+}

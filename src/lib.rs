@@ -1,0 +1,56 @@
+//! # notifyring
+//!
+//! A Windows kernel-mode driver (WDM) that watches process, thread and image-load
+//! events and prints them to the kernel debugger — built so that the notify callbacks,
+//! which run inside process and thread creation, never wait on anything:
+//!
+//! ```text
+//! callback --snapshot--> lock-free ring --(queue at most once)--> IoWorkItem worker --> debugger
+//!  event.rs, record.rs     ring.rs          schedule.rs             worker/              DbgPrintEx
+//!  pipeline.rs (record)                                              (names, format)
+//! ```
+//!
+//! * [`event`]: what a callback hands over (borrowed strings, plain ids).
+//! * [`record`]: its byte layout in the ring, and a decoder that never panics.
+//! * [`ring`]: the multi-producer, single-consumer ring of variable-length records.
+//! * [`schedule`]: the gate that queues the single work item at most once.
+//! * [`pipeline`]: the record entry point the callbacks call, and unload.
+//! * [`worker`]: the work item routine: drain in batches, name processes, format, print.
+//! * [`stats`], [`config`]: counters and settings.
+//! * `driver` (Windows only): DriverEntry/Unload, one file per notify callback, the
+//!   work item — a thin layer that extracts fields and calls the portable code.
+//! * `sim` (host only): a simulated kernel that fires the same entry points from
+//!   threads and runs the work item on a work-queue simulator.
+//!
+//! Everything but `driver` is portable `no_std` Rust, tested on Linux with unit and
+//! property tests, loom and miri.
+
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+extern crate alloc;
+#[cfg(not(target_os = "windows"))]
+extern crate std;
+
+pub mod config;
+pub mod event;
+pub mod pipeline;
+pub mod record;
+pub mod ring;
+pub mod schedule;
+pub mod stats;
+mod sync;
+pub mod worker;
+
+#[cfg(target_os = "windows")]
+mod driver;
+
+#[cfg(all(not(target_os = "windows"), not(loom)))]
+pub mod sim;
+
+pub use config::Config;
+pub use event::{ClientId, Event, Kind, Stamp};
+pub use pipeline::{Pipeline, Recorded};
+pub use schedule::WorkQueue;
+pub use stats::Stats;
+pub use worker::WorkerEnv;

@@ -1,0 +1,239 @@
+//! The one place that chooses the synchronisation primitives (after tokio's `loom` shim).
+//!
+//! The kernel build, the host build and the loom model all compile the same ring and
+//! scheduler source; only this module differs. Under `cfg(loom)` every atomic, fence and
+//! payload cell is loom's, so the model checker sees every access the real code makes.
+
+#[cfg(loom)]
+pub use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+#[cfg(loom)]
+pub use loom::cell::UnsafeCell;
+
+#[cfg(not(loom))]
+pub use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// `core::cell::UnsafeCell` with loom's closure-based access API, so the same code
+/// compiles in both worlds and loom can check exclusive access to the worker's state.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    /// Wraps `value`.
+    pub const fn new(value: T) -> Self {
+        Self(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Lends the raw pointer to `f`; the caller upholds exclusivity.
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+/// Ordering for the read-modify-writes that open a Dekker pair (a commit followed by
+/// the schedule check, or the worker's idle transition followed by the ring re-check).
+///
+/// Natively `SeqCst`: such an RMW, then a `SeqCst` load on each side, is the classic
+/// Dekker pattern under C++20's single total order of `SeqCst` operations, and on
+/// x86-64 the RMW is a locked instruction, so the hot path pays no separate `mfence`
+/// (KERNEL-NOTES, performance facts). loom models `SeqCst` accesses as `AcqRel`
+/// (KERNEL-NOTES), so the model uses `AcqRel` plus an explicit fence
+/// ([`dekker_fence`]), the formulation loom does model.
+#[cfg(not(loom))]
+pub const DEKKER_RMW: Ordering = Ordering::SeqCst;
+#[cfg(loom)]
+pub const DEKKER_RMW: Ordering = Ordering::AcqRel;
+
+/// Ordering for the load that closes a Dekker pair (see [`DEKKER_RMW`]).
+#[cfg(not(loom))]
+pub const DEKKER_LOAD: Ordering = Ordering::SeqCst;
+#[cfg(loom)]
+pub const DEKKER_LOAD: Ordering = Ordering::Acquire;
+
+/// The StoreLoad barrier between a [`DEKKER_RMW`] and the [`DEKKER_LOAD`] after it.
+/// Natively the `SeqCst` RMW already is one, so this compiles to nothing.
+#[inline]
+#[cfg_attr(not(loom), expect(clippy::missing_const_for_fn, reason = "a fence under loom"))]
+pub fn dekker_fence() {
+    #[cfg(loom)]
+    fence(Ordering::SeqCst);
+}
+
+/// Backing words of the ring: plain memory for the payload, with each record's header
+/// word accessed atomically in place (natively) or through a side table (loom).
+pub mod words {
+    #[cfg(loom)]
+    pub use model::Words;
+    #[cfg(not(loom))]
+    pub use native::Words;
+
+    /// Bytes of a record's payload before its strings (see `record`).
+    pub const HEAD: usize = 64;
+
+    #[cfg(not(loom))]
+    mod native {
+        use super::super::AtomicU64;
+        use super::HEAD;
+        use alloc::vec::Vec;
+        use core::cell::UnsafeCell;
+
+        /// `len` 8-byte words, zeroed at creation, allocated once.
+        pub struct Words {
+            cells: Vec<UnsafeCell<u64>>,
+        }
+
+        // SAFETY: every word is either accessed atomically (headers, through `header`) or
+        // by the single party the ring protocol gives it to (a producer between reserve and
+        // commit, the consumer between Acquire of the commit and Release of its position).
+        unsafe impl Sync for Words {}
+        // SAFETY: plain memory with no thread affinity.
+        unsafe impl Send for Words {}
+
+        impl Words {
+            /// Allocates `len` zeroed words, or `None` if the allocator refuses.
+            pub fn try_new(len: usize) -> Option<Self> {
+                let mut cells = Vec::new();
+                cells.try_reserve_exact(len).ok()?;
+                cells.resize_with(len, || UnsafeCell::new(0));
+                Some(Self { cells })
+            }
+
+            /// The header word at `index`, viewed as an atomic.
+            #[inline]
+            pub fn header(&self, index: usize) -> Option<&AtomicU64> {
+                let cell = self.cells.get(index)?;
+                // SAFETY: the pointer is valid and 8-aligned for the life of `self`, and
+                // every access that can race with this one is atomic too: the ring never
+                // lets a party copy payload into a word another party may read as a header.
+                Some(unsafe { AtomicU64::from_ptr(cell.get()) })
+            }
+
+            /// Pointer to byte `offset` of words `index..`, if `len` bytes from there fit.
+            #[inline]
+            fn span(&self, index: usize, len: usize) -> Option<*mut u8> {
+                let byte = index.checked_mul(8)?;
+                let end = byte.checked_add(len)?;
+                if end > self.cells.len().checked_mul(8)? {
+                    return None;
+                }
+                // wrapping_add: in bounds (checked above), so this is an ordinary offset.
+                Some(self.cells.as_ptr().cast::<u8>().cast_mut().wrapping_add(byte))
+            }
+
+            /// Copies a record's payload (fixed head, then both strings' units) into the
+            /// words from `index` on. Returns false, writing nothing, if it would not fit.
+            ///
+            /// # Safety
+            /// The caller owns those words: a reserved, uncommitted record.
+            #[inline]
+            pub unsafe fn write_record(
+                &self,
+                index: usize,
+                head: &[u8; HEAD],
+                first: &[u16],
+                second: &[u16],
+            ) -> bool {
+                let first_bytes = core::mem::size_of_val(first);
+                let second_bytes = core::mem::size_of_val(second);
+                let Some(dst) = self.span(index, HEAD + first_bytes + second_bytes) else {
+                    return false;
+                };
+                // SAFETY: `dst..dst+HEAD` is in bounds (span) and owned by the caller;
+                // the source is stack memory, so the ranges cannot overlap.
+                unsafe { core::ptr::copy_nonoverlapping(head.as_ptr(), dst, HEAD) };
+                // SAFETY: as above, for the next `first_bytes` bytes (in bounds: span).
+                let dst = unsafe { dst.add(HEAD) };
+                // SAFETY: as above; the source is the kernel's string, not ring memory.
+                unsafe { core::ptr::copy_nonoverlapping(first.as_ptr().cast::<u8>(), dst, first_bytes) };
+                // SAFETY: as above, for the last `second_bytes` bytes.
+                let dst = unsafe { dst.add(first_bytes) };
+                // SAFETY: as above.
+                unsafe { core::ptr::copy_nonoverlapping(second.as_ptr().cast::<u8>(), dst, second_bytes) };
+                true
+            }
+
+            /// Lends `len` bytes from word `index` on to `f`, then zeroes those words.
+            /// Returns `None`, touching nothing, if the range is out of bounds.
+            ///
+            /// # Safety
+            /// The caller (the consumer) owns that range: its commit was acquired and the
+            /// consumer position has not been released past it.
+            #[inline]
+            pub unsafe fn take<R>(&self, index: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+                let padded = len.div_ceil(8).checked_mul(8)?;
+                let start = self.span(index, padded)?;
+                // SAFETY: in bounds (span), initialised (zeroed at creation, then written by
+                // the producer), and nobody else writes it while the consumer owns it.
+                let result = f(unsafe { core::slice::from_raw_parts(start, len) });
+                // SAFETY: same range, still owned. Zeroing keeps the invariant that every
+                // word outside [consumer, producer) reads 0, which makes a header that a
+                // producer has reserved but not yet stamped read as "not ready".
+                unsafe { core::ptr::write_bytes(start, 0, padded) };
+                Some(result)
+            }
+        }
+    }
+
+    #[cfg(loom)]
+    mod model {
+        use super::super::{AtomicU64, UnsafeCell};
+        use super::HEAD;
+        use alloc::vec::Vec;
+
+        /// The loom twin: payload in loom cells (so loom checks every payload access
+        /// for races) and one loom atomic per word standing in for in-place headers.
+        pub struct Words {
+            cells: Vec<UnsafeCell<u64>>,
+            headers: Vec<AtomicU64>,
+        }
+
+        impl Words {
+            pub fn try_new(len: usize) -> Option<Self> {
+                Some(Self {
+                    cells: (0..len).map(|_| UnsafeCell::new(0)).collect(),
+                    headers: (0..len).map(|_| AtomicU64::new(0)).collect(),
+                })
+            }
+
+            pub fn header(&self, index: usize) -> Option<&AtomicU64> {
+                self.headers.get(index)
+            }
+
+            pub unsafe fn write_record(&self, index: usize, head: &[u8; HEAD], first: &[u16], second: &[u16]) -> bool {
+                let mut bytes = head.to_vec();
+                for unit in first.iter().chain(second) {
+                    bytes.extend_from_slice(&unit.to_ne_bytes());
+                }
+                if index + bytes.len().div_ceil(8) > self.cells.len() {
+                    return false;
+                }
+                for (i, chunk) in bytes.chunks(8).enumerate() {
+                    let mut word = [0u8; 8];
+                    word[..chunk.len()].copy_from_slice(chunk);
+                    // SAFETY: loom checks this access against every other.
+                    self.cells[index + i].with_mut(|p| unsafe { *p = u64::from_ne_bytes(word) });
+                }
+                true
+            }
+
+            pub unsafe fn take<R>(&self, index: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+                let words = len.div_ceil(8);
+                if index + words > self.cells.len() {
+                    return None;
+                }
+                let mut bytes = Vec::with_capacity(words * 8);
+                for cell in &self.cells[index..index + words] {
+                    // SAFETY: loom checks this access against every other.
+                    bytes.extend_from_slice(&cell.with_mut(|p| unsafe { *p }).to_ne_bytes());
+                }
+                let result = f(&bytes[..len]);
+                for cell in &self.cells[index..index + words] {
+                    // SAFETY: loom checks this access against every other.
+                    cell.with_mut(|p| unsafe { *p = 0 });
+                }
+                Some(result)
+            }
+        }
+    }
+}

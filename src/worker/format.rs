@@ -1,0 +1,433 @@
+//! Step 5b: turning one drained record into debugger lines.
+//!
+//! One `DbgPrint` call carries at most 512 bytes, so a physical line is at most
+//! [`LINE_MAX`] bytes plus a NUL, written into a caller-provided fixed buffer. Longer
+//! content continues on following lines, each prefixed `notifyring: #SEQ cont=N `, so
+//! nothing is cut silently: concatenating the parts after their prefixes gives the
+//! whole logical line. Text is UTF-16 → UTF-8 (U+FFFD for unpaired surrogates) with
+//! quotes, backslashes, control and bidi-override characters escaped. Nothing here
+//! allocates, uses `core::fmt`, or can panic.
+
+use crate::record::{Detail, Record, Text};
+use crate::stats::Snapshot;
+use crate::worker::names::Name;
+
+/// Longest physical line in bytes, without its NUL.
+pub const LINE_MAX: usize = 511;
+/// Size of the line buffer: a line plus its NUL.
+pub const LINE_BUF: usize = LINE_MAX + 1;
+/// Every line starts with this.
+pub const PREFIX: &[u8] = b"notifyring: ";
+/// The longest piece [`Lines::put`] keeps in one line (a key with a 20-digit value).
+const UNIT_MAX: usize = 40;
+
+/// One physical line handed to the debugger: text followed by a NUL.
+#[derive(Clone, Copy, Debug)]
+pub struct Line<'a>(&'a [u8]);
+
+impl<'a> Line<'a> {
+    /// The text without the NUL.
+    #[must_use]
+    pub fn text(&self) -> &'a [u8] {
+        self.0.split_last().map_or(&[], |(_, t)| t)
+    }
+
+    /// The text with its terminating NUL, ready for `DbgPrintEx("%s", ...)`.
+    #[must_use]
+    pub const fn with_nul(&self) -> &'a [u8] {
+        self.0
+    }
+}
+
+/// Performance-counter time base, for `+seconds` stamps relative to driver start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clock {
+    /// Ticks at driver start.
+    pub start_ticks: u64,
+    /// Ticks per second (`KeQueryPerformanceCounter`'s frequency).
+    pub frequency: u64,
+}
+
+/// Writes one logical line as physical lines of at most [`LINE_MAX`] bytes.
+pub struct Lines<'b, F: FnMut(Line<'_>)> {
+    buf: &'b mut [u8; LINE_BUF],
+    len: usize,
+    seq: Option<u64>,
+    part: u64,
+    out: F,
+}
+
+impl<'b, F: FnMut(Line<'_>)> Lines<'b, F> {
+    /// Starts a logical line; `seq` (if any) names it in continuation prefixes.
+    pub fn new(buf: &'b mut [u8; LINE_BUF], seq: Option<u64>, out: F) -> Self {
+        let mut lines = Self { buf, len: 0, seq, part: 1, out };
+        lines.raw(PREFIX);
+        lines
+    }
+
+    fn raw(&mut self, bytes: &[u8]) {
+        let end = self.len.saturating_add(bytes.len());
+        if let Some(dst) = self.buf.get_mut(self.len..end) {
+            dst.copy_from_slice(bytes);
+            self.len = end;
+        }
+    }
+
+    /// Appends `piece` without splitting it (pieces longer than 40 bytes may split).
+    pub fn put(&mut self, piece: &[u8]) {
+        if piece.len() > UNIT_MAX {
+            for chunk in piece.chunks(UNIT_MAX) {
+                self.put(chunk);
+            }
+            return;
+        }
+        if self.len.saturating_add(piece.len()) > LINE_MAX {
+            self.emit();
+            self.part = self.part.wrapping_add(1);
+            self.len = 0;
+            self.raw(PREFIX);
+            if let Some(seq) = self.seq {
+                self.raw(b"#");
+                self.raw(dec(seq, &mut [0; 20]));
+                self.raw(b" ");
+            }
+            self.raw(b"cont=");
+            self.raw(dec(self.part, &mut [0; 20]));
+            self.raw(b" ");
+        }
+        self.raw(piece);
+    }
+
+    /// Appends `key` immediately followed by the decimal `value`, unsplit.
+    pub fn key_dec(&mut self, key: &[u8], value: u64) {
+        self.pair(key, dec(value, &mut [0; 20]));
+    }
+
+    /// Appends `key` followed by `0x` and the hex `value` (at least `width` digits).
+    pub fn key_hex(&mut self, key: &[u8], value: u64, width: usize) {
+        let mut digits = [0; 18];
+        self.pair(key, hex(value, width, &mut digits));
+    }
+
+    fn pair(&mut self, key: &[u8], value: &[u8]) {
+        let mut piece = [0u8; UNIT_MAX];
+        let k = key.len().min(UNIT_MAX);
+        let v = value.len().min(UNIT_MAX - k);
+        if let (Some(dk), Some(sk)) = (piece.get_mut(..k), key.get(..k)) {
+            dk.copy_from_slice(sk);
+        }
+        if let (Some(dv), Some(sv)) = (piece.get_mut(k..k + v), value.get(..v)) {
+            dv.copy_from_slice(sv);
+        }
+        self.put(piece.get(..k + v).unwrap_or(&[]));
+    }
+
+    /// Appends UTF-16 units as quoted, escaped UTF-8.
+    pub fn quoted(&mut self, units: impl Iterator<Item = u16>) {
+        self.put(b"\"");
+        for c in char::decode_utf16(units) {
+            let mut piece = [0u8; 12];
+            let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+            self.put(escape(c, &mut piece));
+        }
+        self.put(b"\"");
+    }
+
+    fn emit(&mut self) {
+        if let Some(nul) = self.buf.get_mut(self.len) {
+            *nul = 0;
+        }
+        let end = self.len.saturating_add(1);
+        if let Some(line) = self.buf.get(..end) {
+            (self.out)(Line(line));
+        }
+    }
+
+    /// Ends the logical line, emitting what is left.
+    pub fn finish(mut self) {
+        self.emit();
+    }
+}
+
+/// Decimal digits of `n`.
+#[must_use]
+pub fn dec(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
+    let mut start = buf.len();
+    for slot in buf.iter_mut().rev() {
+        // n % 10 < 10, so the narrowing and the add cannot overflow.
+        *slot = b'0'.wrapping_add((n % 10) as u8);
+        n /= 10;
+        start = start.saturating_sub(1);
+        if n == 0 {
+            break;
+        }
+    }
+    buf.get(start..).unwrap_or(&[])
+}
+
+/// `0x` and at least `width` lowercase hex digits of `n`.
+#[must_use]
+pub fn hex(mut n: u64, width: usize, buf: &mut [u8; 18]) -> &[u8] {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut start = buf.len();
+    let mut written = 0;
+    for slot in buf.iter_mut().skip(2).rev() {
+        *slot = DIGITS.get((n & 15) as usize).copied().unwrap_or(b'?');
+        n >>= 4;
+        start = start.saturating_sub(1);
+        written += 1;
+        if n == 0 && written >= width {
+            break;
+        }
+    }
+    start = start.saturating_sub(2);
+    if let Some(p) = buf.get_mut(start..start.saturating_add(2)) {
+        p.copy_from_slice(b"0x");
+    }
+    buf.get(start..).unwrap_or(&[])
+}
+
+/// Whether `c` reorders or hides text on display (bidi controls, zero-width marks):
+/// shown escaped so a name cannot disguise itself in the debugger.
+const fn is_format_control(c: char) -> bool {
+    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// `c` as it appears inside quotes: itself in UTF-8, or an escape.
+#[must_use]
+pub fn escape(c: char, buf: &mut [u8; 12]) -> &[u8] {
+    let simple: &[u8] = match c {
+        '"' => b"\\\"",
+        '\\' => b"\\\\",
+        '\0' => b"\\0",
+        '\n' => b"\\n",
+        '\r' => b"\\r",
+        '\t' => b"\\t",
+        _ => b"",
+    };
+    if !simple.is_empty() {
+        return simple;
+    }
+    let code = c as u32;
+    if code < 0x20 || (0x7f..=0x9f).contains(&code) || is_format_control(c) {
+        // \u{...}: at most 6 hex digits.
+        let mut digits = [0u8; 18];
+        let h = hex(u64::from(code), 1, &mut digits);
+        let h = h.get(2..).unwrap_or(&[]);
+        let mut len = 0;
+        for &b in b"\\u{".iter().chain(h).chain(b"}") {
+            if let Some(slot) = buf.get_mut(len) {
+                *slot = b;
+                len += 1;
+            }
+        }
+        return buf.get(..len).unwrap_or(&[]);
+    }
+    utf8(c, buf)
+}
+
+/// UTF-8 encoding of `c` (core's `encode_utf8` has a panic path for short buffers).
+#[expect(clippy::cast_possible_truncation, reason = "each cast keeps bits already masked or shifted into range")]
+fn utf8(c: char, buf: &mut [u8; 12]) -> &[u8] {
+    let code = c as u32;
+    // Each `as u8` below keeps only bits already masked or shifted into range.
+    let len = if code < 0x80 {
+        buf[0] = code as u8;
+        1
+    } else if code < 0x800 {
+        buf[0] = 0xc0 | (code >> 6) as u8;
+        buf[1] = 0x80 | (code & 0x3f) as u8;
+        2
+    } else if code < 0x1_0000 {
+        buf[0] = 0xe0 | (code >> 12) as u8;
+        buf[1] = 0x80 | ((code >> 6) & 0x3f) as u8;
+        buf[2] = 0x80 | (code & 0x3f) as u8;
+        3
+    } else {
+        buf[0] = 0xf0 | ((code >> 18) & 0x07) as u8;
+        buf[1] = 0x80 | ((code >> 12) & 0x3f) as u8;
+        buf[2] = 0x80 | ((code >> 6) & 0x3f) as u8;
+        buf[3] = 0x80 | (code & 0x3f) as u8;
+        4
+    };
+    buf.get(..len).unwrap_or(&[])
+}
+
+/// What the formatter needs besides the record.
+pub struct Context<'n> {
+    /// Stream position (delivered + lost so far).
+    pub seq: u64,
+    /// Time base.
+    pub clock: Clock,
+    /// Print `cmdline=<omitted>` instead of command lines.
+    pub omit_command_line: bool,
+    /// The process image name the worker knows for `pid`, or why not.
+    pub process: ProcessName<'n>,
+}
+
+/// The worker's knowledge of a record's process, for the `proc=` field.
+#[derive(Clone, Copy, Debug)]
+pub enum ProcessName<'n> {
+    /// Not printed (process-create lines carry the full image; kernel images have none).
+    NotApplicable,
+    /// Known name.
+    Known(&'n Name),
+    /// Look-up failed or not possible.
+    Unknown,
+}
+
+fn flag(lines: &mut Lines<'_, impl FnMut(Line<'_>)>, key: &[u8], on: bool) {
+    lines.key_dec(key, u64::from(on));
+}
+
+fn text(lines: &mut Lines<'_, impl FnMut(Line<'_>)>, key: &[u8], value: Option<Text<'_>>) {
+    lines.put(b" ");
+    lines.put(key);
+    match value {
+        None => lines.put(b"=-"),
+        Some(t) => {
+            lines.put(b"=");
+            lines.quoted(t.units());
+            if t.truncated() {
+                lines.put(b" ");
+                lines.put(key);
+                lines.key_dec(b"_truncated=", u64::from(t.stored_len()));
+                lines.key_dec(b"/", u64::from(t.original_len()));
+            }
+        }
+    }
+}
+
+fn stamp(lines: &mut Lines<'_, impl FnMut(Line<'_>)>, ticks: u64, clock: Clock) {
+    let (sign, delta) = if ticks >= clock.start_ticks {
+        (b"+", ticks - clock.start_ticks)
+    } else {
+        (b"-", clock.start_ticks - ticks)
+    };
+    let (secs, micros) = if clock.frequency == 0 {
+        (0, 0)
+    } else {
+        let f = u128::from(clock.frequency);
+        let d = u128::from(delta);
+        // d / f <= d, and the fraction is below 1_000_000: both fit u64.
+        (u64::try_from(d / f).unwrap_or(u64::MAX), u64::try_from((d % f) * 1_000_000 / f).unwrap_or(0))
+    };
+    let mut piece = [0u8; UNIT_MAX];
+    let mut len = 0;
+    let mut digits = [0u8; 20];
+    let mut frac = [0u8; 20];
+    let frac = dec(micros.wrapping_add(1_000_000), &mut frac).get(1..).unwrap_or(&[]);
+    for &b in sign.iter().chain(dec(secs, &mut digits)).chain(b".").chain(frac).chain(b"s") {
+        if let Some(slot) = piece.get_mut(len) {
+            *slot = b;
+            len += 1;
+        }
+    }
+    lines.put(piece.get(..len).unwrap_or(&[]));
+}
+
+/// Formats `record` as one logical line (plus continuations) and hands the physical
+/// lines to `out`.
+pub fn record(rec: &Record<'_>, ctx: &Context<'_>, buf: &mut [u8; LINE_BUF], out: impl FnMut(Line<'_>)) {
+    let mut l = Lines::new(buf, Some(ctx.seq), out);
+    l.key_dec(b"#", ctx.seq);
+    l.put(b" ");
+    stamp(&mut l, rec.stamp.ticks, ctx.clock);
+    l.put(b" ");
+    l.key_dec(b"cpu", u64::from(rec.stamp.cpu));
+    l.put(b" ");
+    l.put(rec.kind.name().as_bytes());
+    l.put(b" ");
+    l.key_dec(b"pid=", rec.pid);
+    match rec.detail {
+        Detail::ProcessCreate { parent_pid, creator, file_open_name_available, subsystem_process } => {
+            l.put(b" ");
+            l.key_dec(b"ppid=", parent_pid);
+            l.put(b" ");
+            l.key_dec(b"by=", creator.pid);
+            l.key_dec(b":", creator.tid);
+            l.put(b" ");
+            flag(&mut l, b"fileopen=", file_open_name_available);
+            l.put(b" ");
+            flag(&mut l, b"subsystem=", subsystem_process);
+            text(&mut l, b"image", rec.image);
+            if ctx.omit_command_line {
+                l.put(b" cmdline=<omitted>");
+            } else {
+                text(&mut l, b"cmdline", rec.command_line);
+            }
+        }
+        Detail::ProcessExit { exit_status } => {
+            l.put(b" ");
+            l.key_hex(b"status=", u64::from(exit_status), 8);
+        }
+        Detail::ThreadCreate { tid, creator } => {
+            l.put(b" ");
+            l.key_dec(b"tid=", tid);
+            l.put(b" ");
+            l.key_dec(b"by=", creator.pid);
+            l.key_dec(b":", creator.tid);
+            l.put(b" ");
+            flag(&mut l, b"remote=", creator.pid != rec.pid);
+        }
+        Detail::ThreadExit { tid } => {
+            l.put(b" ");
+            l.key_dec(b"tid=", tid);
+        }
+        Detail::ImageLoad { base, size, kernel_image, signature_level, signature_type } => {
+            l.put(b" ");
+            l.key_hex(b"base=", base, 1);
+            l.put(b" ");
+            l.key_hex(b"size=", size, 1);
+            l.put(b" ");
+            flag(&mut l, b"kernel=", kernel_image);
+            l.put(b" ");
+            l.key_dec(b"sig=", u64::from(signature_level));
+            l.key_dec(b"/", u64::from(signature_type));
+        }
+    }
+    match ctx.process {
+        ProcessName::NotApplicable => {}
+        ProcessName::Known(name) => {
+            l.put(b" proc=");
+            l.quoted(name.units().iter().copied());
+        }
+        ProcessName::Unknown => l.put(b" proc=?"),
+    }
+    if let Detail::ImageLoad { .. } = rec.detail {
+        text(&mut l, b"image", rec.image);
+    }
+    l.finish();
+}
+
+/// `notifyring: LOST n events (ring full)`.
+pub fn lost(count: u64, buf: &mut [u8; LINE_BUF], out: impl FnMut(Line<'_>)) {
+    let mut l = Lines::new(buf, None, out);
+    l.key_dec(b"LOST ", count);
+    l.put(b" events (ring full)");
+    l.finish();
+}
+
+/// The statistics line; `label` is `stats` (periodic) or `final-stats` (unload).
+pub fn stats(label: &[u8], s: &Snapshot, capacity: u64, buf: &mut [u8; LINE_BUF], out: impl FnMut(Line<'_>)) {
+    let mut l = Lines::new(buf, None, out);
+    l.put(label);
+    l.key_dec(b" delivered=", s.delivered_total());
+    for kind in crate::event::Kind::ALL {
+        l.put(b" ");
+        l.put(kind.name().as_bytes());
+        l.key_dec(b"=", s.delivered.get(kind.index()).copied().unwrap_or(0));
+    }
+    l.key_dec(b" lost=", s.lost_total());
+    l.key_dec(b" lost_contended=", s.lost_contended);
+    l.key_dec(b" lost_reported=", s.lost_reported);
+    l.key_dec(b" truncated=", s.truncated_strings);
+    l.key_dec(b" runs=", s.worker_runs);
+    l.key_dec(b" max_batch=", s.largest_batch);
+    l.key_dec(b" high_water=", s.high_water);
+    l.key_dec(b"/", capacity);
+    l.key_dec(b" busy_stops=", s.busy_stops);
+    l.key_dec(b" lookup_failures=", s.lookup_failures);
+    l.key_dec(b" names_dropped=", s.names_dropped);
+    l.finish();
+}

@@ -107,23 +107,37 @@ impl<Q: WorkQueue> Pipeline<Q> {
     /// the ring and queues the worker if it is idle. Returns at once in every case.
     #[inline]
     pub fn record(&self, stamp: Stamp, event: &Event<'_>) -> Recorded {
+        self.record_between(stamp, event, || ()).0
+    }
+
+    /// [`Pipeline::record`], calling `between` after the copy and before the commit: a
+    /// simulated producer preempted mid-record (host tests only). `None` if the event
+    /// was lost before reaching that point.
+    #[cfg(all(not(target_os = "windows"), not(loom)))]
+    pub fn record_paused<R>(&self, stamp: Stamp, event: &Event<'_>, between: impl FnOnce() -> R) -> (Recorded, Option<R>) {
+        self.record_between(stamp, event, between)
+    }
+
+    #[inline(always)]
+    fn record_between<R>(&self, stamp: Stamp, event: &Event<'_>, between: impl FnOnce() -> R) -> (Recorded, Option<R>) {
         let encoded = record::encode(stamp, event, self.caps);
-        let outcome = match self.ring.reserve(encoded.payload_len()) {
+        let (outcome, paused) = match self.ring.reserve(encoded.payload_len()) {
             Ok(reservation) => {
                 reservation.write(&encoded.head, encoded.first, encoded.second);
+                let paused = between();
                 reservation.commit();
-                Recorded::Pending
+                (Recorded::Pending, Some(paused))
             }
             Err(loss) => {
                 self.stats.lost(event.kind(), loss == Loss::Contended);
-                Recorded::Lost
+                (Recorded::Lost, None)
             }
         };
         // Both paths end in a Dekker RMW (commit or loss count), so this check cannot
         // miss a worker going idle.
         match (self.schedule.wake(&self.queue), outcome) {
-            (Wake::Queued, Recorded::Pending) => Recorded::Queued,
-            _ => outcome,
+            (Wake::Queued, Recorded::Pending) => (Recorded::Queued, paused),
+            _ => (outcome, paused),
         }
     }
 

@@ -4,9 +4,17 @@
 //! [`LINE_MAX`] bytes plus a NUL, written into a caller-provided fixed buffer. Longer
 //! content continues on following lines, each prefixed `notifyring: #SEQ cont=N `, so
 //! nothing is cut silently: concatenating the parts after their prefixes gives the
-//! whole logical line. Text is UTF-16 → UTF-8 (U+FFFD for unpaired surrogates) with
-//! quotes, backslashes, control and bidi-override characters escaped. Nothing here
-//! allocates, uses `core::fmt`, or can panic.
+//! whole logical line. Nothing here allocates, uses `core::fmt`, or can panic.
+//!
+//! Quoted text is UTF-16 → UTF-8 (U+FFFD for unpaired surrogates). Windows paths keep
+//! their backslashes as they are; only two escapes exist, so the text stays readable
+//! and still parses back unambiguously:
+//! * `\"` is a quote, `\u{hex}` a code point (controls, NUL, DEL, C1, and the bidi and
+//!   zero-width characters that could disguise a name);
+//! * a backslash is written as `\u{5c}` only where it would otherwise start one of
+//!   those (before a `u`) or swallow the closing quote (at the end).
+//!
+//! Any other backslash is literal, so `\Device\HarddiskVolume3\x.exe` reads as is.
 
 use crate::record::{Detail, Record, Text};
 use crate::stats::Snapshot;
@@ -122,13 +130,17 @@ impl<'b, F: FnMut(Line<'_>)> Lines<'b, F> {
         self.put(piece.get(..k + v).unwrap_or(&[]));
     }
 
-    /// Appends UTF-16 units as quoted, escaped UTF-8.
+    /// Appends UTF-16 units as quoted, escaped UTF-8 (see the module documentation).
     pub fn quoted(&mut self, units: impl Iterator<Item = u16>) {
         self.put(b"\"");
-        for c in char::decode_utf16(units) {
+        let mut chars = char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).peekable();
+        while let Some(c) = chars.next() {
             let mut piece = [0u8; 12];
-            let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
-            self.put(escape(c, &mut piece));
+            if c == '\\' && matches!(chars.peek(), None | Some('u')) {
+                self.put(b"\\u{5c}");
+            } else {
+                self.put(escape(c, &mut piece));
+            }
         }
         self.put(b"\"");
     }
@@ -193,20 +205,12 @@ const fn is_format_control(c: char) -> bool {
     matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
 }
 
-/// `c` as it appears inside quotes: itself in UTF-8, or an escape.
+/// `c` as it appears inside quotes: itself in UTF-8, or an escape (a backslash is
+/// left to [`Lines::quoted`], which knows what follows it).
 #[must_use]
 pub fn escape(c: char, buf: &mut [u8; 12]) -> &[u8] {
-    let simple: &[u8] = match c {
-        '"' => b"\\\"",
-        '\\' => b"\\\\",
-        '\0' => b"\\0",
-        '\n' => b"\\n",
-        '\r' => b"\\r",
-        '\t' => b"\\t",
-        _ => b"",
-    };
-    if !simple.is_empty() {
-        return simple;
+    if c == '"' {
+        return b"\\\"";
     }
     let code = c as u32;
     if code < 0x20 || (0x7f..=0x9f).contains(&code) || is_format_control(c) {

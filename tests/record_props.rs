@@ -1,0 +1,325 @@
+//! Property tests of the record layout and the formatter: encode/decode round trip for
+//! arbitrary events and strings, lines that always fit one `DbgPrint`, continuations
+//! that reassemble to the whole text, and no input that makes either panic.
+
+use notifyring::record::{self, Caps, Detail, HEAD};
+use notifyring::worker::format::{self, Clock, Context, LINE_BUF, LINE_MAX, ProcessName};
+use notifyring::{ClientId, Event, Kind, Stamp};
+use proptest::prelude::*;
+
+/// UTF-16 that kernels hand over: mostly ASCII, with surrogates (paired and not),
+/// NULs, controls, quotes, backslashes, RTL overrides and CJK.
+fn units(max: usize) -> impl Strategy<Value = Vec<u16>> {
+    let unit = prop_oneof![
+        8 => 0x20u16..0x7f,
+        1 => Just(0u16),
+        1 => 0xd800u16..0xe000,
+        1 => prop::sample::select(vec![0x22u16, 0x5c, 0x0a, 0x1b, 0x7f, 0x85, 0x202e, 0x200f, 0x4e2d, 0xfeff]),
+        1 => any::<u16>(),
+    ];
+    prop::collection::vec(unit, 0..max)
+}
+
+fn long_units() -> impl Strategy<Value = Vec<u16>> {
+    prop_oneof![8 => units(300), 1 => units(9000), 1 => Just(vec![u16::from(b'x'); 32_767])]
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    kind: u8,
+    ids: [u64; 4],
+    flags: [bool; 2],
+    sig: (u8, u8),
+    image: Option<Vec<u16>>,
+    command_line: Option<Vec<u16>>,
+    stamp: Stamp,
+    caps: Caps,
+}
+
+impl Case {
+    fn event(&self) -> Event<'_> {
+        let [a, b, c, d] = self.ids;
+        match self.kind % 5 {
+            0 => Event::ProcessCreate {
+                pid: a,
+                parent_pid: b,
+                creator: ClientId { pid: c, tid: d },
+                file_open_name_available: self.flags[0],
+                subsystem_process: self.flags[1],
+                image: self.image.as_deref(),
+                command_line: self.command_line.as_deref(),
+            },
+            1 => Event::ProcessExit { pid: a, exit_status: b as u32 },
+            2 => Event::ThreadCreate { pid: a, tid: b, creator: ClientId { pid: c, tid: d } },
+            3 => Event::ThreadExit { pid: a, tid: b },
+            _ => Event::ImageLoad {
+                pid: a,
+                base: b,
+                size: c,
+                kernel_image: self.flags[0],
+                signature_level: self.sig.0,
+                signature_type: self.sig.1,
+                image: self.image.as_deref(),
+            },
+        }
+    }
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (
+        any::<u8>(),
+        any::<[u64; 4]>(),
+        any::<[bool; 2]>(),
+        any::<(u8, u8)>(),
+        prop::option::of(long_units()),
+        prop::option::of(long_units()),
+        (any::<u64>(), any::<u32>()),
+        (0u32..2000, 0u32..10_000),
+    )
+        .prop_map(|(kind, ids, flags, sig, image, command_line, (ticks, cpu), (i, c))| Case {
+            kind,
+            ids,
+            flags,
+            sig,
+            image,
+            command_line,
+            stamp: Stamp { ticks, cpu },
+            caps: Caps { image: i, command_line: c },
+        })
+}
+
+fn bytes_of(encoded: &record::Encoded<'_>) -> Vec<u8> {
+    let mut bytes = encoded.head.to_vec();
+    for u in encoded.first.iter().chain(encoded.second) {
+        bytes.extend_from_slice(&u.to_ne_bytes());
+    }
+    bytes
+}
+
+/// The reference escaping the README documents, written independently with std.
+fn reference_quoted(units: &[u16]) -> String {
+    let chars: Vec<char> = char::decode_utf16(units.iter().copied()).map(|c| c.unwrap_or('\u{fffd}')).collect();
+    let mut s = String::from("\"");
+    for (i, &c) in chars.iter().enumerate() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' if matches!(chars.get(i + 1), None | Some('u')) => s.push_str("\\u{5c}"),
+            c if (c as u32) < 0x20
+                || (0x7f..=0x9f).contains(&(c as u32))
+                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}') =>
+            {
+                s.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// The README's parsing rule: inside quotes, `\"` is a quote and `\u{hex}` a code
+/// point; every other backslash is literal. Returns the text and what follows it.
+fn parse_quoted(s: &str) -> Option<(String, &str)> {
+    let mut out = String::new();
+    let rest = s.strip_prefix('"')?;
+    let mut it = rest.char_indices().peekable();
+    while let Some((i, c)) = it.next() {
+        match c {
+            '"' => return Some((out, &rest[i + 1..])),
+            '\\' if rest[i + 1..].starts_with('"') => {
+                out.push('"');
+                it.next();
+            }
+            '\\' if rest[i + 1..].starts_with("u{") => {
+                let close = rest[i..].find('}')?;
+                let code = u32::from_str_radix(&rest[i + 3..i + close], 16).ok()?;
+                out.push(char::from_u32(code)?);
+                while it.peek().is_some_and(|&(j, _)| j <= i + close) {
+                    it.next();
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    None
+}
+
+/// Formats a record and returns the physical lines.
+fn lines_of(rec: &record::Record<'_>, seq: u64, omit: bool) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; LINE_BUF];
+    let ctx = Context {
+        seq,
+        clock: Clock { start_ticks: 1000, frequency: 10_000_000 },
+        omit_command_line: omit,
+        process: if rec.kind == Kind::ProcessCreate { ProcessName::NotApplicable } else { ProcessName::Unknown },
+    };
+    format::record(rec, &ctx, &mut buf, |l| {
+        assert_eq!(l.with_nul().last(), Some(&0), "every line is NUL-terminated");
+        assert!(!l.text().contains(&0), "no NUL inside a line");
+        out.push(l.text().to_vec());
+    });
+    out
+}
+
+/// Joins physical lines back into the logical line, checking continuation prefixes.
+fn reassemble(lines: &[Vec<u8>], seq: u64) -> String {
+    let mut whole = Vec::new();
+    for (i, line) in lines.iter().enumerate() {
+        assert!(line.len() <= LINE_MAX, "line of {} bytes", line.len());
+        let prefix = if i == 0 { format!("notifyring: #{seq} ") } else { format!("notifyring: #{seq} cont={} ", i + 1) };
+        assert!(line.starts_with(prefix.as_bytes()), "line {i} lacks prefix {prefix:?}");
+        whole.extend_from_slice(if i == 0 { line } else { &line[prefix.len()..] });
+    }
+    String::from_utf8(whole).expect("lines are UTF-8")
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+    #[test]
+    fn encode_decode_round_trip(case in case()) {
+        let event = case.event();
+        let encoded = record::encode(case.stamp, &event, case.caps);
+        let bytes = bytes_of(&encoded);
+        prop_assert_eq!(bytes.len(), encoded.payload_len());
+        let rec = record::decode(&bytes).unwrap();
+        prop_assert_eq!(rec.kind, event.kind());
+        prop_assert_eq!(rec.stamp, case.stamp);
+        let check = |text: Option<record::Text<'_>>, original: Option<&[u16]>, cap: u32| -> Result<(), TestCaseError> {
+            match (text, original) {
+                (None, None) => {}
+                (Some(t), Some(o)) => {
+                    let kept = o.len().min(cap as usize);
+                    prop_assert_eq!(t.units().collect::<Vec<_>>(), o[..kept].to_vec());
+                    prop_assert_eq!(t.original_len() as usize, o.len());
+                    prop_assert_eq!(t.truncated(), o.len() > cap as usize);
+                }
+                (t, o) => prop_assert!(false, "presence differs: {:?} vs {:?}", t.is_some(), o.is_some()),
+            }
+            Ok(())
+        };
+        match (event, rec.detail) {
+            (Event::ProcessCreate { pid, parent_pid, creator, file_open_name_available, subsystem_process, image, command_line },
+             Detail::ProcessCreate { parent_pid: p, creator: c, file_open_name_available: f, subsystem_process: s }) => {
+                prop_assert_eq!((rec.pid, p, c, f, s), (pid, parent_pid, creator, file_open_name_available, subsystem_process));
+                check(rec.image, image, case.caps.image)?;
+                check(rec.command_line, command_line, case.caps.command_line)?;
+            }
+            (Event::ProcessExit { pid, exit_status }, Detail::ProcessExit { exit_status: e }) => {
+                prop_assert_eq!((rec.pid, e), (pid, exit_status));
+            }
+            (Event::ThreadCreate { pid, tid, creator }, Detail::ThreadCreate { tid: t, creator: c }) => {
+                prop_assert_eq!((rec.pid, t, c), (pid, tid, creator));
+            }
+            (Event::ThreadExit { pid, tid }, Detail::ThreadExit { tid: t }) => prop_assert_eq!((rec.pid, t), (pid, tid)),
+            (Event::ImageLoad { pid, base, size, kernel_image, signature_level, signature_type, image },
+             Detail::ImageLoad { base: b, size: s, kernel_image: k, signature_level: l, signature_type: t }) => {
+                prop_assert_eq!((rec.pid, b, s, k, l, t), (pid, base, size, kernel_image, signature_level, signature_type));
+                check(rec.image, image, case.caps.image)?;
+            }
+            (e, d) => prop_assert!(false, "kind mismatch {:?} / {:?}", e, d),
+        }
+    }
+
+    #[test]
+    fn lines_fit_one_dbgprint_and_reassemble_to_the_full_text(case in case(), seq in any::<u64>(), omit in any::<bool>()) {
+        let event = case.event();
+        let encoded = record::encode(case.stamp, &event, case.caps);
+        let bytes = bytes_of(&encoded);
+        let rec = record::decode(&bytes).unwrap();
+        let lines = lines_of(&rec, seq, omit);
+        let whole = reassemble(&lines, seq);
+        let kind_and_pid = format!(" {} pid={}", rec.kind.name(), rec.pid);
+        prop_assert!(whole.contains(&kind_and_pid), "{} missing", kind_and_pid);
+        for (key, text, cap) in [("image", rec.image, case.caps.image), ("cmdline", rec.command_line, case.caps.command_line)] {
+            if key == "cmdline" && omit && rec.kind == Kind::ProcessCreate {
+                prop_assert!(whole.contains(" cmdline=<omitted>"));
+                continue;
+            }
+            let Some(t) = text else { continue };
+            let stored: Vec<u16> = t.units().collect();
+            prop_assert!(whole.contains(&format!(" {key}={}", reference_quoted(&stored))), "{} missing in {}", key, whole);
+            if t.truncated() {
+                let marker = format!(" {key}_truncated={}/{}", cap, t.original_len());
+                prop_assert!(whole.contains(&marker), "missing {}", marker);
+            }
+        }
+    }
+
+    #[test]
+    fn quoted_text_parses_back_to_the_lossy_original(text in units(400)) {
+        let encoded: Vec<u8> = text.iter().flat_map(|u| u.to_ne_bytes()).collect();
+        let mut head = [0u8; HEAD];
+        head[0] = Kind::ImageLoad as u8;
+        head[1] = 1; // image present
+        head[48..52].copy_from_slice(&u32::try_from(text.len()).unwrap().to_ne_bytes());
+        head[52..56].copy_from_slice(&u32::try_from(text.len()).unwrap().to_ne_bytes());
+        let bytes: Vec<u8> = head.iter().copied().chain(encoded).collect();
+        let rec = record::decode(&bytes).unwrap();
+        let whole = reassemble(&lines_of(&rec, 3, false), 3);
+        let value = &whole[whole.rfind(" image=").unwrap() + 7..];
+        let (parsed, rest) = parse_quoted(value).expect("terminated quote");
+        prop_assert_eq!(parsed, String::from_utf16_lossy(&text));
+        prop_assert_eq!(rest, "");
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_the_decoder_or_formatter(bytes in prop::collection::vec(any::<u8>(), 0..600)) {
+        if let Ok(rec) = record::decode(&bytes) {
+            let lines = lines_of(&rec, 7, false);
+            prop_assert!(lines.iter().all(|l| l.len() <= LINE_MAX));
+        }
+    }
+
+    #[test]
+    fn caps_always_fit_a_quarter_of_the_ring(image in 0u32..40_000, command_line in 0u32..40_000, log2 in 12u32..29) {
+        let budget = (1u64 << log2) / 4 - 8;
+        let fitted = Caps { image, command_line }.fit(budget);
+        prop_assert!(fitted.max_payload() <= budget);
+        prop_assert!(fitted.image <= image && fitted.command_line <= command_line);
+    }
+}
+
+#[test]
+fn a_32767_unit_command_line_is_truncated_not_rejected() {
+    let cmd = vec![u16::from(b'a'); 32_767];
+    let event = Event::ProcessCreate {
+        pid: 8,
+        parent_pid: 4,
+        creator: ClientId { pid: 4, tid: 12 },
+        file_open_name_available: true,
+        subsystem_process: false,
+        image: Some(&[]),
+        command_line: Some(&cmd),
+    };
+    let encoded = record::encode(Stamp::default(), &event, Caps::DEFAULT);
+    assert_eq!(encoded.payload_len(), HEAD + 2 * 8192);
+    let bytes = bytes_of(&encoded);
+    let rec = record::decode(&bytes).unwrap();
+    let whole = reassemble(&lines_of(&rec, 1, false), 1);
+    assert!(whole.contains(" image=\"\" "), "empty, not absent: {whole:.200}");
+    assert!(whole.ends_with(" cmdline_truncated=8192/32767"), "{}", &whole[whole.len() - 60..]);
+}
+
+#[test]
+fn sample_lines_look_as_documented() {
+    let image: Vec<u16> = r"\Device\HarddiskVolume3\Windows\System32\notepad.exe".encode_utf16().collect();
+    let cmd: Vec<u16> = r"notepad.exe C:\a.txt".encode_utf16().collect();
+    let event = Event::ProcessCreate {
+        pid: 4242,
+        parent_pid: 600,
+        creator: ClientId { pid: 600, tid: 1212 },
+        file_open_name_available: true,
+        subsystem_process: false,
+        image: Some(&image),
+        command_line: Some(&cmd),
+    };
+    let stamp = Stamp { ticks: 1000 + 123_456_789, cpu: 1 };
+    let bytes = bytes_of(&record::encode(stamp, &event, Caps::DEFAULT));
+    let lines = lines_of(&record::decode(&bytes).unwrap(), 1234, false);
+    assert_eq!(
+        String::from_utf8(lines[0].clone()).unwrap(),
+        r#"notifyring: #1234 +12.345678s cpu1 process-create pid=4242 ppid=600 by=600:1212 fileopen=1 subsystem=0 image="\Device\HarddiskVolume3\Windows\System32\notepad.exe" cmdline="notepad.exe C:\a.txt""#
+    );
+}

@@ -99,7 +99,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
 
     /// The counters.
     #[must_use]
-    pub const fn stats(&self) -> &'static Stats {
+    pub const fn stats(&self) -> &Stats {
         self.stats
     }
 

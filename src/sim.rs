@@ -151,9 +151,20 @@ impl WorkerEnv for CollectEnv {
 /// A pipeline wired to a simulated work queue and worker thread.
 pub struct SimKernel<E: WorkerEnv + Send + 'static = CollectEnv> {
     pipeline: Arc<Pipeline<SimQueue>>,
+    /// Leaked for the pipeline's `&'static`; reclaimed by `unload` once the pipeline is
+    /// gone (the driver keeps its counters in a real static instead).
+    stats: LeakedStats,
     queue: Arc<QueueState>,
     worker: Option<JoinHandle<E>>,
 }
+
+/// The counters' allocation, owned by a [`SimKernel`] and lent to its pipeline.
+struct LeakedStats(*mut Stats);
+// SAFETY: `Stats` is `Sync` (atomics only); the pointer is only dereferenced to lend a
+// shared reference and freed once, in `unload`.
+unsafe impl Send for LeakedStats {}
+// SAFETY: as above.
+unsafe impl Sync for LeakedStats {}
 
 /// Everything unload leaves behind.
 pub struct Unloaded<E> {
@@ -172,8 +183,12 @@ impl<E: WorkerEnv + Send + 'static> SimKernel<E> {
     /// As [`Pipeline::new`].
     pub fn start(config: &Config, clock: Clock, env: E) -> Result<Self, NewError> {
         let queue = Arc::new(QueueState::default());
-        let stats: &'static Stats = Box::leak(Box::new(Stats::new()));
-        let pipeline = Arc::new(Pipeline::new(config, clock, SimQueue(queue.clone()), stats)?);
+        let raw = Box::into_raw(Box::new(Stats::new()));
+        // SAFETY: freshly allocated; it stays valid until `unload` reclaims it, which it
+        // does only after the last pipeline (the holder of this reference) is dropped.
+        let shared: &'static Stats = unsafe { &*raw };
+        let stats = LeakedStats(raw);
+        let pipeline = Arc::new(Pipeline::new(config, clock, SimQueue(queue.clone()), shared)?);
         let worker = {
             let pipeline = pipeline.clone();
             let queue = queue.clone();
@@ -182,7 +197,7 @@ impl<E: WorkerEnv + Send + 'static> SimKernel<E> {
                 .spawn(move || work_queue_thread(&pipeline, &queue, env))
                 .ok()
         };
-        Ok(Self { pipeline, queue, worker })
+        Ok(Self { pipeline, stats, queue, worker })
     }
 
     /// The pipeline: producers call `record` on it.
@@ -216,11 +231,7 @@ impl<E: WorkerEnv + Send + 'static> SimKernel<E> {
     /// What the work queue has seen so far.
     #[must_use]
     pub fn queue_report(&self) -> QueueReport {
-        QueueReport {
-            queues: self.queue.queues.load(Ordering::SeqCst),
-            double_queues: self.queue.double_queues.load(Ordering::SeqCst),
-            queues_after_unload: self.queue.queues_after_unload.load(Ordering::SeqCst),
-        }
+        report(&self.queue)
     }
 
     /// The driver's unload order, after the callbacks are gone (the caller has joined
@@ -229,21 +240,42 @@ impl<E: WorkerEnv + Send + 'static> SimKernel<E> {
     ///
     /// # Panics
     /// If the worker thread panicked (a test failure).
-    pub fn unload(mut self) -> Unloaded<E> {
-        self.pipeline.stop();
-        self.release();
-        while !self.pipeline.is_idle() {
+    pub fn unload(self) -> Unloaded<E> {
+        let Self { pipeline, stats: stats_box, queue, worker } = self;
+        pipeline.stop();
+        {
+            let mut control = queue.control.lock().unwrap_or_else(PoisonError::into_inner);
+            control.held = false;
+            queue.wake.notify_all();
+        }
+        while !pipeline.is_idle() {
             std::thread::sleep(Duration::from_micros(200));
         }
         {
-            let mut control = self.queue.control.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut control = queue.control.lock().unwrap_or_else(PoisonError::into_inner);
             control.exit = true;
-            self.queue.wake.notify_all();
+            queue.wake.notify_all();
         }
-        let mut env = self.worker.take().map(|w| w.join().expect("worker thread panicked")).expect("worker thread");
-        let stats = self.pipeline.shutdown(&mut env).expect("stopped and idle");
-        self.queue.unloaded.store(true, Ordering::SeqCst);
-        Unloaded { stats, queue: self.queue_report(), env }
+        let mut env = worker.map(|w| w.join().expect("worker thread panicked")).expect("worker thread");
+        let stats = pipeline.shutdown(&mut env).expect("stopped and idle");
+        queue.unloaded.store(true, Ordering::SeqCst);
+        let report = report(&queue);
+        // Free the pipeline (ring and tables), then the counters it pointed to, as
+        // DriverUnload does; if a test still holds a pipeline handle, they stay leaked.
+        if Arc::into_inner(pipeline).is_some() {
+            // SAFETY: `stats_box.0` came from `Box::into_raw` in `start`; the only pipeline,
+            // which held the only reference derived from it, was just dropped.
+            drop(unsafe { Box::from_raw(stats_box.0) });
+        }
+        Unloaded { stats, queue: report, env }
+    }
+}
+
+fn report(queue: &QueueState) -> QueueReport {
+    QueueReport {
+        queues: queue.queues.load(Ordering::SeqCst),
+        double_queues: queue.double_queues.load(Ordering::SeqCst),
+        queues_after_unload: queue.queues_after_unload.load(Ordering::SeqCst),
     }
 }
 

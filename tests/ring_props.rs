@@ -50,7 +50,12 @@ fn check(bytes: &[u8]) -> (u32, usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+    // Under miri (which checks every access of these runs) a handful of cases suffices.
+    #![proptest_config(ProptestConfig {
+        cases: if cfg!(miri) { 6 } else { 300 },
+        failure_persistence: if cfg!(miri) { None } else { ProptestConfig::default().failure_persistence },
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn ring_matches_model(ops in prop::collection::vec(op(), 1..400), log2 in 12u32..14) {

@@ -1,0 +1,347 @@
+//! DriverEntry reads `Parameters`, creates the device, work item and pipeline, publishes
+//! them and registers the enabled notify routines, undoing all in reverse on failure.
+//! DriverUnload: routines out, gate closed, wait for the worker, drain, free.
+
+use core::mem::{offset_of, size_of};
+use core::ptr;
+
+use wdk_sys::ntddk::{
+    IoAllocateWorkItem, IoCreateDevice, IoDeleteDevice, IoFreeWorkItem, KeDelayExecutionThread, ZwClose, ZwOpenKey,
+    ZwQueryValueKey,
+};
+use wdk_sys::{
+    _KEY_VALUE_INFORMATION_CLASS, _MODE, BOOLEAN, DPFLTR_INFO_LEVEL, DRIVER_OBJECT, FILE_DEVICE_UNKNOWN, HANDLE,
+    KEY_READ, KEY_VALUE_PARTIAL_INFORMATION, KPROCESSOR_MODE, LARGE_INTEGER, NT_SUCCESS, NTSTATUS,
+    OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, PCUNICODE_STRING, PDEVICE_OBJECT, REG_DWORD,
+    STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL, STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS, UNICODE_STRING,
+};
+
+use super::work_item::{KernelEnv, WorkItemQueue};
+use super::{Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, image, install, performance_counter, process, say, thread};
+use crate::config::{Config, LEVEL_NAME, Sources, VALUE_NAMES};
+use crate::pipeline::{NewError, Pipeline};
+use crate::worker::format::Clock;
+
+/// One notify routine: the API that registers it and the two calls.
+struct Source {
+    api: &'static str,
+    register: fn() -> NTSTATUS,
+    unregister: fn() -> NTSTATUS,
+    /// What `STATUS_ACCESS_DENIED` from `register` means.
+    access_denied: Option<&'static str>,
+}
+
+/// Registration order; removal runs in reverse.
+const SOURCES: [Source; 3] = [
+    Source {
+        api: "PsSetCreateProcessNotifyRoutineEx",
+        register: process::register,
+        unregister: process::unregister,
+        access_denied: Some(
+            "the process callback needs an image linked with /INTEGRITYCHECK and signed (test-signed on a test VM)",
+        ),
+    },
+    Source {
+        api: "PsSetCreateThreadNotifyRoutine",
+        register: thread::register,
+        unregister: thread::unregister,
+        access_denied: None,
+    },
+    Source {
+        api: "PsSetLoadImageNotifyRoutine",
+        register: image::register,
+        unregister: image::unregister,
+        access_denied: None,
+    },
+];
+
+/// `sources` in [`SOURCES`] order.
+const fn enabled(sources: Sources) -> [bool; 3] {
+    [sources.process, sources.thread, sources.image]
+}
+
+/// The driver's entry point, called once by the I/O manager at `PASSIVE_LEVEL`.
+///
+/// # Safety
+/// Called only by the kernel, with its driver object and the service key's path.
+#[unsafe(export_name = "DriverEntry")]
+pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> NTSTATUS {
+    let config = read_config(registry_path);
+    match start(driver, &config) {
+        Ok(()) => {
+            driver.DriverUnload = Some(driver_unload);
+            STATUS_SUCCESS
+        }
+        Err(status) => status,
+    }
+}
+
+/// DriverUnload (`PASSIVE_LEVEL`, after DriverEntry succeeded).
+unsafe extern "C" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
+    let registered = super::driver().map_or([false; 3], |d| enabled(d.registered));
+    shut_down(registered);
+    say(DPFLTR_INFO_LEVEL, format_args!("unloaded"));
+}
+
+/// Everything after the configuration; on error, everything done is undone.
+fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTATUS> {
+    let level = config.level;
+    let mut device: PDEVICE_OBJECT = ptr::null_mut();
+    // SAFETY: PASSIVE_LEVEL in DriverEntry; an unnamed device without extension, the
+    // handle the work item needs (nothing opens it).
+    let status = unsafe {
+        IoCreateDevice(driver_object, 0, ptr::null_mut(), FILE_DEVICE_UNKNOWN, 0, BOOLEAN::from(false), &raw mut device)
+    };
+    if !NT_SUCCESS(status) {
+        failed("IoCreateDevice", status);
+        return Err(status);
+    }
+    // SAFETY: `device` was just created.
+    let item = unsafe { IoAllocateWorkItem(device) };
+    if item.is_null() {
+        failed("IoAllocateWorkItem", STATUS_INSUFFICIENT_RESOURCES);
+        // SAFETY: created above, nothing refers to it.
+        unsafe { IoDeleteDevice(device) };
+        return Err(STATUS_INSUFFICIENT_RESOURCES);
+    }
+    let mut frequency = 0;
+    let start_ticks = performance_counter(Some(&mut frequency));
+    let clock = Clock { start_ticks, frequency };
+    let pipeline = match Pipeline::new(config, clock, WorkItemQueue { item }, &NOTIFYRING_STATS) {
+        Ok(pipeline) => pipeline,
+        Err(error) => {
+            let status = match error {
+                NewError::RingSize => STATUS_INVALID_PARAMETER,
+                NewError::NoMemory => STATUS_INSUFFICIENT_RESOURCES,
+            };
+            failed("allocating the ring", status);
+            // SAFETY: allocated above and never queued.
+            unsafe { IoFreeWorkItem(item) };
+            // SAFETY: created above, nothing refers to it any more.
+            unsafe { IoDeleteDevice(device) };
+            return Err(status);
+        }
+    };
+    print_config(config, &pipeline);
+    install(Driver { pipeline, device, registered: config.sources, level });
+
+    let wanted = enabled(config.sources);
+    let mut registered = [false; 3];
+    for ((source, &on), done) in SOURCES.iter().zip(&wanted).zip(&mut registered) {
+        if !on {
+            continue;
+        }
+        let status = (source.register)();
+        if !NT_SUCCESS(status) {
+            failed(source.api, status);
+            if let (STATUS_ACCESS_DENIED, Some(hint)) = (status, source.access_denied) {
+                say(ERROR_LEVEL, format_args!("{hint}"));
+            }
+            shut_down(registered);
+            return Err(status);
+        }
+        say(level, format_args!("{}: {}", source.api, Status(status)));
+        *done = true;
+    }
+    Ok(())
+}
+
+/// Unload's order, also used by a DriverEntry that fails after publishing the driver:
+/// remove the `registered` routines (each removal waits for calls in flight), close
+/// the gate, wait until the work item is neither queued nor running, drain and print
+/// the final counters, then free the work item, the device and the ring.
+fn shut_down(registered: [bool; 3]) {
+    for (source, on) in SOURCES.iter().zip(registered).rev() {
+        if on {
+            let status = (source.unregister)();
+            if !NT_SUCCESS(status) {
+                failed(source.api, status);
+            }
+        }
+    }
+    let Some(driver) = super::driver() else { return };
+    driver.pipeline.stop();
+    while !driver.pipeline.is_idle() {
+        sleep_10ms();
+    }
+    if driver.pipeline.shutdown(&mut KernelEnv { level: driver.level }).is_err() {
+        say(ERROR_LEVEL, format_args!("shutdown refused: the worker is still busy"));
+        return;
+    }
+    // SAFETY: every registered routine is removed and the schedule is stopped and
+    // idle: no callback or work item routine can reach the driver any more.
+    let Some(driver) = (unsafe { super::uninstall() }) else { return };
+    // SAFETY: stopped and idle: the item is not queued and never will be again.
+    unsafe { IoFreeWorkItem(driver.pipeline.queue().item) };
+    // SAFETY: the last user (the work item) is gone; a routine still returning holds
+    // its own reference, which defers the deletion.
+    unsafe { IoDeleteDevice(driver.device) };
+    drop(driver);
+}
+
+/// Unload may wait; callbacks never do.
+fn sleep_10ms() {
+    // Relative (negative), in 100 ns units.
+    let mut interval = LARGE_INTEGER { QuadPart: -100_000 };
+    let kernel_mode = KPROCESSOR_MODE::try_from(_MODE::KernelMode).unwrap_or_default();
+    // SAFETY: PASSIVE_LEVEL (unload or DriverEntry), non-alertable, `interval` on this
+    // stack. The status of a non-alertable kernel-mode wait is always success.
+    let _ = unsafe { KeDelayExecutionThread(kernel_mode, BOOLEAN::from(false), &raw mut interval) };
+}
+
+fn failed(step: &str, status: NTSTATUS) {
+    say(ERROR_LEVEL, format_args!("{step} failed: {}", Status(status)));
+}
+
+fn print_config<Q: crate::WorkQueue>(config: &Config, pipeline: &Pipeline<Q>) {
+    let caps = pipeline.caps();
+    say(
+        config.level,
+        format_args!(
+            "config RingBytes={} ImagePathCap={} CommandLineCap={} (in force: {}/{}) BatchSize={} PidTableSize={} \
+             OmitCommandLine={} StatsIntervalSeconds={} EnableProcess={} EnableThread={} EnableImage={} DebugLevel={}",
+            pipeline.ring_bytes(),
+            config.caps.image,
+            config.caps.command_line,
+            caps.image,
+            caps.command_line,
+            config.batch,
+            config.names,
+            u8::from(config.omit_command_line),
+            config.stats_interval_s,
+            u8::from(config.sources.process),
+            u8::from(config.sources.thread),
+            u8::from(config.sources.image),
+            config.level,
+        ),
+    );
+}
+
+/// The defaults, overridden by each valid `REG_DWORD` under the service key's
+/// `Parameters`; one line per value that is refused.
+fn read_config(registry_path: PCUNICODE_STRING) -> Config {
+    let mut config = Config::DEFAULT;
+    let parameters = Key::open(ptr::null_mut(), registry_path)
+        .and_then(|service| with_unicode("Parameters", |name| Key::open(service.0, name)));
+    let parameters = match parameters {
+        Ok(key) => key,
+        Err(status) => {
+            let level = if status == STATUS_OBJECT_NAME_NOT_FOUND { DPFLTR_INFO_LEVEL } else { ERROR_LEVEL };
+            say(level, format_args!("no Parameters key ({}): using the defaults", Status(status)));
+            return config;
+        }
+    };
+    for name in VALUE_NAMES.into_iter().chain([LEVEL_NAME]) {
+        match parameters.dword(name) {
+            Value::Absent => {}
+            Value::Dword(value) => {
+                if let Err(rejected) = config.apply(name, value) {
+                    say(
+                        ERROR_LEVEL,
+                        format_args!(
+                            "config: {}={} rejected (allowed: {}); using the default",
+                            rejected.name, rejected.value, rejected.allowed
+                        ),
+                    );
+                }
+            }
+            Value::NotDword => say(ERROR_LEVEL, format_args!("config: {name} is not a REG_DWORD; using the default")),
+            Value::Failed(status) => {
+                say(ERROR_LEVEL, format_args!("config: reading {name} failed: {}; using the default", Status(status)));
+            }
+        }
+    }
+    config
+}
+
+/// An open registry key, closed on drop.
+struct Key(HANDLE);
+
+/// What one `Parameters` value held.
+enum Value {
+    Absent,
+    Dword(u32),
+    NotDword,
+    Failed(NTSTATUS),
+}
+
+impl Key {
+    /// Opens `name`, relative to `root` (or absolute for a NULL root), for reading.
+    fn open(root: HANDLE, name: PCUNICODE_STRING) -> Result<Self, NTSTATUS> {
+        let mut attributes = OBJECT_ATTRIBUTES {
+            Length: u32::try_from(size_of::<OBJECT_ATTRIBUTES>()).unwrap_or(u32::MAX),
+            RootDirectory: root,
+            ObjectName: name.cast_mut(),
+            Attributes: OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE,
+            SecurityDescriptor: ptr::null_mut(),
+            SecurityQualityOfService: ptr::null_mut(),
+        };
+        let mut handle: HANDLE = ptr::null_mut();
+        // SAFETY: PASSIVE_LEVEL; `attributes` and the name it points to outlive the
+        // call (the kernel only reads the name); a kernel handle is returned.
+        let status = unsafe { ZwOpenKey(&raw mut handle, KEY_READ, &raw mut attributes) };
+        if NT_SUCCESS(status) { Ok(Self(handle)) } else { Err(status) }
+    }
+
+    fn dword(&self, name: &str) -> Value {
+        /// `KEY_VALUE_PARTIAL_INFORMATION` with room for four data bytes.
+        #[repr(C, align(8))]
+        struct Buffer([u8; 24]);
+        let mut buffer = Buffer([0; 24]);
+        let capacity = u32::try_from(size_of::<Buffer>()).unwrap_or(0);
+        let mut written = 0u32;
+        let status = with_unicode(name, |name| {
+            // SAFETY: PASSIVE_LEVEL; `self.0` is an open key, `buffer` has `capacity`
+            // writable bytes aligned for the structure, `name` outlives the call.
+            unsafe {
+                ZwQueryValueKey(
+                    self.0,
+                    name.cast_mut(),
+                    _KEY_VALUE_INFORMATION_CLASS::KeyValuePartialInformation,
+                    buffer.0.as_mut_ptr().cast(),
+                    capacity,
+                    &raw mut written,
+                )
+            }
+        });
+        if status == STATUS_OBJECT_NAME_NOT_FOUND {
+            return Value::Absent;
+        }
+        if status == STATUS_BUFFER_OVERFLOW || status == STATUS_BUFFER_TOO_SMALL {
+            return Value::NotDword;
+        }
+        if !NT_SUCCESS(status) {
+            return Value::Failed(status);
+        }
+        let field = |at: usize| buffer.0.get(at..at + 4).and_then(|b| b.try_into().ok()).map(u32::from_ne_bytes);
+        match (
+            field(offset_of!(KEY_VALUE_PARTIAL_INFORMATION, Type)),
+            field(offset_of!(KEY_VALUE_PARTIAL_INFORMATION, DataLength)),
+            field(offset_of!(KEY_VALUE_PARTIAL_INFORMATION, Data)),
+        ) {
+            (Some(REG_DWORD), Some(4), Some(value)) => Value::Dword(value),
+            _ => Value::NotDword,
+        }
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        // SAFETY: a handle `open` returned, closed once.
+        let _ = unsafe { ZwClose(self.0) };
+    }
+}
+
+/// Calls `f` with `name` (ASCII, at most 32 characters) as a counted UTF-16 string.
+fn with_unicode<R>(name: &str, f: impl FnOnce(PCUNICODE_STRING) -> R) -> R {
+    let mut units = [0u16; 32];
+    let mut len = 0usize;
+    for (unit, byte) in units.iter_mut().zip(name.bytes()) {
+        *unit = u16::from(byte);
+        len += 1;
+    }
+    let bytes = u16::try_from(len * 2).unwrap_or(0);
+    let string = UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: units.as_mut_ptr() };
+    f(&raw const string)
+}

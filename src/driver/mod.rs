@@ -1,0 +1,208 @@
+//! The Windows layer: it only adapts. DriverEntry/Unload own the kernel objects
+//! (`entry`); one file per notify callback extracts fields and calls
+//! [`Pipeline::record`]; `work_item` runs the worker on the single `IO_WORKITEM`.
+
+extern crate wdk_panic;
+
+mod entry;
+mod image;
+mod process;
+mod thread;
+mod work_item;
+
+use core::cell::UnsafeCell;
+use core::fmt::{self, Write as _};
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use wdk_alloc::WdkAllocator;
+use wdk_sys::ntddk::{DbgPrintEx, KeGetCurrentProcessorNumberEx, KeQueryPerformanceCounter};
+use wdk_sys::{_DPFLTR_TYPE, HANDLE, PCUNICODE_STRING, PDEVICE_OBJECT};
+
+use crate::config::Sources;
+use crate::event::Stamp;
+use crate::pipeline::Pipeline;
+use crate::stats::Stats;
+use crate::worker::format::{LINE_BUF, LINE_MAX};
+use work_item::WorkItemQueue;
+
+/// Pool allocations for the ring and the pid table (non-paged, no-execute; tag `rust`).
+#[global_allocator]
+static GLOBAL_ALLOCATOR: WdkAllocator = WdkAllocator;
+
+/// The counters, under a fixed symbol so that WinDbg shows them live:
+/// `dx notifyring!NOTIFYRING_STATS`.
+#[unsafe(no_mangle)]
+pub static NOTIFYRING_STATS: Stats = Stats::new();
+
+/// Everything DriverEntry creates and unload tears down.
+struct Driver {
+    pipeline: Pipeline<WorkItemQueue>,
+    /// The unnamed device object the work item is allocated on.
+    device: PDEVICE_OBJECT,
+    /// The notify routines that are registered (and so must be removed).
+    registered: Sources,
+    /// `DbgPrintEx` level for event lines.
+    level: u32,
+}
+
+/// Static storage for the one [`Driver`]: no allocation that could fail after the
+/// pipeline exists, and nothing to leak.
+struct Slot {
+    /// True while `driver` holds a live value (Release on publish, Acquire on read).
+    ready: AtomicBool,
+    driver: UnsafeCell<MaybeUninit<Driver>>,
+}
+
+// SAFETY: `driver` is written only by DriverEntry before `ready` is set and taken only
+// by unload after every reader is gone ([`DRIVER`]'s invariant); in between it is only read,
+// and the pipeline inside is built for concurrent use.
+unsafe impl Sync for Slot {}
+
+/// The one global, because notify callbacks get no context. Invariant: it holds a live
+/// [`Driver`] from the moment DriverEntry publishes it, before any callback is
+/// registered or the work item can be queued, until unload has removed every callback
+/// (the removal calls wait for callbacks in flight) and the schedule reports the work
+/// item idle; only then is it emptied and dropped.
+static DRIVER: Slot = Slot { ready: AtomicBool::new(false), driver: UnsafeCell::new(MaybeUninit::uninit()) };
+
+/// The live driver, for callbacks and the work item routine; `None` outside
+/// DriverEntry's publish .. unload's teardown.
+fn driver() -> Option<&'static Driver> {
+    if !DRIVER.ready.load(Ordering::Acquire) {
+        return None;
+    }
+    let driver = DRIVER.driver.get().cast::<Driver>();
+    // SAFETY: `ready` was set (Release) after the value was written, and unload drops
+    // it only after removing every callback and seeing the work item idle, i.e. after
+    // every caller of this function has returned ([`DRIVER`]'s invariant).
+    Some(unsafe { &*driver })
+}
+
+/// Publishes `driver` (DriverEntry, before registering any callback).
+fn install(driver: Driver) {
+    let slot = DRIVER.driver.get();
+    // SAFETY: DriverEntry runs once, before any callback or work item could read the
+    // slot, and the slot is empty (a failed entry or an unload emptied it).
+    unsafe { (*slot).write(driver) };
+    DRIVER.ready.store(true, Ordering::Release);
+}
+
+/// Takes the driver back out (unload, or a failed DriverEntry).
+///
+/// # Safety
+/// Every callback must be removed and the work item idle: no reference from
+/// [`driver`] may be used after this.
+unsafe fn uninstall() -> Option<Driver> {
+    if !DRIVER.ready.swap(false, Ordering::AcqRel) {
+        return None;
+    }
+    let slot = DRIVER.driver.get();
+    // SAFETY: `ready` was true, so the slot holds a value; it is now false, and the
+    // caller guarantees no reader is left, so the value is moved out exactly once.
+    Some(unsafe { slot.cast::<Driver>().read() })
+}
+
+/// Timestamp and processor for a callback: `KeQueryPerformanceCounter` and the
+/// system-wide processor index. Cheap, callable at any IRQL.
+fn stamp() -> Stamp {
+    Stamp { ticks: performance_counter(None), cpu: current_cpu() }
+}
+
+fn current_cpu() -> u32 {
+    // SAFETY: NULL asks for the system-wide processor index only.
+    unsafe { KeGetCurrentProcessorNumberEx(core::ptr::null_mut()) }
+}
+
+/// Ticks of the performance counter; stores its frequency in `frequency` if given.
+fn performance_counter(frequency: Option<&mut u64>) -> u64 {
+    let mut hz = wdk_sys::LARGE_INTEGER { QuadPart: 0 };
+    let ask = if frequency.is_some() { &raw mut hz } else { core::ptr::null_mut() };
+    // SAFETY: `ask` is NULL or points to a LARGE_INTEGER on this stack.
+    let now = unsafe { KeQueryPerformanceCounter(ask) };
+    if let Some(out) = frequency {
+        // SAFETY: every bit pattern of the union is a valid i64.
+        *out = unsafe { hz.QuadPart }.cast_unsigned();
+    }
+    // SAFETY: as above.
+    unsafe { now.QuadPart }.cast_unsigned()
+}
+
+/// A process or thread id as the portable code counts them.
+fn id(handle: HANDLE) -> u64 {
+    handle.addr() as u64
+}
+
+/// The UTF-16 units of a kernel `UNICODE_STRING` (`Length` is in bytes): `None` for a
+/// NULL string, empty for a NULL buffer or zero length.
+///
+/// # Safety
+/// `string` is NULL or points to a `UNICODE_STRING` whose buffer stays valid for `'a`
+/// (a callback argument, for the duration of the call).
+unsafe fn units<'a>(string: PCUNICODE_STRING) -> Option<&'a [u16]> {
+    // SAFETY: the caller's contract.
+    let string = unsafe { string.as_ref() }?;
+    let len = usize::from(string.Length / 2);
+    if string.Buffer.is_null() || len == 0 {
+        return Some(&[]);
+    }
+    // SAFETY: the kernel's UNICODE_STRING holds `Length` valid bytes at `Buffer`,
+    // aligned for u16, for as long as the caller's contract says.
+    Some(unsafe { core::slice::from_raw_parts(string.Buffer, len) })
+}
+
+/// `DbgPrintEx` level of errors: shown by default, unlike the others.
+const ERROR_LEVEL: u32 = wdk_sys::DPFLTR_ERROR_LEVEL;
+
+/// Prints one line with `DbgPrintEx(IHVDRIVER, level, "%s\n", line)`: the line is
+/// data, never the format string. `line` must end in its NUL (worker lines hold at
+/// most 511 bytes, so with the newline one call carries at most 512); lines without
+/// one are dropped.
+fn print_line(level: u32, line: &[u8]) {
+    if line.last() != Some(&0) {
+        return;
+    }
+    // SAFETY: "%s\n" consumes exactly one argument, a NUL-terminated string, which
+    // `line` is (checked above) for the duration of the call.
+    unsafe {
+        DbgPrintEx(_DPFLTR_TYPE::DPFLTR_IHVDRIVER_ID.cast_unsigned(), level, c"%s\n".as_ptr(), line.as_ptr());
+    }
+}
+
+/// One formatted line for DriverEntry and unload (never a callback): `notifyring: `
+/// and the text, cut to a worker line's length.
+fn say(level: u32, args: fmt::Arguments<'_>) {
+    let mut line = Text { buf: [0; LINE_BUF], len: 0 };
+    // A full buffer only cuts the line short, which is all `Err` can mean here.
+    let _ = line.write_str("notifyring: ");
+    let _ = line.write_fmt(args);
+    print_line(level, line.buf.get(..=line.len).unwrap_or(&[]));
+}
+
+/// A line being formatted; the byte after `len` is always a NUL.
+struct Text {
+    buf: [u8; LINE_BUF],
+    len: usize,
+}
+
+impl fmt::Write for Text {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        // One byte stays free for the NUL; interior NULs would cut the line short.
+        let take = s.len().min(LINE_MAX.saturating_sub(self.len));
+        let dst = self.buf.get_mut(self.len..self.len + take).ok_or(fmt::Error)?;
+        for (d, &b) in dst.iter_mut().zip(s.as_bytes()) {
+            *d = if b == 0 { b'?' } else { b };
+        }
+        self.len += take;
+        if take < s.len() { Err(fmt::Error) } else { Ok(()) }
+    }
+}
+
+/// An NTSTATUS as the documentation writes it: `0xC0000022`.
+struct Status(wdk_sys::NTSTATUS);
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "0x{:08X}", self.0.cast_unsigned())
+    }
+}

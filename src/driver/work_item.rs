@@ -1,0 +1,97 @@
+//! The worker's kernel side: the single `IO_WORKITEM`, queued only through the
+//! schedule's gate ([`WorkQueue::queue`]), and its routine, which runs the portable
+//! worker at `PASSIVE_LEVEL` with a [`KernelEnv`] (`DbgPrintEx`, process look-ups, clock).
+
+use core::ffi::c_void;
+
+use wdk_sys::ntddk::{
+    ExFreePool, IoQueueWorkItem, ObfDereferenceObject, PsLookupProcessByProcessId, SeLocateProcessImageName,
+};
+use wdk_sys::{_WORK_QUEUE_TYPE, NT_SUCCESS, PDEVICE_OBJECT, PEPROCESS, PIO_WORKITEM, PUNICODE_STRING, PVOID};
+
+use crate::schedule::WorkQueue;
+use crate::worker::WorkerEnv;
+use crate::worker::format::Line;
+use crate::worker::names::Name;
+
+/// The driver's one work item, allocated on its device object.
+pub(super) struct WorkItemQueue {
+    /// From `IoAllocateWorkItem`; freed by unload once the schedule is idle.
+    pub(super) item: PIO_WORKITEM,
+}
+
+// SAFETY: an IO_WORKITEM may be queued from any thread at IRQL <= DISPATCH_LEVEL; the
+// schedule makes sure only one party queues it at a time.
+unsafe impl Send for WorkItemQueue {}
+// SAFETY: as above: the pointer itself is never written after DriverEntry.
+unsafe impl Sync for WorkItemQueue {}
+
+impl WorkQueue for WorkItemQueue {
+    fn queue(&self) {
+        // SAFETY: `item` is a live work item (freed only after the schedule is idle and
+        // stopped, when nothing calls this), and the schedule calls this only on its
+        // IDLE → SCHEDULED or RUNNING → SCHEDULED transition, so the item is never
+        // queued twice (bug check 0xE4). The routine takes no context.
+        unsafe { IoQueueWorkItem(self.item, Some(routine), _WORK_QUEUE_TYPE::DelayedWorkQueue, core::ptr::null_mut()) };
+    }
+}
+
+/// The work item routine (`PASSIVE_LEVEL`, system worker thread): one bounded batch,
+/// then the schedule re-queues it or lets it go idle.
+unsafe extern "C" fn routine(_device: PDEVICE_OBJECT, _context: PVOID) {
+    if let Some(driver) = super::driver() {
+        driver.pipeline.run_worker(&mut KernelEnv { level: driver.level });
+    }
+}
+
+/// [`WorkerEnv`] on the kernel: `PASSIVE_LEVEL` only (the work item routine, unload).
+pub(super) struct KernelEnv {
+    /// `DbgPrintEx` level of event lines.
+    pub(super) level: u32,
+}
+
+impl WorkerEnv for KernelEnv {
+    fn print(&mut self, line: Line<'_>) {
+        super::print_line(self.level, line.with_nul());
+    }
+
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> bool {
+        let Ok(pid) = usize::try_from(pid) else { return false };
+        let mut process: PEPROCESS = core::ptr::null_mut();
+        // SAFETY: PASSIVE_LEVEL; `process` receives a referenced EPROCESS on success.
+        let status = unsafe { PsLookupProcessByProcessId(core::ptr::without_provenance_mut(pid), &raw mut process) };
+        if !NT_SUCCESS(status) {
+            return false;
+        }
+        let found = image_name(process, name);
+        // SAFETY: drops the reference PsLookupProcessByProcessId took.
+        unsafe { ObfDereferenceObject(process.cast::<c_void>()) };
+        found
+    }
+
+    fn now_ticks(&mut self) -> u64 {
+        super::performance_counter(None)
+    }
+}
+
+/// The file name of `process`'s image, via `SeLocateProcessImageName`.
+fn image_name(process: PEPROCESS, name: &mut Name) -> bool {
+    let mut image: PUNICODE_STRING = core::ptr::null_mut();
+    // SAFETY: `process` is referenced by the caller; on success `image` is a pool
+    // allocation holding a UNICODE_STRING and its buffer, which the caller frees.
+    let status = unsafe { SeLocateProcessImageName(process, &raw mut image) };
+    if !NT_SUCCESS(status) || image.is_null() {
+        return false;
+    }
+    // SAFETY: `image` is valid until the ExFreePool below.
+    let found = match unsafe { super::units(image) } {
+        Some(units) if !units.is_empty() => {
+            *name = Name::from_path(units.iter().copied());
+            true
+        }
+        _ => false,
+    };
+    // SAFETY: SeLocateProcessImageName's allocation, freed once, after its last use.
+    unsafe { ExFreePool(image.cast::<c_void>()) };
+    found
+}

@@ -32,13 +32,8 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in statistics order.
-    pub const ALL: [Self; 5] = [
-        Self::ProcessCreate,
-        Self::ProcessExit,
-        Self::ThreadCreate,
-        Self::ThreadExit,
-        Self::ImageLoad,
-    ];
+    pub const ALL: [Self; 5] =
+        [Self::ProcessCreate, Self::ProcessExit, Self::ThreadCreate, Self::ThreadExit, Self::ImageLoad];
 
     /// The name used in output lines (`process-create`, …).
     #[must_use]

@@ -21,6 +21,7 @@
 //!   work item — a thin layer that extracts fields and calls the portable code.
 //! * `sim` (host only): a simulated kernel that fires the same entry points from
 //!   threads and runs the work item on a work-queue simulator.
+//! * `proof` (only with `--cfg notifyring_no_std`): the link-time no-panic proof.
 //!
 //! Everything but `driver` is portable `no_std` Rust, tested on Linux with unit and
 //! property tests, loom and miri.
@@ -29,7 +30,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 extern crate alloc;
-#[cfg(not(target_os = "windows"))]
+// The host build uses std for the simulated kernel; the kernel build and the link-time
+// panic proof (`--cfg notifyring_no_std`, see `proof`) are pure `no_std`.
+#[cfg(not(any(target_os = "windows", notifyring_no_std)))]
 extern crate std;
 
 pub mod config;
@@ -45,8 +48,11 @@ pub mod worker;
 #[cfg(target_os = "windows")]
 mod driver;
 
-#[cfg(all(not(target_os = "windows"), not(loom)))]
+#[cfg(not(any(target_os = "windows", loom, notifyring_no_std)))]
 pub mod sim;
+
+#[cfg(all(notifyring_no_std, not(target_os = "windows")))]
+pub mod proof;
 
 pub use config::Config;
 pub use event::{ClientId, Event, Kind, Stamp};

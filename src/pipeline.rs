@@ -113,12 +113,17 @@ impl<Q: WorkQueue> Pipeline<Q> {
     /// [`Pipeline::record`], calling `between` after the copy and before the commit: a
     /// simulated producer preempted mid-record (host tests only). `None` if the event
     /// was lost before reaching that point.
-    #[cfg(all(not(target_os = "windows"), not(loom)))]
-    pub fn record_paused<R>(&self, stamp: Stamp, event: &Event<'_>, between: impl FnOnce() -> R) -> (Recorded, Option<R>) {
+    #[cfg(not(any(target_os = "windows", loom, notifyring_no_std)))]
+    pub fn record_paused<R>(
+        &self,
+        stamp: Stamp,
+        event: &Event<'_>,
+        between: impl FnOnce() -> R,
+    ) -> (Recorded, Option<R>) {
         self.record_between(stamp, event, between)
     }
 
-    #[inline(always)]
+    #[inline]
     fn record_between<R>(&self, stamp: Stamp, event: &Event<'_>, between: impl FnOnce() -> R) -> (Recorded, Option<R>) {
         let encoded = record::encode(stamp, event, self.caps);
         let (outcome, paused) = match self.ring.reserve(encoded.payload_len()) {

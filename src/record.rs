@@ -259,18 +259,12 @@ pub enum DecodeError {
 
 #[inline]
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    bytes
-        .get(at..at.wrapping_add(4))
-        .and_then(|s| <[u8; 4]>::try_from(s).ok())
-        .map_or(0, u32::from_ne_bytes)
+    bytes.get(at..at.wrapping_add(4)).and_then(|s| <[u8; 4]>::try_from(s).ok()).map_or(0, u32::from_ne_bytes)
 }
 
 #[inline]
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    bytes
-        .get(at..at.wrapping_add(8))
-        .and_then(|s| <[u8; 8]>::try_from(s).ok())
-        .map_or(0, u64::from_ne_bytes)
+    bytes.get(at..at.wrapping_add(8)).and_then(|s| <[u8; 8]>::try_from(s).ok()).map_or(0, u64::from_ne_bytes)
 }
 
 /// Decodes a payload. Never panics, whatever the bytes.
@@ -291,9 +285,7 @@ pub fn decode(bytes: &[u8]) -> Result<Record<'_>, DecodeError> {
     let first_bytes = (u32_at(head, 52) as usize).saturating_mul(2);
     let second_bytes = (u32_at(head, 60) as usize).saturating_mul(2);
     let first = rest.get(..first_bytes).ok_or(DecodeError::Strings)?;
-    let second = rest
-        .get(first_bytes..first_bytes.saturating_add(second_bytes))
-        .ok_or(DecodeError::Strings)?;
+    let second = rest.get(first_bytes..first_bytes.saturating_add(second_bytes)).ok_or(DecodeError::Strings)?;
     let text = |present: u8, bytes, original| (flags & present != 0).then_some(Text { bytes, original });
     let image = text(HAS_IMAGE, first, u32_at(head, 48));
     let command_line = text(HAS_COMMAND_LINE, second, u32_at(head, 56));

@@ -126,6 +126,8 @@ pub struct Ring {
     words: Words,
     /// Capacity in bytes (a power of two).
     capacity: u64,
+    /// `capacity - 1`: position → offset.
+    mask: u64,
 }
 
 impl Ring {
@@ -142,6 +144,7 @@ impl Ring {
             lost_pending: CachePadded::new(AtomicU64::new(0)),
             words: Words::try_new(bytes / 8)?,
             capacity: bytes as u64,
+            mask: bytes as u64 - 1,
         })
     }
 
@@ -164,7 +167,7 @@ impl Ring {
     #[inline]
     const fn word(&self, pos: u64) -> usize {
         // The offset is below capacity (<= 256 MiB), so the cast is lossless.
-        ((pos & (self.capacity - 1)) / 8) as usize
+        ((pos & self.mask) / 8) as usize
     }
 
     /// Reserves room for a payload of `payload_len` bytes. On failure the loss is
@@ -186,8 +189,10 @@ impl Ring {
             // Acquire: pairs with the Release store of `consumer` in `pop`, made after the
             // consumer zeroed the words it gave back; we may write them once we win.
             let consumer = self.consumer.load(Ordering::Acquire);
-            let offset = pos & (self.capacity - 1);
-            let pad = if offset + total > self.capacity { self.capacity - offset } else { 0 };
+            // Wrapping arithmetic below cannot wrap: offset < capacity, total <= capacity,
+            // and both are at most 256 MiB.
+            let offset = pos & self.mask;
+            let pad = if offset.wrapping_add(total) > self.capacity { self.capacity.wrapping_sub(offset) } else { 0 };
             let end = pos.wrapping_add(pad).wrapping_add(total);
             match end.checked_sub(consumer) {
                 // `pos` is older than the consumer: another producer moved on; reload.
@@ -220,7 +225,7 @@ impl Ring {
                 // Dekker RMW as in `commit`: the pad is a committed record whose only
                 // wake-up comes from the commit of the record behind it, so it must be
                 // ordered before that commit's schedule check like the record itself.
-                h.swap(COMMITTED | PAD | (pad - 8), DEKKER_RMW);
+                h.swap(COMMITTED | PAD | pad.wrapping_sub(8), DEKKER_RMW);
             }
         }
         let index = self.word(pos.wrapping_add(pad));
@@ -282,6 +287,7 @@ impl Ring {
     ///
     /// # Safety
     /// Only the consumer may call this, and only after `pop` returned `Empty`.
+    #[must_use]
     pub unsafe fn take_trailing_losses(&self) -> u64 {
         // Relaxed: the count is the data; the RMW keeps it exact against producers.
         self.lost_pending.swap(0, Ordering::Relaxed)
@@ -309,7 +315,8 @@ impl Ring {
                 return if producer == pos { Pop::Empty } else { Pop::Busy };
             }
             let len = header & LEN_MASK;
-            let total = (len + 8 + 7) & !7;
+            // len < 2^29: no wrap.
+            let total = len.wrapping_add(8 + 7) & !7;
             if header & PAD != 0 {
                 // Relaxed: published by the Release store of `consumer` below.
                 h.store(0, Ordering::Relaxed);

@@ -65,8 +65,7 @@ impl WorkQueue for SimQueue {
             return;
         }
         state.queues.fetch_add(1, Ordering::SeqCst);
-        let mut control = state.control.lock().unwrap_or_else(PoisonError::into_inner);
-        control.pending = true;
+        state.control.lock().unwrap_or_else(PoisonError::into_inner).pending = true;
         state.wake.notify_all();
     }
 }
@@ -82,6 +81,9 @@ pub struct QueueReport {
     pub queues_after_unload: u64,
 }
 
+/// A callback that receives each printed line (without NUL).
+pub type LineSink = Box<dyn FnMut(&[u8]) + Send>;
+
 /// A worker environment that keeps every line, names processes from a table, and
 /// reads a nanosecond clock.
 pub struct CollectEnv {
@@ -94,7 +96,7 @@ pub struct CollectEnv {
     /// Look-ups made.
     pub lookups: u64,
     /// Optional line sink called for every line (e.g. print to stdout).
-    pub on_line: Option<Box<dyn FnMut(&[u8]) + Send>>,
+    pub on_line: Option<LineSink>,
     start: Instant,
 }
 
@@ -243,19 +245,13 @@ impl<E: WorkerEnv + Send + 'static> SimKernel<E> {
     pub fn unload(self) -> Unloaded<E> {
         let Self { pipeline, stats: stats_box, queue, worker } = self;
         pipeline.stop();
-        {
-            let mut control = queue.control.lock().unwrap_or_else(PoisonError::into_inner);
-            control.held = false;
-            queue.wake.notify_all();
-        }
+        queue.control.lock().unwrap_or_else(PoisonError::into_inner).held = false;
+        queue.wake.notify_all();
         while !pipeline.is_idle() {
             std::thread::sleep(Duration::from_micros(200));
         }
-        {
-            let mut control = queue.control.lock().unwrap_or_else(PoisonError::into_inner);
-            control.exit = true;
-            queue.wake.notify_all();
-        }
+        queue.control.lock().unwrap_or_else(PoisonError::into_inner).exit = true;
+        queue.wake.notify_all();
         let mut env = worker.map(|w| w.join().expect("worker thread panicked")).expect("worker thread");
         let stats = pipeline.shutdown(&mut env).expect("stopped and idle");
         queue.unloaded.store(true, Ordering::SeqCst);

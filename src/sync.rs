@@ -5,9 +5,9 @@
 //! payload cell is loom's, so the model checker sees every access the real code makes.
 
 #[cfg(loom)]
-pub use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
-#[cfg(loom)]
 pub use loom::cell::UnsafeCell;
+#[cfg(loom)]
+pub use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 #[cfg(not(loom))]
 pub use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -127,13 +127,7 @@ pub mod words {
             /// # Safety
             /// The caller owns those words: a reserved, uncommitted record.
             #[inline]
-            pub unsafe fn write_record(
-                &self,
-                index: usize,
-                head: &[u8; HEAD],
-                first: &[u16],
-                second: &[u16],
-            ) -> bool {
+            pub unsafe fn write_record(&self, index: usize, head: &[u8; HEAD], first: &[u16], second: &[u16]) -> bool {
                 let first_bytes = core::mem::size_of_val(first);
                 let second_bytes = core::mem::size_of_val(second);
                 let Some(dst) = self.span(index, HEAD + first_bytes + second_bytes) else {
@@ -189,6 +183,7 @@ pub mod words {
         }
 
         impl Words {
+            #[expect(clippy::unnecessary_wraps, reason = "same signature as the native twin")]
             pub fn try_new(len: usize) -> Option<Self> {
                 Some(Self {
                     cells: (0..len).map(|_| UnsafeCell::new(0)).collect(),

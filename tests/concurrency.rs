@@ -72,7 +72,7 @@ fn ring_threads_deliver_intact_payloads_in_per_producer_order() {
     assert_eq!(reported, lost);
 }
 
-fn event(pid: u64, tid: u64) -> Event<'static> {
+const fn event(pid: u64, tid: u64) -> Event<'static> {
     Event::ThreadCreate { pid, tid, creator: ClientId { pid, tid: 0 } }
 }
 

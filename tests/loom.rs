@@ -74,16 +74,16 @@ fn ring_loss_is_reported_once() {
         let filler = ring.reserve(512 - 8 - 2 * (8 + HEAD + 8)).unwrap();
         filler.write(&[9; HEAD], &[], &[]);
         filler.commit();
+        #[expect(clippy::needless_collect, reason = "both producers must start before the consumer pops")]
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 let ring = ring.clone();
-                thread::spawn(move || match ring.reserve(HEAD + 120) {
-                    Ok(r) => {
+                thread::spawn(move || {
+                    ring.reserve(HEAD + 120).map_or(0u64, |r| {
                         r.write(&[1; HEAD], &[], &[]);
                         r.commit();
-                        1u64
-                    }
-                    Err(_) => 0,
+                        1
+                    })
                 })
             })
             .collect();
@@ -158,7 +158,7 @@ fn pipeline(batch: u32) -> (Arc<Pipeline<QueueHandle>>, Arc<ModelQueue>) {
     (Arc::new(p), queue)
 }
 
-fn event(pid: u64) -> Event<'static> {
+const fn event(pid: u64) -> Event<'static> {
     Event::ThreadCreate { pid, tid: 8, creator: ClientId { pid, tid: 8 } }
 }
 

@@ -6,6 +6,7 @@ use notifyring::record::{self, Caps, Detail, HEAD};
 use notifyring::worker::format::{self, Clock, Context, LINE_BUF, LINE_MAX, ProcessName};
 use notifyring::{ClientId, Event, Kind, Stamp};
 use proptest::prelude::*;
+use std::fmt::Write as _;
 
 /// UTF-16 that kernels hand over: mostly ASCII, with surrogates (paired and not),
 /// NULs, controls, quotes, backslashes, RTL overrides and CJK.
@@ -49,7 +50,7 @@ impl Case {
                 image: self.image.as_deref(),
                 command_line: self.command_line.as_deref(),
             },
-            1 => Event::ProcessExit { pid: a, exit_status: b as u32 },
+            1 => Event::ProcessExit { pid: a, exit_status: u32::try_from(b & 0xffff_ffff).unwrap() },
             2 => Event::ThreadCreate { pid: a, tid: b, creator: ClientId { pid: c, tid: d } },
             3 => Event::ThreadExit { pid: a, tid: b },
             _ => Event::ImageLoad {
@@ -108,7 +109,7 @@ fn reference_quoted(units: &[u16]) -> String {
                 || (0x7f..=0x9f).contains(&(c as u32))
                 || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}') =>
             {
-                s.push_str(&format!("\\u{{{:x}}}", c as u32));
+                write!(s, "\\u{{{:x}}}", c as u32).unwrap();
             }
             c => s.push(c),
         }
@@ -167,7 +168,8 @@ fn reassemble(lines: &[Vec<u8>], seq: u64) -> String {
     let mut whole = Vec::new();
     for (i, line) in lines.iter().enumerate() {
         assert!(line.len() <= LINE_MAX, "line of {} bytes", line.len());
-        let prefix = if i == 0 { format!("notifyring: #{seq} ") } else { format!("notifyring: #{seq} cont={} ", i + 1) };
+        let prefix =
+            if i == 0 { format!("notifyring: #{seq} ") } else { format!("notifyring: #{seq} cont={} ", i + 1) };
         assert!(line.starts_with(prefix.as_bytes()), "line {i} lacks prefix {prefix:?}");
         whole.extend_from_slice(if i == 0 { line } else { &line[prefix.len()..] });
     }

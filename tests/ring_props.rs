@@ -25,7 +25,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn total(units: usize) -> usize {
+const fn total(units: usize) -> usize {
     (8 + HEAD + 2 * units + 7) & !7
 }
 
@@ -34,7 +34,7 @@ fn payload(id: u32, units: usize) -> ([u8; HEAD], Vec<u16>) {
     let mut head = [0u8; HEAD];
     head[..4].copy_from_slice(&id.to_le_bytes());
     head[4..8].copy_from_slice(&u32::try_from(units).unwrap().to_le_bytes());
-    let text = (0..units).map(|i| (id as u16) ^ (i as u16)).collect();
+    let text = (0..units).map(|i| u16::try_from((id as usize ^ i) & 0xffff).unwrap()).collect();
     (head, text)
 }
 
@@ -72,21 +72,18 @@ proptest! {
             match op {
                 Op::Reserve(units) => {
                     let live: usize = model.iter().map(|&(_, u, _)| total(u)).sum();
-                    match ring.reserve(HEAD + 2 * units) {
-                        Ok(r) => {
-                            let (head, text) = payload(next_id, units);
-                            r.write(&head, &text, &[]);
-                            model.push_back((next_id, units, false));
-                            outstanding.push((next_id, r));
-                            next_id += 1;
-                        }
-                        Err(_) => {
-                            lost += 1;
-                            // A pad is smaller than the record that caused it, and the live
-                            // span holds at most one, plus the one this record needs.
-                            prop_assert!(live + total(units) + 2 * max_total > capacity,
-                                "refused with only {live} live bytes");
-                        }
+                    if let Ok(r) = ring.reserve(HEAD + 2 * units) {
+                        let (head, text) = payload(next_id, units);
+                        r.write(&head, &text, &[]);
+                        model.push_back((next_id, units, false));
+                        outstanding.push((next_id, r));
+                        next_id += 1;
+                    } else {
+                        lost += 1;
+                        // A pad is smaller than the record that caused it, and the live
+                        // span holds at most one, plus the one this record needs.
+                        prop_assert!(live + total(units) + 2 * max_total > capacity,
+                            "refused with only {live} live bytes");
                     }
                 }
                 Op::Commit(n) => {
@@ -117,7 +114,7 @@ proptest! {
             }
         }
         // Commit the rest and drain: everything reserved comes out, losses are all reported.
-        for (id, r) in outstanding.drain(..) {
+        for (id, r) in outstanding {
             r.commit();
             model.iter_mut().find(|e| e.0 == id).unwrap().2 = true;
         }

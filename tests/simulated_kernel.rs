@@ -14,13 +14,13 @@ fn quiet_env() -> CollectEnv {
     env
 }
 
-fn config(ring_bytes: usize) -> Config {
+const fn config(ring_bytes: usize) -> Config {
     Config { ring_bytes, stats_interval_s: 0, ..Config::DEFAULT }
 }
 
 /// A thread-create event that encodes (producer, sequence) in its ids, so order and
 /// identity can be checked on the far side.
-fn tagged(producer: u64, seq: u64) -> Event<'static> {
+const fn tagged(producer: u64, seq: u64) -> Event<'static> {
     Event::ThreadCreate { pid: 4 * (producer + 1), tid: seq, creator: ClientId { pid: 4 * (producer + 1), tid: 0 } }
 }
 

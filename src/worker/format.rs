@@ -73,12 +73,16 @@ impl<'b, F: FnMut(Line<'_>)> Lines<'b, F> {
         lines
     }
 
+    /// Copies `bytes` if they fit (callers check the room first).
     fn raw(&mut self, bytes: &[u8]) {
-        let end = self.len.saturating_add(bytes.len());
-        if let Some(dst) = self.buf.get_mut(self.len..end) {
-            dst.copy_from_slice(bytes);
-            self.len = end;
+        let Some(room) = self.buf.get_mut(self.len..LINE_MAX) else { return };
+        if bytes.len() > room.len() {
+            return;
         }
+        for (dst, &src) in room.iter_mut().zip(bytes) {
+            *dst = src;
+        }
+        self.len = self.len.wrapping_add(bytes.len());
     }
 
     /// Appends `piece` without splitting it (pieces longer than 40 bytes may split).
@@ -303,11 +307,8 @@ fn text(lines: &mut Lines<'_, impl FnMut(Line<'_>)>, key: &[u8], value: Option<T
 }
 
 fn stamp(lines: &mut Lines<'_, impl FnMut(Line<'_>)>, ticks: u64, clock: Clock) {
-    let (sign, delta) = if ticks >= clock.start_ticks {
-        (b"+", ticks - clock.start_ticks)
-    } else {
-        (b"-", clock.start_ticks - ticks)
-    };
+    let (sign, delta) =
+        if ticks >= clock.start_ticks { (b"+", ticks - clock.start_ticks) } else { (b"-", clock.start_ticks - ticks) };
     let (secs, micros) = if clock.frequency == 0 {
         (0, 0)
     } else {

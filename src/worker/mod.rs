@@ -202,7 +202,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
             stats::raise(&counters.worker.high_water, self.ring.used());
             let (count, stop) = state.drain(&self.ring, counters, env, Some(budget));
             budget = budget.saturating_sub(count);
-            stats::raise(&counters.worker.largest_batch, u64::from(state.batch - budget));
+            stats::raise(&counters.worker.largest_batch, u64::from(state.batch.saturating_sub(budget)));
             state.maybe_print_stats(&self.ring, counters, env);
             if matches!(stop, Stop::Budget) {
                 // Leaves RUNNING either way; the state must not be touched after this.

@@ -39,11 +39,11 @@ impl Name {
             }
             if name.len == NAME_UNITS {
                 name.units.copy_within(1.., 0);
-                name.len -= 1;
+                name.len = name.len.wrapping_sub(1);
             }
             if let Some(slot) = name.units.get_mut(name.len) {
                 *slot = unit;
-                name.len += 1;
+                name.len = name.len.wrapping_add(1);
             }
         }
         name
@@ -114,7 +114,7 @@ impl Names {
             if slot.pid == pid {
                 return Some(i);
             }
-            i = (i + 1) & self.mask();
+            i = i.wrapping_add(1) & self.mask();
         }
         None
     }
@@ -139,7 +139,7 @@ impl Names {
             }
             return true;
         }
-        if (self.len + 1) * 4 > self.slots.len() * 3 {
+        if self.len.saturating_add(1).saturating_mul(4) > self.slots.len().saturating_mul(3) {
             return false;
         }
         let mut i = self.home(pid);
@@ -148,10 +148,10 @@ impl Names {
                 && !s.used
             {
                 *s = slot;
-                self.len += 1;
+                self.len = self.len.wrapping_add(1);
                 return true;
             }
-            i = (i + 1) & self.mask();
+            i = i.wrapping_add(1) & self.mask();
         }
         false
     }
@@ -160,7 +160,7 @@ impl Names {
     pub fn remove(&mut self, pid: u64) {
         let Some(mut hole) = self.find(pid) else { return };
         let mask = self.mask();
-        let mut i = (hole + 1) & mask;
+        let mut i = hole.wrapping_add(1) & mask;
         while let Some(&next) = self.slots.get(i) {
             if !next.used {
                 break;
@@ -173,7 +173,7 @@ impl Names {
                 }
                 hole = i;
             }
-            i = (i + 1) & mask;
+            i = i.wrapping_add(1) & mask;
         }
         if let Some(h) = self.slots.get_mut(hole) {
             *h = EMPTY;

@@ -1,0 +1,177 @@
+//! Link-time proof that nothing reachable from the callback path, the work item gate,
+//! or the worker (drain, names, formatting, final drain) can panic.
+//!
+//! Compiled only with `--cfg notifyring_no_std` (`tools/prove-no-panic.sh`): the crate's
+//! cdylib then exports these entry points with concrete types. The panic handler
+//! calls a symbol that exists nowhere, and the link runs with `--no-undefined`: if any
+//! exported function can reach a panic after optimisation (bounds checks, overflow
+//! checks, `unwrap`, debug assertions, division by zero, …), the handler is reachable,
+//! the symbol is needed, and the link fails. Run: `tools/prove-no-panic.sh`.
+
+use crate::record;
+use crate::worker::format::{self, Clock, Context, LINE_BUF, Line, ProcessName};
+use crate::worker::names::Name;
+use crate::{ClientId, Event, Pipeline, Stamp, WorkQueue, WorkerEnv};
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr;
+
+/// Construction (the only allocating code) is not an entry point of the proof; this
+/// allocator exists only because a `no_std` cdylib must name one.
+struct NoAlloc;
+
+// SAFETY: never hands out memory; null is the documented failure value.
+unsafe impl GlobalAlloc for NoAlloc {
+    unsafe fn alloc(&self, _: Layout) -> *mut u8 {
+        ptr::null_mut()
+    }
+    unsafe fn dealloc(&self, _: *mut u8, _: Layout) {}
+}
+
+#[global_allocator]
+static ALLOCATOR: NoAlloc = NoAlloc;
+
+unsafe extern "C" {
+    /// Deliberately defined nowhere: referenced only if a panic is reachable.
+    fn notifyring_panic_is_reachable() -> !;
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    // SAFETY: never called in a successful proof; if it is reachable the link fails.
+    unsafe { notifyring_panic_is_reachable() }
+}
+
+/// Hands `value` to the optimiser as if it were used.
+const fn observe(value: u64) {
+    core::hint::black_box(value);
+}
+
+/// A value the optimiser cannot predict.
+const fn opaque() -> u64 {
+    core::hint::black_box(0)
+}
+
+/// Stands in for `IoQueueWorkItem`.
+pub struct Queue;
+
+impl WorkQueue for Queue {
+    fn queue(&self) {
+        observe(1);
+    }
+}
+
+/// Stands in for the driver's `DbgPrintEx` / process look-up / clock.
+pub struct Env;
+
+impl WorkerEnv for Env {
+    fn print(&mut self, line: Line<'_>) {
+        for &b in line.with_nul() {
+            observe(u64::from(b));
+        }
+    }
+
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> bool {
+        let units = [(opaque() & 0xffff) as u16; 7];
+        *name = Name::from_path(units.iter().copied());
+        pid & 4 != 0
+    }
+
+    fn now_ticks(&mut self) -> u64 {
+        opaque()
+    }
+}
+
+/// Builds an optional borrowed string from a raw pointer, as the driver does from a
+/// `UNICODE_STRING`.
+///
+/// # Safety
+/// `ptr` is null or valid for `len` units.
+const unsafe fn units<'a>(ptr: *const u16, len: usize) -> Option<&'a [u16]> {
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: the caller's contract.
+    Some(unsafe { core::slice::from_raw_parts(ptr, len) })
+}
+
+/// The callback path, every kind.
+///
+/// # Safety
+/// `pipeline` is valid; each string pointer is null or valid for its length.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn proof_record(
+    pipeline: &Pipeline<Queue>,
+    kind: u8,
+    ids: &[u64; 4],
+    flags: u8,
+    image: *const u16,
+    image_len: usize,
+    command_line: *const u16,
+    command_line_len: usize,
+) -> u8 {
+    // SAFETY: forwarded contract.
+    let image = unsafe { units(image, image_len) };
+    // SAFETY: forwarded contract.
+    let command_line = unsafe { units(command_line, command_line_len) };
+    let [a, b, c, d] = *ids;
+    let creator = ClientId { pid: c, tid: d };
+    let event = match kind {
+        0 => Event::ProcessCreate {
+            pid: a,
+            parent_pid: b,
+            creator,
+            file_open_name_available: flags & 1 != 0,
+            subsystem_process: flags & 2 != 0,
+            image,
+            command_line,
+        },
+        1 => Event::ProcessExit { pid: a, exit_status: (b & 0xffff_ffff) as u32 },
+        2 => Event::ThreadCreate { pid: a, tid: b, creator },
+        3 => Event::ThreadExit { pid: a, tid: b },
+        _ => Event::ImageLoad {
+            pid: a,
+            base: b,
+            size: c,
+            kernel_image: flags & 1 != 0,
+            signature_level: (d & 0xff) as u8,
+            signature_type: ((d >> 8) & 0xff) as u8,
+            image,
+        },
+    };
+    pipeline.record(Stamp { ticks: opaque(), cpu: flags.into() }, &event) as u8
+}
+
+/// The work item routine.
+#[unsafe(no_mangle)]
+pub extern "C" fn proof_run_worker(pipeline: &Pipeline<Queue>) {
+    pipeline.run_worker(&mut Env);
+}
+
+/// Unload: STOPPING, idle check, final drain.
+#[unsafe(no_mangle)]
+pub extern "C" fn proof_unload(pipeline: &Pipeline<Queue>) -> bool {
+    pipeline.stop();
+    pipeline.is_idle() && pipeline.shutdown(&mut Env).is_ok()
+}
+
+/// The decoder and formatter on arbitrary bytes (a corrupt ring).
+///
+/// # Safety
+/// `bytes` is valid for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn proof_decode_format(bytes: *const u8, len: usize, seq: u64) {
+    // SAFETY: the caller's contract.
+    let bytes = unsafe { core::slice::from_raw_parts(bytes, len) };
+    let mut buf = [0u8; LINE_BUF];
+    let Ok(rec) = record::decode(bytes) else { return };
+    let name = Name::from_path(bytes.chunks_exact(2).map(|p| u16::from(p.first().copied().unwrap_or(0))));
+    let ctx = Context {
+        seq,
+        clock: Clock { start_ticks: opaque(), frequency: opaque() },
+        omit_command_line: seq & 1 != 0,
+        process: if seq & 2 != 0 { ProcessName::Known(&name) } else { ProcessName::Unknown },
+    };
+    let mut env = Env;
+    format::record(&rec, &ctx, &mut buf, |l| env.print(l));
+    format::lost(seq, &mut buf, |l| env.print(l));
+}

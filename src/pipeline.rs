@@ -126,23 +126,27 @@ impl<Q: WorkQueue> Pipeline<Q> {
     #[inline]
     fn record_between<R>(&self, stamp: Stamp, event: &Event<'_>, between: impl FnOnce() -> R) -> (Recorded, Option<R>) {
         let encoded = record::encode(stamp, event, self.caps);
-        let (outcome, paused) = match self.ring.reserve(encoded.payload_len()) {
+        match self.ring.reserve(encoded.payload_len()) {
             Ok(reservation) => {
                 reservation.write(&encoded.head, encoded.first, encoded.second);
                 let paused = between();
                 reservation.commit();
-                (Recorded::Pending, Some(paused))
+                // The commit was the Dekker RMW, so this check cannot miss a worker
+                // going idle.
+                let outcome = match self.schedule.wake(&self.queue) {
+                    Wake::Queued => Recorded::Queued,
+                    Wake::NotNeeded => Recorded::Pending,
+                };
+                (outcome, Some(paused))
             }
             Err(loss) => {
+                // No wake-up: a full ring holds records whose commits already woke the
+                // worker (or whose head is still being copied, when waking is useless).
+                // The count reaches the output on the next record's header, or when
+                // the worker next finds the ring empty (at the latest, at unload).
                 self.stats.lost(event.kind(), loss == Loss::Contended);
                 (Recorded::Lost, None)
             }
-        };
-        // Both paths end in a Dekker RMW (commit or loss count), so this check cannot
-        // miss a worker going idle.
-        match (self.schedule.wake(&self.queue), outcome) {
-            (Wake::Queued, Recorded::Pending) => (Recorded::Queued, paused),
-            _ => (outcome, paused),
         }
     }
 

@@ -258,10 +258,9 @@ impl Ring {
 
     #[cold]
     fn lose(&self, why: Loss) -> Loss {
-        // Dekker RMW: a loss is something the worker must report, so it is ordered
-        // before the caller's schedule check exactly like a commit (see `schedule`).
-        self.lost_pending.fetch_add(1, DEKKER_RMW);
-        dekker_fence();
+        // Relaxed: the count is the data; RMWs keep it exact. It reaches the consumer
+        // through a later record's header (released by that commit) or `take_trailing_losses`.
+        self.lost_pending.fetch_add(1, Ordering::Relaxed);
         why
     }
 
@@ -279,8 +278,9 @@ impl Ring {
             let v = h.load(DEKKER_LOAD);
             v & COMMITTED != 0 && v & BUSY == 0
         });
-        // Dekker load: pairs with the RMW in `lose`.
-        ready || self.lost_pending.load(DEKKER_LOAD) != 0
+        // Relaxed: pending losses are reported on a best-effort schedule (next record,
+        // next empty ring, or unload); this only lets a worker report them sooner.
+        ready || self.lost_pending.load(Ordering::Relaxed) != 0
     }
 
     /// Takes the losses no record carried (the ring went quiet after them).

@@ -10,7 +10,7 @@ use crate::event::{Event, Stamp};
 use crate::record::{self, Caps};
 use crate::ring::{Loss, Ring};
 use crate::schedule::{Schedule, Wake, WorkQueue};
-use crate::stats::Stats;
+use crate::stats::{self, Stats};
 use crate::sync::UnsafeCell;
 use crate::worker::WorkerState;
 use crate::worker::format::Clock;
@@ -145,6 +145,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
                 // The count reaches the output on the next record's header, or when
                 // the worker next finds the ring empty (at the latest, at unload).
                 self.stats.lost(event.kind(), loss == Loss::Contended);
+                stats::raise(&self.stats.worker.high_water, self.ring.used());
                 (Recorded::Lost, None)
             }
         }

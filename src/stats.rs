@@ -23,7 +23,8 @@ pub struct ProducerStats {
     pub lost_contended: [AtomicU64; 5],
 }
 
-/// Counters updated by the worker only.
+/// Counters updated by the worker (and, for the high-water mark, by a failed
+/// reservation: the moment the ring is fullest).
 #[derive(Debug, Default)]
 pub struct WorkerStats {
     /// Records delivered (formatted and printed), by kind.

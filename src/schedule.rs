@@ -105,8 +105,9 @@ impl Schedule {
     pub fn enter(&self) -> bool {
         // Acquire: pairs with the Release half of the previous run's `finish_run` or
         // `requeue`, so its ring accesses happen before ours (single consumer).
+        // The count cannot wrap: at most two routines are ever inside (24 bits of room).
         let before = self.state.fetch_update(Ordering::Acquire, Ordering::Acquire, |s| {
-            let counted = s.checked_add(ROUTINE)?;
+            let counted = s.wrapping_add(ROUTINE);
             Some(if s & ACTIVE == SCHEDULED { (counted & !ACTIVE) | RUNNING } else { counted })
         });
         before.is_ok_and(|s| s & ACTIVE == SCHEDULED)

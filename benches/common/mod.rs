@@ -1,0 +1,332 @@
+//! What the benchmarks share: one payload mix, and the push variants compared on it.
+//!
+//! Every variant does the same work per event: read the time-stamp counter, lay the
+//! event out (the same 64-byte head `record::encode` builds, plus the UTF-16 strings),
+//! and hand it to its queue. Only the queue differs:
+//!
+//! * `Floor`: copy into a buffer at a position taken by one `fetch_add` — the
+//!   hardware floor for a push (no wrap-around, no commit, no consumer protocol);
+//! * `Record`: notifyring's `Pipeline::record`, the entry point the callbacks call;
+//! * `ArrayQueue`: crossbeam-queue's bounded MPMC queue of fixed 640-byte slots;
+//! * `MutexAlloc`: `Mutex<VecDeque<Box<[u16]>>>` with one exact-size heap allocation per
+//!   event, the pattern of the best-known book sample and most open-source monitors.
+//!
+//! Each variant has an untimed `drain` that empties it between timed chunks; the
+//! notifyring drain is the real worker (`run_worker`: decode, name, format).
+
+#![allow(dead_code, reason = "each bench uses a different subset")]
+
+#[path = "../../examples/replay/ticker.rs"]
+pub mod ticker;
+
+use crossbeam_queue::ArrayQueue;
+use notifyring::config::Config;
+use notifyring::event::{ClientId, Event, Stamp};
+use notifyring::record::{self, Caps, HEAD};
+use notifyring::worker::WorkerEnv;
+use notifyring::worker::format::{Clock, Line};
+use notifyring::worker::names::Name;
+use notifyring::{Pipeline, Stats, WorkQueue};
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::mem::MaybeUninit;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Events pushed per timed chunk; each variant is drained between chunks.
+pub const CHUNK: usize = 8192;
+
+/// Image path and command line lengths of the process creates, in UTF-16 units.
+pub const IMAGE_UNITS: usize = 60;
+/// See [`IMAGE_UNITS`].
+pub const COMMAND_LINE_UNITS: usize = 200;
+
+fn units(text: &str, len: usize) -> &'static [u16] {
+    let mut v: Vec<u16> = text.encode_utf16().cycle().take(len).collect();
+    v.resize(len, u16::from(b' '));
+    Box::leak(v.into_boxed_slice())
+}
+
+/// A process create with a 60-unit image path and a 200-unit command line.
+#[must_use]
+pub fn process_create() -> Event<'static> {
+    let image = units("C:\\Program Files\\Contoso\\Monitoring Agent\\bin\\agent-host.exe", IMAGE_UNITS);
+    let command_line = units(
+        "\"C:\\Program Files\\Contoso\\Monitoring Agent\\bin\\agent-host.exe\" --type=renderer --lang=en-US \
+         --service-sandbox-type=none --mojo-platform-channel-handle=2044 --field-trial-handle=1980,i,1 /prefetch:1 ",
+        COMMAND_LINE_UNITS,
+    );
+    Event::ProcessCreate {
+        pid: 4242,
+        parent_pid: 868,
+        creator: ClientId { pid: 868, tid: 1234 },
+        file_open_name_available: true,
+        subsystem_process: false,
+        image: Some(image),
+        command_line: Some(command_line),
+    }
+}
+
+/// A thread create (ids only).
+#[must_use]
+pub const fn thread_create() -> Event<'static> {
+    Event::ThreadCreate { pid: 4242, tid: 5000, creator: ClientId { pid: 4242, tid: 4996 } }
+}
+
+/// A thread exit (ids only).
+#[must_use]
+pub const fn thread_exit() -> Event<'static> {
+    Event::ThreadExit { pid: 4242, tid: 5000 }
+}
+
+/// The mix: one process create per three ids-only thread events, cycled.
+#[must_use]
+pub fn mix() -> [Event<'static>; 4] {
+    [process_create(), thread_create(), thread_exit(), thread_create()]
+}
+
+/// The payloads benchmarked: the mix, and each shape alone.
+#[must_use]
+pub fn payloads() -> Vec<(&'static str, [Event<'static>; 4])> {
+    vec![("mix", mix()), ("process_create", [process_create(); 4]), ("thread_create", [thread_create(); 4])]
+}
+
+/// A push target.
+pub trait Variant: Sync {
+    /// Name in reports.
+    const NAME: &'static str;
+    /// One push, stamped with `ticks`. False if the event was refused (must not happen
+    /// in the benchmarks: the chunk fits).
+    fn push(&self, ticks: u64, cpu: u32, event: &Event<'_>) -> bool;
+    /// Empties the queue (single consumer, no producer running).
+    fn drain(&self);
+}
+
+/// Caps large enough for the payloads, so every variant copies the same bytes.
+const CAPS: Caps = Caps { image: 1024, command_line: 8192 };
+
+// ---------------------------------------------------------------------------------------
+
+/// The bytes of UTF-16 units, as the ring copies them.
+const fn bytes_of(units: &[u16]) -> &[u8] {
+    // SAFETY: the same memory, viewed as bytes: `u16` has no padding, every byte is a
+    // valid `u8`, and the lifetime is the input's.
+    unsafe { std::slice::from_raw_parts(units.as_ptr().cast::<u8>(), size_of_val(units)) }
+}
+
+/// The hardware floor: timestamp, one `fetch_add`, copy the snapshot bytes (the same
+/// three copies the ring makes: head, image, command line).
+///
+/// Single producer only (`&mut self`): it has no protocol that would make two safe.
+pub struct Floor {
+    position: AtomicU64,
+    mask: u64,
+    buf: Box<[u8]>,
+}
+
+impl Floor {
+    /// A floor writing into `bytes` (a power of two) of buffer.
+    #[must_use]
+    pub fn new(bytes: usize) -> Self {
+        // Slack past the end so that a record starting near it never wraps; filled (not
+        // calloc-zeroed) so every page is mapped before the first timed push.
+        let buf = vec![0xa5u8; bytes + 64 * 1024].into_boxed_slice();
+        Self { position: AtomicU64::new(0), mask: bytes as u64 - 1, buf }
+    }
+
+    /// One push.
+    #[inline]
+    pub fn push(&mut self, ticks: u64, cpu: u32, event: &Event<'_>) {
+        let encoded = record::encode(Stamp { ticks, cpu }, event, CAPS);
+        let (first, second) = (size_of_val(encoded.first), size_of_val(encoded.second));
+        let len = (8 + HEAD + first + second + 7) & !7;
+        let at = usize::try_from(self.position.fetch_add(len as u64, Ordering::Relaxed) & self.mask).unwrap_or(0);
+        let Some(dst) = self.buf.get_mut(at..at + len) else { return };
+        let (header, rest) = dst.split_at_mut(8);
+        header.copy_from_slice(&(len as u64).to_ne_bytes());
+        let (head, rest) = rest.split_at_mut(HEAD);
+        head.copy_from_slice(&encoded.head);
+        let (a, rest) = rest.split_at_mut(first);
+        a.copy_from_slice(bytes_of(encoded.first));
+        rest[..second].copy_from_slice(bytes_of(encoded.second));
+        black_box(dst);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// The work queue for benchmarks: remembers that the work item was queued; the bench
+/// runs the routine itself when it drains.
+#[derive(Default)]
+pub struct FlagQueue(AtomicBool);
+
+impl WorkQueue for FlagQueue {
+    fn queue(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// A worker host that prints nowhere (but looks at every byte count).
+#[derive(Default)]
+pub struct NullEnv {
+    /// Bytes "printed".
+    pub bytes: u64,
+    /// Lines "printed".
+    pub lines: u64,
+}
+
+impl WorkerEnv for NullEnv {
+    fn print(&mut self, line: Line<'_>) {
+        self.bytes += black_box(line.text()).len() as u64;
+        self.lines += 1;
+    }
+
+    fn process_image(&mut self, _pid: u64, name: &mut Name) -> bool {
+        *name = Name::from_path("C:\\Windows\\System32\\svchost.exe".encode_utf16());
+        true
+    }
+
+    fn now_ticks(&mut self) -> u64 {
+        0
+    }
+}
+
+/// notifyring's record path on a pipeline of its own.
+pub struct Record {
+    /// The pipeline.
+    pub pipeline: Pipeline<FlagQueue>,
+    env: Mutex<NullEnv>,
+}
+
+impl Record {
+    /// A pipeline with a ring of `ring_bytes`; `omit_command_line` only makes the
+    /// untimed drain cheaper (the record path copies the command line either way).
+    #[must_use]
+    pub fn new(ring_bytes: usize, omit_command_line: bool) -> Self {
+        let config = Config { ring_bytes, caps: CAPS, omit_command_line, stats_interval_s: 0, ..Config::DEFAULT };
+        let stats: &'static Stats = Box::leak(Box::new(Stats::new()));
+        let clock = Clock { start_ticks: 0, frequency: 1_000_000_000 };
+        let pipeline = Pipeline::new(&config, clock, FlagQueue::default(), stats).expect("a valid ring size");
+        Self { pipeline, env: Mutex::new(NullEnv::default()) }
+    }
+
+    /// Runs the work item routine while it is queued: the real drain, decode and format.
+    /// Returns the records delivered so far (all runs).
+    pub fn run_worker(&self) -> u64 {
+        let mut env = self.env.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while self.pipeline.queue().0.swap(false, Ordering::Acquire) {
+            self.pipeline.run_worker(&mut *env);
+        }
+        drop(env);
+        self.pipeline.stats().snapshot().delivered_total()
+    }
+}
+
+impl Variant for Record {
+    const NAME: &'static str = "record";
+
+    #[inline]
+    fn push(&self, ticks: u64, cpu: u32, event: &Event<'_>) -> bool {
+        self.pipeline.record(Stamp { ticks, cpu }, event) != notifyring::Recorded::Lost
+    }
+
+    fn drain(&self) {
+        self.run_worker();
+        assert_eq!(self.pipeline.stats().snapshot().lost_total(), 0, "the benchmark chunk overflowed the ring");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// Room in a fixed slot: the longest image path plus command line of the payloads, rounded
+/// so the slot is 640 bytes.
+pub const SLOT_UNITS: usize = 288;
+
+/// A fixed-size snapshot: the same 64-byte head, then the strings; the tail past the
+/// strings is left uninitialised rather than zeroed (zeroing would cost the slot more).
+pub struct Slot {
+    head: [u8; HEAD],
+    units: [MaybeUninit<u16>; SLOT_UNITS],
+}
+
+/// crossbeam-queue's `ArrayQueue` of fixed slots.
+pub struct ArrayQueueOfSlots(pub ArrayQueue<Slot>);
+
+impl Variant for ArrayQueueOfSlots {
+    const NAME: &'static str = "arrayqueue";
+
+    #[inline]
+    fn push(&self, ticks: u64, cpu: u32, event: &Event<'_>) -> bool {
+        let encoded = record::encode(Stamp { ticks, cpu }, event, CAPS);
+        let mut slot = Slot { head: encoded.head, units: [const { MaybeUninit::uninit() }; SLOT_UNITS] };
+        let (a, b) = slot.units.split_at_mut(encoded.first.len().min(SLOT_UNITS));
+        for (d, s) in a.iter_mut().zip(encoded.first) {
+            d.write(*s);
+        }
+        for (d, s) in b.iter_mut().zip(encoded.second) {
+            d.write(*s);
+        }
+        self.0.push(slot).is_ok()
+    }
+
+    fn drain(&self) {
+        while let Some(slot) = self.0.pop() {
+            black_box(&slot.head);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+/// `Mutex<VecDeque<Box<[u16]>>>`: one exact-size allocation per event (head + strings).
+pub struct MutexAlloc(pub Mutex<VecDeque<Box<[u16]>>>);
+
+impl MutexAlloc {
+    /// With room for `capacity` entries reserved up front (so the deque never grows
+    /// inside a timed chunk).
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        Self(Mutex::new(VecDeque::with_capacity(capacity)))
+    }
+}
+
+impl Variant for MutexAlloc {
+    const NAME: &'static str = "mutex_alloc";
+
+    #[inline]
+    fn push(&self, ticks: u64, cpu: u32, event: &Event<'_>) -> bool {
+        let encoded = record::encode(Stamp { ticks, cpu }, event, CAPS);
+        let mut v = Vec::with_capacity(HEAD / 2 + encoded.first.len() + encoded.second.len());
+        v.extend(encoded.head.chunks_exact(2).map(|p| u16::from_ne_bytes([p[0], p[1]])));
+        v.extend_from_slice(encoded.first);
+        v.extend_from_slice(encoded.second);
+        let boxed = v.into_boxed_slice();
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push_back(boxed);
+        true
+    }
+
+    fn drain(&self) {
+        let mut q = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        while let Some(b) = q.pop_front() {
+            black_box(&b);
+        }
+    }
+}
+
+/// Builds the three queue variants, each sized for a [`CHUNK`] of the payloads.
+#[must_use]
+pub fn record() -> Record {
+    Record::new(8 << 20, true)
+}
+
+/// See [`record`].
+#[must_use]
+pub fn array_queue() -> ArrayQueueOfSlots {
+    ArrayQueueOfSlots(ArrayQueue::new(CHUNK))
+}
+
+/// See [`record`].
+#[must_use]
+pub fn mutex_alloc() -> MutexAlloc {
+    MutexAlloc::new(CHUNK)
+}

@@ -1,0 +1,481 @@
+//! The replay itself: start the simulated kernel, let producer threads call the record
+//! entry point for every event (timing each call), unload, and check what came out.
+//!
+//! Producers own disjoint sets of processes (by pid), so each process's events keep
+//! their order, as they would on Windows where one process's callbacks cannot overtake
+//! each other. Each producer keeps its own latency histogram and counts; nothing shared
+//! is written on the hot path except by the pipeline itself.
+
+use crate::ticker::Ticker;
+use crate::workload::Workload;
+use hdrhistogram::Histogram;
+use notifyring::config::Config;
+use notifyring::event::{Kind, Stamp};
+use notifyring::pipeline::{NewError, Pipeline, Recorded};
+use notifyring::record::Caps;
+use notifyring::sim::{QueueReport, SimKernel, SimQueue};
+use notifyring::stats::Snapshot;
+use notifyring::worker::WorkerEnv;
+use notifyring::worker::format::{Clock, Line};
+use notifyring::worker::names::Name;
+use std::collections::HashMap;
+use std::io::{BufWriter, Stdout, Write};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+/// Where the debugger lines go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Standard output (buffered).
+    Stdout,
+    /// Nowhere (`--quiet`); lines are still formatted and counted.
+    Discard,
+    /// Kept in memory, for tests.
+    #[cfg_attr(not(test), allow(dead_code, reason = "only tests/replay.rs keeps lines"))]
+    Keep,
+}
+
+/// Kernel-side and pacing settings of one run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Producer threads (≥ 1).
+    pub producers: usize,
+    /// Recorded timing scaled by this factor; `None`: as fast as possible.
+    pub speed: Option<f64>,
+    /// Ring capacity in bytes.
+    pub ring_bytes: usize,
+    /// String caps in UTF-16 units.
+    pub caps: Caps,
+    /// The worker sleeps this long before each run.
+    pub stall_worker: Duration,
+    /// Where lines go.
+    pub output: Output,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            producers: 1,
+            speed: None,
+            ring_bytes: Config::DEFAULT.ring_bytes,
+            caps: Config::DEFAULT.caps,
+            stall_worker: Duration::ZERO,
+            output: Output::Discard,
+        }
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug)]
+pub enum RunError {
+    /// The pipeline refused the configuration.
+    Pipeline(NewError),
+    /// A producer thread could not be started.
+    Thread(String),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Pipeline(NewError::RingSize) => {
+                write!(f, "the ring size must be a power of two from 4096 to 268435456 bytes")
+            }
+            Self::Pipeline(NewError::NoMemory) => write!(f, "could not allocate the ring"),
+            Self::Thread(e) => write!(f, "could not start a producer thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+/// Counts from the debugger lines themselves, so the checks compare what the counters
+/// say with what was actually printed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Printed {
+    /// Physical lines.
+    pub lines: u64,
+    /// First lines of event records, by kind (continuations not counted).
+    pub records_by_kind: [u64; 5],
+    /// Sum of the counts in `LOST n events` lines.
+    pub lost_in_markers: u64,
+    /// `stats` and `final-stats` lines.
+    pub stats_lines: u64,
+    /// Bytes printed (without NULs and newlines).
+    pub bytes: u64,
+}
+
+impl Printed {
+    fn count(&mut self, text: &[u8]) {
+        self.lines += 1;
+        self.bytes += text.len() as u64;
+        let mut tokens = text.split(|&b| b == b' ').filter(|t| !t.is_empty()).skip(1);
+        match (tokens.next(), tokens.next()) {
+            (Some(b"LOST"), Some(n)) => {
+                self.lost_in_markers += std::str::from_utf8(n).ok().and_then(|n| n.parse::<u64>().ok()).unwrap_or(0);
+            }
+            (Some(b"stats" | b"final-stats"), _) => self.stats_lines += 1,
+            (Some(seq), Some(stamp))
+                if seq.starts_with(b"#") && (stamp.starts_with(b"+") || stamp.starts_with(b"-")) =>
+            {
+                // `#SEQ +S.USs cpuN KIND ...`
+                let kind = tokens.nth(1).unwrap_or_default();
+                if let Some(k) = Kind::ALL.iter().find(|k| k.name().as_bytes() == kind) {
+                    self.records_by_kind[k.index()] += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+enum Sink {
+    Stdout(BufWriter<Stdout>),
+    Discard,
+    Keep(Vec<String>),
+}
+
+/// The worker's host in the replay: prints to the sink, names processes from the
+/// workload's table, and reads the same ticker the producers stamp with.
+struct ReplayEnv {
+    sink: Sink,
+    write_error: Option<String>,
+    printed: Printed,
+    processes: HashMap<u64, Box<[u16]>>,
+    ticker: Ticker,
+}
+
+impl WorkerEnv for ReplayEnv {
+    fn print(&mut self, line: Line<'_>) {
+        let text = line.text();
+        self.printed.count(text);
+        match &mut self.sink {
+            Sink::Stdout(out) => {
+                if let Err(e) = out.write_all(text).and_then(|()| out.write_all(b"\n")) {
+                    // A closed pipe (`| head`) ends the printing, not the replay.
+                    self.write_error = Some(e.to_string());
+                    self.sink = Sink::Discard;
+                }
+            }
+            Sink::Discard => {}
+            Sink::Keep(lines) => lines.push(String::from_utf8_lossy(text).into_owned()),
+        }
+    }
+
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> bool {
+        self.processes.get(&pid).is_some_and(|path| {
+            *name = Name::from_path(path.iter().copied());
+            true
+        })
+    }
+
+    fn now_ticks(&mut self) -> u64 {
+        self.ticker.now()
+    }
+}
+
+/// Everything a run measured and saw.
+pub struct Report {
+    /// Events recorded (calls to `record`).
+    pub events: u64,
+    /// Events recorded, by kind.
+    pub events_by_kind: [u64; 5],
+    /// Calls that returned `Recorded::Lost`.
+    pub lost_returned: u64,
+    /// Calls that queued the work item.
+    pub queued_returned: u64,
+    /// Final counters after unload.
+    pub stats: Snapshot,
+    /// What the simulated work queue saw.
+    pub queue: QueueReport,
+    /// What was printed.
+    pub printed: Printed,
+    /// The lines, with [`Output::Keep`].
+    #[cfg_attr(not(test), allow(dead_code, reason = "only tests/replay.rs keeps lines"))]
+    pub lines: Vec<String>,
+    /// Per-call latency of `record`, in ticker ticks (all producers merged).
+    pub latency_ticks: Histogram<u64>,
+    /// The same, for the calls that found the worker idle and queued the work item
+    /// (the simulated `IoQueueWorkItem` wakes a thread through a condition variable).
+    pub latency_queued_ticks: Histogram<u64>,
+    /// The ticker used for stamps and latency.
+    pub ticker: Ticker,
+    /// From the first record to the last producer's last record.
+    pub record_elapsed: Duration,
+    /// From the first record to the end of unload (everything delivered).
+    pub total_elapsed: Duration,
+    /// Caps in force (after fitting them to the ring).
+    pub caps: Caps,
+    /// Ring capacity in bytes.
+    pub ring_bytes: u64,
+    /// Producer threads used.
+    pub producers: usize,
+    /// Why printing stopped early, if it did (e.g. stdout closed).
+    pub write_error: Option<String>,
+}
+
+impl Report {
+    /// Quantile `q` of a latency histogram of this run, in nanoseconds.
+    #[must_use]
+    pub fn quantile_ns(&self, histogram: &Histogram<u64>, q: f64) -> u64 {
+        self.ticker.nanos(histogram.value_at_quantile(q))
+    }
+
+    /// The invariants every run must keep; an empty list means all held.
+    #[must_use]
+    pub fn violations(&self) -> Vec<String> {
+        let s = &self.stats;
+        let (delivered, lost) = (s.delivered_total(), s.lost_total());
+        let mut v = Vec::new();
+        if self.events != delivered + lost {
+            v.push(format!("conservation: {} events != {delivered} delivered + {lost} lost", self.events));
+        }
+        for kind in Kind::ALL {
+            let i = kind.index();
+            if self.events_by_kind[i] != s.delivered[i] + s.lost[i] {
+                v.push(format!(
+                    "conservation of {}: {} events != {} delivered + {} lost",
+                    kind.name(),
+                    self.events_by_kind[i],
+                    s.delivered[i],
+                    s.lost[i]
+                ));
+            }
+            if self.printed.records_by_kind[i] != s.delivered[i] {
+                v.push(format!(
+                    "{} lines printed for {} {} delivered",
+                    self.printed.records_by_kind[i],
+                    s.delivered[i],
+                    kind.name()
+                ));
+            }
+        }
+        if self.lost_returned != lost {
+            v.push(format!("{} record calls returned Lost but the counters say {lost}", self.lost_returned));
+        }
+        if s.lost_reported != lost || self.printed.lost_in_markers != lost {
+            v.push(format!(
+                "{lost} events lost but {} reported by the worker and {} in LOST lines",
+                s.lost_reported, self.printed.lost_in_markers
+            ));
+        }
+        if self.queue.double_queues != 0 {
+            v.push(format!(
+                "the work item was queued while queued {} times (bug check 0xE4)",
+                self.queue.double_queues
+            ));
+        }
+        if self.queue.queues_after_unload != 0 {
+            v.push(format!("the work item was queued {} times after unload", self.queue.queues_after_unload));
+        }
+        v
+    }
+}
+
+/// The producer that records `pid`'s events: a hash, so processes spread evenly.
+fn producer_of(pid: u64, producers: usize) -> usize {
+    let mut z = pid.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    usize::try_from((z ^ (z >> 31)) % producers as u64).unwrap_or(0)
+}
+
+/// What one producer thread measured.
+struct ProducerResult {
+    latency: Histogram<u64>,
+    /// Calls that queued the work item (included in `latency` too).
+    latency_queued: Histogram<u64>,
+    lost: u64,
+    queued: u64,
+}
+
+fn new_histogram(ticker: &Ticker) -> Histogram<u64> {
+    // Up to a minute of ticks at 3 significant digits; longer calls saturate.
+    let high = ticker.frequency().saturating_mul(60).max(2);
+    Histogram::new_with_bounds(1, high, 3).expect("bounds are valid: 1 <= high/2 and 3 significant digits")
+}
+
+/// When an event recorded `t_ns` after the first one is due at `speed`× recorded pace.
+fn due(start: Instant, t_ns: u64, speed: f64) -> Instant {
+    let offset =
+        Duration::try_from_secs_f64(Duration::from_nanos(t_ns).as_secs_f64() / speed).unwrap_or(Duration::ZERO);
+    start.checked_add(offset).unwrap_or(start)
+}
+
+/// Sleeps (or, for the last stretch, yields) until `deadline`.
+fn wait_until(deadline: Instant) {
+    loop {
+        let now = Instant::now();
+        let Some(left) = deadline.checked_duration_since(now).filter(|d| !d.is_zero()) else { return };
+        if left > Duration::from_micros(100) {
+            std::thread::sleep(left);
+        } else {
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// One producer's loop: pace, stamp, record, time.
+#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename them")]
+fn produce(
+    pipeline: &Pipeline<SimQueue>,
+    workload: &Workload,
+    share: &[usize],
+    cpu: u32,
+    speed: Option<f64>,
+    first_t: u64,
+    ticker: &Ticker,
+    result: &mut ProducerResult,
+) {
+    let start = Instant::now();
+    for &i in share {
+        let Some(timed) = workload.events.get(i) else { continue };
+        if let Some(speed) = speed {
+            wait_until(due(start, timed.t_ns.saturating_sub(first_t), speed));
+        }
+        let event = timed.item.event();
+        let t0 = ticker.now();
+        let outcome = pipeline.record(Stamp { ticks: t0, cpu }, &event);
+        let t1 = ticker.now();
+        let ticks = t1.wrapping_sub(t0).max(1);
+        result.latency.saturating_record(ticks);
+        match outcome {
+            Recorded::Lost => result.lost += 1,
+            Recorded::Queued => {
+                result.queued += 1;
+                result.latency_queued.saturating_record(ticks);
+            }
+            Recorded::Pending => {}
+        }
+    }
+}
+
+/// Runs one producer thread per share and waits for all of them. Returns their results,
+/// when they started, and how long they took.
+fn record_all(
+    pipeline: &Pipeline<SimQueue>,
+    workload: &Workload,
+    shares: &[Vec<usize>],
+    speed: Option<f64>,
+    first_t: u64,
+    ticker: &Ticker,
+) -> (Result<Vec<ProducerResult>, String>, Instant, Duration) {
+    // 0: wait, 1: go, 2: give up (a thread could not be started).
+    let gate = AtomicU8::new(0);
+    std::thread::scope(|scope| {
+        let mut handles = Vec::with_capacity(shares.len());
+        let mut spawn_error = None;
+        for (cpu, share) in shares.iter().enumerate() {
+            let gate = &gate;
+            let spawned = std::thread::Builder::new().name(format!("producer-{cpu}")).spawn_scoped(scope, move || {
+                let cpu = u32::try_from(cpu).unwrap_or(u32::MAX);
+                let mut result = ProducerResult {
+                    latency: new_histogram(ticker),
+                    latency_queued: new_histogram(ticker),
+                    lost: 0,
+                    queued: 0,
+                };
+                let go = loop {
+                    match gate.load(Ordering::Acquire) {
+                        0 => std::thread::yield_now(),
+                        g => break g == 1,
+                    }
+                };
+                if go {
+                    produce(pipeline, workload, share, cpu, speed, first_t, ticker, &mut result);
+                }
+                result
+            });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    spawn_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let start = Instant::now();
+        gate.store(if spawn_error.is_some() { 2 } else { 1 }, Ordering::Release);
+        let results: Vec<_> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+        (spawn_error.map_or(Ok(results), Err), start, start.elapsed())
+    })
+}
+
+/// Replays `workload` through a freshly started simulated kernel.
+///
+/// # Errors
+/// [`RunError`] if the pipeline rejects the options or a thread cannot start.
+pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
+    let producers = options.producers.max(1);
+    let ticker = Ticker::calibrate(Duration::from_millis(20));
+    let config = Config { ring_bytes: options.ring_bytes, caps: options.caps, ..Config::DEFAULT };
+    let sink = match options.output {
+        Output::Stdout => Sink::Stdout(BufWriter::with_capacity(1 << 16, std::io::stdout())),
+        Output::Discard => Sink::Discard,
+        Output::Keep => Sink::Keep(Vec::new()),
+    };
+    let env = ReplayEnv {
+        sink,
+        write_error: None,
+        printed: Printed::default(),
+        processes: workload.processes.clone(),
+        ticker,
+    };
+    let clock = Clock { start_ticks: ticker.now(), frequency: ticker.frequency() };
+    let kernel = SimKernel::start(&config, clock, env).map_err(RunError::Pipeline)?;
+    if !options.stall_worker.is_zero() {
+        kernel.stall_each_run(options.stall_worker);
+    }
+    let caps = kernel.pipeline().caps();
+    let ring_bytes = kernel.pipeline().ring_bytes();
+
+    // Each producer's share, in stream order.
+    let mut shares: Vec<Vec<usize>> = vec![Vec::new(); producers];
+    for (i, e) in workload.events.iter().enumerate() {
+        shares[producer_of(e.item.pid(), producers)].push(i);
+    }
+    let first_t = workload.events.iter().map(|e| e.t_ns).min().unwrap_or(0);
+    let (results, start, record_elapsed) =
+        record_all(kernel.pipeline(), workload, &shares, options.speed, first_t, &ticker);
+    let results = results.map_err(RunError::Thread)?;
+    let unloaded = kernel.unload();
+    let total_elapsed = start.elapsed();
+    let mut env = unloaded.env;
+    if let Sink::Stdout(out) = &mut env.sink
+        && let Err(e) = out.flush()
+    {
+        env.write_error = Some(e.to_string());
+    }
+    let mut latency = new_histogram(&ticker);
+    let mut latency_queued = new_histogram(&ticker);
+    let (mut lost_returned, mut queued_returned) = (0, 0);
+    for r in &results {
+        // Same bounds everywhere, so adding cannot fail.
+        let _ = latency.add(&r.latency);
+        let _ = latency_queued.add(&r.latency_queued);
+        lost_returned += r.lost;
+        queued_returned += r.queued;
+    }
+    let lines = match env.sink {
+        Sink::Keep(lines) => lines,
+        _ => Vec::new(),
+    };
+    Ok(Report {
+        events: workload.events.len() as u64,
+        events_by_kind: workload.count_by_kind(),
+        lost_returned,
+        queued_returned,
+        stats: unloaded.stats,
+        queue: unloaded.queue,
+        printed: env.printed,
+        lines,
+        latency_ticks: latency,
+        latency_queued_ticks: latency_queued,
+        ticker,
+        record_elapsed,
+        total_elapsed,
+        caps,
+        ring_bytes,
+        producers,
+        write_error: env.write_error,
+    })
+}

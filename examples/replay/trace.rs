@@ -1,0 +1,260 @@
+//! Reading recorded traces: JSON Lines in the schema of `../shared/traces/README.md`,
+//! plain or gzip-compressed (told apart by the gzip magic, not the file name).
+//!
+//! Null fields are normal and become 0, `false` or "no string". A line that does not
+//! fit the schema is skipped and reported as `FILE:LINE: reason`; a file that cannot be
+//! read, is not JSON Lines at all, or holds no event is an error. Nothing here panics
+//! on any input.
+
+use crate::workload::{Item, Malformed, Timed, Workload};
+use flate2::read::MultiGzDecoder;
+use notifyring::event::ClientId;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+/// Malformed lines kept (with their reasons) per file; further ones are only counted.
+pub const MALFORMED_SHOWN_PER_FILE: usize = 1000;
+
+/// Gap put between the end of one file's timeline and the start of the next.
+const GAP_BETWEEN_FILES_NS: u64 = 1_000_000;
+
+/// A trace that cannot be replayed at all.
+#[derive(Debug)]
+pub struct LoadError {
+    /// The file.
+    pub path: PathBuf,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.reason)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// One line as recorded. Strings stay raw JSON so that escapes decode straight to UTF-16
+/// (keeping unpaired surrogates, which a Rust `String` cannot hold).
+#[derive(Deserialize)]
+struct Line<'a> {
+    t_ns: Option<u64>,
+    kind: Option<String>,
+    pid: Option<u64>,
+    ppid: Option<u64>,
+    tid: Option<u64>,
+    #[serde(borrow)]
+    image: Option<&'a RawValue>,
+    #[serde(borrow)]
+    cmdline: Option<&'a RawValue>,
+    base: Option<u64>,
+    size: Option<u64>,
+    exit_code: Option<u64>,
+    is_kernel: Option<bool>,
+}
+
+/// Per-file counts, for the summary.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileStats {
+    /// Events taken from the file.
+    pub events: u64,
+    /// Lines skipped.
+    pub malformed: u64,
+}
+
+/// Loads `paths` in order into one workload; each file's timeline follows the previous
+/// one's.
+///
+/// # Errors
+/// The first file that cannot be read, is not JSON Lines, or holds no event.
+pub fn load(paths: &[PathBuf]) -> Result<Workload, LoadError> {
+    let mut workload = Workload::default();
+    let mut offset = 0u64;
+    for path in paths {
+        let before = workload.events.len();
+        let stats = load_file(path, offset, &mut workload)?;
+        offset = workload
+            .events
+            .get(before..)
+            .and_then(|added| added.iter().map(|e| e.t_ns).max())
+            .map_or(offset, |end| end.saturating_add(GAP_BETWEEN_FILES_NS));
+        workload.sources.push(format!(
+            "{} ({} events, {} malformed lines)",
+            path.display(),
+            stats.events,
+            stats.malformed
+        ));
+    }
+    Ok(workload)
+}
+
+fn open(path: &Path) -> Result<Box<dyn BufRead>, LoadError> {
+    let error = |e: std::io::Error| LoadError { path: path.to_owned(), reason: format!("cannot read: {e}") };
+    let mut file = BufReader::new(File::open(path).map_err(error)?);
+    let gzip = file.fill_buf().map_err(error)?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip { Box::new(BufReader::new(MultiGzDecoder::new(file))) } else { Box::new(file) })
+}
+
+fn load_file(path: &Path, offset: u64, workload: &mut Workload) -> Result<FileStats, LoadError> {
+    let fail = |reason: String| LoadError { path: path.to_owned(), reason };
+    let mut reader = open(path)?;
+    let mut stats = FileStats::default();
+    let mut buf = Vec::new();
+    let mut number = 0u64;
+    let mut seen_json = false;
+    let mut last_t = 0u64;
+    loop {
+        buf.clear();
+        let n = reader.read_until(b'\n', &mut buf).map_err(|e| fail(format!("cannot read: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        number += 1;
+        let text = match std::str::from_utf8(&buf) {
+            Ok(t) => t.trim_end_matches(['\n', '\r']),
+            Err(e) if !seen_json => {
+                return Err(fail(format!("not a JSON Lines trace (line {number}: not UTF-8: {e})")));
+            }
+            Err(e) => {
+                skip(path, number, format!("not UTF-8: {e}"), &mut stats, workload);
+                continue;
+            }
+        };
+        if text.trim().is_empty() {
+            continue;
+        }
+        if !seen_json {
+            // The first line decides whether this is JSON Lines at all.
+            let value: Result<Box<RawValue>, _> = serde_json::from_str(text);
+            match value {
+                Ok(v) if v.get().starts_with('{') => seen_json = true,
+                Ok(_) => return Err(fail(format!("not a JSON Lines trace (line {number} is not a JSON object)"))),
+                Err(e) => return Err(fail(format!("not a JSON Lines trace (line {number}: {e})"))),
+            }
+        }
+        match parse_line(text, &mut last_t) {
+            Ok((t_ns, item, known)) => {
+                if let Some((pid, image)) = known {
+                    workload.processes.entry(pid).or_insert(image);
+                }
+                workload.events.push(Timed { t_ns: offset.saturating_add(t_ns), item });
+                stats.events += 1;
+            }
+            Err(reason) => skip(path, number, reason, &mut stats, workload),
+        }
+    }
+    if stats.events == 0 && stats.malformed > 0 {
+        return Err(fail(format!("no event in this file ({} malformed lines)", stats.malformed)));
+    }
+    Ok(stats)
+}
+
+fn skip(path: &Path, number: u64, reason: String, stats: &mut FileStats, workload: &mut Workload) {
+    stats.malformed += 1;
+    workload.malformed_lines += 1;
+    let at = format!("{}:{number}", path.display());
+    if usize::try_from(stats.malformed).is_ok_and(|n| n <= MALFORMED_SHOWN_PER_FILE) {
+        workload.malformed.push(Malformed { at, reason });
+    } else if usize::try_from(stats.malformed).is_ok_and(|n| n == MALFORMED_SHOWN_PER_FILE + 1) {
+        workload
+            .malformed
+            .push(Malformed { at, reason: "further malformed lines in this file are counted, not shown".into() });
+    }
+}
+
+/// A process the kernel could name: pid and image path.
+type Known = Option<(u64, Box<[u16]>)>;
+
+/// One line → (time, event, process name learnt). `last_t` stands in for a null time.
+fn parse_line(text: &str, last_t: &mut u64) -> Result<(u64, Item, Known), String> {
+    let line: Line<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let t_ns = line.t_ns.unwrap_or(*last_t);
+    *last_t = t_ns;
+    let pid = line.pid.unwrap_or(0);
+    let image = string(line.image, "image")?;
+    let item = match line.kind.as_deref() {
+        Some("process_create") => Item::ProcessCreate {
+            pid,
+            parent_pid: line.ppid.unwrap_or(0),
+            // The recordings name the creating thread at most, never its process: the
+            // parent is the usual creator.
+            creator: ClientId { pid: line.ppid.unwrap_or(0), tid: line.tid.unwrap_or(0) },
+            file_open_name_available: image.is_some(),
+            subsystem_process: false,
+            image: image.clone(),
+            command_line: string(line.cmdline, "cmdline")?,
+        },
+        Some("process_exit") => {
+            let exit_code = line.exit_code.unwrap_or(0);
+            let exit_status =
+                u32::try_from(exit_code).map_err(|_| format!("exit_code {exit_code} does not fit 32 bits"))?;
+            Item::ProcessExit { pid, exit_status }
+        }
+        Some("thread_create") => {
+            Item::ThreadCreate { pid, tid: line.tid.unwrap_or(0), creator: ClientId { pid, tid: 0 } }
+        }
+        Some("thread_exit") => Item::ThreadExit { pid, tid: line.tid.unwrap_or(0) },
+        Some("image_load") => Item::ImageLoad {
+            pid,
+            base: line.base.unwrap_or(0),
+            size: line.size.unwrap_or(0),
+            kernel_image: line.is_kernel.unwrap_or(false),
+            signature_level: 0,
+            signature_type: 0,
+            image: image.clone(),
+        },
+        Some(other) => return Err(format!("unknown kind {other:?}")),
+        None => return Err("no kind".to_owned()),
+    };
+    let known = match (&item, image) {
+        (Item::ProcessCreate { .. } | Item::ProcessExit { .. }, Some(image)) if pid != 0 => Some((pid, image)),
+        _ => None,
+    };
+    Ok((t_ns, item, known))
+}
+
+/// A raw JSON value that must be a string or absent, as UTF-16.
+fn string(raw: Option<&RawValue>, key: &str) -> Result<Option<Box<[u16]>>, String> {
+    raw.map(|r| json_string_utf16(r.get()).ok_or_else(|| format!("{key}: expected a string or null"))).transpose()
+}
+
+/// Decodes a JSON string literal (already validated by the parser) to UTF-16 units,
+/// `\uXXXX` escapes verbatim, so unpaired surrogates survive.
+#[must_use]
+pub fn json_string_utf16(literal: &str) -> Option<Box<[u16]>> {
+    let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
+    let mut units = Vec::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            let mut pair = [0u16; 2];
+            units.extend_from_slice(c.encode_utf16(&mut pair));
+            continue;
+        }
+        let unit = match chars.next()? {
+            '"' => 0x22,
+            '\\' => 0x5c,
+            '/' => 0x2f,
+            'b' => 0x08,
+            'f' => 0x0c,
+            'n' => 0x0a,
+            'r' => 0x0d,
+            't' => 0x09,
+            'u' => {
+                let hex: String = chars.by_ref().take(4).collect();
+                if hex.len() != 4 {
+                    return None;
+                }
+                u16::from_str_radix(&hex, 16).ok()?
+            }
+            _ => return None,
+        };
+        units.push(unit);
+    }
+    Some(units.into_boxed_slice())
+}

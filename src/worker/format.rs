@@ -76,13 +76,39 @@ impl<'b, F: FnMut(Line<'_>)> Lines<'b, F> {
     /// Copies `bytes` if they fit (callers check the room first).
     fn raw(&mut self, bytes: &[u8]) {
         let Some(room) = self.buf.get_mut(self.len..LINE_MAX) else { return };
-        if bytes.len() > room.len() {
-            return;
-        }
-        for (dst, &src) in room.iter_mut().zip(bytes) {
-            *dst = src;
-        }
+        let Some(dst) = room.get_mut(..bytes.len()) else { return };
+        dst.copy_from_slice(bytes);
         self.len = self.len.wrapping_add(bytes.len());
+    }
+
+    /// Emits the current line and starts a continuation line.
+    fn break_line(&mut self) {
+        self.emit();
+        self.part = self.part.wrapping_add(1);
+        self.len = 0;
+        self.raw(PREFIX);
+        if let Some(seq) = self.seq {
+            self.raw(b"#");
+            self.raw(dec(seq, &mut [0; 20]));
+            self.raw(b" ");
+        }
+        self.raw(b"cont=");
+        self.raw(dec(self.part, &mut [0; 20]));
+        self.raw(b" ");
+    }
+
+    /// Appends text that may be split at any byte (plain ASCII), filling each line.
+    fn run(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let room = LINE_MAX.saturating_sub(self.len);
+            if room == 0 {
+                self.break_line();
+                continue;
+            }
+            let Some((now, rest)) = bytes.split_at_checked(room.min(bytes.len())) else { return };
+            self.raw(now);
+            bytes = rest;
+        }
     }
 
     /// Appends `piece` without splitting it (pieces longer than 40 bytes may split).
@@ -94,18 +120,7 @@ impl<'b, F: FnMut(Line<'_>)> Lines<'b, F> {
             return;
         }
         if self.len.saturating_add(piece.len()) > LINE_MAX {
-            self.emit();
-            self.part = self.part.wrapping_add(1);
-            self.len = 0;
-            self.raw(PREFIX);
-            if let Some(seq) = self.seq {
-                self.raw(b"#");
-                self.raw(dec(seq, &mut [0; 20]));
-                self.raw(b" ");
-            }
-            self.raw(b"cont=");
-            self.raw(dec(self.part, &mut [0; 20]));
-            self.raw(b" ");
+            self.break_line();
         }
         self.raw(piece);
     }
@@ -135,17 +150,56 @@ impl<'b, F: FnMut(Line<'_>)> Lines<'b, F> {
     }
 
     /// Appends UTF-16 units as quoted, escaped UTF-8 (see the module documentation).
+    /// Runs of printable ASCII, most of any path or command line, are copied in bulk;
+    /// everything else is decoded (U+FFFD for an unpaired surrogate) and escaped.
     pub fn quoted(&mut self, units: impl Iterator<Item = u16>) {
         self.put(b"\"");
-        let mut chars = char::decode_utf16(units).map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER)).peekable();
-        while let Some(c) = chars.next() {
+        let mut units = units.peekable();
+        let mut ascii = [0u8; 64];
+        let mut n = 0;
+        while let Some(unit) = units.next() {
+            let plain = match unit {
+                0x22 => false,
+                // A backslash is literal unless it would start an escape or end the text.
+                0x5c => !matches!(units.peek(), None | Some(&0x75)),
+                0x20..=0x7e => true,
+                _ => false,
+            };
+            if plain {
+                if let (Some(slot), Ok(byte)) = (ascii.get_mut(n), u8::try_from(unit)) {
+                    *slot = byte;
+                    n += 1;
+                }
+                if n == ascii.len() {
+                    self.run(&ascii);
+                    n = 0;
+                }
+                continue;
+            }
+            self.run(ascii.get(..n).unwrap_or(&[]));
+            n = 0;
+            let code = match unit {
+                0xd800..=0xdbff => match units.peek().copied() {
+                    Some(low @ 0xdc00..=0xdfff) => {
+                        units.next();
+                        let high = u32::from(unit).wrapping_sub(0xd800);
+                        let low = u32::from(low).wrapping_sub(0xdc00);
+                        0x1_0000u32.wrapping_add(high << 10).wrapping_add(low)
+                    }
+                    _ => 0xfffd,
+                },
+                0xdc00..=0xdfff => 0xfffd,
+                _ => u32::from(unit),
+            };
+            let c = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
             let mut piece = [0u8; 12];
-            if c == '\\' && matches!(chars.peek(), None | Some('u')) {
+            if c == '\\' {
                 self.put(b"\\u{5c}");
             } else {
                 self.put(escape(c, &mut piece));
             }
         }
+        self.run(ascii.get(..n).unwrap_or(&[]));
         self.put(b"\"");
     }
 

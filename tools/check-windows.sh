@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Linux type-check lane for the Windows layer: `cargo check` and
 # `cargo clippy -- -D warnings` of the whole crate for x86_64-pc-windows-msvc, with the
-# real wdk crates (wdk 0.5.0, wdk-sys 0.5.2, wdk-alloc 0.4.2, wdk-panic 0.5.0), whose
+# real wdk crates (wdk 0.5.0, wdk-sys 0.5.2, wdk-panic 0.5.0), whose
 # bindings are generated here from mingw-w64's DDK headers (tools/lib/windows-env.sh).
 #
 # What a pass proves: every call, type, field and callback signature in src/driver

@@ -14,11 +14,14 @@ use wdk_sys::{
     KEY_READ, KEY_VALUE_PARTIAL_INFORMATION, KPROCESSOR_MODE, LARGE_INTEGER, NT_SUCCESS, NTSTATUS,
     OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, PCUNICODE_STRING, PDEVICE_OBJECT, REG_DWORD,
     STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS, UNICODE_STRING,
+    STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS,
 };
 
 use super::work_item::{KernelEnv, WorkItemQueue};
-use super::{Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, image, install, performance_counter, process, say, thread};
+use super::{
+    Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, image, install, performance_counter, pool, process, say, thread,
+    with_unicode,
+};
 use crate::config::{Config, LEVEL_NAME, Sources, VALUE_NAMES};
 use crate::pipeline::{NewError, Pipeline};
 use crate::worker::format::Clock;
@@ -67,7 +70,10 @@ const fn enabled(sources: Sources) -> [bool; 3] {
 /// Called only by the kernel, with its driver object and the service key's path.
 #[unsafe(export_name = "DriverEntry")]
 pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> NTSTATUS {
+    // Before the first allocation: the allocator reads what this finds.
+    let pool = pool::resolve();
     let config = read_config(registry_path);
+    say(config.level, format_args!("pool {}", pool.describe()));
     match start(driver, &config) {
         Ok(()) => {
             driver.DriverUnload = Some(driver_unload);
@@ -152,19 +158,26 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
 /// the gate, wait until the work item is neither queued nor running, drain and print
 /// the final counters, then free the work item, the device and the ring.
 fn shut_down(registered: [bool; 3]) {
+    let mut removed = 0u32;
     for (source, on) in SOURCES.iter().zip(registered).rev() {
         if on {
             let status = (source.unregister)();
-            if !NT_SUCCESS(status) {
+            if NT_SUCCESS(status) {
+                removed += 1;
+            } else {
                 failed(source.api, status);
             }
         }
     }
     let Some(driver) = super::driver() else { return };
+    say(driver.level, format_args!("callbacks removed ({removed})"));
     driver.pipeline.stop();
+    let mut waited_ms = 0u32;
     while !driver.pipeline.is_idle() {
         sleep_10ms();
+        waited_ms = waited_ms.saturating_add(10);
     }
+    say(driver.level, format_args!("worker idle (waited {waited_ms} ms); final drain"));
     if driver.pipeline.shutdown(&mut KernelEnv { level: driver.level }).is_err() {
         say(ERROR_LEVEL, format_args!("shutdown refused: the worker is still busy"));
         return;
@@ -331,17 +344,4 @@ impl Drop for Key {
         // SAFETY: a handle `open` returned, closed once.
         let _ = unsafe { ZwClose(self.0) };
     }
-}
-
-/// Calls `f` with `name` (ASCII, at most 32 characters) as a counted UTF-16 string.
-fn with_unicode<R>(name: &str, f: impl FnOnce(PCUNICODE_STRING) -> R) -> R {
-    let mut units = [0u16; 32];
-    let mut len = 0usize;
-    for (unit, byte) in units.iter_mut().zip(name.bytes()) {
-        *unit = u16::from(byte);
-        len += 1;
-    }
-    let bytes = u16::try_from(len * 2).unwrap_or(0);
-    let string = UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: units.as_mut_ptr() };
-    f(&raw const string)
 }

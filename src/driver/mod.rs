@@ -6,6 +6,7 @@ extern crate wdk_panic;
 
 mod entry;
 mod image;
+mod pool;
 mod process;
 mod thread;
 mod work_item;
@@ -15,9 +16,8 @@ use core::fmt::{self, Write as _};
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use wdk_alloc::WdkAllocator;
 use wdk_sys::ntddk::{DbgPrintEx, KeGetCurrentProcessorNumberEx, KeQueryPerformanceCounter};
-use wdk_sys::{_DPFLTR_TYPE, HANDLE, PCUNICODE_STRING, PDEVICE_OBJECT};
+use wdk_sys::{_DPFLTR_TYPE, HANDLE, PCUNICODE_STRING, PDEVICE_OBJECT, UNICODE_STRING};
 
 use crate::config::Sources;
 use crate::event::Stamp;
@@ -26,9 +26,10 @@ use crate::stats::Stats;
 use crate::worker::format::{LINE_BUF, LINE_MAX};
 use work_item::WorkItemQueue;
 
-/// Pool allocations for the ring and the pid table (non-paged, no-execute; tag `rust`).
+/// Pool allocations for the ring and the pid table (non-paged, no-execute; tag `nfyr`):
+/// `ExAllocatePool2` where the kernel has it, resolved at run time (`pool`).
 #[global_allocator]
-static GLOBAL_ALLOCATOR: WdkAllocator = WdkAllocator;
+static GLOBAL_ALLOCATOR: pool::Pool = pool::Pool;
 
 /// The counters, under a fixed symbol so that WinDbg shows them live:
 /// `dx notifyring!NOTIFYRING_STATS`.
@@ -205,4 +206,17 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "0x{:08X}", self.0.cast_unsigned())
     }
+}
+
+/// Calls `f` with `name` (ASCII, at most 32 characters) as a counted UTF-16 string.
+fn with_unicode<R>(name: &str, f: impl FnOnce(PCUNICODE_STRING) -> R) -> R {
+    let mut units = [0u16; 32];
+    let mut len = 0usize;
+    for (unit, byte) in units.iter_mut().zip(name.bytes()) {
+        *unit = u16::from(byte);
+        len += 1;
+    }
+    let bytes = u16::try_from(len * 2).unwrap_or(0);
+    let string = UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: units.as_mut_ptr() };
+    f(&raw const string)
 }

@@ -81,27 +81,27 @@ nr_win_wdk_build() {
     printf '%s' "$key" >"$NR_WDK_BUILD/.stamp"
 }
 
-# The workspace view: every top-level entry symlinked except target/ and the two files
-# cargo writes or wdk-build watches, which are copied only when the repository's
-# changed (so the generated bindings stay cached). .cargo/config.toml is not linked:
-# cargo finds the repository's by walking up from ws/.
+# The workspace view DIR (default $NR_WS): every top-level entry symlinked except
+# target/ and the two files cargo writes or wdk-build watches, which are copied only when
+# they would change (so the generated bindings stay cached). EDIT, if given, is a
+# function that rewrites the copied Cargo.toml (its path is the argument).
+# .cargo/config.toml is not linked: cargo finds the repository's by walking up from DIR.
 nr_win_workspace() {
-    local entry name
-    mkdir -p "$NR_WS"
+    local ws=${1:-$NR_WS} edit=${2:-} entry name
+    mkdir -p "$ws"
     for entry in "$NR_ROOT"/*; do
         name=${entry##*/}
         case $name in target | Cargo.toml | Cargo.lock) continue ;; esac
-        [[ -L $NR_WS/$name ]] || ln -s "$entry" "$NR_WS/$name"
+        [[ -L $ws/$name ]] || ln -s "$entry" "$ws/$name"
     done
-    if ! cmp -s "$NR_ROOT/Cargo.toml" "$NR_WS/.Cargo.toml.repo"; then
-        cp "$NR_ROOT/Cargo.toml" "$NR_WS/.Cargo.toml.repo"
-        cp "$NR_ROOT/Cargo.toml" "$NR_WS/Cargo.toml"
-        # Its own workspace root, whatever encloses the repository.
-        grep -q '^\[workspace\]' "$NR_WS/Cargo.toml" || printf '\n[workspace]\n' >>"$NR_WS/Cargo.toml"
-    fi
-    if ! cmp -s "$NR_ROOT/Cargo.lock" "$NR_WS/.Cargo.lock.repo"; then
-        cp "$NR_ROOT/Cargo.lock" "$NR_WS/.Cargo.lock.repo"
-        cp "$NR_ROOT/Cargo.lock" "$NR_WS/Cargo.lock"
+    cp "$NR_ROOT/Cargo.toml" "$ws/.Cargo.toml.want"
+    # Its own workspace root, whatever encloses the repository.
+    grep -q '^\[workspace\]' "$ws/.Cargo.toml.want" || printf '\n[workspace]\n' >>"$ws/.Cargo.toml.want"
+    [[ -z $edit ]] || "$edit" "$ws/.Cargo.toml.want"
+    cmp -s "$ws/.Cargo.toml.want" "$ws/Cargo.toml" || cp "$ws/.Cargo.toml.want" "$ws/Cargo.toml"
+    if ! cmp -s "$NR_ROOT/Cargo.lock" "$ws/.Cargo.lock.repo"; then
+        cp "$NR_ROOT/Cargo.lock" "$ws/.Cargo.lock.repo"
+        cp "$NR_ROOT/Cargo.lock" "$ws/Cargo.lock"
     fi
 }
 
@@ -117,7 +117,7 @@ nr_win_cargo() {
     local sub=$1
     shift
     (
-        cd "$NR_WS"
+        cd "$NR_WS" || exit
         unset CARGO_TARGET_DIR
         export WDKContentRoot=$NR_WDK_ROOT
         # wdk-build passes -fms-compatibility, which undefines __GNUC__ and breaks
@@ -127,4 +127,94 @@ nr_win_cargo() {
         cargo "$sub" --target "$NR_WIN_TARGET" \
             --config "patch.crates-io.wdk-build.path=\"$NR_WDK_BUILD\"" "$@"
     )
+}
+
+# --- Linking the driver on Linux (tools/smoke-wine.sh) ---------------------------------
+# Adds, under target/windows-lane/:
+#   wdk/Lib/<ver>/km/x64/*.lib  MSVC-style import libraries for the libraries wdk-build
+#              links (ntoskrnl, hal, wmilib, BufferOverflowFastFailK), made by
+#              llvm-dlltool from the exports mingw-w64 lists, plus the few it lacks;
+#   ws-link/   a second workspace view whose Cargo.toml runs wdk-build's binary
+#              configuration on this host (tools/wine/build.rs), so the driver links
+#              with exactly the flags wdk-build gives link.exe on Windows.
+# Use: nr_win_setup, nr_win_link_setup, then nr_win_link_cargo <cargo args...>.
+
+NR_WS_LINK=$NR_LANE/ws-link
+NR_MINGW_LIB=/usr/x86_64-w64-mingw32/lib
+
+# Exports of the WDK's ntoskrnl.lib that mingw-w64 10's libntoskrnl.a lacks: the APIs
+# tools/windows-stubs/notifyring-wdk-extras.h declares, and __chkstk (frames > 4 KiB).
+# A library lists an API; whether the running kernel exports it is the lane's check.
+NR_NTOSKRNL_EXTRAS=(ExAllocatePool2 ExAllocatePool3 KeQuerySystemTimePrecise
+    PsSetCreateThreadNotifyRoutineEx PsSetLoadImageNotifyRoutineEx __chkstk)
+
+# OUT.def for DLL from a mingw import archive: `__imp_X` with a thunk `X` is a function,
+# without one it is data; then EXTRA names (functions).
+nr_win_def() {
+    local archive=$1 dll=$2 out=$3
+    shift 3
+    {
+        printf 'LIBRARY %s\nEXPORTS\n' "$dll"
+        {
+            llvm-nm "$archive" 2>/dev/null | awk '
+                $2 == "I" && $3 ~ /^__imp_/ { imp[substr($3, 7)] = 1 }
+                $2 == "T" { thunk[$3] = 1 }
+                END { for (n in imp) print (n in thunk) ? n : n " DATA" }'
+            printf '%s\n' "$@"
+        } | sort -u -k1,1
+    } >"$out"
+}
+
+nr_win_import_libs() {
+    local lib=$NR_WDK_ROOT/Lib/$NR_WDK_VERSION/km/x64 key name
+    key=$(
+        dpkg-query -W -f='${Version}' mingw-w64-x86-64-dev llvm
+        printf '%s\n' "${NR_NTOSKRNL_EXTRAS[@]}"
+        declare -f nr_win_def nr_win_import_libs
+    )
+    key=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
+    nr_win_fresh "$lib" "$key" && return 0
+    nr_log "generating import libraries in ${lib#"$NR_ROOT"/}"
+    rm -f "$lib"/*.lib "$lib"/*.def
+    nr_win_def "$NR_MINGW_LIB/libntoskrnl.a" ntoskrnl.exe "$lib/ntoskrnl.def" "${NR_NTOSKRNL_EXTRAS[@]}"
+    nr_win_def "$NR_MINGW_LIB/libhal.a" HAL.dll "$lib/hal.def"
+    for name in ntoskrnl hal; do
+        llvm-dlltool -m i386:x86-64 -d "$lib/$name.def" -l "$lib/$name.lib"
+    done
+    # Nothing of these is used (wdk-build links them for other driver kinds): empty.
+    for name in wmilib BufferOverflowFastFailK; do
+        llvm-ar rcs "$lib/$name.lib"
+    done
+    printf '%s' "$key" >"$lib/.stamp"
+}
+
+# The link view's Cargo.toml: the repository's build.rs runs wdk-build on a Windows host
+# only (its build-dependency is host-cfg'd), so point `build` at the lane's script and
+# give it wdk-build unconditionally.
+nr_win_link_toml() {
+    local toml=$1
+    if grep -q '^\[build-dependencies\]' "$toml" || grep -q '^build *=' "$toml"; then
+        nr_log "Cargo.toml gained [build-dependencies] or package.build: update nr_win_link_toml"
+        return 1
+    fi
+    sed -i '0,/^\[package\]$/s//[package]\nbuild = "tools\/wine\/build.rs"/' "$toml"
+    printf '\n[build-dependencies]\nwdk-build = "=0.6.0"\n' >>"$toml"
+}
+
+nr_win_link_setup() {
+    command -v llvm-dlltool >/dev/null || {
+        nr_log "llvm-dlltool not found (Debian package llvm)"
+        return 1
+    }
+    nr_win_import_libs
+    nr_win_workspace "$NR_WS_LINK" nr_win_link_toml
+}
+
+# cargo for the Windows target in the link view, linking with rust-lld (lld-link
+# flavour, inferred from the name). Only this lane's --config: the committed
+# .cargo/config.toml keeps the real build on MSVC's link.exe.
+nr_win_link_cargo() {
+    local sub=$1
+    shift
+    NR_WS=$NR_WS_LINK nr_win_cargo "$sub" --config "target.$NR_WIN_TARGET.linker=\"rust-lld\"" "$@"
 }

@@ -7,7 +7,7 @@
  */
 #pragma once
 
-/* wdm.h, Windows 10 2004: ExAllocatePool2 (what wdk-alloc calls). The POOL_FLAG_*
+/* wdm.h, Windows 10 2004: ExAllocatePool2 (resolved at run time by src/driver/pool.rs). The POOL_FLAG_*
  * values are not declared here: the WDK's carry an MSVC UI64 suffix bindgen cannot
  * read, so wdk-sys defines them itself (src/constants.rs). */
 typedef ULONG64 POOL_FLAGS;

@@ -1,0 +1,115 @@
+//! The driver's global allocator: non-paged, no-execute pool for the ring and the pid
+//! table (DriverEntry only; callbacks and the worker never allocate).
+//!
+//! `ExAllocatePool2` exists from Windows 10 2004 on. Importing it would keep the
+//! driver from loading on anything older (and under Wine, which lacks it), so it is
+//! looked up at run time with `MmGetSystemRoutineAddress`, once, in DriverEntry before
+//! the first allocation ([`resolve`]). Where it is missing, or before [`resolve`] ran,
+//! `ExAllocatePoolWithTag(NonPagedPoolNx)` (Windows 8+) serves instead, and the memory
+//! is zeroed as `ExAllocatePool2` zeroes it. `ExFreePoolWithTag` frees both.
+//!
+//! Pool blocks are 16-byte aligned (`MEMORY_ALLOCATION_ALIGNMENT` on x64). Nothing the
+//! driver puts on the heap needs more (the ring's words are 8-aligned; its
+//! cache-padded positions live in the driver's static slot), so a larger alignment is
+//! refused with a null pointer, which the pipeline reports as `NoMemory`.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
+
+use wdk_sys::ntddk::{ExFreePoolWithTag, MmGetSystemRoutineAddress};
+use wdk_sys::{_POOL_TYPE, POOL_FLAG_NON_PAGED, POOL_FLAGS, POOL_TYPE, PVOID, SIZE_T, ULONG};
+
+/// Pool tag: `nfyr` in WinDbg's `!poolused` and in poolmon.
+const TAG: ULONG = u32::from_le_bytes(*b"nfyr");
+
+/// The alignment every pool block has on x64.
+const POOL_ALIGNMENT: usize = 16;
+
+/// `ExAllocatePool2` (wdm.h, Windows 10 2004), as `MmGetSystemRoutineAddress` returns it.
+type AllocatePool2 = unsafe extern "system" fn(flags: POOL_FLAGS, bytes: SIZE_T, tag: ULONG) -> PVOID;
+
+unsafe extern "system" {
+    /// wdm.h; wdk-sys leaves it out of its bindings as deprecated. Exported by every
+    /// x64 Windows kernel (and by Wine's).
+    fn ExAllocatePoolWithTag(pool_type: POOL_TYPE, bytes: SIZE_T, tag: ULONG) -> PVOID;
+}
+
+/// `ExAllocatePool2`, or NULL: not resolved yet, or not exported by this kernel.
+static ALLOCATE_POOL2: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
+
+/// Which routine the allocator uses, for DriverEntry's `pool` line.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Routine {
+    /// `ExAllocatePool2(POOL_FLAG_NON_PAGED)`.
+    Pool2,
+    /// `ExAllocatePoolWithTag(NonPagedPoolNx)` and zeroing.
+    PoolWithTag,
+}
+
+impl Routine {
+    /// What DriverEntry prints after `pool `.
+    pub(super) const fn describe(self) -> &'static str {
+        match self {
+            Self::Pool2 => "ExAllocatePool2",
+            Self::PoolWithTag => {
+                "ExAllocatePoolWithTag(NonPagedPoolNx) (this kernel has no ExAllocatePool2: before Windows 10 2004)"
+            }
+        }
+    }
+}
+
+/// Looks `ExAllocatePool2` up (DriverEntry, `PASSIVE_LEVEL`, before any allocation).
+pub(super) fn resolve() -> Routine {
+    let address = super::with_unicode("ExAllocatePool2", |name| {
+        // SAFETY: PASSIVE_LEVEL; `name` is a counted string that outlives the call and
+        // that the routine only reads.
+        unsafe { MmGetSystemRoutineAddress(name.cast_mut()) }
+    });
+    ALLOCATE_POOL2.store(address, Ordering::Release);
+    if address.is_null() { Routine::PoolWithTag } else { Routine::Pool2 }
+}
+
+/// The `#[global_allocator]` (see the module comment). Callable at IRQL <= `DISPATCH_LEVEL`.
+pub(super) struct Pool;
+
+// SAFETY: `alloc` returns NULL or a fresh zeroed pool block of at least `layout.size()`
+// bytes, aligned to 16 >= `layout.align()` (larger alignments get NULL); `dealloc` frees
+// exactly such blocks, with the tag they were allocated with. Nothing here panics.
+unsafe impl GlobalAlloc for Pool {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.align() > POOL_ALIGNMENT {
+            return ptr::null_mut();
+        }
+        let size = layout.size() as SIZE_T;
+        let pool2 = ALLOCATE_POOL2.load(Ordering::Acquire);
+        if !pool2.is_null() {
+            // SAFETY: a non-NULL value is what MmGetSystemRoutineAddress returned for
+            // "ExAllocatePool2", whose prototype `AllocatePool2` is.
+            let pool2 = unsafe { core::mem::transmute::<*mut c_void, AllocatePool2>(pool2) };
+            // SAFETY: IRQL <= DISPATCH_LEVEL (non-paged pool); the block is zeroed
+            // (no POOL_FLAG_UNINITIALIZED).
+            return unsafe { pool2(POOL_FLAG_NON_PAGED, size, TAG) }.cast();
+        }
+        // SAFETY: IRQL <= DISPATCH_LEVEL (non-paged pool); the documented prototype.
+        let block = unsafe { ExAllocatePoolWithTag(_POOL_TYPE::NonPagedPoolNx, size, TAG) }.cast::<u8>();
+        if !block.is_null() {
+            // SAFETY: the block has `layout.size()` writable bytes.
+            unsafe { ptr::write_bytes(block, 0, layout.size()) };
+        }
+        block
+    }
+
+    /// Both routines zero, so this is [`Pool::alloc`] without a second pass.
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, passed on.
+        unsafe { self.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, block: *mut u8, _layout: Layout) {
+        // SAFETY: `block` came from `alloc` (either routine), with this tag, and is
+        // freed once; IRQL <= DISPATCH_LEVEL.
+        unsafe { ExFreePoolWithTag(block.cast(), TAG) };
+    }
+}

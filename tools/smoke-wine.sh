@@ -1,0 +1,288 @@
+#!/usr/bin/env bash
+# The Wine smoke lane: builds the real release notifyring.sys on Linux (rust-lld, with
+# wdk-build's own link flags) and runs it under Wine's kernel emulation (winedevice.exe
+# over Wine's ntoskrnl.exe, an independent implementation of the kernel API):
+#   1. the PE: native subsystem, FORCE_INTEGRITY, DriverEntry exported, imports only
+#      from ntoskrnl.exe and HAL.dll, each of them exported by the installed Wine;
+#   2. installs it as a demand-start kernel service in a fresh prefix (sc create, the
+#      README's way), sets Parameters values, starts it: the configuration it read,
+#      each registration's status;
+#   3. starts a second copy in the same service group, i.e. the same winedevice.exe,
+#      which makes Wine call the load-image callback: the worker's `image-load` line
+#      for that driver (callback -> ring -> work item -> DbgPrintEx);
+#   4. stops the service: callbacks removed, worker idle, final drain, a final-stats
+#      line that agrees with the event lines printed, and nothing wrong afterwards.
+# Throughout: no KeBugCheckEx (a Rust panic), no page fault, no unimplemented call.
+#
+# Reuses the type-check lane's stand-in WDK and patched wdk-build
+# (tools/lib/windows-env.sh). Installs what it needs. Everything stays under
+# target/windows-lane/ (toolchain stand-ins, build) and target/wine-smoke/ (wine.log
+# with Wine's whole output, driver.log with the driver's lines, the .sys; the Wine
+# prefix too when a step failed).
+# Exits non-zero with a one-line reason on the first failed step. docs/wine.md says
+# what a pass proves and what it cannot.
+set -euo pipefail
+
+# shellcheck source=tools/lib/windows-env.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/windows-env.sh"
+
+OUT=$NR_ROOT/target/wine-smoke
+LOG=$OUT/wine.log
+SERVICE=notifyring
+SECOND=notifyring-second
+GROUP=notifyring-smoke
+# Parameters for the first instance: a small ring, periodic stats every second, and a
+# few non-defaults the configuration line must echo back.
+PARAMETERS=(RingBytes=16384 ImagePathCap=260 BatchSize=4 PidTableSize=64 OmitCommandLine=1 StatsIntervalSeconds=1)
+APIS=(PsSetCreateProcessNotifyRoutineEx PsSetCreateThreadNotifyRoutine PsSetLoadImageNotifyRoutine)
+KINDS=(process-create process-exit thread-create thread-exit image-load)
+# Seconds to wait for each expected line (one usually appears within a second).
+TIMEOUT=${SMOKE_WINE_TIMEOUT:-30}
+
+say() { printf 'smoke-wine: %s\n' "$*" >&2; }
+wine_started=
+fail() {
+    printf 'smoke-wine: FAIL: %s\n' "$*" >&2
+    [[ -z $wine_started ]] || printf 'smoke-wine: Wine log: %s\n' "${LOG#"$NR_ROOT"/}" >&2
+    exit 1
+}
+started=$SECONDS
+lap=$SECONDS
+timing() {
+    say "$1 ($((SECONDS - lap)) s)"
+    lap=$SECONDS
+}
+
+# --- Prerequisites and the build -------------------------------------------------------
+
+wine_prereqs() {
+    local missing=() pkg sudo=()
+    for pkg in wine64 wine llvm; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'ok installed' || missing+=("$pkg")
+    done
+    if ((${#missing[@]})); then
+        [[ $(id -u) == 0 ]] || sudo=(sudo)
+        say "installing ${missing[*]}"
+        "${sudo[@]}" apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+    # The 64-bit loader itself: Debian's `wine` wrapper nags about wine32 on every call.
+    WINE=$(command -v wine64 || true)
+    [[ -n $WINE ]] || WINE=/usr/lib/wine/wine64
+    [[ -x $WINE ]] || fail "no wine64 loader found (Debian package wine64)"
+    export WINELOADER=$WINE
+    WINE_DLLS=$(dirname "$(find /usr/lib/x86_64-linux-gnu/wine /usr/lib/wine /usr/lib64/wine \
+        -path '*x86_64-windows/ntoskrnl.exe' 2>/dev/null | head -n 1)")
+    [[ -f $WINE_DLLS/ntoskrnl.exe && -f $WINE_DLLS/hal.dll ]] || fail "Wine's x86_64 ntoskrnl.exe/hal.dll not found"
+}
+
+nr_win_setup
+nr_win_link_setup
+wine_prereqs
+mkdir -p "$OUT"
+timing "toolchain ready: $("$WINE" --version), $(rustc --version | cut -d' ' -f1-2), llvm-dlltool $(dpkg-query -W -f='${Version}' llvm)"
+
+say "building the release driver for $NR_WIN_TARGET with rust-lld (wdk-build's link flags + /RELEASE)"
+# /RELEASE sets the PE checksum, as the WDK's link.exe settings do for a release driver.
+nice -n 10 bash -c "source '$NR_ROOT/tools/lib/windows-env.sh' && nr_win_link_cargo build --release --lib \
+    --config 'target.$NR_WIN_TARGET.rustflags=[\"-C\", \"link-arg=/RELEASE\"]'" ||
+    fail "cargo build --release for $NR_WIN_TARGET failed"
+SYS=$OUT/notifyring.sys
+cp "$NR_WS_LINK/target/$NR_WIN_TARGET/release/notifyring.dll" "$SYS"
+timing "built ${SYS#"$NR_ROOT"/} ($(stat -c %s "$SYS") bytes)"
+
+# --- 1. The PE ---------------------------------------------------------------------------
+
+say "1. checking the PE"
+pe=$(llvm-readobj --file-headers --coff-imports --coff-exports "$SYS")
+grep -q 'Subsystem: IMAGE_SUBSYSTEM_NATIVE' <<<"$pe" || fail "PE subsystem is not NATIVE"
+grep -q 'IMAGE_DLL_CHARACTERISTICS_FORCE_INTEGRITY' <<<"$pe" || fail "PE lacks FORCE_INTEGRITY (/INTEGRITYCHECK)"
+grep -qx '  Name: DriverEntry' <<<"$pe" || fail "DriverEntry is not exported"
+checksum=$(llvm-objdump -p "$SYS" | awk '$1 == "CheckSum" { print $2 }')
+[[ -n $checksum && $checksum != 00000000 ]] || fail "PE checksum not set (link without /RELEASE?)"
+image_size=$(awk '$1 == "SizeOfImage:" { print $2 }' <<<"$pe")
+# "DLL symbol" per import, from the Import { Name: ...  Symbol: ... } blocks.
+imports=$(awk '/^Import \{/ { dll = "" } /^  Name: / && dll == "" { dll = $2 } /^  Symbol: / { print dll, $2 }' <<<"$pe")
+[[ -n $imports ]] || fail "the PE imports nothing (llvm-readobj output changed?)"
+missing=()
+mapfile -t dlls < <(cut -d' ' -f1 <<<"$imports" | sort -u)
+for dll in "${dlls[@]}"; do
+    case ${dll,,} in
+        ntoskrnl.exe | hal.dll) ;;
+        *) fail "imports from $dll (only ntoskrnl.exe and HAL.dll are allowed)" ;;
+    esac
+    exports=$(llvm-readobj --coff-exports "$WINE_DLLS/${dll,,}" | awk '/^  Name: / { print $2 }')
+    while read -r symbol; do
+        grep -qxF "$symbol" <<<"$exports" || missing+=("$dll!$symbol")
+    done < <(awk -v d="$dll" '$1 == d { print $2 }' <<<"$imports")
+done
+((${#missing[@]} == 0)) || fail "imports the installed Wine does not export: ${missing[*]}"
+timing "PE ok: NATIVE, FORCE_INTEGRITY, checksum 0x$checksum, DriverEntry exported, $(wc -l <<<"$imports") imports \
+($(cut -d' ' -f1 <<<"$imports" | sort | uniq -c | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')), all exported by Wine"
+
+# --- Wine ----------------------------------------------------------------------------------
+
+export WINEPREFIX=$OUT/prefix
+# Headless: no display, and no Mono/Gecko installers during wineboot.
+unset DISPLAY WAYLAND_DISPLAY
+export WINEDLLOVERRIDES="mscoree=;mshtml="
+wineserver -k 2>/dev/null && wineserver -w
+rm -rf "$WINEPREFIX" "$LOG" "$OUT/driver.log" "$OUT/wineboot.log"
+trap 'wineserver -k 2>/dev/null || true' EXIT
+wine_started=1
+
+say "2. fresh prefix ${WINEPREFIX#"$NR_ROOT"/}"
+WINEDEBUG=-all "$WINE" wineboot -i >"$OUT/wineboot.log" 2>&1 || fail "wineboot -i failed (see target/wine-smoke/wineboot.log)"
+wineserver -w
+drivers=$WINEPREFIX/drive_c/windows/system32/drivers
+cp "$SYS" "$drivers/$SERVICE.sys"
+cp "$SYS" "$drivers/$SECOND.sys"
+
+# From here on one session: a persistent server (otherwise it exits after a few idle
+# seconds and DriverUnload never runs); services.exe and winedevice.exe inherit this
+# WINEDEBUG and write DbgPrintEx text (debugstr) and Wine's errors into the log.
+export WINEDEBUG=warn+debugstr
+wineserver -p
+run() { "$WINE" "$@" 2>>"$LOG"; }
+# Wine's sc reports errors on its debug channel only: the last such line of the log.
+sc_error() { tr -d '\r' <"$LOG" | grep -E ':err:sc:' | tail -n 1; }
+
+# The driver's lines in the log from byte OFFSET on: "notifyring: ..." only.
+driver_lines() {
+    tail -c "+$(($1 + 1))" "$LOG" | tr -d '\r' |
+        sed -n 's/^[0-9a-f]*:warn:debugstr:vDbgPrintExWithPrefix [0-9a-f]*:[0-9a-f]*: \(notifyring: .*\)$/\1/p'
+}
+offset() { stat -c %s "$LOG" 2>/dev/null || echo 0; }
+show() { sed 's/^/    /' >&2; }
+# Waits until a driver line from OFFSET on matches the ERE; on timeout, shows what the
+# driver printed meanwhile and fails with REASON.
+wait_line() {
+    local from=$1 pattern=$2 reason=$3 deadline=$((SECONDS + TIMEOUT))
+    until driver_lines "$from" | grep -qE -- "$pattern"; do
+        if ((SECONDS >= deadline)); then
+            driver_lines "$from" | show
+            fail "$reason"
+        fi
+        sleep 0.2
+    done
+}
+# sc's answer must show STATE N.
+sc_state() {
+    local want=$1 out
+    shift
+    out=$(run sc "$@") || fail "sc $* failed: $(sc_error)"
+    grep -qE "STATE +: +$want " <<<"$(tr -d '\r' <<<"$out")" ||
+        fail "sc $*: expected state $want, got: $(tr -d '\r' <<<"$out" | grep STATE | tr -s ' ')"
+}
+
+# services.exe starts with the session. Once it answers, querying a service that does
+# not exist yet fails with 1060 (ERROR_SERVICE_DOES_NOT_EXIST), not "failed to open
+# service manager".
+deadline=$((SECONDS + TIMEOUT))
+until run sc query "$SERVICE" >/dev/null || [[ $(sc_error) == *"failed to open service 1060" ]]; do
+    ((SECONDS < deadline)) || fail "the service manager did not answer within ${TIMEOUT}s: $(sc_error)"
+    sleep 1
+done
+# Installed the way the README tells Windows users to, plus the shared Group.
+for name in "$SERVICE" "$SECOND"; do
+    run sc create "$name" type= kernel start= demand group= "$GROUP" \
+        binPath= "C:\\windows\\system32\\drivers\\$name.sys" >/dev/null || fail "sc create $name failed: $(sc_error)"
+done
+key="HKLM\\System\\CurrentControlSet\\Services\\$SERVICE\\Parameters"
+for pair in "${PARAMETERS[@]}"; do
+    run reg add "$key" /v "${pair%%=*}" /t REG_DWORD /d "${pair#*=}" /f >/dev/null || fail "reg add $key ${pair%%=*} failed"
+done
+timing "services $SERVICE and $SECOND created (kernel, demand, group $GROUP); Parameters: ${PARAMETERS[*]}"
+
+say "   sc start $SERVICE"
+start1=$(offset)
+sc_state 4 start "$SERVICE"
+wait_line "$start1" "^notifyring: ${APIS[-1]}: |failed" "no registration line for ${APIS[-1]} within ${TIMEOUT}s of sc start"
+lines=$(driver_lines "$start1")
+show <<<"$lines"
+! grep -q 'failed' <<<"$lines" || fail "DriverEntry reported: $(grep -m1 failed <<<"$lines")"
+! grep -q 'rejected' <<<"$lines" || fail "a Parameters value was refused: $(grep -m1 rejected <<<"$lines")"
+config=$(grep -m1 '^notifyring: config ' <<<"$lines") || fail "no configuration line"
+for pair in "${PARAMETERS[@]}"; do
+    grep -qE "(^| )$pair( |$)" <<<"${config#notifyring: config }" || fail "configuration line lacks $pair: $config"
+done
+grep -q '^notifyring: pool ' <<<"$lines" || fail "no pool line"
+for api in "${APIS[@]}"; do
+    grep -qx "notifyring: $api: 0x00000000" <<<"$lines" || fail "no successful registration line for $api"
+done
+timing "DriverEntry ok: configuration read back, ${#APIS[@]} registrations STATUS_SUCCESS"
+
+say "3. sc start $SECOND (same group: the same winedevice.exe, so Wine calls $SERVICE's load-image callback)"
+start2=$(offset)
+sc_state 4 start "$SECOND"
+path="C:\\windows\\system32\\drivers\\$SECOND.sys"
+# The worker's line: sequence, time, cpu, kind, then what Wine's IMAGE_INFO holds (a
+# kernel image, no process, base and size of the mapping) and the DOS path it passes.
+event_re='^notifyring: #[0-9]+ \+[0-9]+\.[0-9]{6}s cpu[0-9]+ image-load pid=0 base=0x[0-9a-f]+ size=0x[0-9a-f]+ kernel=1 sig=[0-9]+/[0-9]+ image="'
+wait_line "$start2" "${event_re}${path//\\/\\\\}\"$" \
+    "no image-load line for $path within ${TIMEOUT}s (callback -> ring -> work item -> DbgPrintEx broken)"
+lines=$(driver_lines "$start2")
+show <<<"$lines"
+event=$(grep -m1 -F "image=\"$path\"" <<<"$lines")
+size=$(sed -n 's/.* size=\(0x[0-9a-f]*\) .*/\1/p' <<<"$event")
+((size == image_size)) || fail "image-load size=$size, but the PE's SizeOfImage is $image_size"
+for api in "${APIS[@]}"; do
+    grep -qx "notifyring: $api: 0x00000000" <<<"$lines" || fail "$SECOND: no successful registration line for $api"
+done
+timing "image-load event for $SECOND.sys printed by the worker (size = SizeOfImage $image_size)"
+
+say "4. sc stop $SERVICE"
+stop1=$(offset)
+sc_state 1 stop "$SERVICE"
+wait_line "$stop1" '^notifyring: unloaded$' "no 'unloaded' line within ${TIMEOUT}s of sc stop"
+sleep 1 # anything printed after unload belongs in the check below
+lines=$(driver_lines "$stop1")
+show <<<"$lines"
+# The unload sequence, in order; only drained event (or LOST) lines may come between.
+sequence=$(grep -vE '^notifyring: (#[0-9]+ |LOST )' <<<"$lines" | sed -E \
+    -e 's/^notifyring: callbacks removed .*/removed/' -e 's/^notifyring: worker idle .*final drain$/idle/' \
+    -e 's/^notifyring: final-stats .*/final-stats/' -e 's/^notifyring: unloaded$/unloaded/' | tr '\n' ' ')
+[[ $sequence == "removed idle final-stats unloaded " ]] ||
+    fail "unload sequence is not: callbacks removed, worker idle, final drain, final-stats, unloaded; got: $sequence"
+grep -qx "notifyring: callbacks removed (${#APIS[@]})" <<<"$lines" || fail "not every callback was removed"
+final=$(grep '^notifyring: final-stats ' <<<"$lines")
+stat_of() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$final"; }
+# Every event line the first instance printed (the second one prints none: checked below).
+events=$(driver_lines "$start1" | sed -n "1,/^notifyring: unloaded$/p" | grep -E '^notifyring: #[0-9]+ ' || true)
+printed=$(grep -c . <<<"$events" || true)
+[[ $(stat_of delivered) == "$printed" ]] || fail "final-stats delivered=$(stat_of delivered), but $printed event lines were printed"
+for kind in "${KINDS[@]}"; do
+    n=$(grep -c " $kind pid=" <<<"$events" || true)
+    [[ $(stat_of "$kind") == "$n" ]] || fail "final-stats $kind=$(stat_of "$kind"), but $n $kind lines were printed"
+done
+for counter in lost lost_reported; do
+    [[ $(stat_of $counter) == 0 ]] || fail "final-stats $counter=$(stat_of $counter)"
+done
+seqs=$(sed -E 's/^notifyring: #([0-9]+) .*/\1/' <<<"$events" | tr '\n' ' ')
+[[ $seqs == "$(seq -s ' ' 1 "$printed") " ]] || fail "event sequence numbers are not 1..$printed: $seqs"
+after=$(tail -c "+$((stop1 + 1))" "$LOG" | tr -d '\r' | sed -n '/notifyring: unloaded$/,$p' | sed 1d)
+bad=$(grep -E ':err:|notifyring: .*(failed|refused)' <<<"$after" || true)
+[[ -z $bad ]] || fail "after unload: $(head -n1 <<<"$bad")"
+timing "unload ok: callbacks removed, worker idle, final drain, final-stats delivered=$printed agrees with the lines printed"
+
+say "   sc stop $SECOND"
+stop2=$(offset)
+sc_state 1 stop "$SECOND"
+wait_line "$stop2" '^notifyring: unloaded$' "$SECOND: no 'unloaded' line within ${TIMEOUT}s of sc stop"
+lines=$(driver_lines "$stop2")
+show <<<"$lines"
+grep -q '^notifyring: final-stats delivered=0 ' <<<"$lines" || fail "$SECOND printed events: the line attribution above is unsound"
+wineserver -k 2>/dev/null || true
+wineserver -w
+trap - EXIT
+
+# --- The whole log ---------------------------------------------------------------------------
+whole=$(tr -d '\r' <"$LOG")
+! grep -q 'KeBugCheckEx' <<<"$whole" || fail "KeBugCheckEx (a Rust panic shows as 52504e43): $(grep -m1 KeBugCheckEx <<<"$whole")"
+! grep -qi 'page fault' <<<"$whole" || fail "page fault: $(grep -m1 -i 'page fault' <<<"$whole")"
+! grep -qE 'unimplemented function|No implementation for' <<<"$whole" ||
+    fail "unimplemented call: $(grep -m1 -E 'unimplemented function|No implementation for' <<<"$whole")"
+! grep -qE 'err:(ntoskrnl|winedevice|seh)' <<<"$whole" || fail "$(grep -m1 -E 'err:(ntoskrnl|winedevice|seh)' <<<"$whole")"
+driver_lines 0 >"$OUT/driver.log"
+rm -rf "$WINEPREFIX" # ~0.7 GB; a failed run keeps it for inspection
+say "PASS in $((SECONDS - started)) s: notifyring.sys linked, loaded, ran an image-load event through callback -> ring -> work item -> DbgPrintEx, and unloaded cleanly under $("$WINE" --version) (logs: target/wine-smoke/)"

@@ -463,7 +463,7 @@ pub fn record(rec: &Record<'_>, ctx: &Context<'_>, buf: &mut [u8; LINE_BUF], out
 pub fn lost(count: u64, buf: &mut [u8; LINE_BUF], out: impl FnMut(Line<'_>)) {
     let mut l = Lines::new(buf, None, out);
     l.key_dec(b"LOST ", count);
-    l.put(b" events (ring full)");
+    l.put(if count == 1 { b" event (ring full)" } else { b" events (ring full)" });
     l.finish();
 }
 

@@ -128,7 +128,8 @@ impl<Q: WorkQueue> Pipeline<Q> {
         let encoded = record::encode(stamp, event, self.caps);
         match self.ring.reserve(encoded.payload_len()) {
             Ok(reservation) => {
-                reservation.write(&encoded.head, encoded.first, encoded.second);
+                // Sized from these very strings, so the write is never refused.
+                let _written = reservation.write(&encoded.head, encoded.first, encoded.second);
                 let paused = between();
                 reservation.commit();
                 // The commit was the Dekker RMW, so this check cannot miss a worker

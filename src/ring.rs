@@ -72,18 +72,28 @@ pub struct Reservation<'r> {
     ring: &'r Ring,
     /// Word index of the header.
     index: usize,
+    /// Reserved payload length in bytes.
+    len: usize,
     /// Committed header value (length and lost-before).
     header: u64,
 }
 
 impl Reservation<'_> {
-    /// Copies the payload into the reserved words.
+    /// Copies the payload into the reserved words. Refuses (returns false, writing
+    /// nothing) a payload that is not exactly the reserved length: writing past it would
+    /// touch words another reservation owns. A refused record still commits, as zeros.
     #[inline]
-    pub fn write(&self, head: &[u8; crate::sync::words::HEAD], first: &[u16], second: &[u16]) {
-        // SAFETY: the CAS in `reserve` gave this producer sole ownership of the words
-        // after the header until it commits; the length was sized from the same strings.
-        // `write_record` itself refuses an out-of-bounds range.
-        unsafe { self.ring.words.write_record(self.index.wrapping_add(1), head, first, second) };
+    #[must_use]
+    pub fn write(&self, head: &[u8; crate::sync::words::HEAD], first: &[u16], second: &[u16]) -> bool {
+        let units = first.len().checked_add(second.len());
+        let len = units.and_then(|u| u.checked_mul(2)).and_then(|b| b.checked_add(crate::sync::words::HEAD));
+        if len != Some(self.len) {
+            return false;
+        }
+        // SAFETY: the CAS in `reserve` gave this producer sole ownership of the `len`
+        // payload bytes after the header until it commits, and the payload is exactly
+        // that long (checked above). `write_record` also refuses an out-of-bounds range.
+        unsafe { self.ring.words.write_record(self.index.wrapping_add(1), head, first, second) }
     }
 
     /// Publishes the record: clears BUSY with the Dekker RMW (release for the payload to
@@ -235,7 +245,8 @@ impl Ring {
             h.store(BUSY | payload_len, Ordering::Relaxed);
         }
         let lost = u64::from(self.take_lost_pending()) << LOST_SHIFT;
-        Reservation { ring: self, index, header: COMMITTED | payload_len | lost }
+        // payload_len <= LEN_MASK (checked in `reserve`), so it fits usize.
+        Reservation { ring: self, index, len: payload_len as usize, header: COMMITTED | payload_len | lost }
     }
 
     /// Takes up to `u32::MAX` pending losses for this record's header.

@@ -50,7 +50,7 @@ fn ring_threads_deliver_intact_payloads_in_per_producer_order() {
                         head[4..8].copy_from_slice(&i.to_ne_bytes());
                         match ring.reserve(HEAD + 40) {
                             Ok(r) => {
-                                r.write(&head, &[u16::from(p); 20], &[]);
+                                assert!(r.write(&head, &[u16::from(p); 20], &[]));
                                 r.commit();
                             }
                             Err(_) => {

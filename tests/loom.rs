@@ -34,7 +34,7 @@ fn ring_two_producers_one_consumer() {
                 let ring = ring.clone();
                 thread::spawn(move || {
                     let r = ring.reserve(HEAD + 2).unwrap();
-                    r.write(&[id; HEAD], &[u16::from(id)], &[]);
+                    assert!(r.write(&[id; HEAD], &[u16::from(id)], &[]));
                     r.commit();
                 })
             })
@@ -71,8 +71,9 @@ fn ring_loss_is_reported_once() {
     model(|| {
         let ring = Arc::new(Ring::try_new(512).unwrap());
         // Fill most of the ring so the two racing reservations cannot both fit.
-        let filler = ring.reserve(512 - 8 - 2 * (8 + HEAD + 8)).unwrap();
-        filler.write(&[9; HEAD], &[], &[]);
+        let filler_units = (512 - 8 - 2 * (8 + HEAD + 8) - HEAD) / 2;
+        let filler = ring.reserve(HEAD + 2 * filler_units).unwrap();
+        assert!(filler.write(&[9; HEAD], &vec![0; filler_units], &[]));
         filler.commit();
         #[expect(clippy::needless_collect, reason = "both producers must start before the consumer pops")]
         let handles: Vec<_> = (0..2)
@@ -80,7 +81,7 @@ fn ring_loss_is_reported_once() {
                 let ring = ring.clone();
                 thread::spawn(move || {
                     ring.reserve(HEAD + 120).map_or(0u64, |r| {
-                        r.write(&[1; HEAD], &[], &[]);
+                        assert!(r.write(&[1; HEAD], &[0; 60], &[]));
                         r.commit();
                         1
                     })

@@ -364,7 +364,11 @@ fn unreadable_or_non_json_input_is_an_error() {
     let err = trace::load(std::slice::from_ref(&binary)).expect_err("a broken gzip stream is an error");
     assert!(err.to_string().contains("cannot read"), "{err}");
 
-    for p in [text, array, foreign, binary] {
+    let blank = temp_file("blank.jsonl", b"\n  \n");
+    let err = trace::load(std::slice::from_ref(&blank)).expect_err("an empty trace is an error");
+    assert!(err.to_string().contains("no event"), "{err}");
+
+    for p in [text, array, foreign, binary, blank] {
         std::fs::remove_file(p).ok();
     }
 }

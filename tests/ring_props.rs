@@ -74,7 +74,7 @@ proptest! {
                     let live: usize = model.iter().map(|&(_, u, _)| total(u)).sum();
                     if let Ok(r) = ring.reserve(HEAD + 2 * units) {
                         let (head, text) = payload(next_id, units);
-                        r.write(&head, &text, &[]);
+                        assert!(r.write(&head, &text, &[]));
                         model.push_back((next_id, units, false));
                         outstanding.push((next_id, r));
                         next_id += 1;
@@ -154,7 +154,7 @@ fn a_full_ring_fails_at_once_and_reports_the_loss_before_the_next_record() {
     let ring = Ring::try_new(4096).unwrap();
     let mut ok = 0;
     while let Ok(r) = ring.reserve(HEAD) {
-        r.write(&[1; HEAD], &[], &[]);
+        assert!(r.write(&[1; HEAD], &[], &[]));
         r.commit();
         ok += 1;
     }
@@ -166,7 +166,7 @@ fn a_full_ring_fails_at_once_and_reports_the_loss_before_the_next_record() {
     // SAFETY: sole consumer.
     assert!(matches!(unsafe { ring.pop(|l, _| l) }, Pop::Record { value: 0, .. }));
     let r = ring.reserve(HEAD).unwrap();
-    r.write(&[2; HEAD], &[], &[]);
+    assert!(r.write(&[2; HEAD], &[], &[]));
     r.commit();
     let mut lost_seen = Vec::new();
     // SAFETY: sole consumer.

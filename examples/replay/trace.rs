@@ -148,7 +148,7 @@ fn load_file(path: &Path, offset: u64, workload: &mut Workload) -> Result<FileSt
             Err(reason) => skip(path, number, reason, &mut stats, workload),
         }
     }
-    if stats.events == 0 && stats.malformed > 0 {
+    if stats.events == 0 {
         return Err(fail(format!("no event in this file ({} malformed lines)", stats.malformed)));
     }
     Ok(stats)

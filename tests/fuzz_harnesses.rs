@@ -1,0 +1,78 @@
+//! The cargo-fuzz harnesses (`fuzz/harness/`), run on stable: every checked-in seed and
+//! regression input (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`), then random
+//! inputs from proptest. This is the fuzzing lane's documented alternative where
+//! cargo-fuzz or nightly is unavailable (`tools/fuzz-smoke.sh` says which one ran);
+//! `FUZZ_HARNESS_CASES` sets the number of random inputs per target (default 256).
+
+#[path = "../fuzz/harness/common.rs"]
+mod common;
+#[path = "../fuzz/harness/record_path.rs"]
+mod record_path;
+#[path = "../fuzz/harness/ring_decode_format.rs"]
+mod ring_decode_format;
+#[allow(dead_code, reason = "only the reader's part of the replay tool is used")]
+#[path = "../examples/replay/trace.rs"]
+mod trace;
+#[path = "../fuzz/harness/trace_parser.rs"]
+mod trace_parser;
+#[allow(dead_code, reason = "as above")]
+#[path = "../examples/replay/workload.rs"]
+mod workload;
+
+use proptest::prelude::*;
+use std::path::Path;
+
+fn cases() -> u32 {
+    std::env::var("FUZZ_HARNESS_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256)
+}
+
+/// Runs `harness` on every file under `fuzz/{seeds,regressions}/<target>/`; returns how many.
+fn replay_inputs(target: &str, harness: fn(&[u8])) -> usize {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut count = 0;
+    for dir in ["seeds", "regressions"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir).join(target)) else { continue };
+        let mut paths: Vec<_> = entries.filter_map(Result::ok).map(|e| e.path()).filter(|p| p.is_file()).collect();
+        paths.sort();
+        for path in paths {
+            let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            println!("{target}: {}", path.display());
+            harness(&data);
+            count += 1;
+        }
+    }
+    count
+}
+
+#[test]
+fn checked_in_fuzz_inputs_still_pass() {
+    let n = replay_inputs("ring_decode_format", ring_decode_format::run)
+        + replay_inputs("record_path", record_path::run)
+        + replay_inputs("trace_parser", trace_parser::run);
+    println!("{n} checked-in inputs replayed");
+}
+
+/// Bytes biased to small values: short strings and lengths, so that one input holds many
+/// events and operations (uniform bytes mostly ask for a single 30,000-unit string).
+fn input(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(prop_oneof![3 => 0u8..16, 1 => any::<u8>()], 0..max)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn ring_decode_format_harness_holds(data in input(4096)) {
+        ring_decode_format::run(&data);
+    }
+
+    #[test]
+    fn record_path_harness_holds(data in input(4096)) {
+        record_path::run(&data);
+    }
+
+    #[test]
+    fn trace_parser_harness_holds(data in input(2048)) {
+        trace_parser::run(&data);
+    }
+}

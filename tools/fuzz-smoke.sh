@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Bounded fuzz smoke run of every cargo-fuzz target (fuzz/), for CI.
+#
+#   tools/fuzz-smoke.sh            # each target for FUZZ_SECONDS (default 45, at most 60)
+#
+# Needs the nightly toolchain and cargo-fuzz (installed here if missing). Where either
+# is unavailable it says so and runs the documented alternative instead: the very same
+# harnesses (fuzz/harness/) driven by proptest on stable (tests/fuzz_harnesses.rs).
+# The last line always says which of the two ran; a skipped fuzz run is never reported
+# as a passed one. Exit status: 0 if what ran passed, 1 if a target crashed or failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+TARGETS=(ring_decode_format record_path trace_parser)
+secs=${FUZZ_SECONDS:-45}
+if ! [[ $secs =~ ^[0-9]+$ ]] || ((secs < 1)); then secs=45; fi
+((secs > 60)) && secs=60
+
+alternative() {
+    local why=$1 cases=${FUZZ_HARNESS_CASES:-2000}
+    echo "fuzz smoke: cargo-fuzz NOT run: $why"
+    echo "fuzz smoke: running the documented alternative instead: the same harnesses under proptest"
+    echo "            (cargo test --release --test fuzz_harnesses, $cases random inputs per target + checked-in inputs)"
+    if FUZZ_HARNESS_CASES=$cases cargo test --release --test fuzz_harnesses; then
+        echo "fuzz smoke result: ALTERNATIVE (proptest harnesses, no cargo-fuzz) passed — this was not a fuzzing run"
+        exit 0
+    fi
+    echo "fuzz smoke result: ALTERNATIVE (proptest harnesses, no cargo-fuzz) FAILED"
+    exit 1
+}
+
+if [[ ${FUZZ_SMOKE_FORCE_ALTERNATIVE:-0} == 1 ]]; then
+    alternative "FUZZ_SMOKE_FORCE_ALTERNATIVE=1"
+fi
+if ! cargo +nightly --version >/dev/null 2>&1; then
+    alternative "the nightly toolchain is not installed (rustup toolchain install nightly)"
+fi
+if ! cargo fuzz --version >/dev/null 2>&1; then
+    echo "fuzz smoke: installing cargo-fuzz (cargo install cargo-fuzz --locked)"
+    if ! cargo install cargo-fuzz --locked; then
+        alternative "cargo-fuzz is not installed and could not be installed"
+    fi
+fi
+echo "fuzz smoke: $(cargo fuzz --version 2>/dev/null), $(cargo +nightly --version)"
+if ! cargo +nightly fuzz build -O; then
+    echo "fuzz smoke result: cargo-fuzz FAILED (the fuzz targets did not build)"
+    exit 1
+fi
+
+logdir=fuzz/target/smoke-logs
+mkdir -p "$logdir"
+failed=0
+summary=()
+for t in "${TARGETS[@]}"; do
+    mkdir -p "fuzz/corpus/$t"
+    dirs=("fuzz/corpus/$t")
+    for extra in "fuzz/seeds/$t" "fuzz/regressions/$t"; do
+        [[ -d $extra ]] && [[ -n $(ls -A "$extra") ]] && dirs+=("$extra")
+    done
+    flags=(-max_total_time="$secs" -max_len=8192 -print_final_stats=1)
+    [[ -f fuzz/$t.dict ]] && flags+=(-dict="fuzz/$t.dict")
+    log=$logdir/$t.log
+    echo "fuzz smoke: $t for ${secs}s (corpus: ${dirs[*]}; log: $log)"
+    cargo +nightly fuzz run -O "$t" "${dirs[@]}" -- "${flags[@]}" >"$log" 2>&1
+    status=$?
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1)
+    if ((status == 0)) && grep -q '^Done [0-9]* runs' "$log"; then
+        result=passed
+    else
+        result="FAILED (exit $status)"
+        failed=1
+        grep -E 'panicked at|ERROR: libFuzzer|SUMMARY|Test unit written to' "$log" | head -8 | sed 's/^/    /'
+    fi
+    summary+=("$(printf '  %-20s %-12s execs=%-10s %s' "$t" "$result" "${execs:-?}" "${cov:-cov: ?}")")
+done
+echo "fuzz smoke summary (cargo-fuzz / libFuzzer, ${secs}s per target):"
+printf '%s\n' "${summary[@]}"
+if ((failed)); then
+    echo "fuzz smoke result: cargo-fuzz FAILED (crash inputs are under fuzz/artifacts/<target>/)"
+    exit 1
+fi
+echo "fuzz smoke result: cargo-fuzz ran ${#TARGETS[@]} targets for ${secs}s each and passed"

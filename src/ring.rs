@@ -73,7 +73,7 @@ pub struct Reservation<'r> {
     /// Word index of the header.
     index: usize,
     /// Reserved payload length in bytes.
-    len: usize,
+    len: u64,
     /// Committed header value (length and lost-before).
     header: u64,
 }
@@ -87,7 +87,7 @@ impl Reservation<'_> {
     pub fn write(&self, head: &[u8; crate::sync::words::HEAD], first: &[u16], second: &[u16]) -> bool {
         let units = first.len().checked_add(second.len());
         let len = units.and_then(|u| u.checked_mul(2)).and_then(|b| b.checked_add(crate::sync::words::HEAD));
-        if len != Some(self.len) {
+        if len.and_then(|b| u64::try_from(b).ok()) != Some(self.len) {
             return false;
         }
         // SAFETY: the CAS in `reserve` gave this producer sole ownership of the `len`
@@ -245,8 +245,7 @@ impl Ring {
             h.store(BUSY | payload_len, Ordering::Relaxed);
         }
         let lost = u64::from(self.take_lost_pending()) << LOST_SHIFT;
-        // payload_len <= LEN_MASK (checked in `reserve`), so it fits usize.
-        Reservation { ring: self, index, len: payload_len as usize, header: COMMITTED | payload_len | lost }
+        Reservation { ring: self, index, len: payload_len, header: COMMITTED | payload_len | lost }
     }
 
     /// Takes up to `u32::MAX` pending losses for this record's header.

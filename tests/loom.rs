@@ -163,6 +163,30 @@ const fn event(pid: u64) -> Event<'static> {
     Event::ThreadCreate { pid, tid: 8, creator: ClientId { pid, tid: 8 } }
 }
 
+/// A "notify callback" on its own thread: one record call.
+fn spawn_producer(p: &Arc<Pipeline<QueueHandle>>, pid: u64) -> thread::JoinHandle<()> {
+    let p = p.clone();
+    thread::spawn(move || {
+        p.record(Stamp::default(), &event(pid));
+    })
+}
+
+/// "The system worker thread": runs the routine up to `runs` times, when queued.
+fn spawn_worker(
+    p: &Arc<Pipeline<QueueHandle>>,
+    queue: &Arc<ModelQueue>,
+    delivered: &Arc<AtomicUsize>,
+    runs: usize,
+) -> thread::JoinHandle<()> {
+    let (p, queue, delivered) = (p.clone(), queue.clone(), delivered.clone());
+    thread::spawn(move || {
+        let mut env = CountEnv { delivered };
+        for _ in 0..runs {
+            dispatch(&p, &queue, &mut env);
+        }
+    })
+}
+
 /// Runs the routine if the item is queued ("the system worker thread").
 fn dispatch(p: &Pipeline<QueueHandle>, queue: &ModelQueue, env: &mut CountEnv) -> bool {
     if queue.queued.swap(false, Ordering::SeqCst) {
@@ -181,22 +205,8 @@ fn schedule_no_lost_wakeup_and_no_double_queue() {
     model(|| {
         let (p, queue) = pipeline(8);
         let delivered = Arc::new(AtomicUsize::new(0));
-        let producers: Vec<_> = (1..=2u64)
-            .map(|pid| {
-                let p = p.clone();
-                thread::spawn(move || {
-                    p.record(Stamp::default(), &event(pid * 4));
-                })
-            })
-            .collect();
-        let worker = {
-            let (p, queue, delivered) = (p.clone(), queue.clone(), delivered.clone());
-            thread::spawn(move || {
-                let mut env = CountEnv { delivered };
-                dispatch(&p, &queue, &mut env);
-                dispatch(&p, &queue, &mut env);
-            })
-        };
+        let producers = [spawn_producer(&p, 4), spawn_producer(&p, 8)];
+        let worker = spawn_worker(&p, &queue, &delivered, 2);
         for t in producers {
             t.join().unwrap();
         }
@@ -217,19 +227,8 @@ fn schedule_requeue_races_with_producers() {
         let (p, queue) = pipeline(1);
         let delivered = Arc::new(AtomicUsize::new(0));
         p.record(Stamp::default(), &event(4));
-        let producer = {
-            let p = p.clone();
-            thread::spawn(move || {
-                p.record(Stamp::default(), &event(8));
-            })
-        };
-        let worker = {
-            let (p, queue, delivered) = (p.clone(), queue.clone(), delivered.clone());
-            thread::spawn(move || {
-                let mut env = CountEnv { delivered };
-                dispatch(&p, &queue, &mut env);
-            })
-        };
+        let producer = spawn_producer(&p, 8);
+        let worker = spawn_worker(&p, &queue, &delivered, 1);
         producer.join().unwrap();
         worker.join().unwrap();
         let mut env = CountEnv { delivered: delivered.clone() };
@@ -245,19 +244,8 @@ fn unload_while_recording() {
     model(|| {
         let (p, queue) = pipeline(8);
         let delivered = Arc::new(AtomicUsize::new(0));
-        let producer = {
-            let p = p.clone();
-            thread::spawn(move || {
-                p.record(Stamp::default(), &event(4));
-            })
-        };
-        let worker = {
-            let (p, queue, delivered) = (p.clone(), queue.clone(), delivered.clone());
-            thread::spawn(move || {
-                let mut env = CountEnv { delivered };
-                dispatch(&p, &queue, &mut env);
-            })
-        };
+        let producer = spawn_producer(&p, 4);
+        let worker = spawn_worker(&p, &queue, &delivered, 1);
         // Unload: the callback is removed first (join), then STOPPING.
         producer.join().unwrap();
         p.stop();

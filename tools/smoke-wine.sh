@@ -19,7 +19,7 @@
 # target/windows-lane/ (toolchain stand-ins, build) and target/wine-smoke/ (wine.log
 # with Wine's whole output, driver.log with the driver's lines, the .sys; the Wine
 # prefix too when a step failed).
-# Exits non-zero with a one-line reason on the first failed step. docs/wine.md says
+# Exits non-zero with a one-line reason on the first failed step. the README ("Running the real driver without Windows") says
 # what a pass proves and what it cannot.
 set -euo pipefail
 

@@ -101,6 +101,8 @@ impl Reservation<'_> {
     #[inline]
     pub fn commit(self) {
         if let Some(h) = self.ring.words.header(self.index) {
+            // Dekker RMW: Release half pairs with the Acquire header load in `pop`;
+            // with the fence it pairs with the worker's idle RMW + `has_work` re-check.
             h.swap(self.header, DEKKER_RMW);
             dekker_fence();
         }

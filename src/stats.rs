@@ -103,21 +103,25 @@ impl Snapshot {
 
 #[inline]
 pub(crate) fn bump(counter: &AtomicU64) {
+    // Relaxed: an independent tally; pairs with nothing (see the note above).
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
 #[inline]
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
+    // Relaxed: an independent tally; pairs with nothing (see the note above).
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
 #[inline]
 pub(crate) fn raise(counter: &AtomicU64, value: u64) {
+    // Relaxed: an independent tally; pairs with nothing (see the note above).
     counter.fetch_max(value, Ordering::Relaxed);
 }
 
 #[inline]
 fn get(counter: &AtomicU64) -> u64 {
+    // Relaxed: an independent tally; pairs with nothing (see the note above).
     counter.load(Ordering::Relaxed)
 }
 

@@ -56,6 +56,7 @@ pub const DEKKER_LOAD: Ordering = Ordering::Acquire;
 #[inline]
 #[cfg_attr(not(loom), expect(clippy::missing_const_for_fn, reason = "a fence under loom"))]
 pub fn dekker_fence() {
+    // SeqCst fence: pairs with the other side's fence after its Dekker RMW.
     #[cfg(loom)]
     fence(Ordering::SeqCst);
 }

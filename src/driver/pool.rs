@@ -67,6 +67,7 @@ pub(super) fn resolve() -> Routine {
         // that the routine only reads.
         unsafe { MmGetSystemRoutineAddress(name.cast_mut()) }
     });
+    // Release: pairs with the Acquire in `alloc`, which then calls what it read.
     ALLOCATE_POOL2.store(address, Ordering::Release);
     if address.is_null() { Routine::PoolWithTag } else { Routine::Pool2 }
 }
@@ -83,6 +84,7 @@ unsafe impl GlobalAlloc for Pool {
             return ptr::null_mut();
         }
         let size = layout.size() as SIZE_T;
+        // Acquire: pairs with the Release in `resolve`.
         let pool2 = ALLOCATE_POOL2.load(Ordering::Acquire);
         if !pool2.is_null() {
             // SAFETY: a non-NULL value is what MmGetSystemRoutineAddress returned for

@@ -10,6 +10,7 @@
 //!     |                             +---- batch limit, requeue --+
 //!     +------------ drained: idle, then re-check the ring -------+
 //!   STOPPING: a flag over any state; once set nothing queues again.
+//!   ROUTINE count (bits 8..): routines still executing; unload waits for 0 as well.
 //! ```
 //!
 //! Lost wake-up: a producer commits while the worker is RUNNING and sees it RUNNING, so it

@@ -99,7 +99,7 @@ impl Config {
         match name {
             "RingBytes" => {
                 let v = value as usize;
-                if !v.is_power_of_two() || !(crate::ring::MIN_BYTES..=crate::ring::MAX_BYTES).contains(&v) {
+                if !crate::ring::valid_size(v) {
                     return reject("a power of two from 4096 to 268435456");
                 }
                 self.ring_bytes = v;

@@ -68,9 +68,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
     /// # Errors
     /// [`NewError`] for a bad ring size or a refused allocation.
     pub fn new(config: &Config, clock: Clock, queue: Q, stats: &'static Stats) -> Result<Self, NewError> {
-        if !config.ring_bytes.is_power_of_two()
-            || !(crate::ring::MIN_BYTES..=crate::ring::MAX_BYTES).contains(&config.ring_bytes)
-        {
+        if !crate::ring::valid_size(config.ring_bytes) {
             return Err(NewError::RingSize);
         }
         let ring = Ring::try_new(config.ring_bytes).ok_or(NewError::NoMemory)?;

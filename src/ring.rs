@@ -58,6 +58,18 @@ pub const MAX_BYTES: usize = 256 << 20;
 /// far beyond what the callbacks see; it keeps the callback's time bounded regardless.
 const MAX_ATTEMPTS: u32 = 1024;
 
+/// Whether `bytes` is a ring size [`Ring::try_new`] accepts: a power of two from
+/// [`MIN_BYTES`] to [`MAX_BYTES`].
+#[must_use]
+pub const fn valid_size(bytes: usize) -> bool {
+    bytes.is_power_of_two() && bytes >= MIN_BYTES && bytes <= MAX_BYTES
+}
+
+/// Whether a header word is published and no longer being copied.
+const fn ready(header: u64) -> bool {
+    header & COMMITTED != 0 && header & BUSY == 0
+}
+
 /// Why a reservation failed (the event is counted as lost either way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loss {
@@ -147,7 +159,7 @@ impl Ring {
     /// Returns `None` for any other size or when the allocator refuses.
     #[must_use]
     pub fn try_new(bytes: usize) -> Option<Self> {
-        if !bytes.is_power_of_two() || !(MIN_BYTES..=MAX_BYTES).contains(&bytes) {
+        if !valid_size(bytes) {
             return None;
         }
         Some(Self {
@@ -288,7 +300,7 @@ impl Ring {
         let ready = self.words.header(self.word(pos)).is_some_and(|h| {
             // Dekker load: pairs with the RMW in `Reservation::commit` and `stamp`.
             let v = h.load(DEKKER_LOAD);
-            v & COMMITTED != 0 && v & BUSY == 0
+            ready(v)
         });
         // Relaxed: pending losses are reported on a best-effort schedule (next record,
         // next empty ring, or unload); this only lets a worker report them sooner.
@@ -321,7 +333,7 @@ impl Ring {
             // Acquire: pairs with the Release half of the commit RMW, making the payload
             // visible.
             let header = h.load(Ordering::Acquire);
-            if header & COMMITTED == 0 || header & BUSY != 0 {
+            if !ready(header) {
                 // Relaxed: only to tell an empty ring from a busy head in the result.
                 let producer = self.producer.load(Ordering::Relaxed);
                 return if producer == pos { Pop::Empty } else { Pop::Busy };

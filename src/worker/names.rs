@@ -31,20 +31,22 @@ impl Name {
     /// [`NAME_UNITS`] units if longer (the extension is the telling part).
     #[must_use]
     pub fn from_path(path: impl Iterator<Item = u16> + Clone) -> Self {
+        let separator = |unit: u16| unit == u16::from(b'\\') || unit == u16::from(b'/');
+        // First pass: where the file name starts and how long it is.
+        let (mut start, mut len) = (0usize, 0usize);
+        for (i, unit) in path.clone().enumerate() {
+            if separator(unit) {
+                (start, len) = (i.wrapping_add(1), 0);
+            } else {
+                len = len.wrapping_add(1);
+            }
+        }
+        // Second pass: its last NAME_UNITS units.
+        let skip = start.wrapping_add(len.saturating_sub(NAME_UNITS));
         let mut name = Self::EMPTY;
-        for unit in path {
-            if unit == u16::from(b'\\') || unit == u16::from(b'/') {
-                name.len = 0;
-                continue;
-            }
-            if name.len == NAME_UNITS {
-                name.units.copy_within(1.., 0);
-                name.len = name.len.wrapping_sub(1);
-            }
-            if let Some(slot) = name.units.get_mut(name.len) {
-                *slot = unit;
-                name.len = name.len.wrapping_add(1);
-            }
+        for (slot, unit) in name.units.iter_mut().zip(path.skip(skip)) {
+            *slot = unit;
+            name.len = name.len.wrapping_add(1);
         }
         name
     }
@@ -179,17 +181,5 @@ impl Names {
             *h = EMPTY;
         }
         self.len = self.len.saturating_sub(1);
-    }
-
-    /// Number of remembered pids.
-    #[must_use]
-    pub const fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether no pid is remembered.
-    #[must_use]
-    pub const fn is_empty(&self) -> bool {
-        self.len == 0
     }
 }

@@ -34,7 +34,7 @@
 //!   BUSY or unstamped one; otherwise lend the payload, zero the words, release the
 //!   new `consumer` position.
 
-use crate::sync::words::Words;
+use crate::sync::words::{Taken, Words};
 use crate::sync::{AtomicU64, DEKKER_LOAD, DEKKER_RMW, Ordering, dekker_fence};
 use crossbeam_utils::CachePadded;
 
@@ -325,6 +325,22 @@ impl Ring {
     /// may run concurrently (the schedule's RUNNING state, or a stopped, idle pipeline,
     /// guarantees it).
     pub unsafe fn pop<R>(&self, f: impl FnOnce(u32, &[u8]) -> R) -> Pop<R> {
+        // SAFETY: the caller's contract, passed on.
+        match unsafe { self.pop_or_keep(|lost_before, bytes| Some(f(lost_before, bytes))) } {
+            Pop::Record { lost_before, value: Some(value) } => Pop::Record { lost_before, value },
+            // `f` always consumes, so a kept record cannot come back.
+            Pop::Record { value: None, .. } | Pop::Busy => Pop::Busy,
+            Pop::Empty => Pop::Empty,
+        }
+    }
+
+    /// [`Ring::pop`], except that `f` may return `None` to leave the record where it is:
+    /// the next call lends the same record (and the same `lost_before`) again. The
+    /// worker keeps a record whose lines did not all fit in its run's time budget.
+    ///
+    /// # Safety
+    /// As [`Ring::pop`].
+    pub unsafe fn pop_or_keep<R>(&self, f: impl FnOnce(u32, &[u8]) -> Option<R>) -> Pop<Option<R>> {
         loop {
             // Relaxed: we are the only writer of `consumer`.
             let pos = self.consumer.load(Ordering::Relaxed);
@@ -353,13 +369,21 @@ impl Ring {
             // SAFETY: the Acquire above saw the commit, so the producer is done with the
             // payload words and no producer may reuse them before we release `consumer`.
             let taken = unsafe { self.words.take(index.wrapping_add(1), len as usize, |b| f(lost_before, b)) };
+            let taken = match taken {
+                Some(Taken::Kept) => {
+                    // Kept: the position and the header stay; nothing is released.
+                    return Pop::Record { lost_before, value: None };
+                }
+                Some(Taken::Consumed(value)) => Some(value),
+                None => None,
+            };
             // Relaxed: published by the Release store of `consumer` below.
             h.store(0, Ordering::Relaxed);
             // Release: pairs with the Acquire load of `consumer` in `reserve`, so the
             // zeroing and our reads happen before any producer reuses these words.
             self.consumer.store(pos.wrapping_add(total), Ordering::Release);
             if let Some(value) = taken {
-                return Pop::Record { lost_before, value };
+                return Pop::Record { lost_before, value: Some(value) };
             }
             // Unreachable by construction (`reserve` sized it to fit); skipping keeps the
             // consumer moving, and the losses it carried stay counted.

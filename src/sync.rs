@@ -72,6 +72,14 @@ pub mod words {
     /// Bytes of a record's payload before its strings (see `record`).
     pub const HEAD: usize = 64;
 
+    /// What `Words::take` did with a record.
+    pub enum Taken<R> {
+        /// Lent, then zeroed: the consumer is done with it.
+        Consumed(R),
+        /// Lent and left as it was (the consumer will be lent it again).
+        Kept,
+    }
+
     #[cfg(not(loom))]
     mod native {
         use super::super::AtomicU64;
@@ -148,24 +156,33 @@ pub mod words {
                 true
             }
 
-            /// Lends `len` bytes from word `index` on to `f`, then zeroes those words.
-            /// Returns `None`, touching nothing, if the range is out of bounds.
+            /// Lends `len` bytes from word `index` on to `f`, then zeroes those words unless
+            /// `f` returned `None` (the record is kept). Returns `None`, touching nothing,
+            /// if the range is out of bounds.
             ///
             /// # Safety
             /// The caller (the consumer) owns that range: its commit was acquired and the
             /// consumer position has not been released past it.
             #[inline]
-            pub unsafe fn take<R>(&self, index: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+            pub unsafe fn take<R>(
+                &self,
+                index: usize,
+                len: usize,
+                f: impl FnOnce(&[u8]) -> Option<R>,
+            ) -> Option<super::Taken<R>> {
                 let padded = len.div_ceil(8).checked_mul(8)?;
                 let start = self.span(index, padded)?;
                 // SAFETY: in bounds (span), initialised (zeroed at creation, then written by
                 // the producer), and nobody else writes it while the consumer owns it.
-                let result = f(unsafe { core::slice::from_raw_parts(start, len) });
+                let Some(result) = f(unsafe { core::slice::from_raw_parts(start, len) }) else {
+                    // Kept: the record stays as it is, to be lent again.
+                    return Some(super::Taken::Kept);
+                };
                 // SAFETY: same range, still owned. Zeroing keeps the invariant that every
                 // word outside [consumer, producer) reads 0, which makes a header that a
                 // producer has reserved but not yet stamped read as "not ready".
                 unsafe { core::ptr::write_bytes(start, 0, padded) };
-                Some(result)
+                Some(super::Taken::Consumed(result))
             }
         }
     }
@@ -213,7 +230,12 @@ pub mod words {
                 true
             }
 
-            pub unsafe fn take<R>(&self, index: usize, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+            pub unsafe fn take<R>(
+                &self,
+                index: usize,
+                len: usize,
+                f: impl FnOnce(&[u8]) -> Option<R>,
+            ) -> Option<super::Taken<R>> {
                 let words = len.div_ceil(8);
                 if index + words > self.cells.len() {
                     return None;
@@ -223,12 +245,12 @@ pub mod words {
                     // SAFETY: loom checks this access against every other.
                     bytes.extend_from_slice(&cell.with_mut(|p| unsafe { *p }).to_ne_bytes());
                 }
-                let result = f(&bytes[..len]);
+                let Some(result) = f(&bytes[..len]) else { return Some(super::Taken::Kept) };
                 for cell in &self.cells[index..index + words] {
                     // SAFETY: loom checks this access against every other.
                     cell.with_mut(|p| unsafe { *p = 0 });
                 }
-                Some(result)
+                Some(super::Taken::Consumed(result))
             }
         }
     }

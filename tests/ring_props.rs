@@ -176,3 +176,41 @@ fn a_full_ring_fails_at_once_and_reports_the_loss_before_the_next_record() {
     assert_eq!(lost_seen.iter().map(|&(l, _)| u64::from(l)).sum::<u64>(), 3);
     assert_eq!(lost_seen.last(), Some(&(3, 2)), "the LOST count sits right before the record after it");
 }
+
+#[test]
+fn a_kept_record_is_lent_again_with_its_losses_and_then_consumed() {
+    let ring = Ring::try_new(4096).unwrap();
+    while let Ok(r) = ring.reserve(HEAD) {
+        assert!(r.write(&[1; HEAD], &[], &[]));
+        r.commit();
+    }
+    // The refusal that ended the loop, and one more: two losses.
+    assert!(ring.reserve(HEAD).is_err());
+    // SAFETY: sole consumer.
+    assert!(matches!(unsafe { ring.pop(|l, _| l) }, Pop::Record { value: 0, .. }));
+    let r = ring.reserve(HEAD).unwrap();
+    assert!(r.write(&[2; HEAD], &[], &[]));
+    r.commit();
+    // Drain to the record that carries the loss, keeping it twice.
+    loop {
+        // SAFETY: sole consumer.
+        match unsafe { ring.pop_or_keep(|l, b| (l == 0).then_some(b[0])) } {
+            Pop::Record { value: Some(1), lost_before: 0 } => {}
+            Pop::Record { value: None, lost_before: 2 } => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let used = ring.used();
+    // SAFETY: sole consumer.
+    let again = unsafe { ring.pop_or_keep(|l, b| (l == 0).then_some(b[0])) };
+    assert_eq!(again, Pop::Record { value: None, lost_before: 2 }, "kept: the same record, the same losses");
+    assert_eq!(ring.used(), used, "keeping releases nothing");
+    assert!(ring.has_work(), "a kept record is still work");
+    // SAFETY: sole consumer.
+    assert_eq!(
+        unsafe { ring.pop_or_keep(|l, b| Some((l, b[0]))) },
+        Pop::Record { value: Some((2, 2)), lost_before: 2 }
+    );
+    // SAFETY: sole consumer.
+    assert_eq!(unsafe { ring.pop(|_, _| ()) }, Pop::Empty);
+}

@@ -75,6 +75,16 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = 0)]
     stall_worker_ms: u64,
 
+    /// Each printed line costs the worker N µs, as a synchronous round trip to an
+    /// attached kernel debugger would (shows the worker's time budget at work).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    print_delay_us: u64,
+
+    /// The worker's time budget per run, in ms (1–1000; the driver's `RunBudgetMilliseconds`).
+    #[arg(long, value_name = "MS", default_value_t = notifyring::Config::DEFAULT.run_budget_ms,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    run_budget_ms: u32,
+
     /// Do not print the debugger lines (they are still formatted and counted).
     #[arg(long)]
     quiet: bool,
@@ -117,6 +127,8 @@ fn main() -> ExitCode {
         ring_bytes: args.ring_size,
         caps: Caps { image: args.image_cap, command_line: args.cmdline_cap },
         stall_worker: stall,
+        print_delay: Duration::from_micros(args.print_delay_us),
+        run_budget_ms: args.run_budget_ms,
         output: if args.quiet { engine::Output::Discard } else { engine::Output::Stdout },
     };
     let report = match engine::run(&workload, &options) {

@@ -26,6 +26,9 @@ pub struct Config {
     pub caps: Caps,
     /// Records one work item run drains before it re-queues itself. Default 256.
     pub batch: u32,
+    /// Milliseconds one work item run may print for before it re-queues itself (it
+    /// finishes the line it is on). Default 10.
+    pub run_budget_ms: u32,
     /// Processes the worker remembers by pid. Default 4096.
     pub names: usize,
     /// Replace command lines by `<omitted>` in the output (they can hold secrets).
@@ -56,11 +59,12 @@ pub struct Rejected {
 }
 
 /// The value names under `Parameters`, in the order the driver reads them.
-pub const VALUE_NAMES: [&str; 10] = [
+pub const VALUE_NAMES: [&str; 11] = [
     "RingBytes",
     "ImagePathCap",
     "CommandLineCap",
     "BatchSize",
+    "RunBudgetMilliseconds",
     "PidTableSize",
     "OmitCommandLine",
     "StatsIntervalSeconds",
@@ -78,6 +82,7 @@ impl Config {
         ring_bytes: 4 << 20,
         caps: Caps::DEFAULT,
         batch: 256,
+        run_budget_ms: 10,
         names: 4096,
         omit_command_line: false,
         stats_interval_s: 60,
@@ -121,6 +126,12 @@ impl Config {
                     return reject("1 to 65536 records");
                 }
                 self.batch = value;
+            }
+            "RunBudgetMilliseconds" => {
+                if !(1..=1000).contains(&value) {
+                    return reject("1 to 1000 milliseconds");
+                }
+                self.run_budget_ms = value;
             }
             "PidTableSize" => {
                 if !(16..=1 << 20).contains(&value) {

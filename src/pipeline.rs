@@ -68,11 +68,27 @@ impl<Q: WorkQueue> Pipeline<Q> {
     /// # Errors
     /// [`NewError`] for a bad ring size or a refused allocation.
     pub fn new(config: &Config, clock: Clock, queue: Q, stats: &'static Stats) -> Result<Self, NewError> {
+        Self::new_in(config, clock, queue, stats, |make| make())
+    }
+
+    /// [`Pipeline::new`], with the worker's tables allocated inside `worker_pool`: the
+    /// driver runs it with its allocator switched to paged pool, since only the worker
+    /// touches them, at `PASSIVE_LEVEL`. The ring stays in the default (non-paged) pool.
+    ///
+    /// # Errors
+    /// [`NewError`] for a bad ring size or a refused allocation.
+    pub fn new_in(
+        config: &Config,
+        clock: Clock,
+        queue: Q,
+        stats: &'static Stats,
+        worker_pool: impl FnOnce(&mut dyn FnMut() -> Option<WorkerState>) -> Option<WorkerState>,
+    ) -> Result<Self, NewError> {
         if !crate::ring::valid_size(config.ring_bytes) {
             return Err(NewError::RingSize);
         }
         let ring = Ring::try_new(config.ring_bytes).ok_or(NewError::NoMemory)?;
-        let worker = WorkerState::try_new(config, clock).ok_or(NewError::NoMemory)?;
+        let worker = worker_pool(&mut || WorkerState::try_new(config, clock)).ok_or(NewError::NoMemory)?;
         Ok(Self {
             ring,
             schedule: Schedule::new(),

@@ -1,5 +1,5 @@
 //! Link-time proof that nothing reachable from the callback path, the work item gate,
-//! or the worker (drain, names, formatting, final drain) can panic.
+//! the timer's tick, or the worker (drain, names, formatting, final drain) can panic.
 //!
 //! Compiled only with `--cfg notifyring_no_std` (`tools/prove-no-panic.sh`): the crate's
 //! cdylib then exports these entry points with concrete types. The panic handler
@@ -10,7 +10,7 @@
 
 use crate::record;
 use crate::worker::format::{self, Clock, Context, LINE_BUF, Line, ProcessName};
-use crate::worker::names::Name;
+use crate::worker::names::{Lookup, Name, Origin};
 use crate::{ClientId, Event, Pipeline, Stamp, WorkQueue, WorkerEnv};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
@@ -70,10 +70,14 @@ impl WorkerEnv for Env {
         }
     }
 
-    fn process_image(&mut self, pid: u64, name: &mut Name) -> bool {
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
         let units = [(opaque() & 0xffff) as u16; 7];
         *name = Name::from_path(units.iter().copied());
-        pid & 4 != 0
+        match pid & 12 {
+            0 => Lookup::Failed,
+            4 => Lookup::NoImageFile,
+            _ => Lookup::Found,
+        }
     }
 
     fn now_ticks(&mut self) -> u64 {
@@ -147,6 +151,12 @@ pub extern "C" fn proof_run_worker(pipeline: &Pipeline<Queue>) {
     pipeline.run_worker(&mut Env);
 }
 
+/// The timer's DPC body.
+#[unsafe(no_mangle)]
+pub extern "C" fn proof_tick(pipeline: &Pipeline<Queue>) {
+    pipeline.tick();
+}
+
 /// Unload: STOPPING, idle check, final drain.
 #[unsafe(no_mangle)]
 pub extern "C" fn proof_unload(pipeline: &Pipeline<Queue>) -> bool {
@@ -169,7 +179,18 @@ pub unsafe extern "C" fn proof_decode_format(bytes: *const u8, len: usize, seq: 
         seq,
         clock: Clock { start_ticks: opaque(), frequency: opaque() },
         omit_command_line: seq & 1 != 0,
-        process: if seq & 2 != 0 { ProcessName::Known(&name) } else { ProcessName::Unknown },
+        process: match seq & 6 {
+            0 => ProcessName::Unknown,
+            2 => ProcessName::Known(&name),
+            4 => ProcessName::NoImageFile,
+            _ => ProcessName::NotApplicable,
+        },
+        origin: match (seq >> 3) & 3 {
+            0 => Origin::Local,
+            1 => Origin::Initial,
+            2 => Origin::Remote,
+            _ => Origin::Unknown,
+        },
     };
     let mut env = Env;
     format::record(&rec, &ctx, &mut buf, |l| env.print(l));

@@ -30,10 +30,12 @@ const SCHEDULED: u32 = 1;
 const RUNNING: u32 = 2;
 const ACTIVE: u32 = SCHEDULED | RUNNING;
 const STOPPING: u32 = 4;
-/// Bits 8.. count routine invocations still executing (at most two: one finishing its
-/// last re-check while the next has started). Unload may free the pipeline only when
-/// no routine is inside it, which the ACTIVE bits alone cannot tell: a routine touches
-/// the ring for its re-check *after* it went IDLE.
+/// Bits 8.. count routine invocations still executing. Unload may free the pipeline
+/// only when no routine is inside it, which the ACTIVE bits alone cannot tell: a
+/// routine touches the ring for its re-check *after* it went IDLE. While one routine is
+/// preempted there, producers can queue the item again and that run can end and be
+/// queued again, so any number of routines may be inside at once: one per system
+/// worker thread at most, far below the 2^24 the count has room for.
 const ROUTINE: u32 = 1 << 8;
 
 /// What the driver queues: `IoQueueWorkItem` on the one work item (tests pass a
@@ -106,7 +108,8 @@ impl Schedule {
     pub fn enter(&self) -> bool {
         // Acquire: pairs with the Release half of the previous run's `finish_run` or
         // `requeue`, so its ring accesses happen before ours (single consumer).
-        // The count cannot wrap: at most two routines are ever inside (24 bits of room).
+        // The count cannot wrap: each routine inside holds a system worker thread, and
+        // there are far fewer of those than the 2^24 the count has room for.
         let before = self.state.fetch_update(Ordering::Acquire, Ordering::Acquire, |s| {
             let counted = s.wrapping_add(ROUTINE);
             Some(if s & ACTIVE == SCHEDULED { (counted & !ACTIVE) | RUNNING } else { counted })

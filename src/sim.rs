@@ -12,7 +12,7 @@ use crate::schedule::WorkQueue;
 use crate::stats::{Snapshot, Stats};
 use crate::worker::WorkerEnv;
 use crate::worker::format::{Clock, Line};
-use crate::worker::names::Name;
+use crate::worker::names::{Lookup, Name};
 use std::boxed::Box;
 use std::collections::HashMap;
 use std::string::String;
@@ -91,7 +91,8 @@ pub struct CollectEnv {
     pub lines: Vec<String>,
     /// Keep lines in `lines` (false: only count them, for long runs).
     pub keep: bool,
-    /// Names the "kernel" knows for pids the worker has not seen created.
+    /// Names the "kernel" knows for pids the worker has not seen created (an empty path:
+    /// a process with no image file).
     pub processes: HashMap<u64, String>,
     /// Look-ups made.
     pub lookups: u64,
@@ -137,12 +138,16 @@ impl WorkerEnv for CollectEnv {
         }
     }
 
-    fn process_image(&mut self, pid: u64, name: &mut Name) -> bool {
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
         self.lookups += 1;
-        self.processes.get(&pid).is_some_and(|path| {
-            *name = Name::from_path(path.encode_utf16());
-            true
-        })
+        match self.processes.get(&pid) {
+            Some(path) if path.is_empty() => Lookup::NoImageFile,
+            Some(path) => {
+                *name = Name::from_path(path.encode_utf16());
+                Lookup::Found
+            }
+            None => Lookup::Failed,
+        }
     }
 
     fn now_ticks(&mut self) -> u64 {
@@ -212,6 +217,11 @@ impl<E: WorkerEnv + Send + 'static> SimKernel<E> {
     #[must_use]
     pub fn pipeline_arc(&self) -> Arc<Pipeline<SimQueue>> {
         self.pipeline.clone()
+    }
+
+    /// The periodic timer fires (the driver's DPC): wakes the worker through the gate.
+    pub fn tick(&self) {
+        self.pipeline.tick();
     }
 
     /// Stalls the worker indefinitely: queued routines wait until [`SimKernel::release`].

@@ -47,6 +47,8 @@ pub struct WorkerStats {
     pub lookup_failures: AtomicU64,
     /// Processes not remembered because the pid table was full.
     pub names_dropped: AtomicU64,
+    /// Longest work item run, in performance-counter ticks.
+    pub longest_run_ticks: AtomicU64,
 }
 
 /// All counters of one pipeline.
@@ -85,6 +87,8 @@ pub struct Snapshot {
     pub lookup_failures: u64,
     /// Names not remembered.
     pub names_dropped: u64,
+    /// Longest work item run, in performance-counter ticks.
+    pub longest_run_ticks: u64,
 }
 
 impl Snapshot {
@@ -145,6 +149,7 @@ impl Stats {
                 lines: AtomicU64::new(0),
                 lookup_failures: AtomicU64::new(0),
                 names_dropped: AtomicU64::new(0),
+                longest_run_ticks: AtomicU64::new(0),
             }),
         }
     }
@@ -183,6 +188,7 @@ impl Stats {
             lines: get(&w.lines),
             lookup_failures: get(&w.lookup_failures),
             names_dropped: get(&w.names_dropped),
+            longest_run_ticks: get(&w.longest_run_ticks),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The notify callbacks never reach a blocking or forbidden call.
 //!
 //! Reads the crate's own source (the Windows-only driver included, as text), builds a
-//! call graph from `on_process`, `on_thread` and `on_image` (see `callgraph`), and fails
+//! call graph from `on_process`, `on_thread`, `on_image` and the timer DPC `timer_dpc`
+//! (see `callgraph`), and fails
 //! with the call chain and the rule broken for every wait, blocking lock, registry or
 //! Zw/Nt call, allocation, print, panic, notify-routine (un)registration, or work-item
 //! queue that bypasses `Schedule::wake`. The planted-source tests prove the checker
@@ -40,7 +41,8 @@ fn callbacks_never_reach_a_forbidden_call() {
     // The graph really connects the callbacks to the pipeline: a resolution bug must not
     // turn into a vacuous pass.
     for callback in Settings::notifyring().callbacks {
-        for needed in ["Pipeline::record", "Schedule::wake", "<WorkItemQueue as WorkQueue>::queue"] {
+        let entry = if callback == "timer_dpc" { "Pipeline::tick" } else { "Pipeline::record" };
+        for needed in [entry, "Schedule::wake", "<WorkItemQueue as WorkQueue>::queue"] {
             assert!(
                 report.reaches(callback, needed),
                 "{callback} does not reach {needed}: the checker lost the record path, so its pass means nothing"

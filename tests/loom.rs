@@ -11,7 +11,7 @@ use notifyring::record::HEAD;
 use notifyring::ring::{Pop, Ring};
 use notifyring::worker::WorkerEnv;
 use notifyring::worker::format::{Clock, Line};
-use notifyring::worker::names::Name;
+use notifyring::worker::names::{Lookup, Name};
 use notifyring::{ClientId, Config, Event, Pipeline, Stamp, Stats, WorkQueue};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -143,8 +143,8 @@ impl WorkerEnv for CountEnv {
             self.delivered.fetch_add(1, Ordering::Relaxed);
         }
     }
-    fn process_image(&mut self, _: u64, _: &mut Name) -> bool {
-        false
+    fn process_image(&mut self, _: u64, _: &mut Name) -> Lookup {
+        Lookup::Failed
     }
     fn now_ticks(&mut self) -> u64 {
         0

@@ -4,6 +4,7 @@
 
 use notifyring::record::{self, Caps, Detail, HEAD};
 use notifyring::worker::format::{self, Clock, Context, LINE_BUF, LINE_MAX, ProcessName};
+use notifyring::worker::names::Origin;
 use notifyring::{ClientId, Event, Kind, Stamp};
 use proptest::prelude::*;
 use std::fmt::Write as _;
@@ -97,21 +98,20 @@ fn bytes_of(encoded: &record::Encoded<'_>) -> Vec<u8> {
     bytes
 }
 
-/// The reference escaping the README documents, written independently with std.
+/// The reference escaping the README documents, written independently with std:
+/// printable ASCII as is, everything else `\u{hex}` (a pair as its code point, an
+/// unpaired surrogate as itself), `\"` for a quote.
 fn reference_quoted(units: &[u16]) -> String {
-    let chars: Vec<char> = char::decode_utf16(units.iter().copied()).map(|c| c.unwrap_or('\u{fffd}')).collect();
+    let items: Vec<Result<char, u16>> =
+        char::decode_utf16(units.iter().copied()).map(|c| c.map_err(|e| e.unpaired_surrogate())).collect();
     let mut s = String::from("\"");
-    for (i, &c) in chars.iter().enumerate() {
-        match c {
-            '"' => s.push_str("\\\""),
-            '\\' if matches!(chars.get(i + 1), None | Some('u')) => s.push_str("\\u{5c}"),
-            c if (c as u32) < 0x20
-                || (0x7f..=0x9f).contains(&(c as u32))
-                || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}') =>
-            {
-                write!(s, "\\u{{{:x}}}", c as u32).unwrap();
-            }
-            c => s.push(c),
+    for (i, item) in items.iter().enumerate() {
+        match *item {
+            Ok('"') => s.push_str("\\\""),
+            Ok('\\') if matches!(items.get(i + 1), None | Some(Ok('u'))) => s.push_str("\\u{5c}"),
+            Ok(c) if (' '..='~').contains(&c) => s.push(c),
+            Ok(c) => write!(s, "\\u{{{:x}}}", c as u32).unwrap(),
+            Err(unit) => write!(s, "\\u{{{unit:x}}}").unwrap(),
         }
     }
     s.push('"');
@@ -119,27 +119,31 @@ fn reference_quoted(units: &[u16]) -> String {
 }
 
 /// The README's parsing rule: inside quotes, `\"` is a quote and `\u{hex}` a code
-/// point; every other backslash is literal. Returns the text and what follows it.
-fn parse_quoted(s: &str) -> Option<(String, &str)> {
-    let mut out = String::new();
+/// point (or a lone surrogate); every other backslash is literal. Returns the UTF-16
+/// units and what follows the closing quote.
+fn parse_quoted(s: &str) -> Option<(Vec<u16>, &str)> {
+    let mut out = Vec::new();
     let rest = s.strip_prefix('"')?;
     let mut it = rest.char_indices().peekable();
     while let Some((i, c)) = it.next() {
         match c {
             '"' => return Some((out, &rest[i + 1..])),
             '\\' if rest[i + 1..].starts_with('"') => {
-                out.push('"');
+                out.push(u16::from(b'"'));
                 it.next();
             }
             '\\' if rest[i + 1..].starts_with("u{") => {
                 let close = rest[i..].find('}')?;
                 let code = u32::from_str_radix(&rest[i + 3..i + close], 16).ok()?;
-                out.push(char::from_u32(code)?);
+                match char::from_u32(code) {
+                    Some(c) => out.extend(c.encode_utf16(&mut [0; 2]).iter()),
+                    None => out.push(u16::try_from(code).ok()?),
+                }
                 while it.peek().is_some_and(|&(j, _)| j <= i + close) {
                     it.next();
                 }
             }
-            c => out.push(c),
+            c => out.extend(c.encode_utf16(&mut [0; 2]).iter()),
         }
     }
     None
@@ -154,6 +158,7 @@ fn lines_of(rec: &record::Record<'_>, seq: u64, omit: bool) -> Vec<Vec<u8>> {
         clock: Clock { start_ticks: 1000, frequency: 10_000_000 },
         omit_command_line: omit,
         process: if rec.kind == Kind::ProcessCreate { ProcessName::NotApplicable } else { ProcessName::Unknown },
+        origin: Origin::Remote,
     };
     format::record(rec, &ctx, &mut buf, |l| {
         assert_eq!(l.with_nul().last(), Some(&0), "every line is NUL-terminated");
@@ -250,7 +255,7 @@ proptest! {
     }
 
     #[test]
-    fn quoted_text_parses_back_to_the_lossy_original(text in units(400)) {
+    fn quoted_text_is_ascii_and_parses_back_to_the_exact_original(text in units(400)) {
         let encoded: Vec<u8> = text.iter().flat_map(|u| u.to_ne_bytes()).collect();
         let mut head = [0u8; HEAD];
         head[0] = Kind::ImageLoad as u8;
@@ -261,8 +266,9 @@ proptest! {
         let rec = record::decode(&bytes).unwrap();
         let whole = reassemble(&lines_of(&rec, 3, false), 3);
         let value = &whole[whole.rfind(" image=").unwrap() + 7..];
+        prop_assert!(whole.bytes().all(|b| (0x20..0x7f).contains(&b)), "printable ASCII only: {}", whole);
         let (parsed, rest) = parse_quoted(value).expect("terminated quote");
-        prop_assert_eq!(parsed, String::from_utf16_lossy(&text));
+        prop_assert_eq!(parsed, text);
         prop_assert_eq!(rest, "");
     }
 
@@ -322,6 +328,6 @@ fn sample_lines_look_as_documented() {
     let lines = lines_of(&record::decode(&bytes).unwrap(), 1234, false);
     assert_eq!(
         String::from_utf8(lines[0].clone()).unwrap(),
-        r#"notifyring: #1234 +12.345678s cpu1 process-create pid=4242 ppid=600 by=600:1212 fileopen=1 subsystem=0 image="\Device\HarddiskVolume3\Windows\System32\notepad.exe" cmdline="notepad.exe C:\a.txt""#
+        r#"notifyring: #1234 +12.345678s cpu1 process-create pid=4242 ppid=600 by=600:1212 fileopen=1 image="\Device\HarddiskVolume3\Windows\System32\notepad.exe" cmdline="notepad.exe C:\a.txt""#
     );
 }

@@ -91,6 +91,32 @@ fn synthetic_replay_delivers_every_event_of_every_kind() {
 }
 
 #[test]
+fn synthetic_first_threads_are_initial_and_only_real_remote_threads_are_remote() {
+    let workload = synthetic::generate(11, 20_000);
+    let report = replay(&workload, &keep(2));
+    assert_sound("synthetic threads", &workload, &report);
+    let field = |line: &str, key: &str| -> Option<u64> {
+        line.split(' ').find_map(|w| w.strip_prefix(key)).and_then(|v| v.parse().ok())
+    };
+    let created: std::collections::HashSet<u64> =
+        report.lines.iter().filter(|l| l.contains(" process-create ")).filter_map(|l| field(l, "pid=")).collect();
+    let mut first_seen = std::collections::HashSet::new();
+    let (mut initial, mut remote) = (0, 0);
+    for line in report.lines.iter().filter(|l| l.contains(" thread-create ")) {
+        let pid = field(line, "pid=").unwrap();
+        if created.contains(&pid) {
+            let first = first_seen.insert(pid);
+            assert_eq!(first, line.contains(" remote=0 initial=1"), "first thread of a new process: {line}");
+            assert!(!line.contains(" remote=?"), "nothing was lost, so nothing is unknown: {line}");
+        }
+        initial += usize::from(line.contains(" initial=1"));
+        remote += usize::from(line.contains(" remote=1"));
+    }
+    assert_eq!(initial, created.len(), "one initial thread per process started");
+    assert!(remote > 0, "the workload's remote threads (from csrss, explorer) are still remote");
+}
+
+#[test]
 fn recorded_traces_replay_without_loss_or_malformed_lines() {
     // The synthetic stream always runs, so this test asserts something without the traces.
     let mut inputs = vec![("synthetic".to_owned(), synthetic::generate(11, 5_000))];
@@ -246,8 +272,14 @@ fn synthetic_workload_carries_odd_text_and_the_output_escapes_it() {
     assert!(report.stats.truncated_strings > 0, "the 32,767-unit command line is cut at the cap");
     let text = report.lines.join("\n");
     assert!(text.contains("\\u{202e}"), "the override is escaped, not obeyed");
-    assert!(text.contains('\u{fffd}'), "unpaired surrogates become U+FFFD");
-    assert!(text.contains('\u{1F600}'), "surrogate pairs become the character");
+    assert!(text.bytes().all(|b| b == b'\n' || (0x20..0x7f).contains(&b)), "debugger lines are printable ASCII");
+    assert!(
+        ["\\u{d8", "\\u{d9", "\\u{da", "\\u{db", "\\u{dc", "\\u{dd", "\\u{de", "\\u{df"]
+            .iter()
+            .any(|p| text.contains(p)),
+        "an unpaired surrogate is escaped as itself, not replaced"
+    );
+    assert!(text.contains("\\u{1f600}"), "a surrogate pair is escaped as its code point");
     assert!(text.contains("cmdline_truncated=8192/32767"), "the cut is said");
     assert!(report.lines.iter().all(|l| !l.contains('\0')), "no raw NUL reaches the debugger");
 }

@@ -25,7 +25,7 @@ use notifyring::event::{ClientId, Event, Stamp};
 use notifyring::record::{self, Caps, HEAD};
 use notifyring::worker::WorkerEnv;
 use notifyring::worker::format::{Clock, Line};
-use notifyring::worker::names::Name;
+use notifyring::worker::names::{Lookup, Name};
 use notifyring::{Pipeline, Stats, WorkQueue};
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -181,9 +181,9 @@ impl WorkerEnv for NullEnv {
         self.lines += 1;
     }
 
-    fn process_image(&mut self, _pid: u64, name: &mut Name) -> bool {
+    fn process_image(&mut self, _pid: u64, name: &mut Name) -> Lookup {
         *name = Name::from_path("C:\\Windows\\System32\\svchost.exe".encode_utf16());
-        true
+        Lookup::Found
     }
 
     fn now_ticks(&mut self) -> u64 {

@@ -17,7 +17,7 @@ use notifyring::sim::{QueueReport, SimKernel, SimQueue};
 use notifyring::stats::Snapshot;
 use notifyring::worker::WorkerEnv;
 use notifyring::worker::format::{Clock, Line};
-use notifyring::worker::names::Name;
+use notifyring::worker::names::{Lookup, Name};
 use std::collections::HashMap;
 use std::io::{BufWriter, Stdout, Write};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -48,6 +48,10 @@ pub struct Options {
     pub caps: Caps,
     /// The worker sleeps this long before each run.
     pub stall_worker: Duration,
+    /// Each printed line costs the worker this long (a debugger's round trip).
+    pub print_delay: Duration,
+    /// The worker's time budget per run.
+    pub run_budget_ms: u32,
     /// Where lines go.
     pub output: Output,
 }
@@ -60,6 +64,8 @@ impl Default for Options {
             ring_bytes: Config::DEFAULT.ring_bytes,
             caps: Config::DEFAULT.caps,
             stall_worker: Duration::ZERO,
+            print_delay: Duration::ZERO,
+            run_budget_ms: Config::DEFAULT.run_budget_ms,
             output: Output::Discard,
         }
     }
@@ -142,10 +148,21 @@ struct ReplayEnv {
     printed: Printed,
     processes: HashMap<u64, Box<[u16]>>,
     ticker: Ticker,
+    print_delay: Duration,
+}
+
+/// Waits `delay` on this thread (sleeping, then spinning for the last stretch), as a
+/// synchronous debugger round trip would.
+fn spin_for(delay: Duration) {
+    wait_until(Instant::now() + delay);
 }
 
 impl WorkerEnv for ReplayEnv {
     fn print(&mut self, line: Line<'_>) {
+        if !self.print_delay.is_zero() {
+            // A debugger's synchronous round trip: the worker's thread waits it out.
+            spin_for(self.print_delay);
+        }
         let text = line.text();
         self.printed.count(text);
         match &mut self.sink {
@@ -161,10 +178,10 @@ impl WorkerEnv for ReplayEnv {
         }
     }
 
-    fn process_image(&mut self, pid: u64, name: &mut Name) -> bool {
-        self.processes.get(&pid).is_some_and(|path| {
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
+        self.processes.get(&pid).map_or(Lookup::Failed, |path| {
             *name = Name::from_path(path.iter().copied());
-            true
+            Lookup::Found
         })
     }
 
@@ -211,6 +228,10 @@ pub struct Report {
     pub producers: usize,
     /// Why printing stopped early, if it did (e.g. stdout closed).
     pub write_error: Option<String>,
+    /// The worker's time budget per run, in ms.
+    pub run_budget_ms: u32,
+    /// What each printed line cost the worker.
+    pub print_delay: Duration,
 }
 
 impl Report {
@@ -407,7 +428,12 @@ fn record_all(
 pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
     let producers = options.producers.max(1);
     let ticker = Ticker::calibrate(Duration::from_millis(20));
-    let config = Config { ring_bytes: options.ring_bytes, caps: options.caps, ..Config::DEFAULT };
+    let config = Config {
+        ring_bytes: options.ring_bytes,
+        caps: options.caps,
+        run_budget_ms: options.run_budget_ms,
+        ..Config::DEFAULT
+    };
     let sink = match options.output {
         Output::Stdout => Sink::Stdout(BufWriter::with_capacity(1 << 16, std::io::stdout())),
         Output::Discard => Sink::Discard,
@@ -419,6 +445,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         printed: Printed::default(),
         processes: workload.processes.clone(),
         ticker,
+        print_delay: options.print_delay,
     };
     let clock = Clock { start_ticks: ticker.now(), frequency: ticker.frequency() };
     let kernel = SimKernel::start(&config, clock, env).map_err(RunError::Pipeline)?;
@@ -477,5 +504,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         ring_bytes,
         producers,
         write_error: env.write_error,
+        run_budget_ms: options.run_budget_ms,
+        print_delay: options.print_delay,
     })
 }

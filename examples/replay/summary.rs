@@ -89,6 +89,13 @@ pub struct Summary {
     pub ring_bytes: u64,
     /// Times the worker stopped at a record still being copied.
     pub busy_stops: u64,
+    /// The longest work item run, in µs (measured by the pipeline with the stamping
+    /// clock, as the driver measures it).
+    pub worker_longest_run_us: u64,
+    /// The worker's time budget per run, in ms.
+    pub run_budget_ms: u32,
+    /// What each printed line cost the worker (`--print-delay-us`).
+    pub print_delay_us: u64,
     /// Debugger lines printed (including continuations, LOST and stats lines).
     pub lines: u64,
     /// Process names the worker could not find.
@@ -151,6 +158,9 @@ impl Summary {
             ring_high_water: s.high_water,
             ring_bytes: report.ring_bytes,
             busy_stops: s.busy_stops,
+            worker_longest_run_us: report.ticker.nanos(s.longest_run_ticks) / 1000,
+            run_budget_ms: report.run_budget_ms,
+            print_delay_us: u64::try_from(report.print_delay.as_micros()).unwrap_or(u64::MAX),
             lines: report.printed.lines,
             lookup_failures: s.lookup_failures,
             callback_ns: Latency::new(report, &report.latency_ticks),
@@ -172,6 +182,16 @@ impl Summary {
             },
             violations: report.violations(),
         }
+    }
+
+    /// The worker's longest run against its budget.
+    fn longest_run_line(&self) -> String {
+        format!(
+            "  longest worker run {} (budget {} ms per run; each line cost {} µs)\n",
+            nanos(self.worker_longest_run_us.saturating_mul(1000)),
+            self.run_budget_ms,
+            self.print_delay_us
+        )
     }
 
     /// The summary for people, as printed on stderr.
@@ -222,6 +242,7 @@ impl Summary {
             percent(self.ring_high_water, self.ring_bytes),
             self.busy_stops
         );
+        o.push_str(&self.longest_run_line());
         let l = &self.callback_ns;
         let _ = writeln!(
             o,

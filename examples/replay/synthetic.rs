@@ -589,10 +589,12 @@ fn process(rng: &mut Rng, ids: &mut Ids, t0: u64, index: u64) -> Life {
             command_line,
         },
     );
-    // The initial thread, created by the parent.
+    // The initial thread, created by the parent's creating thread inside process
+    // creation (so by another process, yet not a remote thread), before any other.
     let main_tid = ids.tid(rng);
     let mut t = t0 + rng.between(2_000, 20_000);
     life.push(t, Item::ThreadCreate { pid, tid: main_tid, creator });
+    let main_t = t;
 
     // Image loads: the executable and the usual first DLLs in a tight burst, then the rest
     // in bursts (~140/ms) separated by pauses.
@@ -623,7 +625,8 @@ fn process(rng: &mut Rng, ids: &mut Ids, t0: u64, index: u64) -> Life {
     let mut tids = vec![main_tid];
     for _ in 0..threads {
         let tid = ids.tid(rng);
-        let created = t0 + rng.below(lifetime);
+        // Every other thread comes after the initial one.
+        let created = (t0 + rng.below(lifetime)).max(main_t + 1);
         let exited = created + rng.below(t0 + lifetime - created);
         let creator = if rng.chance(0.02) {
             ClientId { pid: if rng.chance(0.5) { CSRSS } else { EXPLORER }, tid: 9_000 }

@@ -11,7 +11,7 @@ use crate::common::{Input, check_line, parse, seq_and_part};
 use notifyring::record::Caps;
 use notifyring::stats::Snapshot;
 use notifyring::worker::format::{Clock, Line, PREFIX};
-use notifyring::worker::names::Name;
+use notifyring::worker::names::{Lookup, Name};
 use notifyring::{ClientId, Config, Event, Kind, Pipeline, Recorded, Stamp, Stats, WorkQueue, WorkerEnv};
 use std::cell::Cell;
 
@@ -78,13 +78,16 @@ impl WorkerEnv for Env {
         }
     }
 
-    fn process_image(&mut self, _pid: u64, name: &mut Name) -> bool {
+    fn process_image(&mut self, _pid: u64, name: &mut Name) -> Lookup {
         self.lookups += 1;
         if self.lookups.is_multiple_of(3) {
-            return false;
+            return Lookup::Failed;
+        }
+        if self.lookups.is_multiple_of(5) {
+            return Lookup::NoImageFile;
         }
         *name = Name::from_path(self.name.iter().copied());
-        true
+        Lookup::Found
     }
 
     fn now_ticks(&mut self) -> u64 {

@@ -14,7 +14,7 @@ use notifyring::record::{self, Caps, HEAD};
 use notifyring::ring::{Pop, Reservation, Ring};
 use notifyring::stats::Snapshot;
 use notifyring::worker::format::{self, Clock, Context, LINE_BUF, Line, ProcessName};
-use notifyring::worker::names::Name;
+use notifyring::worker::names::{Name, Origin};
 use notifyring::{ClientId, Event, Stamp};
 use std::collections::VecDeque;
 
@@ -56,7 +56,8 @@ impl Collector {
 fn format_record(rec: &record::Record<'_>, seq: u64, clock: Clock, omit: bool, process: ProcessName<'_>) {
     let mut buf = [0u8; LINE_BUF];
     let mut c = Collector { seq: Some(seq), lines: 0 };
-    let ctx = Context { seq, clock, omit_command_line: omit, process };
+    let origin = [Origin::Local, Origin::Initial, Origin::Remote, Origin::Unknown][(seq % 4) as usize];
+    let ctx = Context { seq, clock, omit_command_line: omit, process, origin };
     format::record(rec, &ctx, &mut buf, |l| c.take(l));
     assert!(c.lines >= 1, "a record prints at least one line");
 }
@@ -89,7 +90,9 @@ fn payloads(data: &[u8]) {
             assert_eq!(text.units().count(), text.stored_len() as usize);
         }
         for (i, process) in
-            [ProcessName::NotApplicable, ProcessName::Known(&name), ProcessName::Unknown].into_iter().enumerate()
+            [ProcessName::NotApplicable, ProcessName::Known(&name), ProcessName::Unknown, ProcessName::NoImageFile]
+                .into_iter()
+                .enumerate()
         {
             format_record(&rec, seq.wrapping_mul(3).wrapping_add(i as u64), clock, i == 1, process);
         }
@@ -117,12 +120,14 @@ fn counters(input: &mut Input<'_>) {
         &mut s.lines,
         &mut s.lookup_failures,
         &mut s.names_dropped,
+        &mut s.longest_run_ticks,
     ] {
         *v = input.u64();
     }
     for label in [&b"stats"[..], b"final-stats"] {
         let mut c = Collector { seq: None, lines: 0 };
-        format::stats(label, &s, input.u64(), &mut buf, |l| c.take(l));
+        let clock = Clock { start_ticks: input.u64(), frequency: input.u64() };
+        format::stats(label, &s, input.u64(), clock, &mut buf, |l| c.take(l));
     }
 }
 

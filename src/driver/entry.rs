@@ -1,26 +1,28 @@
 //! DriverEntry reads `Parameters`, creates the device, work item and pipeline, publishes
-//! them and registers the enabled notify routines, undoing all in reverse on failure.
-//! DriverUnload: routines out, gate closed, wait for the worker, drain, free.
+//! them, arms the statistics timer and registers the enabled notify routines, undoing
+//! all in reverse on failure. DriverUnload: routines out, timer off, gate closed, wait
+//! for the worker, drain, free — unless a routine could not be removed: then nothing it
+//! could reach is freed, and the image stays loaded.
 
 use core::mem::{offset_of, size_of};
 use core::ptr;
 
 use wdk_sys::ntddk::{
-    IoAllocateWorkItem, IoCreateDevice, IoDeleteDevice, IoFreeWorkItem, KeDelayExecutionThread, ZwClose, ZwOpenKey,
-    ZwQueryValueKey,
+    IoAllocateWorkItem, IoCreateDevice, IoDeleteDevice, IoFreeWorkItem, KeDelayExecutionThread, ObfReferenceObject,
+    ZwClose, ZwOpenKey, ZwQueryValueKey,
 };
 use wdk_sys::{
-    _KEY_VALUE_INFORMATION_CLASS, _MODE, BOOLEAN, DPFLTR_INFO_LEVEL, DRIVER_OBJECT, FILE_DEVICE_UNKNOWN, HANDLE,
-    KEY_READ, KEY_VALUE_PARTIAL_INFORMATION, KPROCESSOR_MODE, LARGE_INTEGER, NT_SUCCESS, NTSTATUS,
-    OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, PCUNICODE_STRING, PDEVICE_OBJECT, REG_DWORD,
+    _KEY_VALUE_INFORMATION_CLASS, _MODE, BOOLEAN, DRIVER_OBJECT, FILE_DEVICE_UNKNOWN, HANDLE, KEY_READ,
+    KEY_VALUE_PARTIAL_INFORMATION, KPROCESSOR_MODE, LARGE_INTEGER, NT_SUCCESS, NTSTATUS, OBJ_CASE_INSENSITIVE,
+    OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, PCUNICODE_STRING, PDEVICE_OBJECT, PDRIVER_OBJECT, PHANDLE, REG_DWORD,
     STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL, STATUS_INSUFFICIENT_RESOURCES,
     STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS,
 };
 
 use super::work_item::{KernelEnv, WorkItemQueue};
 use super::{
-    Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, image, install, performance_counter, pool, process, say, thread,
-    with_unicode,
+    Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, image, install, performance_counter, pool, process, say,
+    system_routine, thread, timer, with_unicode,
 };
 use crate::config::{Config, LEVEL_NAME, Sources, VALUE_NAMES};
 use crate::pipeline::{NewError, Pipeline};
@@ -28,7 +30,8 @@ use crate::worker::format::Clock;
 
 /// One notify routine: the API that registers it and the two calls.
 struct Source {
-    api: &'static str,
+    /// The registering API's name (the process routine picks Ex2 or Ex at run time).
+    api: fn() -> &'static str,
     register: fn() -> NTSTATUS,
     unregister: fn() -> NTSTATUS,
     /// What `STATUS_ACCESS_DENIED` from `register` means.
@@ -38,7 +41,7 @@ struct Source {
 /// Registration order; removal runs in reverse.
 const SOURCES: [Source; 3] = [
     Source {
-        api: "PsSetCreateProcessNotifyRoutineEx",
+        api: process::api,
         register: process::register,
         unregister: process::unregister,
         access_denied: Some(
@@ -46,13 +49,13 @@ const SOURCES: [Source; 3] = [
         ),
     },
     Source {
-        api: "PsSetCreateThreadNotifyRoutine",
+        api: || "PsSetCreateThreadNotifyRoutine",
         register: thread::register,
         unregister: thread::unregister,
         access_denied: None,
     },
     Source {
-        api: "PsSetLoadImageNotifyRoutine",
+        api: || "PsSetLoadImageNotifyRoutine",
         register: image::register,
         unregister: image::unregister,
         access_denied: None,
@@ -72,7 +75,7 @@ const fn enabled(sources: Sources) -> [bool; 3] {
 pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> NTSTATUS {
     // Before the first allocation: the allocator reads what this finds.
     let pool = pool::resolve();
-    let config = read_config(registry_path);
+    let config = read_config(driver, registry_path);
     say(config.level, format_args!("pool {}", pool.describe()));
     match start(driver, &config) {
         Ok(()) => {
@@ -84,14 +87,17 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
 }
 
 /// DriverUnload (`PASSIVE_LEVEL`, after DriverEntry succeeded).
-unsafe extern "C" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
-    let registered = super::driver().map_or([false; 3], |d| enabled(d.registered));
-    shut_down(registered);
-    say(DPFLTR_INFO_LEVEL, format_args!("unloaded"));
+unsafe extern "C" fn driver_unload(driver_object: *mut DRIVER_OBJECT) {
+    let Some(driver) = super::driver() else { return };
+    let (registered, level) = (enabled(driver.registered), driver.level);
+    if shut_down(driver_object, registered) {
+        say(level, format_args!("unloaded"));
+    }
 }
 
 /// Everything after the configuration; on error, everything done is undone.
 fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTATUS> {
+    let object: PDRIVER_OBJECT = &raw mut *driver_object;
     let level = config.level;
     let mut device: PDEVICE_OBJECT = ptr::null_mut();
     // SAFETY: PASSIVE_LEVEL in DriverEntry; an unnamed device without extension, the
@@ -114,7 +120,9 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
     let mut frequency = 0;
     let start_ticks = performance_counter(Some(&mut frequency));
     let clock = Clock { start_ticks, frequency };
-    let pipeline = match Pipeline::new(config, clock, WorkItemQueue { item }, &NOTIFYRING_STATS) {
+    // The pid table only the worker touches goes to paged pool; the ring stays non-paged.
+    let made = Pipeline::new_in(config, clock, WorkItemQueue { item }, &NOTIFYRING_STATS, |make| pool::paged(make));
+    let pipeline = match made {
         Ok(pipeline) => pipeline,
         Err(error) => {
             let status = match error {
@@ -130,7 +138,12 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
         }
     };
     print_config(config, &pipeline);
-    install(Driver { pipeline, device, registered: config.sources, level });
+    install(Driver { pipeline, device, registered: config.sources, level, timer: timer::Timer::new() });
+    if let Some(published) = super::driver() {
+        // SAFETY: the timer lives in the static slot, where it stays until unload's
+        // `shut_down` has stopped it; DriverEntry and unload never overlap.
+        unsafe { published.timer.start(config.stats_interval_s) };
+    }
 
     let wanted = enabled(config.sources);
     let mut registered = [false; 3];
@@ -140,37 +153,59 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
         }
         let status = (source.register)();
         if !NT_SUCCESS(status) {
-            failed(source.api, status);
+            failed((source.api)(), status);
             if let (STATUS_ACCESS_DENIED, Some(hint)) = (status, source.access_denied) {
                 say(ERROR_LEVEL, format_args!("{hint}"));
             }
-            shut_down(registered);
+            shut_down(object, registered);
             return Err(status);
         }
-        say(level, format_args!("{}: {}", source.api, Status(status)));
+        say(level, format_args!("{}: {}", (source.api)(), Status(status)));
         *done = true;
     }
     Ok(())
 }
 
 /// Unload's order, also used by a DriverEntry that fails after publishing the driver:
-/// remove the `registered` routines (each removal waits for calls in flight), close
-/// the gate, wait until the work item is neither queued nor running, drain and print
-/// the final counters, then free the work item, the device and the ring.
-fn shut_down(registered: [bool; 3]) {
+/// remove the `registered` routines (each removal waits for calls in flight), stop the
+/// timer, close the gate, wait until the work item is neither queued nor running,
+/// drain and print the final counters, then free the work item, the device and the
+/// ring. Returns whether everything was freed.
+///
+/// If any removal fails, a routine may still be called: then nothing it could reach is
+/// freed (the ring, the pipeline, the work item, the device) and the driver object gets
+/// a reference that is never dropped, so the image stays mapped after unload returns.
+/// The worker and the timer go on as before; the memory is leaked on purpose.
+fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
     let mut removed = 0u32;
+    let mut stuck = None;
     for (source, on) in SOURCES.iter().zip(registered).rev() {
         if on {
             let status = (source.unregister)();
             if NT_SUCCESS(status) {
                 removed += 1;
             } else {
-                failed(source.api, status);
+                failed((source.api)(), status);
+                stuck = Some((source.api)());
             }
         }
     }
-    let Some(driver) = super::driver() else { return };
+    let Some(driver) = super::driver() else { return true };
+    if let Some(api) = stuck {
+        // SAFETY: the driver object the I/O manager passed in, live for this call; the
+        // reference is never dropped, which is the point.
+        unsafe { ObfReferenceObject(driver_object.cast()) };
+        say(
+            ERROR_LEVEL,
+            format_args!(
+                "a routine registered with {api} could not be removed: the driver stays loaded and keeps its memory \
+                 (a reboot unloads it)"
+            ),
+        );
+        return false;
+    }
     say(driver.level, format_args!("callbacks removed ({removed})"));
+    driver.timer.stop();
     driver.pipeline.stop();
     let mut waited_ms = 0u32;
     while !driver.pipeline.is_idle() {
@@ -180,17 +215,19 @@ fn shut_down(registered: [bool; 3]) {
     say(driver.level, format_args!("worker idle (waited {waited_ms} ms); final drain"));
     if driver.pipeline.shutdown(&mut KernelEnv { level: driver.level }).is_err() {
         say(ERROR_LEVEL, format_args!("shutdown refused: the worker is still busy"));
-        return;
+        return false;
     }
-    // SAFETY: every registered routine is removed and the schedule is stopped and
-    // idle: no callback or work item routine can reach the driver any more.
-    let Some(driver) = (unsafe { super::uninstall() }) else { return };
+    // SAFETY: every registered routine is removed, the timer's DPCs are flushed and the
+    // schedule is stopped and idle: no callback, DPC or work item routine can reach the
+    // driver any more.
+    let Some(driver) = (unsafe { super::uninstall() }) else { return true };
     // SAFETY: stopped and idle: the item is not queued and never will be again.
     unsafe { IoFreeWorkItem(driver.pipeline.queue().item) };
     // SAFETY: the last user (the work item) is gone; a routine still returning holds
     // its own reference, which defers the deletion.
     unsafe { IoDeleteDevice(driver.device) };
     drop(driver);
+    true
 }
 
 /// Unload may wait; callbacks never do.
@@ -212,14 +249,16 @@ fn print_config<Q: crate::WorkQueue>(config: &Config, pipeline: &Pipeline<Q>) {
     say(
         config.level,
         format_args!(
-            "config RingBytes={} ImagePathCap={} CommandLineCap={} (in force: {}/{}) BatchSize={} PidTableSize={} \
-             OmitCommandLine={} StatsIntervalSeconds={} EnableProcess={} EnableThread={} EnableImage={} DebugLevel={}",
+            "config RingBytes={} ImagePathCap={} CommandLineCap={} (in force: {}/{}) BatchSize={} \
+             RunBudgetMilliseconds={} PidTableSize={} OmitCommandLine={} StatsIntervalSeconds={} EnableProcess={} \
+             EnableThread={} EnableImage={} DebugLevel={}",
             pipeline.ring_bytes(),
             config.caps.image,
             config.caps.command_line,
             caps.image,
             caps.command_line,
             config.batch,
+            config.run_budget_ms,
             config.names,
             u8::from(config.omit_command_line),
             config.stats_interval_s,
@@ -231,16 +270,42 @@ fn print_config<Q: crate::WorkQueue>(config: &Config, pipeline: &Pipeline<Q>) {
     );
 }
 
+/// `IoOpenDriverRegistryKey` (wdm.h, Windows 10 1803), as `MmGetSystemRoutineAddress`
+/// returns it.
+type OpenDriverRegistryKey =
+    unsafe extern "system" fn(driver: PDRIVER_OBJECT, key_type: u32, access: u32, flags: u32, key: PHANDLE) -> NTSTATUS;
+
+/// `DRIVER_REGKEY_TYPE::DriverRegKeyParameters`: the service key's `Parameters`, which the
+/// INF writes with `HKR,Parameters`.
+const DRIVER_REG_KEY_PARAMETERS: u32 = 0;
+
+/// Opens the `Parameters` key: with `IoOpenDriverRegistryKey`, the documented way from
+/// Windows 10 1803 (looked up at run time), else relative to the service key's path.
+fn open_parameters(driver: PDRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> Result<Key, NTSTATUS> {
+    let address = system_routine("IoOpenDriverRegistryKey");
+    if address.is_null() {
+        return Key::open(ptr::null_mut(), registry_path)
+            .and_then(|service| with_unicode("Parameters", |name| Key::open(service.0, name)));
+    }
+    // SAFETY: a non-NULL value MmGetSystemRoutineAddress returned for
+    // "IoOpenDriverRegistryKey", whose prototype `OpenDriverRegistryKey` is.
+    let open = unsafe { core::mem::transmute::<*mut core::ffi::c_void, OpenDriverRegistryKey>(address) };
+    let mut handle: HANDLE = ptr::null_mut();
+    // SAFETY: PASSIVE_LEVEL in DriverEntry (a system thread); our own driver object;
+    // Flags must be 0; a kernel handle is returned, closed by `Key`'s drop.
+    let status = unsafe { open(driver, DRIVER_REG_KEY_PARAMETERS, KEY_READ, 0, &raw mut handle) };
+    if NT_SUCCESS(status) { Ok(Key(handle)) } else { Err(status) }
+}
+
 /// The defaults, overridden by each valid `REG_DWORD` under the service key's
 /// `Parameters`; one line per value that is refused.
-fn read_config(registry_path: PCUNICODE_STRING) -> Config {
+fn read_config(driver: PDRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> Config {
     let mut config = Config::DEFAULT;
-    let parameters = Key::open(ptr::null_mut(), registry_path)
-        .and_then(|service| with_unicode("Parameters", |name| Key::open(service.0, name)));
-    let parameters = match parameters {
+    let parameters = match open_parameters(driver, registry_path) {
         Ok(key) => key,
         Err(status) => {
-            let level = if status == STATUS_OBJECT_NAME_NOT_FOUND { DPFLTR_INFO_LEVEL } else { ERROR_LEVEL };
+            // Not an error: the defaults are in force, and so is their DebugLevel.
+            let level = if status == STATUS_OBJECT_NAME_NOT_FOUND { config.level } else { ERROR_LEVEL };
             say(level, format_args!("no Parameters key ({}): using the defaults", Status(status)));
             return config;
         }

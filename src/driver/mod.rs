@@ -1,6 +1,7 @@
 //! The Windows layer: it only adapts. DriverEntry/Unload own the kernel objects
 //! (`entry`); one file per notify callback extracts fields and calls
-//! [`Pipeline::record`]; `work_item` runs the worker on the single `IO_WORKITEM`.
+//! [`Pipeline::record`]; `work_item` runs the worker on the single `IO_WORKITEM`;
+//! `timer` wakes it periodically for the statistics line.
 
 extern crate wdk_panic;
 
@@ -9,6 +10,7 @@ mod image;
 mod pool;
 mod process;
 mod thread;
+mod timer;
 mod work_item;
 
 use core::cell::UnsafeCell;
@@ -16,8 +18,8 @@ use core::fmt::{self, Write as _};
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, Ordering};
 
-use wdk_sys::ntddk::{DbgPrintEx, KeGetCurrentProcessorNumberEx, KeQueryPerformanceCounter};
-use wdk_sys::{_DPFLTR_TYPE, HANDLE, PCUNICODE_STRING, PDEVICE_OBJECT, UNICODE_STRING};
+use wdk_sys::ntddk::{DbgPrintEx, KeGetCurrentProcessorNumberEx, KeQueryPerformanceCounter, MmGetSystemRoutineAddress};
+use wdk_sys::{_DPFLTR_TYPE, HANDLE, PCUNICODE_STRING, PDEVICE_OBJECT, PVOID, UNICODE_STRING};
 
 use crate::config::Sources;
 use crate::event::Stamp;
@@ -26,8 +28,8 @@ use crate::stats::Stats;
 use crate::worker::format::{LINE_BUF, LINE_MAX};
 use work_item::WorkItemQueue;
 
-/// Pool allocations for the ring and the pid table (non-paged, no-execute; tag `nfyr`):
-/// `ExAllocatePool2` where the kernel has it, resolved at run time (`pool`).
+/// Pool allocations for the ring (non-paged, no-execute) and the pid table (paged; tag
+/// `nfyr`): `ExAllocatePool2` where the kernel has it, resolved at run time (`pool`).
 #[global_allocator]
 static GLOBAL_ALLOCATOR: pool::Pool = pool::Pool;
 
@@ -45,6 +47,9 @@ struct Driver {
     registered: Sources,
     /// `DbgPrintEx` level for event lines.
     level: u32,
+    /// The periodic statistics timer and its DPC (`timer`); initialised in place once
+    /// the driver is published, so their addresses never change while armed.
+    timer: timer::Timer,
 }
 
 /// Static storage for the one [`Driver`]: no allocation that could fail after the
@@ -129,6 +134,16 @@ fn performance_counter(frequency: Option<&mut u64>) -> u64 {
     unsafe { now.QuadPart }.cast_unsigned()
 }
 
+/// A kernel routine looked up by name at run time (`PASSIVE_LEVEL`): NULL where this
+/// kernel does not export it (older Windows, or Wine).
+fn system_routine(name: &str) -> PVOID {
+    with_unicode(name, |name| {
+        // SAFETY: PASSIVE_LEVEL; `name` is a counted string that outlives the call and
+        // that the routine only reads.
+        unsafe { MmGetSystemRoutineAddress(name.cast_mut()) }
+    })
+}
+
 /// A process or thread id as the portable code counts them.
 fn id(handle: HANDLE) -> u64 {
     handle.addr() as u64
@@ -208,9 +223,9 @@ impl fmt::Display for Status {
     }
 }
 
-/// Calls `f` with `name` (ASCII, at most 32 characters) as a counted UTF-16 string.
+/// Calls `f` with `name` (ASCII, at most 40 characters) as a counted UTF-16 string.
 fn with_unicode<R>(name: &str, f: impl FnOnce(PCUNICODE_STRING) -> R) -> R {
-    let mut units = [0u16; 32];
+    let mut units = [0u16; 40];
     let mut len = 0usize;
     for (unit, byte) in units.iter_mut().zip(name.bytes()) {
         *unit = u16::from(byte);

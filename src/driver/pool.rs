@@ -1,12 +1,15 @@
-//! The driver's global allocator: non-paged, no-execute pool for the ring and the pid
-//! table (DriverEntry only; callbacks and the worker never allocate).
+//! The driver's global allocator (DriverEntry only; callbacks and the worker never
+//! allocate): non-paged, no-execute pool by default, for the ring, which callbacks
+//! write at any IRQL they run at; paged pool inside [`paged`], for the worker's pid
+//! table, which only the worker touches, at `PASSIVE_LEVEL` (hundreds of KiB by default,
+//! up to 150 MiB at the largest `PidTableSize`: no reason to pin it in RAM).
 //!
 //! `ExAllocatePool2` exists from Windows 10 2004 on. Importing it would keep the
 //! driver from loading on anything older (and under Wine, which lacks it), so it is
 //! looked up at run time with `MmGetSystemRoutineAddress`, once, in DriverEntry before
 //! the first allocation ([`resolve`]). Where it is missing, or before [`resolve`] ran,
-//! `ExAllocatePoolWithTag(NonPagedPoolNx)` (Windows 8+) serves instead, and the memory
-//! is zeroed as `ExAllocatePool2` zeroes it. `ExFreePoolWithTag` frees both.
+//! `ExAllocatePoolWithTag(NonPagedPoolNx or PagedPool)` (Windows 8+) serves instead, and
+//! the memory is zeroed as `ExAllocatePool2` zeroes it. `ExFreePoolWithTag` frees all.
 //!
 //! Pool blocks are 16-byte aligned (`MEMORY_ALLOCATION_ALIGNMENT` on x64). Nothing the
 //! driver puts on the heap needs more (the ring's words are 8-aligned; its
@@ -16,10 +19,10 @@
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
 use core::ptr;
-use core::sync::atomic::{AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 
-use wdk_sys::ntddk::{ExFreePoolWithTag, MmGetSystemRoutineAddress};
-use wdk_sys::{_POOL_TYPE, POOL_FLAG_NON_PAGED, POOL_FLAGS, POOL_TYPE, PVOID, SIZE_T, ULONG};
+use wdk_sys::ntddk::ExFreePoolWithTag;
+use wdk_sys::{_POOL_TYPE, POOL_FLAG_NON_PAGED, POOL_FLAG_PAGED, POOL_FLAGS, POOL_TYPE, PVOID, SIZE_T, ULONG};
 
 /// Pool tag: `nfyr` in WinDbg's `!poolused` and in poolmon.
 const TAG: ULONG = u32::from_le_bytes(*b"nfyr");
@@ -39,12 +42,28 @@ unsafe extern "system" {
 /// `ExAllocatePool2`, or NULL: not resolved yet, or not exported by this kernel.
 static ALLOCATE_POOL2: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
+/// Set only inside [`paged`]: allocations come from paged pool.
+static PAGED: AtomicBool = AtomicBool::new(false);
+
+/// Runs `f` with allocations served from paged pool (DriverEntry, `PASSIVE_LEVEL`,
+/// before any callback is registered or the work item exists, so nothing else
+/// allocates meanwhile). Frees need no switch: `ExFreePoolWithTag` frees either pool.
+pub(super) fn paged<R>(f: impl FnOnce() -> R) -> R {
+    // Relaxed: DriverEntry is the only thread that allocates; read back by `alloc` on
+    // the same thread.
+    PAGED.store(true, Ordering::Relaxed);
+    let result = f();
+    // Relaxed: as above.
+    PAGED.store(false, Ordering::Relaxed);
+    result
+}
+
 /// Which routine the allocator uses, for DriverEntry's `pool` line.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(super) enum Routine {
-    /// `ExAllocatePool2(POOL_FLAG_NON_PAGED)`.
+    /// `ExAllocatePool2(POOL_FLAG_NON_PAGED or POOL_FLAG_PAGED)`.
     Pool2,
-    /// `ExAllocatePoolWithTag(NonPagedPoolNx)` and zeroing.
+    /// `ExAllocatePoolWithTag(NonPagedPoolNx or PagedPool)` and zeroing.
     PoolWithTag,
 }
 
@@ -54,7 +73,7 @@ impl Routine {
         match self {
             Self::Pool2 => "ExAllocatePool2",
             Self::PoolWithTag => {
-                "ExAllocatePoolWithTag(NonPagedPoolNx) (this kernel has no ExAllocatePool2: before Windows 10 2004)"
+                "ExAllocatePoolWithTag(NonPagedPoolNx/PagedPool) (this kernel has no ExAllocatePool2: before Windows 10 2004)"
             }
         }
     }
@@ -62,17 +81,14 @@ impl Routine {
 
 /// Looks `ExAllocatePool2` up (DriverEntry, `PASSIVE_LEVEL`, before any allocation).
 pub(super) fn resolve() -> Routine {
-    let address = super::with_unicode("ExAllocatePool2", |name| {
-        // SAFETY: PASSIVE_LEVEL; `name` is a counted string that outlives the call and
-        // that the routine only reads.
-        unsafe { MmGetSystemRoutineAddress(name.cast_mut()) }
-    });
+    let address = super::system_routine("ExAllocatePool2");
     // Release: pairs with the Acquire in `alloc`, which then calls what it read.
     ALLOCATE_POOL2.store(address, Ordering::Release);
     if address.is_null() { Routine::PoolWithTag } else { Routine::Pool2 }
 }
 
-/// The `#[global_allocator]` (see the module comment). Callable at IRQL <= `DISPATCH_LEVEL`.
+/// The `#[global_allocator]` (see the module comment). Callable at IRQL <= `DISPATCH_LEVEL`
+/// (inside [`paged`]: `APC_LEVEL`).
 pub(super) struct Pool;
 
 // SAFETY: `alloc` returns NULL or a fresh zeroed pool block of at least `layout.size()`
@@ -84,18 +100,23 @@ unsafe impl GlobalAlloc for Pool {
             return ptr::null_mut();
         }
         let size = layout.size() as SIZE_T;
+        // Relaxed: set and cleared by this same thread (see `paged`).
+        let paged = PAGED.load(Ordering::Relaxed);
         // Acquire: pairs with the Release in `resolve`.
         let pool2 = ALLOCATE_POOL2.load(Ordering::Acquire);
         if !pool2.is_null() {
             // SAFETY: a non-NULL value is what MmGetSystemRoutineAddress returned for
             // "ExAllocatePool2", whose prototype `AllocatePool2` is.
             let pool2 = unsafe { core::mem::transmute::<*mut c_void, AllocatePool2>(pool2) };
-            // SAFETY: IRQL <= DISPATCH_LEVEL (non-paged pool); the block is zeroed
-            // (no POOL_FLAG_UNINITIALIZED).
-            return unsafe { pool2(POOL_FLAG_NON_PAGED, size, TAG) }.cast();
+            let flags = if paged { POOL_FLAG_PAGED } else { POOL_FLAG_NON_PAGED };
+            // SAFETY: IRQL <= DISPATCH_LEVEL (paged: DriverEntry at PASSIVE_LEVEL); the
+            // block is zeroed (no POOL_FLAG_UNINITIALIZED).
+            return unsafe { pool2(flags, size, TAG) }.cast();
         }
-        // SAFETY: IRQL <= DISPATCH_LEVEL (non-paged pool); the documented prototype.
-        let block = unsafe { ExAllocatePoolWithTag(_POOL_TYPE::NonPagedPoolNx, size, TAG) }.cast::<u8>();
+        let pool = if paged { _POOL_TYPE::PagedPool } else { _POOL_TYPE::NonPagedPoolNx };
+        // SAFETY: IRQL <= DISPATCH_LEVEL (paged: DriverEntry at PASSIVE_LEVEL); the
+        // documented prototype.
+        let block = unsafe { ExAllocatePoolWithTag(pool, size, TAG) }.cast::<u8>();
         if !block.is_null() {
             // SAFETY: the block has `layout.size()` writable bytes.
             unsafe { ptr::write_bytes(block, 0, layout.size()) };

@@ -1,12 +1,42 @@
-//! Process create/exit (`PsSetCreateProcessNotifyRoutineEx`): `PASSIVE_LEVEL` inside a
-//! critical region, on the creating thread or the last exiting thread. Extracts the
-//! fields of `PS_CREATE_NOTIFY_INFO` (NULL on exit) and records them; nothing else.
+//! Process create/exit: `PASSIVE_LEVEL` inside a critical region, on the creating
+//! thread or the last exiting thread. Extracts the fields of `PS_CREATE_NOTIFY_INFO`
+//! (NULL on exit) and records them; nothing else.
+//!
+//! Registered with `PsSetCreateProcessNotifyRoutineEx2(PsCreateProcessNotifySubsystems)`
+//! where the kernel exports it (Windows 10 1703+; looked up at run time): only then are
+//! subsystem (WSL1/pico) processes reported, and `IsSubsystemProcess` filled in. With
+//! `PsSetCreateProcessNotifyRoutineEx` (the fallback) they are not reported at all.
+
+use core::ffi::c_void;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
 use wdk_sys::ntddk::{PsGetProcessExitStatus, PsSetCreateProcessNotifyRoutineEx};
-use wdk_sys::{BOOLEAN, HANDLE, NTSTATUS, PEPROCESS, PPS_CREATE_NOTIFY_INFO, PS_CREATE_NOTIFY_INFO};
+use wdk_sys::{BOOLEAN, HANDLE, NTSTATUS, PEPROCESS, PPS_CREATE_NOTIFY_INFO, PS_CREATE_NOTIFY_INFO, PVOID};
 
 use super::{id, stamp, units};
 use crate::event::{ClientId, Event};
+
+/// `PsSetCreateProcessNotifyRoutineEx2` (ntddk.h, Windows 10 1703): the notify type,
+/// the routine (for `PsCreateProcessNotifySubsystems`), and whether to remove it.
+type NotifyRoutineEx2 = unsafe extern "system" fn(notify_type: u32, information: PVOID, remove: BOOLEAN) -> NTSTATUS;
+
+/// `PSCREATEPROCESSNOTIFYTYPE::PsCreateProcessNotifySubsystems`: every subsystem's
+/// processes, Win32 included.
+const PS_CREATE_PROCESS_NOTIFY_SUBSYSTEMS: u32 = 0;
+
+/// The Ex2 routine `register` used, or NULL if it used `…Ex`; `unregister` removes
+/// the routine with the same API.
+static EX2: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The registration API in use, for DriverEntry's status line.
+pub(super) fn api() -> &'static str {
+    // Relaxed: written and read by DriverEntry/unload only, which never overlap.
+    if EX2.load(Ordering::Relaxed).is_null() {
+        "PsSetCreateProcessNotifyRoutineEx"
+    } else {
+        "PsSetCreateProcessNotifyRoutineEx2(PsCreateProcessNotifySubsystems)"
+    }
+}
 
 /// The notify routine. No allocation, lock, wait, print or panic: it only reads its
 /// arguments and calls [`crate::Pipeline::record`].
@@ -45,16 +75,40 @@ fn exited(pid: u64, process: PEPROCESS) -> Event<'static> {
     Event::ProcessExit { pid, exit_status: status.cast_unsigned() }
 }
 
+/// Calls the Ex2 routine at `address` for `on_process`.
+fn ex2(address: *mut c_void, remove: bool) -> NTSTATUS {
+    // SAFETY: a non-NULL value MmGetSystemRoutineAddress returned for
+    // "PsSetCreateProcessNotifyRoutineEx2", whose prototype `NotifyRoutineEx2` is.
+    let routine = unsafe { core::mem::transmute::<*mut c_void, NotifyRoutineEx2>(address) };
+    let information = (on_process as unsafe extern "C" fn(_, _, _)) as PVOID;
+    // SAFETY: PASSIVE_LEVEL; for PsCreateProcessNotifySubsystems the information is the
+    // PCREATE_PROCESS_NOTIFY_ROUTINE_EX, which `on_process` is; it stays loaded until
+    // the removal returns.
+    unsafe { routine(PS_CREATE_PROCESS_NOTIFY_SUBSYSTEMS, information, BOOLEAN::from(remove)) }
+}
+
 /// Registers the routine (DriverEntry; fails with 0xC0000022 unless the image is
-/// linked with /INTEGRITYCHECK and signed).
+/// linked with /INTEGRITYCHECK and signed): with Ex2 where the kernel has it.
 pub(super) fn register() -> NTSTATUS {
+    let address = super::system_routine("PsSetCreateProcessNotifyRoutineEx2");
+    // Relaxed: see `api`.
+    EX2.store(address, Ordering::Relaxed);
+    if !address.is_null() {
+        return ex2(address, false);
+    }
     // SAFETY: PASSIVE_LEVEL; `on_process` has the documented signature and stays
     // loaded until `unregister` returns.
     unsafe { PsSetCreateProcessNotifyRoutineEx(Some(on_process), BOOLEAN::from(false)) }
 }
 
-/// Removes the routine; waits for calls in flight (unload, never a callback).
+/// Removes the routine with the API that registered it; waits for calls in flight
+/// (unload, never a callback).
 pub(super) fn unregister() -> NTSTATUS {
+    // Relaxed: see `api`.
+    let address = EX2.load(Ordering::Relaxed);
+    if !address.is_null() {
+        return ex2(address, true);
+    }
     // SAFETY: PASSIVE_LEVEL; removes the routine `register` added.
     unsafe { PsSetCreateProcessNotifyRoutineEx(Some(on_process), BOOLEAN::from(true)) }
 }

@@ -1,9 +1,21 @@
 //! Thread create/exit (`PsSetCreateThreadNotifyRoutine`): `PASSIVE_LEVEL` or `APC_LEVEL`. A
 //! create runs in the creator's context, so the current process and thread name the
-//! creator (creator pid != pid: a remote thread). Extracts ids and records them.
+//! creator (the worker decides whether that makes it remote: a new process's first
+//! thread is created by its parent). Extracts ids and records them.
+//!
+//! Unlike the process and image routines, this one is not documented to run inside a
+//! critical region. A thread suspended between reserving and committing its record
+//! would leave the ring's head busy: the worker stops there, and unload would wait for
+//! it forever. So the record is made inside `KeEnterCriticalRegion` /
+//! `KeLeaveCriticalRegion`, which hold off normal kernel APCs, suspension among them.
+//! Raising IRQL to `DISPATCH_LEVEL` instead would also hold off preemption (thread
+//! events carry no strings, so nothing paged is touched); but on x64 raising and
+//! lowering IRQL are inline CR8 writes that wdk-sys does not bind, and a preempted
+//! producer is resumed by the scheduler anyway, so the critical region is enough.
 
 use wdk_sys::ntddk::{
-    PsGetCurrentProcessId, PsGetCurrentThreadId, PsRemoveCreateThreadNotifyRoutine, PsSetCreateThreadNotifyRoutine,
+    KeEnterCriticalRegion, KeLeaveCriticalRegion, PsGetCurrentProcessId, PsGetCurrentThreadId,
+    PsRemoveCreateThreadNotifyRoutine, PsSetCreateThreadNotifyRoutine,
 };
 use wdk_sys::{BOOLEAN, HANDLE, NTSTATUS};
 
@@ -24,7 +36,12 @@ unsafe extern "C" fn on_thread(process_id: HANDLE, thread_id: HANDLE, create: BO
         let thread = unsafe { PsGetCurrentThreadId() };
         Event::ThreadCreate { pid, tid, creator: ClientId { pid: id(process), tid: id(thread) } }
     };
+    // SAFETY: IRQL <= APC_LEVEL (the routine's documented IRQL); paired with the leave
+    // below on every path (`record` always returns).
+    unsafe { KeEnterCriticalRegion() };
     driver.pipeline.record(stamp, &event);
+    // SAFETY: leaves the critical region entered above.
+    unsafe { KeLeaveCriticalRegion() };
 }
 
 /// Registers the routine (DriverEntry).

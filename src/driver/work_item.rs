@@ -12,7 +12,7 @@ use wdk_sys::{_WORK_QUEUE_TYPE, NT_SUCCESS, PDEVICE_OBJECT, PEPROCESS, PIO_WORKI
 use crate::schedule::WorkQueue;
 use crate::worker::WorkerEnv;
 use crate::worker::format::Line;
-use crate::worker::names::Name;
+use crate::worker::names::{Lookup, Name};
 
 /// The driver's one work item, allocated on its device object.
 pub(super) struct WorkItemQueue {
@@ -55,15 +55,17 @@ impl WorkerEnv for KernelEnv {
         super::print_line(self.level, line.with_nul());
     }
 
-    fn process_image(&mut self, pid: u64, name: &mut Name) -> bool {
-        let Ok(pid) = usize::try_from(pid) else { return false };
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
+        let Ok(pid) = usize::try_from(pid) else { return Lookup::Failed };
         let mut process: PEPROCESS = core::ptr::null_mut();
         // SAFETY: PASSIVE_LEVEL; `process` receives a referenced EPROCESS on success.
         let status = unsafe { PsLookupProcessByProcessId(core::ptr::without_provenance_mut(pid), &raw mut process) };
         if !NT_SUCCESS(status) {
-            return false;
+            return Lookup::Failed;
         }
-        let found = image_name(process, name);
+        // The process exists; without an image name it is one of the minimal processes
+        // (Registry, MemCompression, Secure System, …), which have no image file.
+        let found = if image_name(process, name) { Lookup::Found } else { Lookup::NoImageFile };
         // SAFETY: drops the reference PsLookupProcessByProcessId took.
         unsafe { ObfDereferenceObject(process.cast::<c_void>()) };
         found

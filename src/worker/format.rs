@@ -6,11 +6,14 @@
 //! nothing is cut silently: concatenating the parts after their prefixes gives the
 //! whole logical line. Nothing here allocates, uses `core::fmt`, or can panic.
 //!
-//! Quoted text is UTF-16 → UTF-8 (U+FFFD for unpaired surrogates). Windows paths keep
-//! their backslashes as they are; only two escapes exist, so the text stays readable
-//! and still parses back unambiguously:
-//! * `\"` is a quote, `\u{hex}` a code point (controls, NUL, DEL, C1, and the bidi and
-//!   zero-width characters that could disguise a name);
+//! Lines are pure printable ASCII: `DbgPrint`'s `%s` shows bytes in the ANSI code page,
+//! so UTF-8 would reach DebugView and WinDbg as mojibake. Quoted text keeps printable
+//! ASCII as it is (Windows paths keep their backslashes) and writes everything else as
+//! an escape; only two escapes exist, so the text stays readable and parses back to the
+//! original UTF-16 units exactly:
+//! * `\"` is a quote, `\u{hex}` a code point: every non-ASCII character, controls, NUL
+//!   and DEL; a surrogate pair as its one code point, an unpaired surrogate as itself
+//!   (`\u{d800}`), so nothing is replaced;
 //! * a backslash is written as `\u{5c}` only where it would otherwise start one of
 //!   those (before a `u`) or swallow the closing quote (at the end).
 //!
@@ -18,7 +21,7 @@
 
 use crate::record::{Detail, Record, Text};
 use crate::stats::Snapshot;
-use crate::worker::names::Name;
+use crate::worker::names::{Name, Origin};
 
 /// Longest physical line in bytes, without its NUL.
 pub const LINE_MAX: usize = 511;
@@ -149,9 +152,9 @@ impl<'b, F: FnMut(Line<'_>)> Lines<'b, F> {
         self.put(piece.get(..k + v).unwrap_or(&[]));
     }
 
-    /// Appends UTF-16 units as quoted, escaped UTF-8 (see the module documentation).
+    /// Appends UTF-16 units as quoted, escaped ASCII (see the module documentation).
     /// Runs of printable ASCII, most of any path or command line, are copied in bulk;
-    /// everything else is decoded (U+FFFD for an unpaired surrogate) and escaped.
+    /// everything else is decoded and written as `\u{hex}`.
     pub fn quoted(&mut self, units: impl Iterator<Item = u16>) {
         self.put(b"\"");
         let mut units = units.peekable();
@@ -178,26 +181,23 @@ impl<'b, F: FnMut(Line<'_>)> Lines<'b, F> {
             }
             self.run(ascii.get(..n).unwrap_or(&[]));
             n = 0;
-            let code = match unit {
-                0xd800..=0xdbff => match units.peek().copied() {
-                    Some(low @ 0xdc00..=0xdfff) => {
-                        units.next();
-                        let high = u32::from(unit).wrapping_sub(0xd800);
-                        let low = u32::from(low).wrapping_sub(0xdc00);
-                        0x1_0000u32.wrapping_add(high << 10).wrapping_add(low)
-                    }
-                    _ => 0xfffd,
-                },
-                0xdc00..=0xdfff => 0xfffd,
+            if unit == 0x22 {
+                self.put(b"\\\"");
+                continue;
+            }
+            // A surrogate pair is one code point; anything else (an unpaired surrogate
+            // included) is its own unit's value, so the escape loses nothing.
+            let code = match (unit, units.peek().copied()) {
+                (0xd800..=0xdbff, Some(low @ 0xdc00..=0xdfff)) => {
+                    units.next();
+                    let high = u32::from(unit).wrapping_sub(0xd800);
+                    let low = u32::from(low).wrapping_sub(0xdc00);
+                    0x1_0000u32.wrapping_add(high << 10).wrapping_add(low)
+                }
                 _ => u32::from(unit),
             };
-            let c = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
             let mut piece = [0u8; 12];
-            if c == '\\' {
-                self.put(b"\\u{5c}");
-            } else {
-                self.put(escape(c, &mut piece));
-            }
+            self.put(escape(code, &mut piece));
         }
         self.run(ascii.get(..n).unwrap_or(&[]));
         self.put(b"\"");
@@ -257,61 +257,19 @@ pub fn hex(mut n: u64, width: usize, buf: &mut [u8; 18]) -> &[u8] {
     buf.get(start..).unwrap_or(&[])
 }
 
-/// Whether `c` reorders or hides text on display (bidi controls, zero-width marks):
-/// shown escaped so a name cannot disguise itself in the debugger.
-const fn is_format_control(c: char) -> bool {
-    matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
-}
-
-/// `c` as it appears inside quotes: itself in UTF-8, or an escape (a backslash is
-/// left to [`Lines::quoted`], which knows what follows it).
+/// `\u{hex}` for the code point (or lone surrogate) `code`: at most 6 hex digits.
 #[must_use]
-pub fn escape(c: char, buf: &mut [u8; 12]) -> &[u8] {
-    if c == '"' {
-        return b"\\\"";
-    }
-    let code = c as u32;
-    if code < 0x20 || (0x7f..=0x9f).contains(&code) || is_format_control(c) {
-        // \u{...}: at most 6 hex digits.
-        let mut digits = [0u8; 18];
-        let h = hex(u64::from(code), 1, &mut digits);
-        let h = h.get(2..).unwrap_or(&[]);
-        let mut len = 0;
-        for &b in b"\\u{".iter().chain(h).chain(b"}") {
-            if let Some(slot) = buf.get_mut(len) {
-                *slot = b;
-                len += 1;
-            }
+pub fn escape(code: u32, buf: &mut [u8; 12]) -> &[u8] {
+    let mut digits = [0u8; 18];
+    let h = hex(u64::from(code), 1, &mut digits);
+    let h = h.get(2..).unwrap_or(&[]);
+    let mut len = 0;
+    for &b in b"\\u{".iter().chain(h).chain(b"}") {
+        if let Some(slot) = buf.get_mut(len) {
+            *slot = b;
+            len += 1;
         }
-        return buf.get(..len).unwrap_or(&[]);
     }
-    utf8(c, buf)
-}
-
-/// UTF-8 encoding of `c` (core's `encode_utf8` has a panic path for short buffers).
-#[expect(clippy::cast_possible_truncation, reason = "each cast keeps bits already masked or shifted into range")]
-fn utf8(c: char, buf: &mut [u8; 12]) -> &[u8] {
-    let code = c as u32;
-    // Each `as u8` below keeps only bits already masked or shifted into range.
-    let len = if code < 0x80 {
-        buf[0] = code as u8;
-        1
-    } else if code < 0x800 {
-        buf[0] = 0xc0 | (code >> 6) as u8;
-        buf[1] = 0x80 | (code & 0x3f) as u8;
-        2
-    } else if code < 0x1_0000 {
-        buf[0] = 0xe0 | (code >> 12) as u8;
-        buf[1] = 0x80 | ((code >> 6) & 0x3f) as u8;
-        buf[2] = 0x80 | (code & 0x3f) as u8;
-        3
-    } else {
-        buf[0] = 0xf0 | ((code >> 18) & 0x07) as u8;
-        buf[1] = 0x80 | ((code >> 12) & 0x3f) as u8;
-        buf[2] = 0x80 | ((code >> 6) & 0x3f) as u8;
-        buf[3] = 0x80 | (code & 0x3f) as u8;
-        4
-    };
     buf.get(..len).unwrap_or(&[])
 }
 
@@ -325,6 +283,8 @@ pub struct Context<'n> {
     pub omit_command_line: bool,
     /// The process image name the worker knows for `pid`, or why not.
     pub process: ProcessName<'n>,
+    /// For a thread-create: whether it came from another process (ignored otherwise).
+    pub origin: Origin,
 }
 
 /// The worker's knowledge of a record's process, for the `proc=` field.
@@ -334,6 +294,8 @@ pub enum ProcessName<'n> {
     NotApplicable,
     /// Known name.
     Known(&'n Name),
+    /// The process has no image file (`proc=-`).
+    NoImageFile,
     /// Look-up failed or not possible.
     Unknown,
 }
@@ -407,8 +369,11 @@ pub fn record(rec: &Record<'_>, ctx: &Context<'_>, buf: &mut [u8; LINE_BUF], out
             l.key_dec(b":", creator.tid);
             l.put(b" ");
             flag(&mut l, b"fileopen=", file_open_name_available);
-            l.put(b" ");
-            flag(&mut l, b"subsystem=", subsystem_process);
+            // Only a routine registered for subsystem processes (Ex2) is told about them,
+            // and then the flag marks the few that are; absent means a Win32 process.
+            if subsystem_process {
+                l.put(b" subsystem=1");
+            }
             text(&mut l, b"image", rec.image);
             if ctx.omit_command_line {
                 l.put(b" cmdline=<omitted>");
@@ -426,8 +391,12 @@ pub fn record(rec: &Record<'_>, ctx: &Context<'_>, buf: &mut [u8; LINE_BUF], out
             l.put(b" ");
             l.key_dec(b"by=", creator.pid);
             l.key_dec(b":", creator.tid);
-            l.put(b" ");
-            flag(&mut l, b"remote=", creator.pid != rec.pid);
+            l.put(match ctx.origin {
+                Origin::Local => b" remote=0".as_slice(),
+                Origin::Initial => b" remote=0 initial=1",
+                Origin::Remote => b" remote=1",
+                Origin::Unknown => b" remote=?",
+            });
         }
         Detail::ThreadExit { tid } => {
             l.put(b" ");
@@ -451,12 +420,22 @@ pub fn record(rec: &Record<'_>, ctx: &Context<'_>, buf: &mut [u8; LINE_BUF], out
             l.put(b" proc=");
             l.quoted(name.units().iter().copied());
         }
+        ProcessName::NoImageFile => l.put(b" proc=-"),
         ProcessName::Unknown => l.put(b" proc=?"),
     }
     if let Detail::ImageLoad { .. } = rec.detail {
         text(&mut l, b"image", rec.image);
     }
     l.finish();
+}
+
+/// `ticks` of a `frequency` Hz counter in whole microseconds (0 for an unknown frequency).
+#[must_use]
+pub fn micros(ticks: u64, frequency: u64) -> u64 {
+    if frequency == 0 {
+        return 0;
+    }
+    u64::try_from(u128::from(ticks) * 1_000_000 / u128::from(frequency)).unwrap_or(u64::MAX)
 }
 
 /// `notifyring: LOST n events (ring full)`.
@@ -468,7 +447,14 @@ pub fn lost(count: u64, buf: &mut [u8; LINE_BUF], out: impl FnMut(Line<'_>)) {
 }
 
 /// The statistics line; `label` is `stats` (periodic) or `final-stats` (unload).
-pub fn stats(label: &[u8], s: &Snapshot, capacity: u64, buf: &mut [u8; LINE_BUF], out: impl FnMut(Line<'_>)) {
+pub fn stats(
+    label: &[u8],
+    s: &Snapshot,
+    capacity: u64,
+    clock: Clock,
+    buf: &mut [u8; LINE_BUF],
+    out: impl FnMut(Line<'_>),
+) {
     let mut l = Lines::new(buf, None, out);
     l.put(label);
     l.key_dec(b" delivered=", s.delivered_total());
@@ -488,5 +474,6 @@ pub fn stats(label: &[u8], s: &Snapshot, capacity: u64, buf: &mut [u8; LINE_BUF]
     l.key_dec(b" busy_stops=", s.busy_stops);
     l.key_dec(b" lookup_failures=", s.lookup_failures);
     l.key_dec(b" names_dropped=", s.names_dropped);
+    l.key_dec(b" longest_run_us=", micros(s.longest_run_ticks, clock.frequency));
     l.finish();
 }

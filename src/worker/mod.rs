@@ -1,5 +1,12 @@
 //! Step 5: the work item routine's side. Everything slow happens here: draining the
-//! ring in bounded batches, resolving process names, formatting and printing.
+//! ring in bounded runs, resolving process names, formatting and printing.
+//!
+//! A run ends after `BatchSize` records or once it has run `RunBudgetMilliseconds`,
+//! whichever comes first, and re-queues itself through the gate: with a kernel
+//! debugger attached every line is a synchronous round trip, and a work item must not
+//! hold a system worker thread for long. The budget is checked before every line, so a
+//! run lasts at most the budget plus one line; a record whose lines do not all fit is
+//! kept at the ring's head and finished by the next run.
 //!
 //! [`Pipeline::run_worker`] is the routine's whole body: it follows the schedule's
 //! protocol (enter, drain a batch, re-queue through the gate or go idle and re-check,
@@ -15,7 +22,7 @@ use crate::ring::{Pop, Ring};
 use crate::schedule::WorkQueue;
 use crate::stats::{self, Snapshot, Stats};
 use format::{Clock, Context, LINE_BUF, Line, ProcessName};
-use names::{Entry, Name, Names};
+use names::{Entry, Lookup, Name, Names, Origin};
 
 /// What the worker needs from its host.
 ///
@@ -26,11 +33,15 @@ use names::{Entry, Name, Names};
 pub trait WorkerEnv {
     /// Prints one line (its `with_nul()` form is a C string).
     fn print(&mut self, line: Line<'_>);
-    /// Fills `name` with the image file name of process `pid`; false if unknown.
-    fn process_image(&mut self, pid: u64, name: &mut Name) -> bool;
+    /// Fills `name` with the image file name of process `pid` (on `Found`).
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup;
     /// Current performance-counter ticks.
     fn now_ticks(&mut self) -> u64;
 }
+
+/// The process every Windows since XP runs as pid 4; it has no image file, and
+/// Sysmon, Task Manager and Process Explorer all call it `System`.
+pub const SYSTEM_PID: u64 = 4;
 
 /// State only the consumer touches.
 pub struct WorkerState {
@@ -38,11 +49,36 @@ pub struct WorkerState {
     line: [u8; LINE_BUF],
     /// Stream position: records delivered plus events reported lost.
     seq: u64,
+    /// Events reported lost so far (the pid table compares against it).
+    losses: u64,
     clock: Clock,
     batch: u32,
+    /// A run stops printing once it has run this long (and printed at least a line).
+    budget_ticks: u64,
     omit_command_line: bool,
     stats_every_ticks: u64,
     last_stats_ticks: u64,
+    /// The record at the ring's head, if a run stopped part-way through its lines.
+    head: Option<Head>,
+    /// The current run: when it started and how many lines it printed.
+    run: Run,
+}
+
+/// A record the worker has started on but not finished printing.
+#[derive(Clone, Copy)]
+struct Head {
+    seq: u64,
+    origin: Origin,
+    /// Physical lines already printed (the LOST marker before it counts as one).
+    printed: u32,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Run {
+    start: u64,
+    lines: u32,
+    /// Whether the budget is spent (set by the first line refused).
+    spent: bool,
 }
 
 /// Why the drain loop stopped.
@@ -58,28 +94,42 @@ impl WorkerState {
             names: Names::try_new(config.names)?,
             line: [0; LINE_BUF],
             seq: 0,
+            losses: 0,
             clock,
             batch: config.batch.max(1),
+            budget_ticks: u64::from(config.run_budget_ms).saturating_mul(clock.frequency) / 1000,
             omit_command_line: config.omit_command_line,
             stats_every_ticks: u64::from(config.stats_interval_s).saturating_mul(clock.frequency),
             last_stats_ticks: clock.start_ticks,
+            head: None,
+            run: Run::default(),
         })
     }
 
-    /// Drains up to `budget` records (all of them if `None`).
+    /// Whether this run may print another line (see [`may_print`]).
+    fn may_print(&mut self, env: &mut impl WorkerEnv, timed: bool) -> bool {
+        may_print(&mut self.run, self.budget_ticks, env, timed)
+    }
+
+    /// Drains up to `budget` records (all of them, untimed, if `None`).
     fn drain(&mut self, ring: &Ring, stats: &Stats, env: &mut impl WorkerEnv, budget: Option<u32>) -> (u32, Stop) {
         let mut count = 0u32;
+        let timed = budget.is_some();
         loop {
-            if budget.is_some_and(|b| count >= b) {
+            if budget.is_some_and(|b| count >= b) || (timed && self.run.spent) {
                 return (count, Stop::Budget);
             }
             // SAFETY: the caller owns the consumer side (RUNNING, or stopped and idle).
-            let popped = unsafe { ring.pop(|lost_before, bytes| self.deliver(lost_before, bytes, stats, env)) };
+            let popped = unsafe {
+                ring.pop_or_keep(|lost_before, bytes| self.deliver(lost_before, bytes, stats, env, timed).then_some(()))
+            };
             match popped {
-                Pop::Record { .. } => count = count.wrapping_add(1),
+                Pop::Record { value: Some(()), .. } => count = count.wrapping_add(1),
+                Pop::Record { value: None, .. } => return (count, Stop::Budget),
                 Pop::Empty => {
                     // SAFETY: as above, and `pop` just returned Empty.
                     let trailing = unsafe { ring.take_trailing_losses() };
+                    // Printed even past the budget: the count is already taken.
                     self.report_lost(trailing, stats, env);
                     return (count, Stop::Empty);
                 }
@@ -96,80 +146,175 @@ impl WorkerState {
             return;
         }
         self.seq = self.seq.wrapping_add(count);
+        self.losses = self.losses.wrapping_add(count);
         stats::add(&stats.worker.lost_reported, count);
-        format::lost(count, &mut self.line, |l| print(env, stats, l));
+        let run = &mut self.run;
+        format::lost(count, &mut self.line, |l| {
+            run.lines = run.lines.wrapping_add(1);
+            print(env, stats, l);
+        });
     }
 
-    /// One record: LOST marker first (if any), then enrich, format and print.
-    fn deliver(&mut self, lost_before: u32, bytes: &[u8], stats: &Stats, env: &mut impl WorkerEnv) {
-        self.report_lost(u64::from(lost_before), stats, env);
-        self.seq = self.seq.wrapping_add(1);
-        let Ok(rec) = record::decode(bytes) else {
-            let mut l = format::Lines::new(&mut self.line, Some(self.seq), |l| print(env, stats, l));
-            l.key_dec(b"#", self.seq);
-            l.put(b" undecodable record");
-            l.finish();
-            return;
+    /// One record: LOST marker first (if any), then enrich, format and print. Returns
+    /// false if the run's budget ran out part-way: the record stays at the head and
+    /// the next run resumes after the lines already printed.
+    fn deliver(
+        &mut self,
+        lost_before: u32,
+        bytes: &[u8],
+        stats: &Stats,
+        env: &mut impl WorkerEnv,
+        timed: bool,
+    ) -> bool {
+        let head = if let Some(head) = self.head {
+            head
+        } else {
+            if !self.may_print(env, timed) {
+                return false;
+            }
+            self.report_lost(u64::from(lost_before), stats, env);
+            self.seq = self.seq.wrapping_add(1);
+            let Ok(rec) = record::decode(bytes) else {
+                let mut l = format::Lines::new(&mut self.line, Some(self.seq), |l| print(env, stats, l));
+                l.key_dec(b"#", self.seq);
+                l.put(b" undecodable record");
+                l.finish();
+                return true;
+            };
+            let origin = self.learn(&rec, stats, env);
+            Head { seq: self.seq, origin, printed: 0 }
         };
+        // The same bytes decoded a moment ago (or in the run that kept them).
+        let Ok(rec) = record::decode(bytes) else { return true };
+        let process = process_name(&self.names, &rec);
+        let ctx = Context {
+            seq: head.seq,
+            clock: self.clock,
+            omit_command_line: self.omit_command_line,
+            process,
+            origin: head.origin,
+        };
+        // Lines before `head.printed` went out in an earlier run; formatting is
+        // deterministic, so they are formatted again and skipped.
+        let (mut index, mut printed, mut kept) = (0u32, head.printed, false);
+        let (run, budget) = (&mut self.run, self.budget_ticks);
+        format::record(&rec, &ctx, &mut self.line, |l| {
+            if index >= head.printed && !kept {
+                if may_print(run, budget, env, timed) {
+                    run.lines = run.lines.wrapping_add(1);
+                    printed = printed.wrapping_add(1);
+                    print(env, stats, l);
+                } else {
+                    kept = true;
+                }
+            }
+            index = index.wrapping_add(1);
+        });
+        if kept {
+            self.head = Some(Head { printed, ..head });
+            return false;
+        }
+        self.head = None;
         if let Some(c) = stats.worker.delivered.get(rec.kind.index()) {
             stats::bump(c);
         }
         let truncated = [rec.image, rec.command_line].iter().flatten().filter(|t| t.truncated()).count();
         stats::add(&stats.worker.truncated_strings, truncated as u64);
-        self.enrich_and_print(&rec, stats, env);
+        if let record::Detail::ProcessExit { .. } = rec.detail {
+            self.names.remove(rec.pid);
+        }
+        true
     }
 
-    fn enrich_and_print(&mut self, rec: &Record<'_>, stats: &Stats, env: &mut impl WorkerEnv) {
+    /// What the worker learns from a record before printing it (once per record): the
+    /// pid table's name and thread facts. Returns a thread-create's origin.
+    fn learn(&mut self, rec: &Record<'_>, stats: &Stats, env: &mut impl WorkerEnv) -> Origin {
         use record::Detail;
-        let learn = match rec.detail {
-            Detail::ProcessCreate { .. } => {
+        match rec.detail {
+            Detail::ProcessCreate { creator, .. } => {
                 let name = rec.image.map(|t| Name::from_path(t.units()));
-                if !self.names.insert(rec.pid, name.as_ref()) {
+                if !self.names.insert_created(rec.pid, name.as_ref(), creator, self.losses) {
                     stats::bump(&stats.worker.names_dropped);
                 }
-                false
+                return Origin::Local;
             }
-            Detail::ImageLoad { .. } if rec.pid == 0 => false,
-            _ => true,
-        };
-        if learn && matches!(self.names.get(rec.pid), Entry::Unseen) {
+            Detail::ImageLoad { .. } if rec.pid == 0 => return Origin::Local,
+            _ => {}
+        }
+        if matches!(self.names.get(rec.pid), Entry::Unseen) {
             let mut name = Name::EMPTY;
-            let found = env.process_image(rec.pid, &mut name);
-            if !found {
+            let found = if rec.pid == SYSTEM_PID {
+                // No image file to look up, and no failure either.
+                name = Name::from_path("System".encode_utf16());
+                Lookup::Found
+            } else {
+                env.process_image(rec.pid, &mut name)
+            };
+            if found == Lookup::Failed {
                 stats::bump(&stats.worker.lookup_failures);
             }
-            if !self.names.insert(rec.pid, found.then_some(&name)) {
+            if !self.names.insert_lookup(rec.pid, found, &name) {
                 stats::bump(&stats.worker.names_dropped);
             }
         }
-        let entry = self.names.get(rec.pid);
-        let process = match (learn, entry) {
-            (false, _) => ProcessName::NotApplicable,
-            (true, Entry::Known(name)) => ProcessName::Known(name),
-            (true, _) => ProcessName::Unknown,
-        };
-        let ctx = Context { seq: self.seq, clock: self.clock, omit_command_line: self.omit_command_line, process };
-        format::record(rec, &ctx, &mut self.line, |l| print(env, stats, l));
-        if let Detail::ProcessExit { .. } = rec.detail {
-            self.names.remove(rec.pid);
+        match rec.detail {
+            Detail::ThreadCreate { creator, .. } => self.names.thread_origin(rec.pid, creator, self.losses),
+            Detail::ThreadExit { .. } => {
+                self.names.note_thread(rec.pid);
+                Origin::Local
+            }
+            _ => Origin::Local,
         }
     }
 
     fn print_stats(&mut self, label: &[u8], ring: &Ring, stats: &Stats, env: &mut impl WorkerEnv) {
         let snapshot = stats.snapshot();
-        format::stats(label, &snapshot, ring.capacity(), &mut self.line, |l| print(env, stats, l));
+        let run = &mut self.run;
+        format::stats(label, &snapshot, ring.capacity(), self.clock, &mut self.line, |l| {
+            run.lines = run.lines.wrapping_add(1);
+            print(env, stats, l);
+        });
     }
 
+    /// The periodic statistics line, when due and the run's budget allows a line (else
+    /// the next run prints it).
     fn maybe_print_stats(&mut self, ring: &Ring, stats: &Stats, env: &mut impl WorkerEnv) {
         if self.stats_every_ticks == 0 {
             return;
         }
         let now = env.now_ticks();
-        if now.wrapping_sub(self.last_stats_ticks) >= self.stats_every_ticks {
+        if now.wrapping_sub(self.last_stats_ticks) >= self.stats_every_ticks && self.may_print(env, true) {
             self.last_stats_ticks = now;
             self.print_stats(b"stats", ring, stats, env);
         }
     }
+}
+
+/// The `proc=` name for `rec`'s process.
+fn process_name<'n>(names: &'n Names, rec: &Record<'_>) -> ProcessName<'n> {
+    use record::Detail;
+    match rec.detail {
+        Detail::ProcessCreate { .. } => ProcessName::NotApplicable,
+        Detail::ImageLoad { .. } if rec.pid == 0 => ProcessName::NotApplicable,
+        _ => match names.get(rec.pid) {
+            Entry::Known(name) => ProcessName::Known(name),
+            Entry::NoImageFile => ProcessName::NoImageFile,
+            Entry::Unseen | Entry::Unknown => ProcessName::Unknown,
+        },
+    }
+}
+
+/// Whether a run may print another line: always its first (so every run makes
+/// progress), then only while it has run for less than `budget` ticks. Untimed (unload's
+/// final drain, which may take its time): always.
+fn may_print(run: &mut Run, budget: u64, env: &mut impl WorkerEnv, timed: bool) -> bool {
+    if !timed || run.lines == 0 {
+        return true;
+    }
+    if !run.spent && env.now_ticks().wrapping_sub(run.start) >= budget {
+        run.spent = true;
+    }
+    !run.spent
 }
 
 fn print(env: &mut impl WorkerEnv, stats: &Stats, line: Line<'_>) {
@@ -194,9 +339,17 @@ impl<Q: WorkQueue> Pipeline<Q> {
         self.schedule.exit();
     }
 
+    /// The periodic timer's DPC (`DISPATCH_LEVEL`): wakes the worker through the gate
+    /// so that an idle system still gets its statistics line. Touches only the schedule.
+    pub fn tick(&self) {
+        self.schedule.wake(&self.queue);
+    }
+
     fn run_owned(&self, state: &mut WorkerState, env: &mut impl WorkerEnv) {
         let counters = self.stats;
         stats::bump(&counters.worker.worker_runs);
+        let start = env.now_ticks();
+        state.run = Run { start, lines: 0, spent: false };
         let mut budget = state.batch;
         loop {
             stats::raise(&counters.worker.high_water, self.ring.used());
@@ -205,17 +358,19 @@ impl<Q: WorkQueue> Pipeline<Q> {
             stats::raise(&counters.worker.largest_batch, u64::from(state.batch.saturating_sub(budget)));
             state.maybe_print_stats(&self.ring, counters, env);
             if matches!(stop, Stop::Budget) {
+                stats::raise(&counters.worker.longest_run_ticks, env.now_ticks().wrapping_sub(start));
                 // Leaves RUNNING either way; the state must not be touched after this.
                 self.schedule.requeue(&self.queue);
                 return;
             }
+            stats::raise(&counters.worker.longest_run_ticks, env.now_ticks().wrapping_sub(start));
             // Leaves RUNNING: from here only atomics of the ring and schedule.
             self.schedule.finish_run();
             if !self.ring.has_work() || !self.schedule.resume() {
                 return;
             }
-            // Resumed: RUNNING again, with what is left of this run's budget.
-            if budget == 0 {
+            // Resumed: RUNNING again, with what is left of this run's budgets.
+            if budget == 0 || state.run.spent {
                 self.schedule.requeue(&self.queue);
                 return;
             }
@@ -240,6 +395,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
             // queued again, so the caller is the only consumer from now on.
             let state = unsafe { &mut *state };
             stats::raise(&self.stats.worker.high_water, self.ring.used());
+            state.run = Run::default();
             state.drain(&self.ring, self.stats, env, None);
             state.print_stats(b"final-stats", &self.ring, self.stats, env);
             self.stats.snapshot()

@@ -1,10 +1,16 @@
-//! Step 5c: the worker's pid → process image table (slow work, off the callback path).
+//! Step 5c: the worker's pid table (slow work, off the callback path): each process's
+//! image name, and what the worker has seen of its threads.
 //!
 //! Filled from process-create records and from look-ups of pids the worker has never
 //! seen (the driver asks the kernel; tests a table); pruned on process exit. Fixed
 //! capacity, allocated once: open addressing with linear probing and backward-shift
 //! deletion, at most 3/4 full (past that a process is simply not remembered, and counted).
+//!
+//! Names are looked up when the worker first meets a pid, which may be a while after
+//! the event: if the process has exited and its pid was reused meanwhile, the look-up
+//! names the new process. Process-create records are never late in that way.
 
+use crate::event::ClientId;
 use alloc::vec::Vec;
 
 /// UTF-16 units kept of a process image's file name.
@@ -58,24 +64,80 @@ impl Name {
     }
 }
 
+/// What a look-up of a process the worker never saw created found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// The process exists and its image file name was filled in.
+    Found,
+    /// The process exists but has no image file (System's minimal processes such as
+    /// Registry or MemCompression): nothing to name it by, and nothing failed.
+    NoImageFile,
+    /// No such process any more, or the kernel could not say.
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Known,
+    NoImageFile,
+    /// A remembered failed look-up (not asked again until the pid is reused).
+    Failed,
+}
+
+/// Whether a new thread was created by another process, as far as the worker can tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Created by a thread of its own process.
+    Local,
+    /// The first thread of a new process, created by the thread that created the
+    /// process (inside process creation): not remote, whatever the pids say.
+    Initial,
+    /// Created from another process, and not a new process's first thread.
+    Remote,
+    /// Created from another process, but the worker cannot tell whether it is the
+    /// process's first thread (it did not see the process start, or events were lost
+    /// since): said so rather than guessed.
+    Unknown,
+}
+
 #[derive(Clone, Copy)]
 struct Slot {
     pid: u64,
     used: bool,
-    /// False for a remembered failed look-up (not asked again until the pid is reused).
-    known: bool,
+    state: State,
     name: Name,
+    /// The creating thread, when the worker saw this process's create record.
+    creator: Option<ClientId>,
+    /// Seen created, and its first thread not seen yet.
+    initial_pending: bool,
+    /// A thread of this process was seen (created or exiting) since the driver started,
+    /// so any later thread is not its first.
+    threads_seen: bool,
+    /// Losses reported before the create record: a change means the first thread's
+    /// record may have been among them.
+    loss_mark: u64,
 }
 
-const EMPTY: Slot = Slot { pid: 0, used: false, known: false, name: Name::EMPTY };
+const EMPTY: Slot = Slot {
+    pid: 0,
+    used: false,
+    state: State::Failed,
+    name: Name::EMPTY,
+    creator: None,
+    initial_pending: false,
+    threads_seen: false,
+    loss_mark: 0,
+};
 
-/// What the table knows about a pid.
+/// What the table knows about a pid's name.
 #[derive(Clone, Copy, Debug)]
 pub enum Entry<'a> {
     /// Never seen.
     Unseen,
     /// Looked up before, without success.
     Unknown,
+    /// The process has no image file.
+    NoImageFile,
     /// Known image name.
     Known(&'a Name),
 }
@@ -121,20 +183,95 @@ impl Names {
         None
     }
 
-    /// What is known about `pid`.
+    /// What is known about `pid`'s name.
     #[must_use]
     pub fn get(&self, pid: u64) -> Entry<'_> {
-        match self.find(pid).and_then(|i| self.slots.get(i)) {
-            None => Entry::Unseen,
-            Some(s) if s.known => Entry::Known(&s.name),
-            Some(_) => Entry::Unknown,
+        self.find(pid).and_then(|i| self.slots.get(i)).map_or(Entry::Unseen, |s| match s.state {
+            State::Known => Entry::Known(&s.name),
+            State::NoImageFile => Entry::NoImageFile,
+            State::Failed => Entry::Unknown,
+        })
+    }
+
+    /// Remembers `pid` as a new process (replacing what was there). `None` records a
+    /// failed look-up. Returns false if the table is too full to remember a new pid.
+    pub fn insert(&mut self, pid: u64, name: Option<&Name>) -> bool {
+        let lookup = if name.is_some() { Lookup::Found } else { Lookup::Failed };
+        self.insert_lookup(pid, lookup, name.unwrap_or(&Name::EMPTY))
+    }
+
+    /// Remembers what a look-up of `pid` found (`name` is used only if `Found`).
+    pub fn insert_lookup(&mut self, pid: u64, lookup: Lookup, name: &Name) -> bool {
+        let state = match lookup {
+            Lookup::Found => State::Known,
+            Lookup::NoImageFile => State::NoImageFile,
+            Lookup::Failed => State::Failed,
+        };
+        let name = if state == State::Known { *name } else { Name::EMPTY };
+        self.put(Slot { pid, used: true, state, name, ..EMPTY })
+    }
+
+    /// Remembers the create record of `pid`: its name, its creating thread, and the
+    /// count of losses reported so far.
+    pub fn insert_created(&mut self, pid: u64, name: Option<&Name>, creator: ClientId, losses: u64) -> bool {
+        let state = if name.is_some() { State::Known } else { State::Failed };
+        let name = name.copied().unwrap_or(Name::EMPTY);
+        self.put(Slot {
+            pid,
+            used: true,
+            state,
+            name,
+            creator: Some(creator),
+            initial_pending: true,
+            loss_mark: losses,
+            ..EMPTY
+        })
+    }
+
+    /// A thread of `pid` exited: the process has had a thread.
+    pub fn note_thread(&mut self, pid: u64) {
+        if let Some(s) = self.find(pid).and_then(|i| self.slots.get_mut(i)) {
+            s.threads_seen = true;
         }
     }
 
-    /// Remembers `pid` (replacing what was there). `None` records a failed look-up.
-    /// Returns false if the table is too full to remember a new pid.
-    pub fn insert(&mut self, pid: u64, name: Option<&Name>) -> bool {
-        let slot = Slot { pid, used: true, known: name.is_some(), name: name.copied().unwrap_or(Name::EMPTY) };
+    /// Classifies a new thread of `pid` created by `creator` and remembers that the
+    /// process now has a thread. `losses` is the count of losses reported so far.
+    ///
+    /// Sound by construction: a process's first thread is created by the thread that
+    /// created the process, inside process creation, so a thread is `Initial` only if
+    /// its creator is that thread, no earlier thread was seen and no record since the
+    /// create was lost; `Remote` only if it cannot be the first thread (another creator,
+    /// or an earlier thread seen); otherwise `Unknown`.
+    pub fn thread_origin(&mut self, pid: u64, creator: ClientId, losses: u64) -> Origin {
+        let slot = self.find(pid).and_then(|i| self.slots.get_mut(i));
+        if creator.pid == pid {
+            if let Some(s) = slot {
+                s.threads_seen = true;
+                s.initial_pending = false;
+            }
+            return Origin::Local;
+        }
+        let Some(s) = slot else { return Origin::Unknown };
+        let origin = match s.creator {
+            Some(by) if s.initial_pending && !s.threads_seen && by == creator => {
+                if s.loss_mark == losses {
+                    Origin::Initial
+                } else {
+                    Origin::Unknown
+                }
+            }
+            Some(_) => Origin::Remote,
+            None if s.threads_seen => Origin::Remote,
+            None => Origin::Unknown,
+        };
+        s.threads_seen = true;
+        s.initial_pending = false;
+        origin
+    }
+
+    fn put(&mut self, slot: Slot) -> bool {
+        let pid = slot.pid;
         if let Some(i) = self.find(pid) {
             if let Some(s) = self.slots.get_mut(i) {
                 *s = slot;

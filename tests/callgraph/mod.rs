@@ -77,7 +77,9 @@ impl Settings {
     #[must_use]
     pub fn notifyring() -> Self {
         Self {
-            callbacks: vec!["on_process", "on_thread", "on_image"],
+            // The three notify routines and the timer's DPC (DISPATCH_LEVEL: the same
+            // rules, and stricter ones the same checks already cover).
+            callbacks: vec!["on_process", "on_thread", "on_image", "timer_dpc"],
             callback_dir: "src/driver/",
             gate: ("Schedule", "wake"),
             queue_trait: ("WorkQueue", "queue"),
@@ -1206,6 +1208,10 @@ pub const CALLBACK_SAFE: &[&str] = &[
     "PsGetThreadId",
     "PsGetProcessExitStatus",
     "PsIsSystemThread",
+    // The thread routine records inside a critical region (no suspension between
+    // reserve and commit); both are documented callable at IRQL <= APC_LEVEL, no wait.
+    "KeEnterCriticalRegion",
+    "KeLeaveCriticalRegion",
 ];
 
 /// A name shaped like a kernel routine (`KeWaitForSingleObject`, `IofCallDriver`).

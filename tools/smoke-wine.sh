@@ -211,6 +211,12 @@ for api in "${APIS[@]}"; do
     grep -qx "notifyring: $api: 0x00000000" <<<"$lines" || fail "no successful registration line for $api"
 done
 timing "DriverEntry ok: configuration read back, ${#APIS[@]} registrations STATUS_SUCCESS"
+# No event has happened yet: a stats line can only come from the periodic timer's DPC
+# (StatsIntervalSeconds=1) waking the worker through the gate.
+wait_line "$start1" '^notifyring: stats delivered=0 ' \
+    "no periodic stats line within ${TIMEOUT}s on an idle driver (timer DPC -> gate -> work item broken)"
+driver_lines "$start1" | grep -m1 '^notifyring: stats ' | show
+timing "timer ok: the DPC woke the worker with no event, and it printed the periodic stats line"
 
 say "3. sc start $SECOND (same group: the same winedevice.exe, so Wine calls $SERVICE's load-image callback)"
 start2=$(offset)
@@ -238,8 +244,9 @@ wait_line "$stop1" '^notifyring: unloaded$' "no 'unloaded' line within ${TIMEOUT
 sleep 1 # anything printed after unload belongs in the check below
 lines=$(driver_lines "$stop1")
 show <<<"$lines"
-# The unload sequence, in order; only drained event (or LOST) lines may come between.
-sequence=$(grep -vE '^notifyring: (#[0-9]+ |LOST )' <<<"$lines" | sed -E \
+# The unload sequence, in order; only drained event, LOST or periodic stats lines may
+# come between.
+sequence=$(grep -vE '^notifyring: (#[0-9]+ |LOST |stats )' <<<"$lines" | sed -E \
     -e 's/^notifyring: callbacks removed .*/removed/' -e 's/^notifyring: worker idle .*final drain$/idle/' \
     -e 's/^notifyring: final-stats .*/final-stats/' -e 's/^notifyring: unloaded$/unloaded/' | tr '\n' ' ')
 [[ $sequence == "removed idle final-stats unloaded " ]] ||

@@ -3,6 +3,28 @@
 //! The kernel build, the host build and the loom model all compile the same ring and
 //! scheduler source; only this module differs. Under `cfg(loom)` every atomic, fence and
 //! payload cell is loom's, so the model checker sees every access the real code makes.
+//! It also holds [`try_vec_with`], the fallible allocation of the ring's words and the
+//! pid table.
+
+use alloc::vec::Vec;
+
+/// A vector of exactly `len` elements made by `f`, or `None` if the allocator refuses.
+///
+/// Not `try_reserve_exact` + `resize_with`: their growth path (a capacity-overflow or
+/// allocation-failure panic, dead after the reservation but not provably so) stayed in the
+/// linked driver, reachable from DriverEntry (`tools/prove-no-panic-sys.sh`). Here nothing
+/// can grow the vector.
+pub fn try_vec_with<T>(len: usize, mut f: impl FnMut() -> T) -> Option<Vec<T>> {
+    let mut vec = Vec::new();
+    vec.try_reserve_exact(len).ok()?;
+    for slot in vec.spare_capacity_mut().iter_mut().take(len) {
+        slot.write(f());
+    }
+    // SAFETY: the reservation made room for `len` elements, and the loop initialised the
+    // first `len` of them.
+    unsafe { vec.set_len(len) };
+    Some(vec)
+}
 
 #[cfg(loom)]
 pub use loom::cell::UnsafeCell;
@@ -102,10 +124,7 @@ pub mod words {
         impl Words {
             /// Allocates `len` zeroed words, or `None` if the allocator refuses.
             pub fn try_new(len: usize) -> Option<Self> {
-                let mut cells = Vec::new();
-                cells.try_reserve_exact(len).ok()?;
-                cells.resize_with(len, || UnsafeCell::new(0));
-                Some(Self { cells })
+                Some(Self { cells: super::super::try_vec_with(len, || UnsafeCell::new(0))? })
             }
 
             /// The header word at `index`, viewed as an atomic.

@@ -4,6 +4,8 @@
 # over Wine's ntoskrnl.exe, an independent implementation of the kernel API):
 #   1. the PE: native subsystem, FORCE_INTEGRITY, DriverEntry exported, imports only
 #      from ntoskrnl.exe and HAL.dll, each of them exported by the installed Wine;
+#      1b. its PDB (copied beside it) has the types `dx notifyring!NOTIFYRING_STATS`
+#      needs (tools/check-pdb.sh);
 #   2. installs it as a demand-start kernel service in a fresh prefix (sc create, the
 #      README's way), sets Parameters values, starts it: the configuration it read,
 #      each registration's status;
@@ -17,8 +19,8 @@
 # Reuses the type-check lane's stand-in WDK and patched wdk-build
 # (tools/lib/windows-env.sh). Installs what it needs. Everything stays under
 # target/windows-lane/ (toolchain stand-ins, build) and target/wine-smoke/ (wine.log
-# with Wine's whole output, driver.log with the driver's lines, the .sys; the Wine
-# prefix too when a step failed).
+# with Wine's whole output, driver.log with the driver's lines, the .sys and its PDB,
+# which tools/prove-no-panic-sys.sh reads next; the Wine prefix too when a step failed).
 # Exits non-zero with a one-line reason on the first failed step. the README ("Running the real driver without Windows") says
 # what a pass proves and what it cannot.
 set -euo pipefail
@@ -89,7 +91,10 @@ nice -n 10 bash -c "source '$NR_ROOT/tools/lib/windows-env.sh' && nr_win_link_ca
     fail "cargo build --release for $NR_WIN_TARGET failed"
 SYS=$OUT/notifyring.sys
 cp "$NR_WS_LINK/target/$NR_WIN_TARGET/release/notifyring.dll" "$SYS"
-timing "built ${SYS#"$NR_ROOT"/} ($(stat -c %s "$SYS") bytes)"
+# The PDB beside the .sys, under the name the .sys's debug entry gives (a debugger looks
+# for it there); tools/prove-no-panic-sys.sh reads the pair.
+cp "$NR_WS_LINK/target/$NR_WIN_TARGET/release/notifyring.pdb" "$OUT/notifyring.pdb"
+timing "built ${SYS#"$NR_ROOT"/} ($(stat -c %s "$SYS") bytes) and notifyring.pdb ($(stat -c %s "$OUT/notifyring.pdb") bytes)"
 
 # --- 1. The PE ---------------------------------------------------------------------------
 
@@ -119,6 +124,14 @@ done
 ((${#missing[@]} == 0)) || fail "imports the installed Wine does not export: ${missing[*]}"
 timing "PE ok: NATIVE, FORCE_INTEGRITY, checksum 0x$checksum, DriverEntry exported, $(wc -l <<<"$imports") imports \
 ($(cut -d' ' -f1 <<<"$imports" | sort | uniq -c | awk '{ printf "%s%s %s", sep, $1, $2; sep = ", " }')), all exported by Wine"
+
+say "1b. checking the PDB (the types WinDbg's dx -r3 notifyring!NOTIFYRING_STATS needs)"
+bash "$NR_ROOT/tools/check-pdb.sh" "$SYS" "$OUT/notifyring.pdb" >"$OUT/pdb-check.log" 2>&1 || {
+    sed 's/^/    /' "$OUT/pdb-check.log" >&2
+    fail "PDB check: $(grep -m1 'FAIL' "$OUT/pdb-check.log" | sed 's/^pdb-check: FAIL: //')"
+}
+sed 's/^/    /' "$OUT/pdb-check.log" >&2
+timing "PDB ok: NOTIFYRING_STATS typed notifyring::stats::Stats, every field of src/stats.rs present"
 
 # --- Wine ----------------------------------------------------------------------------------
 

@@ -179,7 +179,9 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
 fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
     let mut removed = 0u32;
     let mut stuck = None;
-    for (source, on) in SOURCES.iter().zip(registered).rev() {
+    // Two reversed iterators, not a reversed `zip`: `Zip::next_back` keeps an
+    // `unreachable!()` for unequal lengths in the linked driver (tools/prove-no-panic-sys.sh).
+    for (source, on) in SOURCES.iter().rev().zip(registered.into_iter().rev()) {
         if on {
             let status = (source.unregister)();
             if NT_SUCCESS(status) {

@@ -153,10 +153,7 @@ impl Names {
     #[must_use]
     pub fn try_new(capacity: usize) -> Option<Self> {
         let capacity = capacity.max(16).checked_next_power_of_two()?;
-        let mut slots = Vec::new();
-        slots.try_reserve_exact(capacity).ok()?;
-        slots.resize(capacity, EMPTY);
-        Some(Self { slots, len: 0 })
+        Some(Self { slots: crate::sync::try_vec_with(capacity, || EMPTY)?, len: 0 })
     }
 
     const fn mask(&self) -> usize {

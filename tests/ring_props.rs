@@ -207,10 +207,8 @@ fn a_kept_record_is_lent_again_with_its_losses_and_then_consumed() {
     assert_eq!(ring.used(), used, "keeping releases nothing");
     assert!(ring.has_work(), "a kept record is still work");
     // SAFETY: sole consumer.
-    assert_eq!(
-        unsafe { ring.pop_or_keep(|l, b| Some((l, b[0]))) },
-        Pop::Record { value: Some((2, 2)), lost_before: 2 }
-    );
+    let consumed = unsafe { ring.pop_or_keep(|l, b| Some((l, b[0]))) };
+    assert_eq!(consumed, Pop::Record { value: Some((2, 2)), lost_before: 2 });
     // SAFETY: sole consumer.
     assert_eq!(unsafe { ring.pop(|_, _| ()) }, Pop::Empty);
 }

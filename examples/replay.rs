@@ -3,8 +3,10 @@
 //! (stdout) and a summary of what it cost (stderr).
 //!
 //! ```text
-//! cargo run --release --example replay                       # synthetic workload
-//! cargo run --release --example replay -- --trace ../shared/traces/procmon_win10x64_process.jsonl.gz
+//! cargo run --release --example replay                       # the vendored recording, 100x its pace
+//! cargo run --release --example replay -- --format json | jq # the same as Sysmon-style JSON
+//! cargo run --release --example replay -- --synthetic        # overload: 100,000 events, no pacing
+//! cargo run --release --example replay -- --trace FILE.jsonl.gz --speed 10
 //! ```
 //!
 //! Exit status: 0 when every check held, 1 when a check failed (events lost without
@@ -25,6 +27,7 @@ mod workload;
 
 use clap::Parser;
 use notifyring::record::Caps;
+use notifyring::user::paths::PathMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -35,22 +38,42 @@ use std::time::Duration;
 #[command(version)]
 struct Args {
     /// JSON Lines trace to replay (plain or .gz; repeatable, replayed one after the
-    /// other). Without it, a synthetic workload is replayed.
+    /// other). Without it (and without --synthetic), the recording vendored in
+    /// examples/data/ is replayed at 100x its pace.
     #[arg(long, value_name = "FILE")]
     trace: Vec<PathBuf>,
 
+    /// Replay a synthetic workload instead: as fast as possible (unless --speed), so the
+    /// producers outrun the worker and the ring overflows, and says so in-band.
+    #[arg(long, conflicts_with = "trace")]
+    synthetic: bool,
+
     /// Seed of the synthetic workload.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, requires = "synthetic")]
     seed: u64,
 
     /// Events in the synthetic workload.
-    #[arg(long, default_value_t = 100_000, conflicts_with = "trace")]
+    #[arg(long, default_value_t = 100_000, requires = "synthetic")]
     events: usize,
 
     /// Replay at the recorded timing scaled by X (2 = twice as fast); default: as fast
-    /// as possible.
+    /// as possible for --trace and --synthetic, 100 for the vendored recording.
     #[arg(long, value_name = "X", value_parser = parse_speed)]
     speed: Option<f64>,
+
+    /// What stdout gets: the debugger lines, or one Sysmon-compatible JSON object per
+    /// event (docs/json.md).
+    #[arg(long, value_enum, default_value_t = engine::Format::Text)]
+    format: engine::Format,
+
+    /// For JSON paths: the drive an NT volume device stands for, as `DEVICE=DRIVE`
+    /// (e.g. `\Device\HarddiskVolume3=C:`); repeatable. Unmapped volumes stay as given.
+    #[arg(long, value_name = "DEVICE=DRIVE", value_parser = parse_volume)]
+    volume: Vec<(String, String)>,
+
+    /// For JSON paths: what `\SystemRoot` stands for.
+    #[arg(long, value_name = "DIR", default_value = r"C:\Windows")]
+    system_root: String,
 
     /// Producer threads calling the record entry point (events of one process stay on
     /// one producer).
@@ -103,12 +126,26 @@ fn parse_speed(s: &str) -> Result<f64, String> {
     }
 }
 
+fn parse_volume(s: &str) -> Result<(String, String), String> {
+    let (device, drive) = s.split_once('=').ok_or("expected DEVICE=DRIVE, e.g. \\Device\\HarddiskVolume3=C:")?;
+    if !device.starts_with('\\') || drive.is_empty() {
+        return Err("expected DEVICE=DRIVE, e.g. \\Device\\HarddiskVolume3=C:".to_owned());
+    }
+    Ok((device.to_owned(), drive.to_owned()))
+}
+
+/// The small real recording shipped with the source (see examples/data/README.md).
+const VENDORED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/procmon_win10x64_process.jsonl.gz");
+
 fn main() -> ExitCode {
     let args = Args::parse();
-    let workload = if args.trace.is_empty() {
+    let vendored = !args.synthetic && args.trace.is_empty();
+    let workload = if args.synthetic {
         synthetic::generate(args.seed, args.events)
     } else {
-        match trace::load(&args.trace) {
+        let vendored_file = [PathBuf::from(VENDORED)];
+        let files = if vendored { &vendored_file[..] } else { &args.trace[..] };
+        match trace::load(files) {
             Ok(w) => w,
             Err(e) => {
                 eprintln!("replay: error: {e}");
@@ -121,15 +158,22 @@ fn main() -> ExitCode {
     }
     let malformed_lines = workload.malformed_lines;
     let stall = Duration::from_millis(args.stall_worker_ms);
+    let speed = args.speed.or_else(|| vendored.then_some(100.0));
+    let mut paths = PathMap::new(&args.system_root);
+    for (device, drive) in &args.volume {
+        paths.add_volume(device, drive);
+    }
     let options = engine::Options {
         producers: usize::from(args.producers),
-        speed: args.speed,
+        speed,
         ring_bytes: args.ring_size,
         caps: Caps { image: args.image_cap, command_line: args.cmdline_cap },
         stall_worker: stall,
         print_delay: Duration::from_micros(args.print_delay_us),
         run_budget_ms: args.run_budget_ms,
         output: if args.quiet { engine::Output::Discard } else { engine::Output::Stdout },
+        format: args.format,
+        paths,
     };
     let report = match engine::run(&workload, &options) {
         Ok(r) => r,
@@ -141,7 +185,7 @@ fn main() -> ExitCode {
     if let Some(e) = &report.write_error {
         eprintln!("replay: stopped printing lines: {e}");
     }
-    let summary = summary::Summary::new(&report, workload.sources, malformed_lines, args.speed, stall);
+    let summary = summary::Summary::new(&report, workload.sources, malformed_lines, speed, stall);
     eprint!("{}", summary.human());
     if let Some(path) = &args.summary_json {
         let written = serde_json::to_string_pretty(&summary)

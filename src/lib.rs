@@ -21,6 +21,8 @@
 //!   work item — a thin layer that extracts fields and calls the portable code.
 //! * `sim` (host only): a simulated kernel that fires the same entry points from
 //!   threads and runs the work item on a work-queue simulator.
+//! * `user` (host / user mode only): what a reader does with the stream after the
+//!   worker: Sysmon-compatible JSON, NT → Win32 paths.
 //! * `proof` (only with `--cfg notifyring_no_std`): the link-time no-panic proof.
 //!
 //! Everything but `driver` is portable `no_std` Rust, tested on Linux with unit and
@@ -51,6 +53,9 @@ mod driver;
 #[cfg(not(any(target_os = "windows", loom, notifyring_no_std)))]
 pub mod sim;
 
+#[cfg(not(any(target_os = "windows", loom, notifyring_no_std)))]
+pub mod user;
+
 #[cfg(all(notifyring_no_std, not(target_os = "windows")))]
 pub mod proof;
 
@@ -59,4 +64,4 @@ pub use event::{ClientId, Event, Kind, Stamp};
 pub use pipeline::{Pipeline, Recorded};
 pub use schedule::WorkQueue;
 pub use stats::Stats;
-pub use worker::WorkerEnv;
+pub use worker::{Delivered, WorkerEnv};

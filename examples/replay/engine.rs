@@ -15,13 +15,15 @@ use notifyring::pipeline::{NewError, Pipeline, Recorded};
 use notifyring::record::Caps;
 use notifyring::sim::{QueueReport, SimKernel, SimQueue};
 use notifyring::stats::Snapshot;
-use notifyring::worker::WorkerEnv;
+use notifyring::user::json::{Counters, JsonFormatter};
+use notifyring::user::paths::PathMap;
 use notifyring::worker::format::{Clock, Line};
 use notifyring::worker::names::{Lookup, Name};
+use notifyring::worker::{Delivered, WorkerEnv};
 use std::collections::HashMap;
 use std::io::{BufWriter, Stdout, Write};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Where the debugger lines go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,6 +35,27 @@ pub enum Output {
     /// Kept in memory, for tests.
     #[cfg_attr(not(test), allow(dead_code, reason = "only tests/replay.rs keeps lines"))]
     Keep,
+}
+
+/// What the replay prints on stdout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The debugger lines, exactly as the driver hands them to `DbgPrintEx`.
+    #[default]
+    Text,
+    /// One Sysmon-compatible JSON object per event (docs/json.md).
+    Json,
+}
+
+/// Counts of the JSON objects written, for the checks.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JsonCounts {
+    /// Event objects, by the kind of their record.
+    pub objects_by_kind: [u64; 5],
+    /// Sum of the `Lost` counts of LOST objects.
+    pub lost_in_objects: u64,
+    /// The formatter's own counters.
+    pub counters: Counters,
 }
 
 /// Kernel-side and pacing settings of one run.
@@ -54,6 +77,10 @@ pub struct Options {
     pub run_budget_ms: u32,
     /// Where lines go.
     pub output: Output,
+    /// Debugger lines or JSON objects.
+    pub format: Format,
+    /// NT → Win32 path conversion for JSON (volumes, system root).
+    pub paths: PathMap,
 }
 
 impl Default for Options {
@@ -67,6 +94,8 @@ impl Default for Options {
             print_delay: Duration::ZERO,
             run_budget_ms: Config::DEFAULT.run_budget_ms,
             output: Output::Discard,
+            format: Format::Text,
+            paths: PathMap::default(),
         }
     }
 }
@@ -149,6 +178,25 @@ struct ReplayEnv {
     processes: HashMap<u64, Box<[u16]>>,
     ticker: Ticker,
     print_delay: Duration,
+    /// In JSON mode: the formatter, and what it wrote.
+    json: Option<(JsonFormatter, JsonCounts)>,
+}
+
+impl ReplayEnv {
+    /// Writes one output line (a debugger line or a JSON object) to the sink.
+    fn write(&mut self, text: &[u8]) {
+        match &mut self.sink {
+            Sink::Stdout(out) => {
+                if let Err(e) = out.write_all(text).and_then(|()| out.write_all(b"\n")) {
+                    // A closed pipe (`| head`) ends the printing, not the replay.
+                    self.write_error = Some(e.to_string());
+                    self.sink = Sink::Discard;
+                }
+            }
+            Sink::Discard => {}
+            Sink::Keep(lines) => lines.push(String::from_utf8_lossy(text).into_owned()),
+        }
+    }
 }
 
 /// Waits `delay` on this thread (sleeping, then spinning for the last stretch), as a
@@ -165,17 +213,26 @@ impl WorkerEnv for ReplayEnv {
         }
         let text = line.text();
         self.printed.count(text);
-        match &mut self.sink {
-            Sink::Stdout(out) => {
-                if let Err(e) = out.write_all(text).and_then(|()| out.write_all(b"\n")) {
-                    // A closed pipe (`| head`) ends the printing, not the replay.
-                    self.write_error = Some(e.to_string());
-                    self.sink = Sink::Discard;
-                }
-            }
-            Sink::Discard => {}
-            Sink::Keep(lines) => lines.push(String::from_utf8_lossy(text).into_owned()),
+        if self.json.is_none() {
+            self.write(text);
         }
+    }
+
+    fn delivered(&mut self, event: &Delivered<'_>) {
+        let Some((formatter, counts)) = self.json.as_mut() else { return };
+        let processes = &self.processes;
+        let object = formatter.event(event, |pid| processes.get(&pid).map(|units| String::from_utf16_lossy(units)));
+        counts.objects_by_kind[event.record.kind.index()] += 1;
+        counts.counters = formatter.counters();
+        self.write(object.as_bytes());
+    }
+
+    fn lost(&mut self, seq: u64, count: u64) {
+        let Some((formatter, counts)) = self.json.as_mut() else { return };
+        let object = formatter.lost(seq, count);
+        counts.lost_in_objects += count;
+        counts.counters = formatter.counters();
+        self.write(object.as_bytes());
     }
 
     fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
@@ -206,6 +263,8 @@ pub struct Report {
     pub queue: QueueReport,
     /// What was printed.
     pub printed: Printed,
+    /// In JSON mode: what the JSON output held.
+    pub json: Option<JsonCounts>,
     /// The lines, with [`Output::Keep`].
     #[cfg_attr(not(test), allow(dead_code, reason = "only tests/replay.rs keeps lines"))]
     pub lines: Vec<String>,
@@ -278,6 +337,22 @@ impl Report {
                 "{lost} events lost but {} reported by the worker and {} in LOST lines",
                 s.lost_reported, self.printed.lost_in_markers
             ));
+        }
+        if let Some(json) = &self.json {
+            for kind in Kind::ALL {
+                let i = kind.index();
+                if json.objects_by_kind[i] != s.delivered[i] {
+                    v.push(format!(
+                        "{} JSON objects for {} {} delivered",
+                        json.objects_by_kind[i],
+                        s.delivered[i],
+                        kind.name()
+                    ));
+                }
+            }
+            if json.lost_in_objects != lost {
+                v.push(format!("{lost} events lost but {} in LOST objects", json.lost_in_objects));
+            }
         }
         if self.queue.double_queues != 0 {
             v.push(format!(
@@ -439,6 +514,14 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         Output::Discard => Sink::Discard,
         Output::Keep => Sink::Keep(Vec::new()),
     };
+    let clock = Clock { start_ticks: ticker.now(), frequency: ticker.frequency() };
+    // The wall clock at the same moment: UtcTime = this + the stamp's offset, as the
+    // driver's reader would compute it.
+    let utc_start_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let json = (options.format == Format::Json).then(|| {
+        let formatter = JsonFormatter::new(clock, utc_start_ns, options.paths.clone(), Config::DEFAULT.names);
+        (formatter, JsonCounts::default())
+    });
     let env = ReplayEnv {
         sink,
         write_error: None,
@@ -446,8 +529,8 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         processes: workload.processes.clone(),
         ticker,
         print_delay: options.print_delay,
+        json,
     };
-    let clock = Clock { start_ticks: ticker.now(), frequency: ticker.frequency() };
     let kernel = SimKernel::start(&config, clock, env).map_err(RunError::Pipeline)?;
     if !options.stall_worker.is_zero() {
         kernel.stall_each_run(options.stall_worker);
@@ -494,6 +577,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         stats: unloaded.stats,
         queue: unloaded.queue,
         printed: env.printed,
+        json: env.json.map(|(_, counts)| counts),
         lines,
         latency_ticks: latency,
         latency_queued_ticks: latency_queued,

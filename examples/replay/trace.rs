@@ -56,6 +56,10 @@ struct Line<'a> {
     size: Option<u64>,
     exit_code: Option<u64>,
     is_kernel: Option<bool>,
+    /// Optional (Sysmon-derived traces): the parent's image, which the recording
+    /// machine could name at that moment.
+    #[serde(borrow)]
+    parent_image: Option<&'a RawValue>,
 }
 
 /// Per-file counts, for the summary.
@@ -139,7 +143,7 @@ fn load_file(path: &Path, offset: u64, workload: &mut Workload) -> Result<FileSt
         }
         match parse_line(text, &mut last_t) {
             Ok((t_ns, item, known)) => {
-                if let Some((pid, image)) = known {
+                for (pid, image) in known {
                     workload.processes.entry(pid).or_insert(image);
                 }
                 workload.events.push(Timed { t_ns: offset.saturating_add(t_ns), item });
@@ -167,8 +171,9 @@ fn skip(path: &Path, number: u64, reason: String, stats: &mut FileStats, workloa
     }
 }
 
-/// A process the kernel could name: pid and image path.
-type Known = Option<(u64, Box<[u16]>)>;
+/// Processes the kernel could name: pid and image path (the event's own process, and a
+/// process-create's parent where the recording names it).
+type Known = Vec<(u64, Box<[u16]>)>;
 
 /// One line → (time, event, process name learnt). `last_t` stands in for a null time.
 fn parse_line(text: &str, last_t: &mut u64) -> Result<(u64, Item, Known), String> {
@@ -211,10 +216,17 @@ fn parse_line(text: &str, last_t: &mut u64) -> Result<(u64, Item, Known), String
         Some(other) => return Err(format!("unknown kind {other:?}")),
         None => return Err("no kind".to_owned()),
     };
-    let known = match (&item, image) {
-        (Item::ProcessCreate { .. } | Item::ProcessExit { .. }, Some(image)) if pid != 0 => Some((pid, image)),
-        _ => None,
-    };
+    let mut known = Vec::new();
+    if let (Item::ProcessCreate { .. } | Item::ProcessExit { .. }, Some(image)) = (&item, image)
+        && pid != 0
+    {
+        known.push((pid, image));
+    }
+    if let (Item::ProcessCreate { parent_pid, .. }, Some(parent)) = (&item, string(line.parent_image, "parent_image")?)
+        && *parent_pid != 0
+    {
+        known.push((*parent_pid, parent));
+    }
     Ok((t_ns, item, known))
 }
 

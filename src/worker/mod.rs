@@ -37,6 +37,24 @@ pub trait WorkerEnv {
     fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup;
     /// Current performance-counter ticks.
     fn now_ticks(&mut self) -> u64;
+    /// Each record, once, as the worker is about to print it, with what it decided about
+    /// it: for consumers that format it themselves (the replay's JSON output, in user
+    /// mode). The driver keeps the default, which does nothing: the kernel prints lines.
+    fn delivered(&mut self, _event: &Delivered<'_>) {}
+    /// `count` events were lost just before stream position `seq + 1` (the LOST line's
+    /// place). Default: nothing.
+    fn lost(&mut self, _seq: u64, _count: u64) {}
+}
+
+/// A record with the worker's facts about it, for [`WorkerEnv::delivered`].
+#[derive(Clone, Copy, Debug)]
+pub struct Delivered<'a> {
+    /// Stream position (gaps equal the losses reported before it).
+    pub seq: u64,
+    /// The decoded record.
+    pub record: &'a Record<'a>,
+    /// For a thread-create: whether it came from another process.
+    pub origin: Origin,
 }
 
 /// The process every Windows since XP runs as pid 4; it has no image file, and
@@ -145,6 +163,7 @@ impl WorkerState {
         if count == 0 {
             return;
         }
+        env.lost(self.seq, count);
         self.seq = self.seq.wrapping_add(count);
         self.losses = self.losses.wrapping_add(count);
         stats::add(&stats.worker.lost_reported, count);
@@ -182,6 +201,7 @@ impl WorkerState {
                 return true;
             };
             let origin = self.learn(&rec, stats, env);
+            env.delivered(&Delivered { seq: self.seq, record: &rec, origin });
             Head { seq: self.seq, origin, printed: 0 }
         };
         // The same bytes decoded a moment ago (or in the run that kept them).

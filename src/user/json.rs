@@ -1,0 +1,437 @@
+//! One JSON object per event, one per line, in Sysmon's vocabulary.
+//!
+//! Where Sysmon has the event, its `EventID`, field names and value formats, so that
+//! Sigma rules with their Sysmon mapping and SIEM parsers read it unchanged.
+//! docs/json.md is the schema; a test holds the output to it key by key.
+//!
+//! | kind | `EventID` |
+//! |---|---|
+//! | process create | 1 (Sysmon's `ProcessCreate`) |
+//! | process exit | 5 (`ProcessTerminate`) |
+//! | kernel image load | 6 (`DriverLoad`) |
+//! | user image load | 7 (`ImageLoad`) |
+//! | thread from another process, not a new process's first | 8 (`CreateRemoteThread`) |
+//! | lost events | 1000 (notifyring) |
+//! | any other thread create | 1001 (notifyring) |
+//! | thread exit | 1002 (notifyring) |
+//!
+//! notifyring's own facts (sequence number, kind, CPU, thread and creator ids, exit
+//! status, image base and size, signature level and type, truncation) are keys of their
+//! own that Sysmon does not use. `ParentImage`/`ParentCommandLine` and the `Image` of
+//! the process an event is about come from [`Processes`], which learns them from
+//! process-create records and asks its host about processes it never saw created.
+//!
+//! Strings are escaped per RFC 8259 (by `serde_json`); the output is UTF-8, and an
+//! unpaired UTF-16 surrogate (which UTF-8 cannot carry) becomes U+FFFD and is counted.
+//! This is user-mode code: the kernel never formats JSON.
+
+use alloc::string::String;
+use core::fmt::Write as _;
+use std::collections::HashMap;
+
+use super::paths::PathMap;
+use crate::record::{Detail, Record, Text};
+use crate::worker::Delivered;
+use crate::worker::format::Clock;
+use crate::worker::names::Origin;
+
+/// `EventID` of a LOST marker.
+pub const LOST_EVENT_ID: u64 = 1000;
+/// `EventID` of a thread-create that is not a remote thread.
+pub const THREAD_CREATE_EVENT_ID: u64 = 1001;
+/// `EventID` of a thread exit.
+pub const THREAD_EXIT_EVENT_ID: u64 = 1002;
+
+/// UTF-16 units of a process's command line kept for its children's
+/// `ParentCommandLine`; a longer one is kept cut, and the children say so.
+pub const PARENT_COMMAND_LINE_UNITS: usize = 2048;
+
+/// What the formatter remembers of a process.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProcessFacts {
+    /// Image path, Win32 form where convertible.
+    pub image: Option<String>,
+    /// Command line, at most [`PARENT_COMMAND_LINE_UNITS`] units.
+    pub command_line: Option<String>,
+    /// The command line was longer than the cap (or than the ring's cap).
+    pub command_line_truncated: bool,
+}
+
+/// A bounded pid → [`ProcessFacts`] table.
+///
+/// Filled from process-create records and from the host's look-ups, pruned at process
+/// exit; past `capacity` entries a process is not remembered (counted in
+/// [`Counters::processes_dropped`]).
+#[derive(Debug)]
+pub struct Processes {
+    table: HashMap<u64, ProcessFacts>,
+    capacity: usize,
+}
+
+/// What the formatter counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Objects written (events and LOST markers).
+    pub objects: u64,
+    /// Unpaired surrogates replaced by U+FFFD.
+    pub replaced_surrogates: u64,
+    /// Processes not remembered because the table was full.
+    pub processes_dropped: u64,
+    /// Look-ups of processes never seen created that found nothing.
+    pub lookup_failures: u64,
+}
+
+/// The JSON formatter and what it remembers between events.
+#[derive(Debug)]
+pub struct JsonFormatter {
+    processes: Processes,
+    paths: PathMap,
+    clock: Clock,
+    /// Unix time in ns at `clock.start_ticks`.
+    utc_start_ns: u128,
+    counters: Counters,
+}
+
+/// An object being written: `{"Key":value,...}` in insertion order.
+struct Object {
+    out: String,
+    empty: bool,
+}
+
+impl Object {
+    fn new() -> Self {
+        Self { out: String::from("{"), empty: true }
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.empty {
+            self.out.push(',');
+        }
+        self.empty = false;
+        self.out.push('"');
+        self.out.push_str(key);
+        self.out.push_str("\":");
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        // RFC 8259 escaping; serializing a `str` cannot fail.
+        self.out.push_str(&serde_json::to_string(value).unwrap_or_default());
+    }
+
+    fn num(&mut self, key: &str, value: u64) {
+        self.key(key);
+        let _ = write!(self.out, "{value}");
+    }
+
+    fn bool(&mut self, key: &str, value: bool) {
+        self.key(key);
+        self.out.push_str(if value { "true" } else { "false" });
+    }
+
+    fn finish(mut self) -> String {
+        self.out.push('}');
+        self.out
+    }
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's
+/// `civil_from_days`).
+const fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+    #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "1..=12 and 1..=31")]
+    (year, month as u32, day as u32)
+}
+
+/// Sysmon's `UtcTime`: `YYYY-MM-DD HH:MM:SS.mmm` for Unix time `ns`.
+#[must_use]
+pub fn utc_time(ns: u128) -> String {
+    let ms = ns / 1_000_000;
+    let secs = ms / 1000;
+    let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX / 2);
+    let rest = secs % 86_400;
+    let (y, m, d) = civil(days);
+    alloc::format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{:03}", rest / 3600, rest / 60 % 60, rest % 60, ms % 1000)
+}
+
+impl Processes {
+    /// An empty table of at most `capacity` processes.
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        Self { table: HashMap::new(), capacity }
+    }
+
+    /// What is known about `pid`.
+    #[must_use]
+    pub fn get(&self, pid: u64) -> Option<&ProcessFacts> {
+        self.table.get(&pid)
+    }
+
+    /// Remembers `pid` (replacing what was there); false if the table is full.
+    pub fn insert(&mut self, pid: u64, facts: ProcessFacts) -> bool {
+        if self.table.len() >= self.capacity && !self.table.contains_key(&pid) {
+            return false;
+        }
+        self.table.insert(pid, facts);
+        true
+    }
+
+    /// Forgets `pid`.
+    pub fn remove(&mut self, pid: u64) {
+        self.table.remove(&pid);
+    }
+}
+
+impl JsonFormatter {
+    /// A formatter for a stream stamped by `clock`, which read `utc_start_ns` (Unix ns)
+    /// at `clock.start_ticks`; it remembers at most `processes` processes.
+    #[must_use]
+    pub fn new(clock: Clock, utc_start_ns: u128, paths: PathMap, processes: usize) -> Self {
+        Self { processes: Processes::new(processes), paths, clock, utc_start_ns, counters: Counters::default() }
+    }
+
+    /// What was counted so far.
+    #[must_use]
+    pub const fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    /// UTF-16 → UTF-8, U+FFFD (counted) for an unpaired surrogate.
+    fn text(&mut self, units: impl Iterator<Item = u16>) -> String {
+        let mut out = String::new();
+        for c in char::decode_utf16(units) {
+            out.push(c.unwrap_or_else(|_| {
+                self.counters.replaced_surrogates += 1;
+                char::REPLACEMENT_CHARACTER
+            }));
+        }
+        out
+    }
+
+    /// A path as Win32 where convertible.
+    fn path(&mut self, t: Text<'_>) -> String {
+        let raw = self.text(t.units());
+        self.paths.win32(&raw).into_owned()
+    }
+
+    fn utc(&self, ticks: u64) -> String {
+        let delta = i128::from(ticks) - i128::from(self.clock.start_ticks);
+        let frequency = i128::from(self.clock.frequency.max(1));
+        let ns = i128::try_from(self.utc_start_ns).unwrap_or(i128::MAX / 2) + delta * 1_000_000_000 / frequency;
+        utc_time(u128::try_from(ns.max(0)).unwrap_or(0))
+    }
+
+    /// The facts of `pid`: remembered, or asked of `lookup` (an image path) and then
+    /// remembered.
+    fn facts(&mut self, pid: u64, lookup: &mut impl FnMut(u64) -> Option<String>) -> Option<ProcessFacts> {
+        if let Some(facts) = self.processes.get(pid) {
+            return Some(facts.clone());
+        }
+        if pid == 0 {
+            return None;
+        }
+        let Some(raw) = lookup(pid) else {
+            self.counters.lookup_failures += 1;
+            return None;
+        };
+        let image = Some(String::from(self.paths.win32(&raw)));
+        let facts = ProcessFacts { image, command_line: None, command_line_truncated: false };
+        if !self.processes.insert(pid, facts.clone()) {
+            self.counters.processes_dropped += 1;
+        }
+        Some(facts)
+    }
+
+    /// The object of one delivered record. `lookup` names a process the formatter never
+    /// saw created (the CLI asks Windows; the replay, the recording).
+    pub fn event(&mut self, d: &Delivered<'_>, mut lookup: impl FnMut(u64) -> Option<String>) -> String {
+        let rec: &Record<'_> = d.record;
+        let mut o = Object::new();
+        let kernel_image = matches!(rec.detail, Detail::ImageLoad { kernel_image: true, .. });
+        let event_id = match rec.detail {
+            Detail::ProcessCreate { .. } => 1,
+            Detail::ProcessExit { .. } => 5,
+            Detail::ImageLoad { .. } if kernel_image => 6,
+            Detail::ImageLoad { .. } => 7,
+            Detail::ThreadCreate { .. } if d.origin == Origin::Remote => 8,
+            Detail::ThreadCreate { .. } => THREAD_CREATE_EVENT_ID,
+            Detail::ThreadExit { .. } => THREAD_EXIT_EVENT_ID,
+        };
+        o.num("EventID", event_id);
+        o.str("UtcTime", &self.utc(rec.stamp.ticks));
+        match rec.detail {
+            Detail::ProcessCreate { .. } => self.process_create(&mut o, rec, &mut lookup),
+            Detail::ThreadCreate { .. } => self.thread_create(&mut o, rec, d.origin, &mut lookup),
+            _ => self.other(&mut o, rec, &mut lookup),
+        }
+        o.num("Sequence", d.seq);
+        o.str("Kind", rec.kind.name());
+        o.num("Cpu", u64::from(rec.stamp.cpu));
+        self.counters.objects += 1;
+        o.finish()
+    }
+
+    /// `EventID` 1: a process create; remembers the process for its children.
+    fn process_create(&mut self, o: &mut Object, rec: &Record<'_>, lookup: &mut impl FnMut(u64) -> Option<String>) {
+        let Detail::ProcessCreate { parent_pid, creator, file_open_name_available, subsystem_process } = rec.detail
+        else {
+            return;
+        };
+        let image = rec.image.map(|t| self.path(t));
+        let command_line = rec.command_line.map(|t| self.text(t.units()));
+        o.num("ProcessId", rec.pid);
+        if let Some(image) = &image {
+            o.str("Image", image);
+        }
+        if let Some(command_line) = &command_line {
+            o.str("CommandLine", command_line);
+        }
+        o.num("ParentProcessId", parent_pid);
+        let parent = self.facts(parent_pid, lookup);
+        if let Some(parent) = &parent {
+            if let Some(image) = &parent.image {
+                o.str("ParentImage", image);
+            }
+            if let Some(command_line) = &parent.command_line {
+                o.str("ParentCommandLine", command_line);
+                if parent.command_line_truncated {
+                    o.bool("ParentCommandLineTruncated", true);
+                }
+            }
+        }
+        o.num("CreatorProcessId", creator.pid);
+        o.num("CreatorThreadId", creator.tid);
+        o.bool("FileOpenNameAvailable", file_open_name_available);
+        if subsystem_process {
+            o.bool("SubsystemProcess", true);
+        }
+        truncation(o, "ImageOriginalLength", rec.image);
+        truncation(o, "CommandLineOriginalLength", rec.command_line);
+        // Remember it for its children, its images and its threads.
+        let (kept, cut) = command_line.map_or((None, false), |c| {
+            let units = c.encode_utf16().count();
+            let cut = units > PARENT_COMMAND_LINE_UNITS;
+            let kept = if cut { cut_units(&c, PARENT_COMMAND_LINE_UNITS) } else { c };
+            (Some(kept), cut || rec.command_line.is_some_and(|t| t.truncated()))
+        });
+        let facts = ProcessFacts { image, command_line: kept, command_line_truncated: cut };
+        if !self.processes.insert(rec.pid, facts) {
+            self.counters.processes_dropped += 1;
+        }
+    }
+
+    /// `EventID` 8 (a remote thread) or 1001 (any other thread create).
+    fn thread_create(
+        &mut self,
+        o: &mut Object,
+        rec: &Record<'_>,
+        origin: Origin,
+        lookup: &mut impl FnMut(u64) -> Option<String>,
+    ) {
+        let Detail::ThreadCreate { tid, creator } = rec.detail else { return };
+        if origin == Origin::Remote {
+            o.num("SourceProcessId", creator.pid);
+            if let Some(image) = self.facts(creator.pid, lookup).and_then(|f| f.image) {
+                o.str("SourceImage", &image);
+            }
+            o.num("TargetProcessId", rec.pid);
+            if let Some(image) = self.facts(rec.pid, lookup).and_then(|f| f.image) {
+                o.str("TargetImage", &image);
+            }
+            o.num("NewThreadId", tid);
+            o.num("CreatorThreadId", creator.tid);
+            return;
+        }
+        o.num("ProcessId", rec.pid);
+        if let Some(image) = self.facts(rec.pid, lookup).and_then(|f| f.image) {
+            o.str("Image", &image);
+        }
+        o.num("ThreadId", tid);
+        o.num("CreatorProcessId", creator.pid);
+        o.num("CreatorThreadId", creator.tid);
+        o.str(
+            "RemoteThread",
+            match origin {
+                Origin::Initial => "initial",
+                Origin::Unknown => "unknown",
+                Origin::Local | Origin::Remote => "no",
+            },
+        );
+    }
+
+    /// `EventID` 5, 6, 7 and 1002: process exit, image loads, thread exit.
+    fn other(&mut self, o: &mut Object, rec: &Record<'_>, lookup: &mut impl FnMut(u64) -> Option<String>) {
+        match rec.detail {
+            Detail::ProcessExit { exit_status } => {
+                o.num("ProcessId", rec.pid);
+                if let Some(image) = self.facts(rec.pid, lookup).and_then(|f| f.image) {
+                    o.str("Image", &image);
+                }
+                o.str("ExitStatus", &alloc::format!("0x{exit_status:08X}"));
+                self.processes.remove(rec.pid);
+            }
+            Detail::ImageLoad { base, size, kernel_image, signature_level, signature_type } => {
+                if !kernel_image {
+                    o.num("ProcessId", rec.pid);
+                    if let Some(image) = self.facts(rec.pid, lookup).and_then(|f| f.image) {
+                        o.str("Image", &image);
+                    }
+                }
+                if let Some(t) = rec.image {
+                    let loaded = self.path(t);
+                    o.str("ImageLoaded", &loaded);
+                }
+                o.str("ImageBase", &alloc::format!("0x{base:x}"));
+                o.num("ImageSize", size);
+                o.num("SignatureLevel", u64::from(signature_level));
+                o.num("SignatureType", u64::from(signature_type));
+                truncation(o, "ImageLoadedOriginalLength", rec.image);
+            }
+            Detail::ThreadExit { tid } => {
+                o.num("ProcessId", rec.pid);
+                if let Some(image) = self.facts(rec.pid, lookup).and_then(|f| f.image) {
+                    o.str("Image", &image);
+                }
+                o.num("ThreadId", tid);
+            }
+            Detail::ProcessCreate { .. } | Detail::ThreadCreate { .. } => {}
+        }
+    }
+
+    /// The object of a LOST marker: `count` events lost after stream position `seq`.
+    pub fn lost(&mut self, seq: u64, count: u64) -> String {
+        let mut o = Object::new();
+        o.num("EventID", LOST_EVENT_ID);
+        o.num("Lost", count);
+        o.num("Sequence", seq.wrapping_add(1));
+        o.str("Kind", "lost");
+        self.counters.objects += 1;
+        o.finish()
+    }
+}
+
+/// `key: original length` when `text` was cut by a cap.
+fn truncation(o: &mut Object, key: &str, text: Option<Text<'_>>) {
+    if let Some(t) = text.filter(Text::truncated) {
+        o.num(key, u64::from(t.original_len()));
+    }
+}
+
+/// The first `units` UTF-16 units of `s` (not splitting a surrogate pair).
+fn cut_units(s: &str, units: usize) -> String {
+    let mut n = 0;
+    s.chars()
+        .take_while(|c| {
+            n += c.len_utf16();
+            n <= units
+        })
+        .collect()
+}

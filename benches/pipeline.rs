@@ -173,6 +173,10 @@ fn push(c: &mut Criterion) {
             b.iter_custom(|iters| variant_1p(iters, &payload, &ticker, &mutex));
         });
         if name == "mix" {
+            let floors = common::FloorPair::new(8 << 20);
+            group.bench_function(BenchmarkId::new("floor_2p", name), |b| {
+                b.iter_custom(|iters| variant_2p(iters, &payload, &ticker, &floors));
+            });
             group.bench_function(BenchmarkId::new("record_2p", name), |b| {
                 b.iter_custom(|iters| variant_2p(iters, &payload, &ticker, &record));
             });
@@ -194,7 +198,7 @@ fn worker(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (name, payload) in common::payloads() {
         // The real output, command lines included.
-        let record = common::Record::new(8 << 20, false);
+        let record = common::Record::new(16 << 20, false);
         group.bench_function(BenchmarkId::new("drain_format", name), |b| {
             b.iter_custom(|iters| {
                 let mut chunks = Chunks::default();

@@ -20,8 +20,12 @@ pub struct Sources {
 /// Every setting, with its default.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config {
-    /// Ring capacity in bytes: a power of two from 4 KiB to 256 MiB. Default 4 MiB.
+    /// Ring memory in bytes: a power of two from 4 KiB to 256 MiB, split across the
+    /// processors' rings ([`Config::ring_bytes_per_processor`]). Default 4 MiB.
     pub ring_bytes: usize,
+    /// Processors, one ring each (not a registry value: the driver counts the active
+    /// processors of all groups at entry). Default 1.
+    pub processors: u32,
     /// String caps in UTF-16 units. Default 1024 (image) / 8192 (command line).
     pub caps: Caps,
     /// Records one work item run drains before it re-queues itself. Default 256.
@@ -58,6 +62,10 @@ pub struct Rejected {
     pub allowed: &'static str,
 }
 
+/// The smallest ring a processor gets when `RingBytes` is split (64 KiB: about 400
+/// process-create records with long command lines, or 1,000 thread events).
+pub const RING_FLOOR: usize = 64 << 10;
+
 /// The value names under `Parameters`, in the order the driver reads them.
 pub const VALUE_NAMES: [&str; 11] = [
     "RingBytes",
@@ -80,6 +88,7 @@ impl Config {
     /// The defaults.
     pub const DEFAULT: Self = Self {
         ring_bytes: 4 << 20,
+        processors: 1,
         caps: Caps::DEFAULT,
         batch: 256,
         run_budget_ms: 10,
@@ -165,11 +174,24 @@ impl Config {
         Ok(())
     }
 
-    /// The caps actually used: shrunk so that the largest record fits a quarter of the
-    /// ring (a 4 KiB ring cannot hold an 8192-unit command line).
+    /// The caps actually used: shrunk so that the largest record fits a quarter of one
+    /// processor's ring (a 4 KiB ring cannot hold an 8192-unit command line).
     #[must_use]
     pub const fn effective_caps(&self) -> Caps {
-        self.caps.fit(self.ring_bytes as u64 / 4 - 8)
+        self.caps.fit(self.ring_bytes_per_processor() as u64 / 4 - 8)
+    }
+
+    /// Each processor's ring: `RingBytes` split evenly (rounded down to a power of two),
+    /// but at least [`RING_FLOOR`] (or all of `RingBytes`, if that is smaller). So the
+    /// total is `RingBytes` up to 64 processors at the default, and `processors × 64 KiB`
+    /// beyond: memory stays fixed and bounded, and no ring is too small to absorb a burst.
+    #[must_use]
+    pub const fn ring_bytes_per_processor(&self) -> usize {
+        let n = if self.processors == 0 { 1 } else { self.processors as usize };
+        let share = self.ring_bytes / n;
+        let share = if share == 0 { 0 } else { 1usize << (usize::BITS - 1 - share.leading_zeros()) };
+        let floor = if RING_FLOOR < self.ring_bytes { RING_FLOOR } else { self.ring_bytes };
+        if share > floor { share } else { floor }
     }
 }
 

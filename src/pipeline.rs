@@ -1,5 +1,17 @@
 //! The object callbacks and the worker share, and the callback side of it: the record
-//! entry point every notify callback calls (snapshot → ring → gate), and the unload path.
+//! entry point every notify callback calls (snapshot → its processor's ring → gate), and
+//! the unload path.
+//!
+//! One ring per processor (ETW and Linux perf do the same): with a single ring, every
+//! callback on every processor fights over one producer position and over the memory
+//! another processor just wrote. A callback records into the ring of the processor it
+//! runs on (the stamp's processor number, modulo the ring count, since processors can
+//! be added after driver entry). The rings stay multi-producer: a callback at
+//! `PASSIVE_LEVEL` can be preempted and resumed on another processor mid-record, and
+//! another callback then records into the same ring; the CAS reservation keeps that
+//! correct, and it is now almost never contended. The callback does not raise IRQL to
+//! pin itself to its processor: its strings may be paged, and must be copied at the IRQL
+//! it was called at. The worker merges the rings (see `worker`).
 //!
 //! [`Pipeline::record`] never allocates, locks, waits, prints or panics: it clips and
 //! copies the strings into a reserved record, commits, and wakes the worker through the
@@ -46,7 +58,8 @@ pub enum ShutdownError {
 
 /// Ring, schedule, work queue and worker state of one driver instance.
 pub struct Pipeline<Q: WorkQueue> {
-    pub(crate) ring: Ring,
+    /// One ring per processor, each of `Config::ring_bytes_per_processor` bytes.
+    pub(crate) rings: alloc::vec::Vec<Ring>,
     pub(crate) schedule: Schedule,
     pub(crate) queue: Q,
     caps: Caps,
@@ -84,13 +97,15 @@ impl<Q: WorkQueue> Pipeline<Q> {
         stats: &'static Stats,
         worker_pool: impl FnOnce(&mut dyn FnMut() -> Option<WorkerState>) -> Option<WorkerState>,
     ) -> Result<Self, NewError> {
-        if !crate::ring::valid_size(config.ring_bytes) {
+        let bytes = config.ring_bytes_per_processor();
+        if !crate::ring::valid_size(config.ring_bytes) || !crate::ring::valid_size(bytes) {
             return Err(NewError::RingSize);
         }
-        let ring = Ring::try_new(config.ring_bytes).ok_or(NewError::NoMemory)?;
+        let processors = usize::try_from(config.processors.max(1)).map_err(|_| NewError::RingSize)?;
+        let rings = crate::sync::try_vec_from(processors, || Ring::try_new(bytes)).ok_or(NewError::NoMemory)?;
         let worker = worker_pool(&mut || WorkerState::try_new(config, clock)).ok_or(NewError::NoMemory)?;
         Ok(Self {
-            ring,
+            rings,
             schedule: Schedule::new(),
             queue,
             caps: config.effective_caps(),
@@ -105,10 +120,26 @@ impl<Q: WorkQueue> Pipeline<Q> {
         self.caps
     }
 
-    /// Ring capacity in bytes.
+    /// Each processor's ring capacity in bytes.
     #[must_use]
-    pub const fn ring_bytes(&self) -> u64 {
-        self.ring.capacity()
+    pub fn ring_bytes(&self) -> u64 {
+        self.rings.first().map_or(0, Ring::capacity)
+    }
+
+    /// Rings (one per processor counted at entry).
+    #[must_use]
+    pub const fn rings(&self) -> usize {
+        self.rings.len()
+    }
+
+    /// The ring of processor `cpu` (modulo the ring count: a processor added later shares).
+    #[inline]
+    fn ring_of(&self, cpu: u32) -> Option<&Ring> {
+        let n = self.rings.len();
+        if n == 0 {
+            return None;
+        }
+        self.rings.get(usize::try_from(cpu).unwrap_or(0) % n)
     }
 
     /// The counters.
@@ -140,7 +171,14 @@ impl<Q: WorkQueue> Pipeline<Q> {
     #[inline]
     fn record_between<R>(&self, stamp: Stamp, event: &Event<'_>, between: impl FnOnce() -> R) -> (Recorded, Option<R>) {
         let encoded = record::encode(stamp, event, self.caps);
-        match self.ring.reserve(encoded.payload_len()) {
+        let Some(ring) = self.ring_of(stamp.cpu) else {
+            // No ring at all cannot happen (`new` makes at least one); count it, never panic.
+            self.stats.lost(event.kind(), false);
+            return (Recorded::Lost, None);
+        };
+        // A path call, so the static callback check resolves it (a bare `.reserve()` on a
+        // local could be `Vec::reserve` for all it knows).
+        match Ring::reserve(ring, encoded.payload_len()) {
             Ok(reservation) => {
                 // Sized from these very strings, so the write is never refused.
                 let _written = reservation.write(&encoded.head, encoded.first, encoded.second);
@@ -160,7 +198,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
                 // The count reaches the output on the next record's header, or when
                 // the worker next finds the ring empty (at the latest, at unload).
                 self.stats.lost(event.kind(), loss == Loss::Contended);
-                stats::raise(&self.stats.worker.high_water, self.ring.used());
+                stats::raise(&self.stats.worker.high_water, ring.used());
                 (Recorded::Lost, None)
             }
         }

@@ -267,6 +267,13 @@ fn u64_at(bytes: &[u8], at: usize) -> u64 {
     bytes.get(at..at.wrapping_add(8)).and_then(|s| <[u8; 8]>::try_from(s).ok()).map_or(0, u64::from_ne_bytes)
 }
 
+/// The stamp's ticks of an encoded record (0 if it is too short to have them): what the
+/// worker merges the processors' rings by, without decoding the rest.
+#[must_use]
+pub fn stamp_ticks(bytes: &[u8]) -> u64 {
+    u64_at(bytes, 8)
+}
+
 /// Decodes a payload. Never panics, whatever the bytes.
 ///
 /// # Errors

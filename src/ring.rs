@@ -307,6 +307,23 @@ impl Ring {
         ready || self.lost_pending.load(Ordering::Relaxed) != 0
     }
 
+    /// Whether the record at the consumer position is reserved but not yet committed:
+    /// the worker's re-check after going idle must not resume for another ring's work
+    /// while this head blocks the merge (its commit wakes the worker instead).
+    ///
+    /// Only atomic reads, like [`Ring::has_work`].
+    #[must_use]
+    pub fn head_busy(&self) -> bool {
+        // Relaxed: as in `has_work`.
+        let pos = self.consumer.load(Ordering::Relaxed);
+        let ready = self.words.header(self.word(pos)).is_some_and(|h| {
+            // Dekker load: pairs with the RMW in `Reservation::commit` and `stamp`.
+            ready(h.load(DEKKER_LOAD))
+        });
+        // Relaxed: a stale position only makes the worker look once more.
+        !ready && self.producer.load(Ordering::Relaxed) != pos
+    }
+
     /// Takes the losses no record carried (the ring went quiet after them).
     ///
     /// # Safety

@@ -26,6 +26,22 @@ pub fn try_vec_with<T>(len: usize, mut f: impl FnMut() -> T) -> Option<Vec<T>> {
     Some(vec)
 }
 
+/// A vector of exactly `len` elements made by `f`, or `None` if the allocator refuses or
+/// `f` does (the elements made so far are dropped). No growth path, as [`try_vec_with`].
+pub fn try_vec_from<T>(len: usize, mut f: impl FnMut() -> Option<T>) -> Option<Vec<T>> {
+    let mut vec = Vec::new();
+    vec.try_reserve_exact(len).ok()?;
+    let mut made = 0;
+    for slot in vec.spare_capacity_mut().iter_mut().take(len) {
+        let Some(value) = f() else { break };
+        slot.write(value);
+        made += 1;
+    }
+    // SAFETY: the first `made` elements were initialised by the loop (made <= len <= capacity).
+    unsafe { vec.set_len(made) };
+    (made == len).then_some(vec)
+}
+
 #[cfg(loom)]
 pub use loom::cell::UnsafeCell;
 #[cfg(loom)]

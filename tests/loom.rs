@@ -152,9 +152,14 @@ impl WorkerEnv for CountEnv {
 }
 
 fn pipeline(batch: u32) -> (Arc<Pipeline<QueueHandle>>, Arc<ModelQueue>) {
+    pipeline_on(batch, 1)
+}
+
+/// A pipeline with one ring per processor.
+fn pipeline_on(batch: u32, processors: u32) -> (Arc<Pipeline<QueueHandle>>, Arc<ModelQueue>) {
     let queue = Arc::new(ModelQueue::default());
     let stats: &'static Stats = Box::leak(Box::new(Stats::new()));
-    let config = Config { ring_bytes: 512, batch, names: 16, stats_interval_s: 0, ..Config::DEFAULT };
+    let config = Config { ring_bytes: 512, processors, batch, names: 16, stats_interval_s: 0, ..Config::DEFAULT };
     let p = Pipeline::new(&config, Clock { start_ticks: 0, frequency: 1 }, QueueHandle(queue.clone()), stats).unwrap();
     (Arc::new(p), queue)
 }
@@ -165,9 +170,14 @@ const fn event(pid: u64) -> Event<'static> {
 
 /// A "notify callback" on its own thread: one record call.
 fn spawn_producer(p: &Arc<Pipeline<QueueHandle>>, pid: u64) -> thread::JoinHandle<()> {
+    spawn_producer_on(p, pid, 0)
+}
+
+/// A "notify callback" on processor `cpu` (so into that processor's ring).
+fn spawn_producer_on(p: &Arc<Pipeline<QueueHandle>>, pid: u64, cpu: u32) -> thread::JoinHandle<()> {
     let p = p.clone();
     thread::spawn(move || {
-        p.record(Stamp::default(), &event(pid));
+        p.record(Stamp { ticks: pid, cpu }, &event(pid));
     })
 }
 
@@ -259,5 +269,27 @@ fn unload_while_recording() {
         assert_eq!(delivered.load(Ordering::Relaxed), 1);
         p.record(Stamp::default(), &event(12));
         assert!(!queue.queued.load(Ordering::SeqCst), "queued after STOPPING");
+    });
+}
+
+/// Two processors' rings and the merge: each producer records into its own ring while
+/// the worker merges and may find one head still being copied (it stops there and goes
+/// idle without resuming for the other ring's work: that commit must wake it). Nothing
+/// is stranded, nothing queued twice.
+#[test]
+fn two_rings_merge_no_lost_wakeup() {
+    model(|| {
+        let (p, queue) = pipeline_on(8, 2);
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let producers = [spawn_producer_on(&p, 4, 0), spawn_producer_on(&p, 8, 1)];
+        let worker = spawn_worker(&p, &queue, &delivered, 2);
+        for t in producers {
+            t.join().unwrap();
+        }
+        worker.join().unwrap();
+        let mut env = CountEnv { delivered: delivered.clone() };
+        while dispatch(&p, &queue, &mut env) {}
+        assert_eq!(delivered.load(Ordering::Relaxed), 2, "a committed record was stranded");
+        assert!(p.is_idle());
     });
 }

@@ -93,6 +93,38 @@ fn per_producer_order_is_preserved() {
 }
 
 #[test]
+fn per_processor_rings_conserve_and_keep_each_producers_order_with_2_to_8_producers() {
+    for producers in [2u64, 4, 8] {
+        let env = CollectEnv::default();
+        // One ring per producer ("processor"): each burst thread stamps its index.
+        let config = Config { processors: u32::try_from(producers).unwrap(), ..config(1 << 20) };
+        let kernel = SimKernel::start(&config, env.clock(), env).unwrap();
+        assert_eq!(kernel.pipeline().rings(), usize::try_from(producers).unwrap());
+        let (recorded, _) = burst(&kernel, producers, 200_000 / producers);
+        let unloaded = kernel.unload();
+        assert_conserved(recorded, &unloaded);
+        let mut last = vec![None::<u64>; usize::try_from(producers).unwrap()];
+        let mut seen = 0;
+        for line in &unloaded.env.lines {
+            let Some(rest) = line.split(" thread-create pid=").nth(1) else { continue };
+            let pid: u64 = rest.split(' ').next().unwrap().parse().unwrap();
+            let tid: u64 = rest.split(" tid=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
+            let p = usize::try_from(pid / 4 - 1).unwrap();
+            assert!(last[p].is_none_or(|prev| tid > prev), "producer {p}: {tid} after {:?}", last[p]);
+            last[p] = Some(tid);
+            seen += 1;
+        }
+        assert_eq!(seen, unloaded.stats.delivered_total(), "every delivered record was printed once");
+        eprintln!(
+            "{producers} rings: delivered={} lost={} runs={}",
+            unloaded.stats.delivered_total(),
+            unloaded.stats.lost_total(),
+            unloaded.stats.worker_runs
+        );
+    }
+}
+
+#[test]
 fn stalled_worker_never_blocks_callbacks() {
     let env = quiet_env();
     let kernel = SimKernel::start(&config(64 << 10), env.clock(), env).unwrap();

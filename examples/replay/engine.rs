@@ -507,6 +507,9 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         ring_bytes: options.ring_bytes,
         caps: options.caps,
         run_budget_ms: options.run_budget_ms,
+        // One ring per simulated processor: each producer thread stamps its index as the
+        // processor it runs on, as a callback does with the one it runs on.
+        processors: u32::try_from(producers).unwrap_or(u32::MAX),
         ..Config::DEFAULT
     };
     let sink = match options.output {

@@ -202,7 +202,8 @@ impl Summary {
         let pace = self.speed.map_or_else(|| "as fast as possible".to_owned(), |x| format!("{x}x recorded pace"));
         let _ = writeln!(
             o,
-            "  {} producer{}, {pace}; ring {} B; caps: image {} / cmdline {} UTF-16 units; worker stall {} ms",
+            "  {} producer{}, {pace}; one ring per producer, {} B each; caps: image {} / cmdline {} UTF-16 units; \
+             worker stall {} ms",
             self.producers,
             if self.producers == 1 { "" } else { "s" },
             self.ring_bytes,

@@ -8,8 +8,8 @@ use core::mem::{offset_of, size_of};
 use core::ptr;
 
 use wdk_sys::ntddk::{
-    IoAllocateWorkItem, IoCreateDevice, IoDeleteDevice, IoFreeWorkItem, KeDelayExecutionThread, ObfReferenceObject,
-    ZwClose, ZwOpenKey, ZwQueryValueKey,
+    IoAllocateWorkItem, IoCreateDevice, IoDeleteDevice, IoFreeWorkItem, KeDelayExecutionThread,
+    KeQueryActiveProcessorCountEx, ObfReferenceObject, ZwClose, ZwOpenKey, ZwQueryValueKey,
 };
 use wdk_sys::{
     _KEY_VALUE_INFORMATION_CLASS, _MODE, BOOLEAN, DRIVER_OBJECT, FILE_DEVICE_UNKNOWN, HANDLE, KEY_READ,
@@ -27,6 +27,9 @@ use super::{
 use crate::config::{Config, LEVEL_NAME, Sources, VALUE_NAMES};
 use crate::pipeline::{NewError, Pipeline};
 use crate::worker::format::Clock;
+
+/// `ALL_PROCESSOR_GROUPS` (0xffff) as the `USHORT` `KeQueryActiveProcessorCountEx` takes.
+const ALL_PROCESSOR_GROUPS_U16: u16 = 0xffff;
 
 /// One notify routine: the API that registers it and the two calls.
 struct Source {
@@ -75,7 +78,11 @@ const fn enabled(sources: Sources) -> [bool; 3] {
 pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> NTSTATUS {
     // Before the first allocation: the allocator reads what this finds.
     let pool = pool::resolve();
-    let config = read_config(driver, registry_path);
+    let mut config = read_config(driver, registry_path);
+    // One ring per processor, of every processor group.
+    // SAFETY: no preconditions; ALL_PROCESSOR_GROUPS counts every group's active ones.
+    let processors = unsafe { KeQueryActiveProcessorCountEx(ALL_PROCESSOR_GROUPS_U16) };
+    config.processors = processors.max(1);
     say(config.level, format_args!("pool {}", pool.describe()));
     match start(driver, &config) {
         Ok(()) => {
@@ -251,9 +258,11 @@ fn print_config<Q: crate::WorkQueue>(config: &Config, pipeline: &Pipeline<Q>) {
     say(
         config.level,
         format_args!(
-            "config RingBytes={} ImagePathCap={} CommandLineCap={} (in force: {}/{}) BatchSize={} \
-             RunBudgetMilliseconds={} PidTableSize={} OmitCommandLine={} StatsIntervalSeconds={} EnableProcess={} \
-             EnableThread={} EnableImage={} DebugLevel={}",
+            "config RingBytes={} (in force: {} rings of {}, one per processor) ImagePathCap={} CommandLineCap={} \
+             (in force: {}/{}) BatchSize={} RunBudgetMilliseconds={} PidTableSize={} OmitCommandLine={} \
+             StatsIntervalSeconds={} EnableProcess={} EnableThread={} EnableImage={} DebugLevel={}",
+            config.ring_bytes,
+            pipeline.rings(),
             pipeline.ring_bytes(),
             config.caps.image,
             config.caps.command_line,

@@ -11,10 +11,10 @@
 //! `ExAllocatePoolWithTag(NonPagedPoolNx or PagedPool)` (Windows 8+) serves instead, and
 //! the memory is zeroed as `ExAllocatePool2` zeroes it. `ExFreePoolWithTag` frees all.
 //!
-//! Pool blocks are 16-byte aligned (`MEMORY_ALLOCATION_ALIGNMENT` on x64). Nothing the
-//! driver puts on the heap needs more (the ring's words are 8-aligned; its
-//! cache-padded positions live in the driver's static slot), so a larger alignment is
-//! refused with a null pointer, which the pipeline reports as `NoMemory`.
+//! Pool blocks are 16-byte aligned (`MEMORY_ALLOCATION_ALIGNMENT` on x64). A larger
+//! alignment (the per-processor rings, whose cache-padded positions are 128-aligned) is
+//! served from a block `align` bytes larger, with the block's address kept just before
+//! the aligned one for `dealloc`.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
@@ -96,32 +96,26 @@ pub(super) struct Pool;
 // exactly such blocks, with the tag they were allocated with. Nothing here panics.
 unsafe impl GlobalAlloc for Pool {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if layout.align() > POOL_ALIGNMENT {
-            return ptr::null_mut();
+        if layout.align() <= POOL_ALIGNMENT {
+            return block(layout.size());
         }
-        let size = layout.size() as SIZE_T;
-        // Relaxed: set and cleared by this same thread (see `paged`).
-        let paged = PAGED.load(Ordering::Relaxed);
-        // Acquire: pairs with the Release in `resolve`.
-        let pool2 = ALLOCATE_POOL2.load(Ordering::Acquire);
-        if !pool2.is_null() {
-            // SAFETY: a non-NULL value is what MmGetSystemRoutineAddress returned for
-            // "ExAllocatePool2", whose prototype `AllocatePool2` is.
-            let pool2 = unsafe { core::mem::transmute::<*mut c_void, AllocatePool2>(pool2) };
-            let flags = if paged { POOL_FLAG_PAGED } else { POOL_FLAG_NON_PAGED };
-            // SAFETY: IRQL <= DISPATCH_LEVEL (paged: DriverEntry at PASSIVE_LEVEL); the
-            // block is zeroed (no POOL_FLAG_UNINITIALIZED).
-            return unsafe { pool2(flags, size, TAG) }.cast();
+        // Over-aligned (the per-processor rings: their positions are cache-padded, align
+        // 128): one pool block of `size + align` bytes; the returned address is the first
+        // `align`-aligned one past the block's start (at least 16 bytes in, since the
+        // block is 16-aligned), and the block's own address sits in the 8 bytes before it.
+        let Some(total) = layout.size().checked_add(layout.align()) else { return ptr::null_mut() };
+        let start = block(total);
+        if start.is_null() {
+            return start;
         }
-        let pool = if paged { _POOL_TYPE::PagedPool } else { _POOL_TYPE::NonPagedPoolNx };
-        // SAFETY: IRQL <= DISPATCH_LEVEL (paged: DriverEntry at PASSIVE_LEVEL); the
-        // documented prototype.
-        let block = unsafe { ExAllocatePoolWithTag(pool, size, TAG) }.cast::<u8>();
-        if !block.is_null() {
-            // SAFETY: the block has `layout.size()` writable bytes.
-            unsafe { ptr::write_bytes(block, 0, layout.size()) };
-        }
-        block
+        let offset = layout.align() - start.addr() % layout.align();
+        // SAFETY: offset <= align, inside the `size + align`-byte block.
+        let aligned = unsafe { start.add(offset) };
+        // SAFETY: offset >= 16, so `aligned - 8` is still inside the block.
+        let slot = unsafe { aligned.sub(8) };
+        // SAFETY: 8 bytes inside the block that nothing else uses.
+        unsafe { slot.cast::<*mut u8>().write_unaligned(start) };
+        aligned
     }
 
     /// Both routines zero, so this is [`Pool::alloc`] without a second pass.
@@ -130,9 +124,46 @@ unsafe impl GlobalAlloc for Pool {
         unsafe { self.alloc(layout) }
     }
 
-    unsafe fn dealloc(&self, block: *mut u8, _layout: Layout) {
-        // SAFETY: `block` came from `alloc` (either routine), with this tag, and is
-        // freed once; IRQL <= DISPATCH_LEVEL.
-        unsafe { ExFreePoolWithTag(block.cast(), TAG) };
+    unsafe fn dealloc(&self, block: *mut u8, layout: Layout) {
+        let start = if layout.align() <= POOL_ALIGNMENT {
+            block
+        } else {
+            // SAFETY: an over-aligned block from `alloc`: the 8 bytes before it are
+            // inside the same pool block.
+            let slot = unsafe { block.sub(8) };
+            // SAFETY: where `alloc` stored the pool block's address.
+            unsafe { slot.cast::<*mut u8>().read_unaligned() }
+        };
+        // SAFETY: `start` came from `block` (either routine), with this tag, and is freed
+        // once; IRQL <= DISPATCH_LEVEL.
+        unsafe { ExFreePoolWithTag(start.cast(), TAG) };
     }
+}
+
+/// A zeroed pool block of `size` bytes, 16-aligned, from the pool `paged` selects; NULL
+/// if refused.
+fn block(bytes: usize) -> *mut u8 {
+    let size = bytes as SIZE_T;
+    // Relaxed: set and cleared by this same thread (see `paged`).
+    let paged = PAGED.load(Ordering::Relaxed);
+    // Acquire: pairs with the Release in `resolve`.
+    let pool2 = ALLOCATE_POOL2.load(Ordering::Acquire);
+    if !pool2.is_null() {
+        // SAFETY: a non-NULL value is what MmGetSystemRoutineAddress returned for
+        // "ExAllocatePool2", whose prototype `AllocatePool2` is.
+        let pool2 = unsafe { core::mem::transmute::<*mut c_void, AllocatePool2>(pool2) };
+        let flags = if paged { POOL_FLAG_PAGED } else { POOL_FLAG_NON_PAGED };
+        // SAFETY: IRQL <= DISPATCH_LEVEL (paged: DriverEntry at PASSIVE_LEVEL); the
+        // block is zeroed (no POOL_FLAG_UNINITIALIZED).
+        return unsafe { pool2(flags, size, TAG) }.cast();
+    }
+    let pool = if paged { _POOL_TYPE::PagedPool } else { _POOL_TYPE::NonPagedPoolNx };
+    // SAFETY: IRQL <= DISPATCH_LEVEL (paged: DriverEntry at PASSIVE_LEVEL); the
+    // documented prototype.
+    let block = unsafe { ExAllocatePoolWithTag(pool, size, TAG) }.cast::<u8>();
+    if !block.is_null() {
+        // SAFETY: the block has `bytes` writable bytes.
+        unsafe { ptr::write_bytes(block, 0, bytes) };
+    }
+    block
 }

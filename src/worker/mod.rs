@@ -8,6 +8,20 @@
 //! run lasts at most the budget plus one line; a record whose lines do not all fit is
 //! kept at the ring's head and finished by the next run.
 //!
+//! The processors' rings are merged into one stream: the worker repeatedly takes the
+//! committed head with the oldest timestamp. What holds:
+//! * each ring's records come out in exactly its order (its reservation order);
+//! * across rings, records come out in timestamp order among the heads committed when
+//!   the worker looks; a record stamped earlier but reserved later (its callback was
+//!   preempted between reading the clock and reserving) can come after records stamped
+//!   later on other processors: the stream never waits for it;
+//! * if any ring's head is still being copied, the run stops there, as it always did
+//!   with one ring, and that record's commit wakes the worker again, so no ring is held
+//!   back longer than a head being copied holds it;
+//! * a ring's losses are reported (a LOST line, or its object) right before that ring's
+//!   next record in the merged stream, or when every ring is empty; `#N` counts every
+//!   event delivered or lost before it, so its gaps still equal the LOST counts.
+//!
 //! [`Pipeline::run_worker`] is the routine's whole body: it follows the schedule's
 //! protocol (enter, drain a batch, re-queue through the gate or go idle and re-check,
 //! exit) and touches the worker state only while it owns RUNNING.
@@ -85,6 +99,8 @@ pub struct WorkerState {
 /// A record the worker has started on but not finished printing.
 #[derive(Clone, Copy)]
 struct Head {
+    /// The ring it is at the head of.
+    ring: usize,
     seq: u64,
     origin: Origin,
     /// Physical lines already printed (the LOST marker before it counts as one).
@@ -97,6 +113,13 @@ struct Run {
     lines: u32,
     /// Whether the budget is spent (set by the first line refused).
     spent: bool,
+}
+
+/// What the merge takes next.
+enum Next {
+    Ring(usize),
+    Busy,
+    Empty,
 }
 
 /// Why the drain loop stopped.
@@ -129,32 +152,71 @@ impl WorkerState {
         may_print(&mut self.run, self.budget_ticks, env, timed)
     }
 
-    /// Drains up to `budget` records (all of them, untimed, if `None`).
-    fn drain(&mut self, ring: &Ring, stats: &Stats, env: &mut impl WorkerEnv, budget: Option<u32>) -> (u32, Stop) {
+    /// Which ring's head goes next: the oldest committed head (by timestamp; the lower
+    /// ring on a tie), or the ring whose head a run left half-printed. `Busy` if any
+    /// ring's head is still being copied (its commit wakes the worker again), `Empty`
+    /// if no ring has a record.
+    fn pick(&self, rings: &[Ring]) -> Next {
+        if let Some(head) = self.head {
+            return Next::Ring(head.ring);
+        }
+        let mut best: Option<(u64, usize)> = None;
+        for (i, ring) in rings.iter().enumerate() {
+            let mut ticks = None;
+            // SAFETY: the caller owns the consumer side; the closure only reads the
+            // head's stamp and keeps the record in place.
+            let peeked = unsafe {
+                ring.pop_or_keep(|_, bytes| {
+                    ticks = Some(record::stamp_ticks(bytes));
+                    None::<()>
+                })
+            };
+            match (peeked, ticks) {
+                (Pop::Busy, _) => return Next::Busy,
+                (Pop::Record { .. }, Some(t)) if best.is_none_or(|(b, _)| t < b) => best = Some((t, i)),
+                _ => {}
+            }
+        }
+        best.map_or(Next::Empty, |(_, i)| Next::Ring(i))
+    }
+
+    /// Drains up to `budget` records (all of them, untimed, if `None`) from the rings,
+    /// merged: see the module documentation for the order this gives.
+    fn drain(&mut self, rings: &[Ring], stats: &Stats, env: &mut impl WorkerEnv, budget: Option<u32>) -> (u32, Stop) {
         let mut count = 0u32;
         let timed = budget.is_some();
         loop {
             if budget.is_some_and(|b| count >= b) || (timed && self.run.spent) {
                 return (count, Stop::Budget);
             }
+            let ring = match self.pick(rings) {
+                Next::Ring(i) => rings.get(i).map(|r| (i, r)),
+                Next::Busy => {
+                    stats::bump(&stats.worker.busy_stops);
+                    return (count, Stop::Busy);
+                }
+                Next::Empty => None,
+            };
+            let Some((index, ring)) = ring else {
+                for ring in rings {
+                    // SAFETY: as above, and every ring was just found empty.
+                    let trailing = unsafe { ring.take_trailing_losses() };
+                    // Printed even past the budget: the count is already taken.
+                    self.report_lost(trailing, stats, env);
+                }
+                return (count, Stop::Empty);
+            };
             // SAFETY: the caller owns the consumer side (RUNNING, or stopped and idle).
             let popped = unsafe {
-                ring.pop_or_keep(|lost_before, bytes| self.deliver(lost_before, bytes, stats, env, timed).then_some(()))
+                ring.pop_or_keep(|lost_before, bytes| {
+                    self.deliver(index, lost_before, bytes, stats, env, timed).then_some(())
+                })
             };
             match popped {
                 Pop::Record { value: Some(()), .. } => count = count.wrapping_add(1),
                 Pop::Record { value: None, .. } => return (count, Stop::Budget),
-                Pop::Empty => {
-                    // SAFETY: as above, and `pop` just returned Empty.
-                    let trailing = unsafe { ring.take_trailing_losses() };
-                    // Printed even past the budget: the count is already taken.
-                    self.report_lost(trailing, stats, env);
-                    return (count, Stop::Empty);
-                }
-                Pop::Busy => {
-                    stats::bump(&stats.worker.busy_stops);
-                    return (count, Stop::Busy);
-                }
+                // The head `pick` saw is gone only if it was a pad; look again.
+                Pop::Empty | Pop::Busy => {}
             }
         }
     }
@@ -177,8 +239,12 @@ impl WorkerState {
     /// One record: LOST marker first (if any), then enrich, format and print. Returns
     /// false if the run's budget ran out part-way: the record stays at the head and
     /// the next run resumes after the lines already printed.
+    // Not inlined into `drain`: there LLVM keeps `memcpy`'s address in a callee-saved
+    // register across branches, a call the link-time no-panic proof cannot follow.
+    #[inline(never)]
     fn deliver(
         &mut self,
+        ring: usize,
         lost_before: u32,
         bytes: &[u8],
         stats: &Stats,
@@ -202,7 +268,7 @@ impl WorkerState {
             };
             let origin = self.learn(&rec, stats, env);
             env.delivered(&Delivered { seq: self.seq, record: &rec, origin });
-            Head { seq: self.seq, origin, printed: 0 }
+            Head { ring, seq: self.seq, origin, printed: 0 }
         };
         // The same bytes decoded a moment ago (or in the run that kept them).
         let Ok(rec) = record::decode(bytes) else { return true };
@@ -287,10 +353,10 @@ impl WorkerState {
         }
     }
 
-    fn print_stats(&mut self, label: &[u8], ring: &Ring, stats: &Stats, env: &mut impl WorkerEnv) {
+    fn print_stats(&mut self, label: &[u8], capacity: u64, stats: &Stats, env: &mut impl WorkerEnv) {
         let snapshot = stats.snapshot();
         let run = &mut self.run;
-        format::stats(label, &snapshot, ring.capacity(), self.clock, &mut self.line, |l| {
+        format::stats(label, &snapshot, capacity, self.clock, &mut self.line, |l| {
             run.lines = run.lines.wrapping_add(1);
             print(env, stats, l);
         });
@@ -298,14 +364,14 @@ impl WorkerState {
 
     /// The periodic statistics line, when due and the run's budget allows a line (else
     /// the next run prints it).
-    fn maybe_print_stats(&mut self, ring: &Ring, stats: &Stats, env: &mut impl WorkerEnv) {
+    fn maybe_print_stats(&mut self, capacity: u64, stats: &Stats, env: &mut impl WorkerEnv) {
         if self.stats_every_ticks == 0 {
             return;
         }
         let now = env.now_ticks();
         if now.wrapping_sub(self.last_stats_ticks) >= self.stats_every_ticks && self.may_print(env, true) {
             self.last_stats_ticks = now;
-            self.print_stats(b"stats", ring, stats, env);
+            self.print_stats(b"stats", capacity, stats, env);
         }
     }
 }
@@ -359,6 +425,13 @@ impl<Q: WorkQueue> Pipeline<Q> {
         self.schedule.exit();
     }
 
+    /// The fullest ring's occupancy, for the high-water mark.
+    fn raise_high_water(&self) {
+        for ring in &self.rings {
+            stats::raise(&self.stats.worker.high_water, ring.used());
+        }
+    }
+
     /// The periodic timer's DPC (`DISPATCH_LEVEL`): wakes the worker through the gate
     /// so that an idle system still gets its statistics line. Touches only the schedule.
     pub fn tick(&self) {
@@ -372,11 +445,11 @@ impl<Q: WorkQueue> Pipeline<Q> {
         state.run = Run { start, lines: 0, spent: false };
         let mut budget = state.batch;
         loop {
-            stats::raise(&counters.worker.high_water, self.ring.used());
-            let (count, stop) = state.drain(&self.ring, counters, env, Some(budget));
+            self.raise_high_water();
+            let (count, stop) = state.drain(&self.rings, counters, env, Some(budget));
             budget = budget.saturating_sub(count);
             stats::raise(&counters.worker.largest_batch, u64::from(state.batch.saturating_sub(budget)));
-            state.maybe_print_stats(&self.ring, counters, env);
+            state.maybe_print_stats(self.ring_bytes(), counters, env);
             if matches!(stop, Stop::Budget) {
                 stats::raise(&counters.worker.longest_run_ticks, env.now_ticks().wrapping_sub(start));
                 // Leaves RUNNING either way; the state must not be touched after this.
@@ -386,7 +459,10 @@ impl<Q: WorkQueue> Pipeline<Q> {
             stats::raise(&counters.worker.longest_run_ticks, env.now_ticks().wrapping_sub(start));
             // Leaves RUNNING: from here only atomics of the ring and schedule.
             self.schedule.finish_run();
-            if !self.ring.has_work() || !self.schedule.resume() {
+            // Resume only if the merge can move: a head still being copied blocks it, and
+            // that record's commit wakes the worker (the same Dekker pair as ever).
+            let blocked = self.rings.iter().any(Ring::head_busy);
+            if blocked || !self.rings.iter().any(Ring::has_work) || !self.schedule.resume() {
                 return;
             }
             // Resumed: RUNNING again, with what is left of this run's budgets.
@@ -414,10 +490,10 @@ impl<Q: WorkQueue> Pipeline<Q> {
             // SAFETY: stopped and idle: no routine is inside the pipeline and none can be
             // queued again, so the caller is the only consumer from now on.
             let state = unsafe { &mut *state };
-            stats::raise(&self.stats.worker.high_water, self.ring.used());
+            self.raise_high_water();
             state.run = Run::default();
-            state.drain(&self.ring, self.stats, env, None);
-            state.print_stats(b"final-stats", &self.ring, self.stats, env);
+            state.drain(&self.rings, self.stats, env, None);
+            state.print_stats(b"final-stats", self.ring_bytes(), self.stats, env);
             self.stats.snapshot()
         }))
     }

@@ -212,10 +212,16 @@ fn dispatch(p: &Pipeline<QueueHandle>, queue: &ModelQueue, env: &mut CountEnv) -
 /// never stranded with the worker idle — and the item was never queued twice.
 #[test]
 fn schedule_no_lost_wakeup_and_no_double_queue() {
-    model(|| {
-        let (p, queue) = pipeline(8);
+    model(|| two_producers_then_drain(1));
+}
+
+/// Two producers (on processors 0 and 1) record one event each while a worker runs up
+/// to twice; afterwards nothing is stranded and the item is idle.
+fn two_producers_then_drain(processors: u32) {
+    {
+        let (p, queue) = pipeline_on(8, processors);
         let delivered = Arc::new(AtomicUsize::new(0));
-        let producers = [spawn_producer(&p, 4), spawn_producer(&p, 8)];
+        let producers = [spawn_producer_on(&p, 4, 0), spawn_producer_on(&p, 8, 1)];
         let worker = spawn_worker(&p, &queue, &delivered, 2);
         for t in producers {
             t.join().unwrap();
@@ -226,7 +232,7 @@ fn schedule_no_lost_wakeup_and_no_double_queue() {
         while dispatch(&p, &queue, &mut env) {}
         assert_eq!(delivered.load(Ordering::Relaxed), 2, "a committed record was stranded");
         assert!(p.is_idle());
-    });
+    }
 }
 
 /// Batch limit 1: the routine re-queues itself through the gate while a producer may
@@ -278,18 +284,5 @@ fn unload_while_recording() {
 /// is stranded, nothing queued twice.
 #[test]
 fn two_rings_merge_no_lost_wakeup() {
-    model(|| {
-        let (p, queue) = pipeline_on(8, 2);
-        let delivered = Arc::new(AtomicUsize::new(0));
-        let producers = [spawn_producer_on(&p, 4, 0), spawn_producer_on(&p, 8, 1)];
-        let worker = spawn_worker(&p, &queue, &delivered, 2);
-        for t in producers {
-            t.join().unwrap();
-        }
-        worker.join().unwrap();
-        let mut env = CountEnv { delivered: delivered.clone() };
-        while dispatch(&p, &queue, &mut env) {}
-        assert_eq!(delivered.load(Ordering::Relaxed), 2, "a committed record was stranded");
-        assert!(p.is_idle());
-    });
+    model(|| two_producers_then_drain(2));
 }

@@ -78,7 +78,13 @@ fn per_producer_order_is_preserved() {
     let (recorded, _) = burst(&kernel, 4, 20_000);
     let unloaded = kernel.unload();
     assert_conserved(recorded, &unloaded);
-    let mut last = [None::<u64>; 4];
+    assert_each_producers_order(&unloaded, 4);
+}
+
+/// Each producer's records (tagged by [`tagged`]) come out in the order it recorded
+/// them, and every delivered record is printed once.
+fn assert_each_producers_order(unloaded: &Unloaded<CollectEnv>, producers: u64) {
+    let mut last = vec![None::<u64>; usize::try_from(producers).unwrap()];
     let mut seen = 0;
     for line in &unloaded.env.lines {
         let Some(rest) = line.split(" thread-create pid=").nth(1) else { continue };
@@ -103,18 +109,7 @@ fn per_processor_rings_conserve_and_keep_each_producers_order_with_2_to_8_produc
         let (recorded, _) = burst(&kernel, producers, 200_000 / producers);
         let unloaded = kernel.unload();
         assert_conserved(recorded, &unloaded);
-        let mut last = vec![None::<u64>; usize::try_from(producers).unwrap()];
-        let mut seen = 0;
-        for line in &unloaded.env.lines {
-            let Some(rest) = line.split(" thread-create pid=").nth(1) else { continue };
-            let pid: u64 = rest.split(' ').next().unwrap().parse().unwrap();
-            let tid: u64 = rest.split(" tid=").nth(1).unwrap().split(' ').next().unwrap().parse().unwrap();
-            let p = usize::try_from(pid / 4 - 1).unwrap();
-            assert!(last[p].is_none_or(|prev| tid > prev), "producer {p}: {tid} after {:?}", last[p]);
-            last[p] = Some(tid);
-            seen += 1;
-        }
-        assert_eq!(seen, unloaded.stats.delivered_total(), "every delivered record was printed once");
+        assert_each_producers_order(&unloaded, producers);
         eprintln!(
             "{producers} rings: delivered={} lost={} runs={}",
             unloaded.stats.delivered_total(),

@@ -140,15 +140,25 @@ fn replay_json(name: &str, workload: &Workload, options: &Options, schema: &Sche
     (report, objects)
 }
 
+/// The project's recorded traces in ../shared/traces. A user's clone has none: then the
+/// recording vendored in examples/data/ stands in, and the test says so. CI always has
+/// them, so there their absence is a failure, not a fallback.
 fn recorded_traces() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/traces");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (the tests read the recorded traces from ../shared)", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
-        .collect();
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.to_string_lossy().ends_with(".jsonl.gz"))
+                .collect()
+        })
+        .unwrap_or_default();
     files.sort();
-    assert!(!files.is_empty(), "no trace in {}", dir.display());
+    if files.is_empty() {
+        assert!(std::env::var_os("CI").is_none(), "CI has ../shared/traces, but {} holds no trace", dir.display());
+        eprintln!("NOTE: no traces in {}: replaying only the vendored recording", dir.display());
+        files.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/procmon_win10x64_process.jsonl.gz"));
+    }
     files
 }
 

@@ -15,15 +15,7 @@ use alloc::vec::Vec;
 /// linked driver, reachable from DriverEntry (`tools/prove-no-panic-sys.sh`). Here nothing
 /// can grow the vector.
 pub fn try_vec_with<T>(len: usize, mut f: impl FnMut() -> T) -> Option<Vec<T>> {
-    let mut vec = Vec::new();
-    vec.try_reserve_exact(len).ok()?;
-    for slot in vec.spare_capacity_mut().iter_mut().take(len) {
-        slot.write(f());
-    }
-    // SAFETY: the reservation made room for `len` elements, and the loop initialised the
-    // first `len` of them.
-    unsafe { vec.set_len(len) };
-    Some(vec)
+    try_vec_from(len, || Some(f()))
 }
 
 /// A vector of exactly `len` elements made by `f`, or `None` if the allocator refuses or

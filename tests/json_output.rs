@@ -18,6 +18,9 @@ mod trace;
 #[path = "../examples/replay/workload.rs"]
 mod workload;
 
+#[path = "stepped/mod.rs"]
+mod stepped;
+
 use engine::{Format, Options, Output, Report};
 use notifyring::user::json::utc_time;
 use notifyring::user::paths::PathMap;
@@ -295,23 +298,14 @@ fn the_readmes_first_command_replays_the_vendored_recording_as_json_losing_nothi
 
 /// The real pipeline stepped by hand, with a worker environment that formats JSON.
 mod direct {
+    use super::stepped::Queue;
     use notifyring::user::json::JsonFormatter;
     use notifyring::user::paths::PathMap;
     use notifyring::worker::format::{Clock, Line};
     use notifyring::worker::names::{Lookup, Name};
-    use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Stamp, Stats, WorkQueue, WorkerEnv};
+    use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Stamp, Stats, WorkerEnv};
     use proptest::prelude::*;
     use serde_json::Value;
-    use std::cell::Cell;
-
-    #[derive(Default)]
-    struct Queue(Cell<bool>);
-
-    impl WorkQueue for Queue {
-        fn queue(&self) {
-            assert!(!self.0.replace(true), "queued while queued");
-        }
-    }
 
     struct Env {
         json: JsonFormatter,

@@ -4,20 +4,14 @@
 //! each ring's losses are reported at their place and `#N` gaps equal them; a record kept
 //! half-printed is resumed from its own ring; `RingBytes` is split with a floor.
 
+#[path = "stepped/mod.rs"]
+mod stepped;
+
 use notifyring::config::RING_FLOOR;
 use notifyring::worker::format::{Clock, Line};
 use notifyring::worker::names::{Lookup, Name};
-use notifyring::{ClientId, Config, Event, Pipeline, Recorded, Stamp, Stats, WorkQueue, WorkerEnv};
-use std::cell::Cell;
-
-#[derive(Default)]
-struct Queue(Cell<bool>);
-
-impl WorkQueue for Queue {
-    fn queue(&self) {
-        assert!(!self.0.replace(true), "work item queued while already queued");
-    }
-}
+use notifyring::{ClientId, Config, Event, Pipeline, Recorded, Stamp, Stats, WorkerEnv};
+use stepped::Queue;
 
 #[derive(Default)]
 struct Env {

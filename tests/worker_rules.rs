@@ -10,24 +10,17 @@
 //!   record's lines may be split across runs, and nothing is lost or printed twice;
 //! - the periodic timer's tick prints a statistics line with no events at all.
 
+#[path = "stepped/mod.rs"]
+mod stepped;
+
 use notifyring::sim::{CollectEnv, SimKernel};
 use notifyring::worker::format::{Clock, Line};
 use notifyring::worker::names::{Lookup, Name};
-use notifyring::{ClientId, Config, Event, Pipeline, Stamp, Stats, WorkQueue, WorkerEnv};
-use std::cell::Cell;
+use notifyring::{ClientId, Config, Event, Pipeline, Stamp, Stats, WorkerEnv};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-
-/// `IoQueueWorkItem`, run by hand: queueing a queued item is bug check 0xE4.
-#[derive(Default)]
-struct Queue(Cell<bool>);
-
-impl WorkQueue for Queue {
-    fn queue(&self) {
-        assert!(!self.0.replace(true), "work item queued while already queued");
-    }
-}
+use stepped::Queue;
 
 /// A debugger whose every line costs `line_cost` ticks of a virtual clock, a process
 /// table, and that clock.

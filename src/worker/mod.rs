@@ -103,7 +103,7 @@ struct Head {
     ring: usize,
     seq: u64,
     origin: Origin,
-    /// Physical lines already printed (the LOST marker before it counts as one).
+    /// The record's physical lines already printed (its LOST marker not counted).
     printed: u32,
 }
 
@@ -251,6 +251,7 @@ impl WorkerState {
         env: &mut impl WorkerEnv,
         timed: bool,
     ) -> bool {
+        let decoded = record::decode(bytes);
         let head = if let Some(head) = self.head {
             head
         } else {
@@ -259,19 +260,19 @@ impl WorkerState {
             }
             self.report_lost(u64::from(lost_before), stats, env);
             self.seq = self.seq.wrapping_add(1);
-            let Ok(rec) = record::decode(bytes) else {
+            let Ok(rec) = &decoded else {
                 let mut l = format::Lines::new(&mut self.line, Some(self.seq), |l| print(env, stats, l));
                 l.key_dec(b"#", self.seq);
                 l.put(b" undecodable record");
                 l.finish();
                 return true;
             };
-            let origin = self.learn(&rec, stats, env);
-            env.delivered(&Delivered { seq: self.seq, record: &rec, origin });
+            let origin = self.learn(rec, stats, env);
+            env.delivered(&Delivered { seq: self.seq, record: rec, origin });
             Head { ring, seq: self.seq, origin, printed: 0 }
         };
-        // The same bytes decoded a moment ago (or in the run that kept them).
-        let Ok(rec) = record::decode(bytes) else { return true };
+        // A kept record decoded when it was first visited, so this cannot fail.
+        let Ok(rec) = decoded else { return true };
         let process = process_name(&self.names, &rec);
         let ctx = Context {
             seq: head.seq,

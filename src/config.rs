@@ -43,7 +43,49 @@ pub struct Config {
     pub sources: Sources,
     /// `DbgPrintEx` level for event lines (0 error … 3 info). Default 3.
     pub level: u32,
+    /// Bytes of the user-mode reader's buffer (`ReaderBytes`, non-paged, allocated at
+    /// entry). Default 1 MiB.
+    pub reader_bytes: usize,
+    /// When event lines go to the debugger (`DebuggerOutput`). Default: always.
+    pub debugger_output: DebuggerOutput,
 }
+
+/// When the worker prints event and LOST lines to the debugger (`DebuggerOutput`).
+/// Statistics lines are printed in every case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DebuggerOutput {
+    /// 0: always (the default, and the behaviour before the reader existed).
+    Always,
+    /// 1: only while no reader is attached to `\\.\NotifyRing`.
+    WithoutReader,
+    /// 2: never.
+    Never,
+}
+
+impl DebuggerOutput {
+    /// The registry value that selects it.
+    #[must_use]
+    pub const fn value(self) -> u32 {
+        match self {
+            Self::Always => 0,
+            Self::WithoutReader => 1,
+            Self::Never => 2,
+        }
+    }
+
+    /// Whether event lines are printed, given whether a reader is attached.
+    #[must_use]
+    pub const fn prints(self, reader_attached: bool) -> bool {
+        match self {
+            Self::Always => true,
+            Self::WithoutReader => !reader_attached,
+            Self::Never => false,
+        }
+    }
+}
+
+/// The smallest `ReaderBytes`: one read's worth ([`crate::reader::wire::MIN_READ`]).
+pub const READER_MIN: usize = crate::reader::wire::MIN_READ;
 
 impl Default for Config {
     fn default() -> Self {
@@ -67,7 +109,7 @@ pub struct Rejected {
 pub const RING_FLOOR: usize = 64 << 10;
 
 /// The value names under `Parameters`, in the order the driver reads them.
-pub const VALUE_NAMES: [&str; 11] = [
+pub const VALUE_NAMES: [&str; 13] = [
     "RingBytes",
     "ImagePathCap",
     "CommandLineCap",
@@ -79,6 +121,8 @@ pub const VALUE_NAMES: [&str; 11] = [
     "EnableProcess",
     "EnableThread",
     "EnableImage",
+    "ReaderBytes",
+    "DebuggerOutput",
 ];
 
 /// The name of the `DbgPrintEx` level value (read separately: it names a filter level).
@@ -97,6 +141,8 @@ impl Config {
         stats_interval_s: 60,
         sources: Sources { process: true, thread: true, image: true },
         level: 3,
+        reader_bytes: 1 << 20,
+        debugger_output: DebuggerOutput::Always,
     };
 
     /// Applies one registry value. Unknown names are ignored (`Ok`).
@@ -153,6 +199,20 @@ impl Config {
                     return reject("0 (only at unload) to 86400 seconds");
                 }
                 self.stats_interval_s = value;
+            }
+            "ReaderBytes" => {
+                if !(READER_MIN..=64 << 20).contains(&(value as usize)) {
+                    return reject("262144 to 67108864 bytes");
+                }
+                self.reader_bytes = value as usize;
+            }
+            "DebuggerOutput" => {
+                self.debugger_output = match value {
+                    0 => DebuggerOutput::Always,
+                    1 => DebuggerOutput::WithoutReader,
+                    2 => DebuggerOutput::Never,
+                    _ => return reject("0 (always), 1 (while no reader is attached) or 2 (never)"),
+                };
             }
             "DebugLevel" => {
                 if value > 3 {

@@ -16,6 +16,8 @@
 //! * [`schedule`]: the gate that queues the single work item at most once.
 //! * [`pipeline`]: the record entry point the callbacks call, and unload.
 //! * [`worker`]: the work item routine: drain in batches, name processes, format, print.
+//! * [`reader`]: the user-mode reader's share of the stream (the device `\\.\NotifyRing`):
+//!   its fixed buffer, loss accounting, pending reads, and the versioned wire format.
 //! * [`stats`], [`config`]: counters and settings.
 //! * `driver` (Windows only): DriverEntry/Unload, one file per notify callback, the
 //!   work item — a thin layer that extracts fields and calls the portable code.
@@ -34,12 +36,17 @@
 extern crate alloc;
 // The host build uses std for the simulated kernel; the kernel build and the link-time
 // panic proof (`--cfg notifyring_no_std`, see `proof`) are pure `no_std`.
-#[cfg(not(any(target_os = "windows", notifyring_no_std)))]
+#[cfg(not(any(all(target_os = "windows", not(feature = "user")), notifyring_no_std)))]
 extern crate std;
+
+// A Windows build is either the driver or the CLI's user-mode library, never both.
+#[cfg(all(target_os = "windows", feature = "driver", feature = "user"))]
+compile_error!("on Windows, build either the driver (default features) or `--no-default-features --features user`");
 
 pub mod config;
 pub mod event;
 pub mod pipeline;
+pub mod reader;
 pub mod record;
 pub mod ring;
 pub mod schedule;
@@ -47,13 +54,13 @@ pub mod stats;
 mod sync;
 pub mod worker;
 
-#[cfg(target_os = "windows")]
+#[cfg(all(target_os = "windows", feature = "driver"))]
 mod driver;
 
 #[cfg(not(any(target_os = "windows", loom, notifyring_no_std)))]
 pub mod sim;
 
-#[cfg(not(any(target_os = "windows", loom, notifyring_no_std)))]
+#[cfg(not(any(all(target_os = "windows", not(feature = "user")), loom, notifyring_no_std)))]
 pub mod user;
 
 #[cfg(all(notifyring_no_std, not(target_os = "windows")))]

@@ -58,6 +58,12 @@ pub trait WorkerEnv {
     /// `count` events were lost just before stream position `seq + 1` (the LOST line's
     /// place). Default: nothing.
     fn lost(&mut self, _seq: u64, _count: u64) {}
+    /// Whether event and LOST lines are wanted for the record about to be printed: the
+    /// driver mutes them while a reader is attached, or always, as `DebuggerOutput`
+    /// says. Statistics lines are always printed. Default: yes.
+    fn event_lines(&mut self) -> bool {
+        true
+    }
 }
 
 /// A record with the worker's facts about it, for [`WorkerEnv::delivered`].
@@ -67,8 +73,12 @@ pub struct Delivered<'a> {
     pub seq: u64,
     /// The decoded record.
     pub record: &'a Record<'a>,
+    /// The record as it sits in the ring (what the reader's wire format carries).
+    pub bytes: &'a [u8],
     /// For a thread-create: whether it came from another process.
     pub origin: Origin,
+    /// What the pid table knows of the record's process (the `proc=` field).
+    pub process: ProcessName<'a>,
 }
 
 /// The process every Windows since XP runs as pid 4; it has no image file, and
@@ -105,6 +115,8 @@ struct Head {
     origin: Origin,
     /// The record's physical lines already printed (its LOST marker not counted).
     printed: u32,
+    /// No lines for this record (`WorkerEnv::event_lines` said so when it was taken).
+    muted: bool,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -202,7 +214,8 @@ impl WorkerState {
                     // SAFETY: as above, and every ring was just found empty.
                     let trailing = unsafe { ring.take_trailing_losses() };
                     // Printed even past the budget: the count is already taken.
-                    self.report_lost(trailing, stats, env);
+                    let muted = trailing != 0 && !env.event_lines();
+                    self.report_lost(trailing, stats, env, muted);
                 }
                 return (count, Stop::Empty);
             };
@@ -221,7 +234,9 @@ impl WorkerState {
         }
     }
 
-    fn report_lost(&mut self, count: u64, stats: &Stats, env: &mut impl WorkerEnv) {
+    /// Reports `count` lost events at the stream's current place: to the env, and as a
+    /// LOST line unless `muted`.
+    fn report_lost(&mut self, count: u64, stats: &Stats, env: &mut impl WorkerEnv, muted: bool) {
         if count == 0 {
             return;
         }
@@ -229,6 +244,9 @@ impl WorkerState {
         self.seq = self.seq.wrapping_add(count);
         self.losses = self.losses.wrapping_add(count);
         stats::add(&stats.worker.lost_reported, count);
+        if muted {
+            return;
+        }
         let run = &mut self.run;
         format::lost(count, &mut self.line, |l| {
             run.lines = run.lines.wrapping_add(1);
@@ -258,7 +276,8 @@ impl WorkerState {
             if !self.may_print(env, timed) {
                 return false;
             }
-            self.report_lost(u64::from(lost_before), stats, env);
+            let muted = !env.event_lines();
+            self.report_lost(u64::from(lost_before), stats, env, muted);
             self.seq = self.seq.wrapping_add(1);
             let Ok(rec) = &decoded else {
                 let mut l = format::Lines::new(&mut self.line, Some(self.seq), |l| print(env, stats, l));
@@ -268,8 +287,9 @@ impl WorkerState {
                 return true;
             };
             let origin = self.learn(rec, stats, env);
-            env.delivered(&Delivered { seq: self.seq, record: rec, origin });
-            Head { ring, seq: self.seq, origin, printed: 0 }
+            let process = process_name(&self.names, rec);
+            env.delivered(&Delivered { seq: self.seq, record: rec, bytes, origin, process });
+            Head { ring, seq: self.seq, origin, printed: 0, muted }
         };
         // A kept record decoded when it was first visited, so this cannot fail.
         let Ok(rec) = decoded else { return true };
@@ -282,8 +302,12 @@ impl WorkerState {
             origin: head.origin,
         };
         // Lines before `head.printed` went out in an earlier run; formatting is
-        // deterministic, so they are formatted again and skipped.
+        // deterministic, so they are formatted again and skipped. A muted record is not
+        // formatted at all.
         let (mut index, mut printed, mut kept) = (0u32, head.printed, false);
+        if head.muted {
+            return self.finish_record(&rec, stats);
+        }
         let (run, budget) = (&mut self.run, self.budget_ticks);
         format::record(&rec, &ctx, &mut self.line, |l| {
             if index >= head.printed && !kept {
@@ -301,6 +325,11 @@ impl WorkerState {
             self.head = Some(Head { printed, ..head });
             return false;
         }
+        self.finish_record(&rec, stats)
+    }
+
+    /// A record's lines are all out (or muted): count it, forget an exited process.
+    fn finish_record(&mut self, rec: &Record<'_>, stats: &Stats) -> bool {
         self.head = None;
         if let Some(c) = stats.worker.delivered.get(rec.kind.index()) {
             stats::bump(c);

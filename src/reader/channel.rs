@@ -1,0 +1,422 @@
+//! The reader's share of the stream: a fixed byte FIFO of wire entries, who the reader
+//! is, its loss count, and the protocol between the worker, the read dispatch and
+//! cancellation.
+//!
+//! One lock guards it (a spin lock in the kernel: the cancel path can run
+//! at `DISPATCH_LEVEL`); the pending reads sit in a queue with a lock of its own (the
+//! kernel's cancel-safe IRP queue), always taken inside this one, never around it.
+//!
+//! The invariant that makes the protocol right: **a read is pending only while the
+//! buffer holds nothing to deliver.** The read dispatch checks the buffer and queues the
+//! read under the lock; the worker appends and takes a pending read under the same lock.
+//! So no read waits while there is data, and none is completed twice: a read is owned
+//! by exactly one party at a time (the queue, the dispatch, the worker, or a canceller).
+
+use alloc::vec::Vec;
+
+use super::wire::{self, BATCH_HEADER, EventEntry, LOST_ENTRY};
+use crate::sync::UnsafeCell;
+use crate::worker::Delivered;
+use crate::worker::format::Clock;
+
+/// The lock around a [`Channel`]: a spin lock in the kernel, a mutex on the host and in
+/// loom models.
+pub trait Lock {
+    /// Runs `f` holding the lock.
+    fn with<R>(&self, f: impl FnOnce() -> R) -> R;
+}
+
+/// A read request: the kernel's IRP, a test's vector.
+pub trait Read {
+    /// Where the batch goes.
+    fn buffer(&mut self) -> &mut [u8];
+}
+
+/// The queue of pending reads (the kernel's cancel-safe IRP queue). A canceller may
+/// take any read out of it at any time; the channel only inserts and takes the next.
+pub trait Pending {
+    /// The request type.
+    type Read: Read;
+    /// Queues `read`; gives it back if it was already cancelled (complete it cancelled).
+    ///
+    /// # Errors
+    /// The read itself, when it must not be queued.
+    fn insert(&self, read: Self::Read) -> Result<(), Self::Read>;
+    /// Takes the oldest pending read, if any.
+    fn remove_next(&self) -> Option<Self::Read>;
+}
+
+/// What became of a read.
+#[derive(Debug)]
+pub enum ReadOutcome<R> {
+    /// Filled with this many bytes: complete it with success.
+    Filled(R, usize),
+    /// Queued: the worker (or a canceller) completes it later.
+    Pending,
+    /// Already cancelled: complete it cancelled.
+    Cancelled(R),
+    /// Not the attached reader: refuse it.
+    NotReader(R),
+    /// Buffer smaller than [`wire::MIN_READ`]: refuse it.
+    TooSmall(R),
+}
+
+/// The reader's counters (the status IOCTL reports them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReaderCounters {
+    /// Readers attached since load.
+    pub attaches: u64,
+    /// Events appended for the current reader.
+    pub events: u64,
+    /// Events the current reader lost (its buffer full, or lost before the ring).
+    pub lost: u64,
+    /// Of those, events dropped because the reader's buffer was full.
+    pub dropped_full: u64,
+    /// Events handed to the current reader in completed reads.
+    pub events_read: u64,
+    /// Lost events reported to the current reader in LOST entries.
+    pub lost_read: u64,
+    /// Reads completed with data.
+    pub reads: u64,
+    /// Reads that had to wait.
+    pub reads_pended: u64,
+}
+
+/// A byte FIFO over fixed memory; entries may wrap around the end.
+struct Fifo {
+    bytes: Vec<u8>,
+    head: usize,
+    len: usize,
+}
+
+impl Fifo {
+    const fn free(&self) -> usize {
+        self.bytes.len() - self.len
+    }
+
+    fn push(&mut self, part: &[u8]) {
+        let cap = self.bytes.len();
+        if part.len() > self.free() || cap == 0 {
+            return;
+        }
+        let start = (self.head + self.len) % cap;
+        let first = part.len().min(cap - start);
+        let (a, b) = part.split_at(first);
+        if let Some(dst) = self.bytes.get_mut(start..start + first) {
+            dst.copy_from_slice(a);
+        }
+        if let Some(dst) = self.bytes.get_mut(..b.len()) {
+            dst.copy_from_slice(b);
+        }
+        self.len += part.len();
+    }
+
+    fn push_zeros(&mut self, n: usize) {
+        self.push(&[0u8; 8][..n.min(8)]);
+    }
+
+    /// Copies `out.len()` bytes from the front without taking them.
+    fn peek(&self, out: &mut [u8]) -> bool {
+        let cap = self.bytes.len();
+        if out.len() > self.len || cap == 0 {
+            return false;
+        }
+        let first = out.len().min(cap - self.head);
+        let (a, b) = out.split_at_mut(first);
+        match (self.bytes.get(self.head..self.head + first), self.bytes.get(..b.len())) {
+            (Some(x), Some(y)) => {
+                a.copy_from_slice(x);
+                b.copy_from_slice(y);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn take(&mut self, out: &mut [u8]) -> bool {
+        if !self.peek(out) {
+            return false;
+        }
+        self.head = (self.head + out.len()) % self.bytes.len().max(1);
+        self.len -= out.len();
+        true
+    }
+
+    const fn clear(&mut self) {
+        self.head = 0;
+        self.len = 0;
+    }
+}
+
+/// Everything under the lock.
+pub struct State {
+    fifo: Fifo,
+    /// The attached reader (the kernel's file object, as a number; never sent anywhere).
+    reader: Option<usize>,
+    /// Events lost for the reader not yet reported: (stream position before the first, count).
+    lost: Option<(u64, u64)>,
+    /// Entries in the FIFO.
+    entries: u32,
+    clock: Clock,
+    counters: ReaderCounters,
+}
+
+impl State {
+    /// Whether a reader is attached.
+    #[must_use]
+    pub const fn attached(&self) -> bool {
+        self.reader.is_some()
+    }
+
+    /// The counters.
+    #[must_use]
+    pub const fn counters(&self) -> ReaderCounters {
+        self.counters
+    }
+
+    /// The buffer's capacity in bytes.
+    #[must_use]
+    pub const fn capacity(&self) -> usize {
+        self.fifo.bytes.len()
+    }
+
+    /// Bytes waiting for the reader.
+    #[must_use]
+    pub const fn buffered(&self) -> usize {
+        self.fifo.len
+    }
+
+    /// Whether a read would get anything.
+    const fn has_data(&self) -> bool {
+        self.fifo.len > 0 || self.lost.is_some()
+    }
+
+    fn note_lost(&mut self, seq: u64, count: u64) {
+        self.counters.lost = self.counters.lost.wrapping_add(count);
+        // Everything between two drops was dropped too, so the runs join.
+        self.lost = Some(self.lost.map_or((seq, count), |(first, n)| (first, n.wrapping_add(count))));
+    }
+
+    /// Appends the pending LOST entry if it fits with `then` more bytes after it.
+    fn flush_lost(&mut self, then: usize) -> bool {
+        let Some((seq, count)) = self.lost else { return true };
+        if self.fifo.free() < LOST_ENTRY + then {
+            return false;
+        }
+        self.fifo.push(&wire::lost_entry(seq, count));
+        self.entries = self.entries.wrapping_add(1);
+        self.lost = None;
+        true
+    }
+
+    fn push_event(&mut self, d: &Delivered<'_>) {
+        if self.reader.is_none() {
+            return;
+        }
+        let entry: EventEntry<'_> = wire::event_entry(d);
+        let len = entry.len();
+        if !self.flush_lost(len) || self.fifo.free() < len {
+            self.counters.dropped_full = self.counters.dropped_full.wrapping_add(1);
+            self.note_lost(d.seq.wrapping_sub(1), 1);
+            return;
+        }
+        self.fifo.push(&entry.head);
+        for unit in entry.name {
+            self.fifo.push(&unit.to_le_bytes());
+        }
+        self.fifo.push(entry.record);
+        self.fifo.push_zeros(entry.pad);
+        self.entries = self.entries.wrapping_add(1);
+        self.counters.events = self.counters.events.wrapping_add(1);
+    }
+
+    fn push_lost(&mut self, seq: u64, count: u64) {
+        if self.reader.is_some() && count != 0 {
+            // Kept as a pending LOST, so that it joins any drop right next to it.
+            self.note_lost(seq, count);
+        }
+    }
+
+    /// Moves whole entries into `out` behind a batch header, then the pending LOST if
+    /// everything buffered went and it fits. Returns the bytes written (0: nothing).
+    fn fill(&mut self, out: &mut [u8]) -> usize {
+        let mut at = BATCH_HEADER;
+        let mut entries = 0u32;
+        let mut events = 0u64;
+        let mut lost = 0u64;
+        while self.entries > 0 {
+            let mut len = [0u8; 8];
+            if !self.fifo.peek(&mut len[..]) {
+                break;
+            }
+            let size = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let Some(dst) = out.get_mut(at..at.saturating_add(size)) else { break };
+            if !self.fifo.take(dst) {
+                break;
+            }
+            if len[4] == 2 {
+                lost = lost.wrapping_add(u64::from_le_bytes(
+                    dst.get(16..24).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]),
+                ));
+            } else {
+                events = events.wrapping_add(1);
+            }
+            at += size;
+            entries += 1;
+            self.entries -= 1;
+        }
+        if self.entries == 0
+            && let Some((seq, count)) = self.lost
+            && let Some(dst) = out.get_mut(at..at + LOST_ENTRY)
+        {
+            dst.copy_from_slice(&wire::lost_entry(seq, count));
+            self.lost = None;
+            lost = lost.wrapping_add(count);
+            at += LOST_ENTRY;
+            entries += 1;
+        }
+        if entries == 0 {
+            return 0;
+        }
+        if self.entries == 0 {
+            // Empty: start again at the front, so entries wrap less.
+            self.fifo.clear();
+        }
+        if let Some(dst) = out.get_mut(..BATCH_HEADER) {
+            dst.copy_from_slice(&wire::batch_header(at, entries, self.clock));
+        }
+        let c = &mut self.counters;
+        c.events_read = c.events_read.wrapping_add(events);
+        c.lost_read = c.lost_read.wrapping_add(lost);
+        c.reads = c.reads.wrapping_add(1);
+        at
+    }
+
+    const fn reset(&mut self) {
+        self.fifo.clear();
+        self.lost = None;
+        self.entries = 0;
+    }
+}
+
+/// The reader's channel: its state under a [`Lock`].
+pub struct Channel<L: Lock> {
+    lock: L,
+    state: UnsafeCell<State>,
+}
+
+// SAFETY: the state is touched only inside `lock.with`, which serialises every access.
+unsafe impl<L: Lock + Sync> Sync for Channel<L> {}
+// SAFETY: nothing in it is tied to a thread.
+unsafe impl<L: Lock + Send> Send for Channel<L> {}
+
+impl<L: Lock> Channel<L> {
+    /// A channel with a `bytes`-byte buffer (allocated here, at driver entry); `None` if
+    /// the allocation fails.
+    pub fn try_new(bytes: usize, clock: Clock, lock: L) -> Option<Self> {
+        let fifo = Fifo { bytes: crate::sync::try_vec_with(bytes, || 0u8)?, head: 0, len: 0 };
+        let state = State { fifo, reader: None, lost: None, entries: 0, clock, counters: ReaderCounters::default() };
+        Some(Self { lock, state: UnsafeCell::new(state) })
+    }
+
+    /// Runs `f` on the state, holding the lock.
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        self.lock.with(|| {
+            self.state.with_mut(|state| {
+                // SAFETY: the lock is held, so this is the only access.
+                f(unsafe { &mut *state })
+            })
+        })
+    }
+
+    /// Attaches `reader` (an open with read access) if no reader is; its stream starts
+    /// with the next record the worker delivers. False: another reader is attached.
+    pub fn attach(&self, reader: usize) -> bool {
+        self.with(|s| {
+            if s.reader.is_some() {
+                return false;
+            }
+            s.reset();
+            s.reader = Some(reader);
+            s.counters = ReaderCounters { attaches: s.counters.attaches.wrapping_add(1), ..ReaderCounters::default() };
+            true
+        })
+    }
+
+    /// Whether `reader` is the attached reader.
+    pub fn is_reader(&self, reader: usize) -> bool {
+        self.with(|s| s.reader == Some(reader))
+    }
+
+    /// Detaches `reader` (its handle's cleanup) and hands back every pending read, to be
+    /// completed cancelled by the caller outside the lock. Nothing if `reader` is not
+    /// the attached one.
+    pub fn detach<P: Pending>(&self, reader: usize, pending: &P, mut cancelled: impl FnMut(P::Read)) {
+        let was = self.with(|s| {
+            if s.reader != Some(reader) {
+                return false;
+            }
+            s.reader = None;
+            s.reset();
+            true
+        });
+        if was {
+            while let Some(read) = pending.remove_next() {
+                cancelled(read);
+            }
+        }
+    }
+
+    /// The read dispatch: fills `read` from the buffer, or queues it if there is
+    /// nothing yet (checked and queued under the lock, see the module doc).
+    pub fn read<P: Pending>(&self, reader: usize, pending: &P, mut read: P::Read) -> ReadOutcome<P::Read> {
+        if read.buffer().len() < wire::MIN_READ {
+            return ReadOutcome::TooSmall(read);
+        }
+        self.with(|s| {
+            if s.reader != Some(reader) {
+                return ReadOutcome::NotReader(read);
+            }
+            if s.has_data() {
+                let n = s.fill(read.buffer());
+                return ReadOutcome::Filled(read, n);
+            }
+            match pending.insert(read) {
+                Ok(()) => {
+                    s.counters.reads_pended = s.counters.reads_pended.wrapping_add(1);
+                    ReadOutcome::Pending
+                }
+                Err(read) => ReadOutcome::Cancelled(read),
+            }
+        })
+    }
+
+    /// The worker, for each delivered record: appends it (or counts it lost for the
+    /// reader) and, if a read is pending, fills it. The caller completes the returned
+    /// read outside the lock. Never waits for the reader.
+    pub fn deliver<P: Pending>(&self, pending: &P, d: &Delivered<'_>) -> Option<(P::Read, usize)> {
+        self.with(|s| {
+            s.reader?;
+            s.push_event(d);
+            Self::complete_one(s, pending)
+        })
+    }
+
+    /// The worker, for events lost before the ring: reported to the reader at their place.
+    pub fn lost<P: Pending>(&self, pending: &P, seq: u64, count: u64) -> Option<(P::Read, usize)> {
+        self.with(|s| {
+            s.reader?;
+            s.push_lost(seq, count);
+            Self::complete_one(s, pending)
+        })
+    }
+
+    fn complete_one<P: Pending>(s: &mut State, pending: &P) -> Option<(P::Read, usize)> {
+        if !s.has_data() {
+            return None;
+        }
+        let mut read = pending.remove_next()?;
+        let n = s.fill(read.buffer());
+        Some((read, n))
+    }
+}

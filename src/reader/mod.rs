@@ -1,0 +1,21 @@
+//! Step 6: the user-mode reader's share of the stream (`\\.\NotifyRing`), after the
+//! worker.
+//!
+//! The worker hands each delivered record and each loss to the [`Channel`]; the
+//! read dispatch takes batches out of it, or leaves its read pending until the worker
+//! completes it. Nothing here runs in a notify callback.
+//!
+//! * [`wire`]: the versioned binary format of a read and of the status reply, encoder
+//!   and decoder (user mode decodes with this same code).
+//! * [`channel`]: the reader's fixed buffer, its loss accounting and the protocol
+//!   between the worker, the read dispatch and cancellation.
+//!
+//! The worker never waits for the reader: when the reader's buffer is full, events are
+//! dropped from the reader's stream only, counted, and the reader gets a LOST entry at
+//! their place. For the reader, from the moment it attaches, every event the worker
+//! delivers or reports lost arrives as an event or inside a LOST count, exactly once.
+
+pub mod channel;
+pub mod wire;
+
+pub use channel::{Channel, Lock, Pending, Read, ReadOutcome, ReaderCounters};

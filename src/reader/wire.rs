@@ -1,0 +1,444 @@
+//! The reader's wire format: what one read of `\\.\NotifyRing` returns, and what the
+//! status IOCTL returns.
+//!
+//! Versioned binary, little-endian, 8-byte aligned entries; the
+//! driver encodes, user mode decodes with the same code ([`Batch::parse`],
+//! [`Status::parse`]), so the kernel never formats text for a program.
+//!
+//! A read returns one batch:
+//!
+//! ```text
+//! batch header (32 bytes)
+//!   0  magic "NRB1"     4  version u16     6  header bytes u16 (32)
+//!   8  total bytes u32 (header + entries)  12 entries u32
+//!   16 clock frequency u64                 24 clock start ticks u64
+//! entry (a multiple of 8 bytes)
+//!   0  entry bytes u32  4  tag u8 (1 event, 2 lost)  5 origin u8  6 process u8  7 0
+//!   8  seq u64
+//!   event: 16 name units u16, 18 0 u16, 20 record bytes u32,
+//!          24 name (UTF-16LE), then the record exactly as in the ring (`record::decode`)
+//!   lost:  16 count u64 (events lost just before stream position seq + 1)
+//! ```
+//!
+//! Nothing in it is a kernel address except an image-load's base, which is the event's
+//! subject: records carry ids, ticks, sizes and strings, never object, pool or record
+//! addresses. The record payload is the ring's native-endian layout, which is
+//! little-endian on every Windows target.
+
+use crate::record::{self, Record};
+use crate::worker::format::Clock;
+use crate::worker::names::{NAME_UNITS, Name, Origin};
+
+/// The protocol version a batch and a status reply carry. Bump it on any layout change.
+pub const VERSION: u16 = 1;
+/// A batch's first four bytes.
+pub const BATCH_MAGIC: [u8; 4] = *b"NRB1";
+/// A status reply's first four bytes.
+pub const STATUS_MAGIC: [u8; 4] = *b"NRS1";
+/// Bytes of a batch header.
+pub const BATCH_HEADER: usize = 32;
+/// Bytes of an entry's fixed part (an event's name and record follow it).
+pub const ENTRY_HEAD: usize = 24;
+/// Bytes of a LOST entry.
+pub const LOST_ENTRY: usize = 24;
+/// The largest event entry: the longest record (both strings at their 32,767-unit
+/// maximum) with the longest name.
+pub const MAX_ENTRY: usize = align8(ENTRY_HEAD + 2 * NAME_UNITS + record::HEAD + 4 * 32_767);
+/// The smallest read the driver accepts: one batch header and the largest entry fit.
+pub const MIN_READ: usize = 256 << 10;
+const _: () = assert!(BATCH_HEADER + MAX_ENTRY <= MIN_READ);
+
+const TAG_EVENT: u8 = 1;
+const TAG_LOST: u8 = 2;
+
+/// `n` rounded up to a multiple of 8.
+#[must_use]
+pub const fn align8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+/// The `proc=` knowledge as it travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Process<'a> {
+    /// Not printed for this kind.
+    NotApplicable,
+    /// The image's file name, UTF-16LE bytes.
+    Known(&'a [u8]),
+    /// The process has no image file.
+    NoImageFile,
+    /// Look-up failed or not possible.
+    Unknown,
+}
+
+impl Process<'_> {
+    /// As [`crate::worker::format::ProcessName`] takes it, with `name` as storage.
+    #[must_use]
+    pub fn name_in<'n>(&self, name: &'n mut Name) -> crate::worker::format::ProcessName<'n> {
+        use crate::worker::format::ProcessName;
+        match *self {
+            Self::NotApplicable => ProcessName::NotApplicable,
+            Self::NoImageFile => ProcessName::NoImageFile,
+            Self::Unknown => ProcessName::Unknown,
+            Self::Known(bytes) => {
+                *name = Name::from_path(units(bytes));
+                ProcessName::Known(name)
+            }
+        }
+    }
+}
+
+/// UTF-16LE bytes as units.
+fn units(bytes: &[u8]) -> impl Iterator<Item = u16> + Clone + '_ {
+    bytes.chunks_exact(2).map(|p| u16::from_le_bytes([p.first().copied().unwrap_or(0), p.get(1).copied().unwrap_or(0)]))
+}
+
+const fn origin_byte(origin: Origin) -> u8 {
+    match origin {
+        Origin::Local => 0,
+        Origin::Initial => 1,
+        Origin::Remote => 2,
+        Origin::Unknown => 3,
+    }
+}
+
+const fn origin_of(byte: u8) -> Option<Origin> {
+    match byte {
+        0 => Some(Origin::Local),
+        1 => Some(Origin::Initial),
+        2 => Some(Origin::Remote),
+        3 => Some(Origin::Unknown),
+        _ => None,
+    }
+}
+
+/// The bytes of an event entry for `d` (header, name, record, padding), as parts.
+pub(crate) struct EventEntry<'a> {
+    pub head: [u8; ENTRY_HEAD],
+    pub name: &'a [u16],
+    pub record: &'a [u8],
+    pub pad: usize,
+}
+
+impl EventEntry<'_> {
+    /// Total bytes (a multiple of 8).
+    pub const fn len(&self) -> usize {
+        ENTRY_HEAD + self.name.len() * 2 + self.record.len() + self.pad
+    }
+}
+
+/// Lays out the event entry for a delivered record.
+pub(crate) fn event_entry<'a>(d: &crate::worker::Delivered<'a>) -> EventEntry<'a> {
+    use crate::worker::format::ProcessName;
+    let (process, name): (u8, &[u16]) = match d.process {
+        ProcessName::NotApplicable => (0, &[]),
+        ProcessName::Known(name) => (1, name.units()),
+        ProcessName::NoImageFile => (2, &[]),
+        ProcessName::Unknown => (3, &[]),
+    };
+    let unpadded = ENTRY_HEAD + name.len() * 2 + d.bytes.len();
+    let total = align8(unpadded);
+    let mut head = [0u8; ENTRY_HEAD];
+    put(&mut head, 0, &u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
+    put(&mut head, 4, &[TAG_EVENT, origin_byte(d.origin), process, 0]);
+    put(&mut head, 8, &d.seq.to_le_bytes());
+    put(&mut head, 16, &u16::try_from(name.len()).unwrap_or(0).to_le_bytes());
+    put(&mut head, 20, &u32::try_from(d.bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+    EventEntry { head, name, record: d.bytes, pad: total - unpadded }
+}
+
+/// A LOST entry.
+pub(crate) fn lost_entry(seq: u64, count: u64) -> [u8; LOST_ENTRY] {
+    let mut entry = [0u8; LOST_ENTRY];
+    put(&mut entry, 0, &u32::try_from(LOST_ENTRY).unwrap_or(0).to_le_bytes());
+    put(&mut entry, 4, &[TAG_LOST, 0, 0, 0]);
+    put(&mut entry, 8, &seq.to_le_bytes());
+    put(&mut entry, 16, &count.to_le_bytes());
+    entry
+}
+
+/// A batch header.
+pub(crate) fn batch_header(total: usize, entries: u32, clock: Clock) -> [u8; BATCH_HEADER] {
+    let mut h = [0u8; BATCH_HEADER];
+    put(&mut h, 0, &BATCH_MAGIC);
+    put(&mut h, 4, &VERSION.to_le_bytes());
+    put(&mut h, 6, &u16::try_from(BATCH_HEADER).unwrap_or(0).to_le_bytes());
+    put(&mut h, 8, &u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
+    put(&mut h, 12, &entries.to_le_bytes());
+    put(&mut h, 16, &clock.frequency.to_le_bytes());
+    put(&mut h, 24, &clock.start_ticks.to_le_bytes());
+    h
+}
+
+fn put(dst: &mut [u8], at: usize, bytes: &[u8]) {
+    if let Some(slot) = dst.get_mut(at..at.saturating_add(bytes.len())) {
+        slot.copy_from_slice(bytes);
+    }
+}
+
+fn le16(b: &[u8], at: usize) -> Option<u16> {
+    b.get(at..at.checked_add(2)?)?.try_into().ok().map(u16::from_le_bytes)
+}
+
+fn le32(b: &[u8], at: usize) -> Option<u32> {
+    b.get(at..at.checked_add(4)?)?.try_into().ok().map(u32::from_le_bytes)
+}
+
+fn le64(b: &[u8], at: usize) -> Option<u64> {
+    b.get(at..at.checked_add(8)?)?.try_into().ok().map(u64::from_le_bytes)
+}
+
+/// Why bytes are not a batch or a status reply of this version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WireError {
+    /// Shorter than a header, or shorter than the header says.
+    Short,
+    /// Not a notifyring batch or status reply.
+    Magic,
+    /// Another protocol version (the driver's and this program's differ).
+    Version {
+        /// What the bytes carry.
+        found: u16,
+    },
+    /// An entry is malformed (bad length, tag, origin or process byte, or record).
+    Entry {
+        /// Byte offset of the entry in the batch.
+        at: usize,
+    },
+}
+
+impl core::fmt::Display for WireError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Short => f.write_str("truncated reply"),
+            Self::Magic => f.write_str("not a notifyring reply"),
+            Self::Version { found } => {
+                write!(f, "protocol version mismatch: the driver speaks {found}, this program {VERSION}")
+            }
+            Self::Entry { at } => write!(f, "malformed entry at byte {at}"),
+        }
+    }
+}
+
+/// Checks magic, version and length; returns (header bytes, total bytes).
+fn check_header(bytes: &[u8], magic: [u8; 4]) -> Result<(usize, usize), WireError> {
+    let found_magic = bytes.get(..4).ok_or(WireError::Short)?;
+    if found_magic != magic {
+        return Err(WireError::Magic);
+    }
+    let version = le16(bytes, 4).ok_or(WireError::Short)?;
+    if version != VERSION {
+        return Err(WireError::Version { found: version });
+    }
+    let header = usize::from(le16(bytes, 6).ok_or(WireError::Short)?);
+    let total = le32(bytes, 8).ok_or(WireError::Short)? as usize;
+    if total > bytes.len() || header > total || header < 16 {
+        return Err(WireError::Short);
+    }
+    Ok((header, total))
+}
+
+/// One read's batch, checked.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch<'a> {
+    /// The driver's time base (ticks → microseconds since load, and UTC in the CLI).
+    pub clock: Clock,
+    /// Entries the header announces.
+    pub entries: u32,
+    body: &'a [u8],
+    header: usize,
+}
+
+/// One entry of a batch.
+#[derive(Clone, Copy, Debug)]
+pub enum Entry<'a> {
+    /// A delivered event.
+    Event {
+        /// Stream position.
+        seq: u64,
+        /// Thread-create origin.
+        origin: Origin,
+        /// The worker's `proc=` knowledge.
+        process: Process<'a>,
+        /// The record's bytes, as `record::decode` takes them.
+        bytes: &'a [u8],
+        /// The decoded record.
+        record: Record<'a>,
+    },
+    /// `count` events lost just before stream position `seq + 1`.
+    Lost {
+        /// Stream position before the loss.
+        seq: u64,
+        /// Events lost.
+        count: u64,
+    },
+}
+
+impl<'a> Batch<'a> {
+    /// Checks a batch's header. Entries are checked as they are iterated.
+    ///
+    /// # Errors
+    /// [`WireError`] for a short, foreign or other-version batch.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        let (header, total) = check_header(bytes, BATCH_MAGIC)?;
+        let frequency = le64(bytes, 16).ok_or(WireError::Short)?;
+        let start_ticks = le64(bytes, 24).ok_or(WireError::Short)?;
+        let entries = le32(bytes, 12).ok_or(WireError::Short)?;
+        Ok(Self { clock: Clock { start_ticks, frequency }, entries, body: bytes.get(..total).unwrap_or(&[]), header })
+    }
+
+    /// The entries in order; an `Err` item ends the iteration.
+    #[must_use]
+    pub const fn entries(&self) -> Entries<'a> {
+        Entries { body: self.body, at: self.header, failed: false }
+    }
+}
+
+/// Iterator over a batch's entries.
+pub struct Entries<'a> {
+    body: &'a [u8],
+    at: usize,
+    failed: bool,
+}
+
+impl<'a> Iterator for Entries<'a> {
+    type Item = Result<Entry<'a>, WireError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.at >= self.body.len() {
+            return None;
+        }
+        let at = self.at;
+        let entry = parse_entry(self.body, at).ok_or(WireError::Entry { at });
+        match entry {
+            Ok((entry, len)) => {
+                self.at = at.saturating_add(len);
+                Some(Ok(entry))
+            }
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+fn parse_entry(body: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
+    let len = le32(body, at)? as usize;
+    if len < ENTRY_HEAD || !len.is_multiple_of(8) {
+        return None;
+    }
+    let entry = body.get(at..at.checked_add(len)?)?;
+    let (tag, origin, process) = (*entry.get(4)?, *entry.get(5)?, *entry.get(6)?);
+    let seq = le64(entry, 8)?;
+    match tag {
+        TAG_LOST => Some((Entry::Lost { seq, count: le64(entry, 16)? }, len)),
+        TAG_EVENT => {
+            let name_bytes = usize::from(le16(entry, 16)?) * 2;
+            let record_bytes = le32(entry, 20)? as usize;
+            let name = entry.get(ENTRY_HEAD..ENTRY_HEAD.checked_add(name_bytes)?)?;
+            let start = ENTRY_HEAD + name_bytes;
+            let bytes = entry.get(start..start.checked_add(record_bytes)?)?;
+            let process = match process {
+                0 => Process::NotApplicable,
+                1 => Process::Known(name),
+                2 => Process::NoImageFile,
+                3 => Process::Unknown,
+                _ => return None,
+            };
+            let record = record::decode(bytes).ok()?;
+            Some((Entry::Event { seq, origin: origin_of(origin)?, process, bytes, record }, len))
+        }
+        _ => None,
+    }
+}
+
+/// A status reply: the driver's version and `name=value` items (configuration and
+/// counters, as `dx notifyring!NOTIFYRING_STATS` shows them).
+///
+/// ```text
+///  0 magic "NRS1"  4 version u16  6 header bytes u16 (16)  8 total bytes u32  12 items u32
+/// 16 driver version: length u8, ASCII
+///    then per item: name length u8, ASCII name, value u64 (unaligned)
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Status<'a> {
+    /// The driver's crate version.
+    pub driver_version: &'a str,
+    items: u32,
+    rest: &'a [u8],
+}
+
+impl<'a> Status<'a> {
+    /// Checks a status reply.
+    ///
+    /// # Errors
+    /// [`WireError`] for a short, foreign or other-version reply.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
+        let (header, total) = check_header(bytes, STATUS_MAGIC)?;
+        let items = le32(bytes, 12).ok_or(WireError::Short)?;
+        let body = bytes.get(header..total).ok_or(WireError::Short)?;
+        let n = usize::from(*body.first().ok_or(WireError::Short)?);
+        let version = body.get(1..=n).ok_or(WireError::Short)?;
+        let driver_version = core::str::from_utf8(version).map_err(|_| WireError::Entry { at: header })?;
+        Ok(Self { driver_version, items, rest: body.get(n + 1..).unwrap_or(&[]) })
+    }
+
+    /// The items, in the driver's order; stops at the first malformed one.
+    pub fn items(&self) -> impl Iterator<Item = (&'a str, u64)> + 'a {
+        let mut rest = self.rest;
+        (0..self.items).map_while(move |_| {
+            let n = usize::from(*rest.first()?);
+            let name = core::str::from_utf8(rest.get(1..=n)?).ok()?;
+            let value = le64(rest, n + 1)?;
+            rest = rest.get(n + 9..)?;
+            Some((name, value))
+        })
+    }
+}
+
+/// Writes a status reply into `out`; returns the bytes written, or `None` if `out` is too
+/// small. Names longer than 255 bytes are cut.
+pub fn encode_status<'i>(
+    out: &mut [u8],
+    driver_version: &str,
+    items: impl IntoIterator<Item = (&'i str, u64)>,
+) -> Option<usize> {
+    let mut w = Writer { out, at: 16 };
+    let version = driver_version.as_bytes().get(..driver_version.len().min(255)).unwrap_or(&[]);
+    w.byte(u8::try_from(version.len()).ok()?)?;
+    w.bytes(version)?;
+    let mut count = 0u32;
+    for (name, value) in items {
+        let name = name.as_bytes().get(..name.len().min(255)).unwrap_or(&[]);
+        w.byte(u8::try_from(name.len()).ok()?)?;
+        w.bytes(name)?;
+        w.bytes(&value.to_le_bytes())?;
+        count = count.wrapping_add(1);
+    }
+    let total = w.at;
+    let out = w.out;
+    put(out, 0, &STATUS_MAGIC);
+    put(out, 4, &VERSION.to_le_bytes());
+    put(out, 6, &16u16.to_le_bytes());
+    put(out, 8, &u32::try_from(total).ok()?.to_le_bytes());
+    put(out, 12, &count.to_le_bytes());
+    Some(total)
+}
+
+struct Writer<'o> {
+    out: &'o mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn bytes(&mut self, b: &[u8]) -> Option<()> {
+        let end = self.at.checked_add(b.len())?;
+        self.out.get_mut(self.at..end)?.copy_from_slice(b);
+        self.at = end;
+        Some(())
+    }
+
+    fn byte(&mut self, b: u8) -> Option<()> {
+        self.bytes(&[b])
+    }
+}

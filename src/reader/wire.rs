@@ -35,13 +35,15 @@ pub const DEVICE_NAME: &str = "\\Device\\NotifyRing";
 pub const DOS_NAME: &str = "\\DosDevices\\NotifyRing";
 /// What a program opens.
 pub const USER_PATH: &str = "\\\\.\\NotifyRing";
-/// The access right that makes an open the reader (`FILE_READ_DATA`, part of
-/// `GENERIC_READ`): one such open at a time; a second is refused with
+/// The access right that makes an open the reader (`FILE_READ_DATA`, in `GENERIC_READ`).
+///
+/// One such open at a time; a second is refused with
 /// `STATUS_SHARING_VIOLATION` (Win32 `ERROR_SHARING_VIOLATION`). Opens without it (say,
 /// `FILE_READ_ATTRIBUTES` only) may only ask for the status.
 pub const READER_ACCESS: u32 = 0x0001;
-/// The status IOCTL: `CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800, METHOD_BUFFERED,
-/// FILE_ANY_ACCESS)`; the device's DACL already limits who may open it at all. Its
+/// The status IOCTL: `CTL_CODE(FILE_DEVICE_UNKNOWN, 0x800, METHOD_BUFFERED, FILE_ANY_ACCESS)`.
+///
+/// The device's DACL already limits who may open it at all. Its
 /// output is a status reply ([`Status`]).
 pub const IOCTL_STATUS: u32 = (0x22 << 16) | (0x800 << 2);
 /// Output buffer the status IOCTL needs at most.

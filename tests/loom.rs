@@ -286,3 +286,124 @@ fn unload_while_recording() {
 fn two_rings_merge_no_lost_wakeup() {
     model(|| two_producers_then_drain(2));
 }
+
+/// The reader channel's lock, as the kernel's spin lock is modelled: a loom mutex.
+#[derive(Default)]
+struct ModelLock(loom::sync::Mutex<()>);
+
+impl notifyring::reader::Lock for ModelLock {
+    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.0.lock().unwrap();
+        f()
+    }
+}
+
+/// A read: its id and buffer.
+struct ModelRead(u32, Vec<u8>);
+
+impl notifyring::reader::Read for ModelRead {
+    fn buffer(&mut self) -> &mut [u8] {
+        &mut self.1
+    }
+}
+
+/// The cancel-safe queue, with its own lock (taken inside the channel's, as in the driver).
+#[derive(Default)]
+struct ModelPending(loom::sync::Mutex<Vec<ModelRead>>);
+
+impl notifyring::reader::Pending for ModelPending {
+    type Read = ModelRead;
+    fn insert(&self, read: ModelRead) -> Result<(), ModelRead> {
+        self.0.lock().unwrap().push(read);
+        Ok(())
+    }
+    fn remove_next(&self) -> Option<ModelRead> {
+        let mut queue = self.0.lock().unwrap();
+        if queue.is_empty() { None } else { Some(queue.remove(0)) }
+    }
+}
+
+/// The worker delivers two records while the reader's read dispatch runs and a
+/// `CancelIoEx` races with both: the read ends exactly once (filled or cancelled) or is
+/// still pending with nothing buffered (no lost wake-up), and every record is in a
+/// completed read or still buffered, never dropped (the buffer has room).
+#[test]
+fn reader_read_dispatch_worker_and_cancel() {
+    use notifyring::reader::{Channel, ReadOutcome, wire};
+    use notifyring::worker::Delivered;
+    use notifyring::worker::format::ProcessName;
+    use notifyring::worker::names::Origin;
+    model(|| {
+        let clock = Clock { start_ticks: 0, frequency: 1 };
+        let channel = Arc::new(Channel::try_new(4096, clock, ModelLock::default()).unwrap());
+        let pending = Arc::new(ModelPending::default());
+        // (read id, bytes): reads that ended with data, from whichever thread ended them.
+        let done = Arc::new(loom::sync::Mutex::new(Vec::<(u32, Vec<u8>)>::new()));
+        let cancelled = Arc::new(AtomicUsize::new(0));
+        assert!(channel.attach(1));
+        let worker = {
+            let (channel, pending, done) = (channel.clone(), pending.clone(), done.clone());
+            thread::spawn(move || {
+                for seq in 1..=2u64 {
+                    let event = Event::ThreadCreate { pid: 10, tid: seq, creator: ClientId { pid: 10, tid: 1 } };
+                    let encoded = notifyring::record::encode(Stamp::default(), &event, Config::DEFAULT.caps);
+                    let mut bytes = encoded.head.to_vec();
+                    bytes.extend(encoded.first.iter().chain(encoded.second).flat_map(|u| u.to_ne_bytes()));
+                    let record = notifyring::record::decode(&bytes).unwrap();
+                    let d = Delivered {
+                        seq,
+                        record: &record,
+                        bytes: &bytes,
+                        origin: Origin::Local,
+                        process: ProcessName::Unknown,
+                    };
+                    if let Some((ModelRead(id, mut buf), n)) = channel.deliver(&*pending, &d) {
+                        buf.truncate(n);
+                        done.lock().unwrap().push((id, buf));
+                    }
+                }
+            })
+        };
+        let cancel_io = {
+            let (pending, cancelled) = (pending.clone(), cancelled.clone());
+            thread::spawn(move || {
+                // CancelIoEx on read 7: the queue gives it up only if it is still there.
+                let mut queue = pending.0.lock().unwrap();
+                let found = queue.iter().position(|r| r.0 == 7).map(|at| queue.remove(at));
+                drop(queue);
+                if found.is_some() {
+                    cancelled.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        };
+        match channel.read(1, &*pending, ModelRead(7, vec![0; wire::MIN_READ])) {
+            ReadOutcome::Filled(ModelRead(id, mut buf), n) => {
+                buf.truncate(n);
+                done.lock().unwrap().push((id, buf));
+            }
+            ReadOutcome::Pending => {}
+            _ => panic!("refused"),
+        }
+        worker.join().unwrap();
+        cancel_io.join().unwrap();
+        let done = std::mem::take(&mut *done.lock().unwrap());
+        let ended = done.len() + cancelled.load(Ordering::SeqCst);
+        let still_pending = pending.0.lock().unwrap().len();
+        assert_eq!(ended + still_pending, 1, "the read ends exactly once, or waits");
+        let buffered = channel.with(|s| s.buffered());
+        if still_pending == 1 {
+            assert_eq!(buffered, 0, "a read waits while data is buffered: a lost wake-up");
+        }
+        // Every record is in a completed read or still buffered.
+        let mut read_events = 0;
+        for (_, bytes) in &done {
+            let batch = wire::Batch::parse(bytes).unwrap();
+            read_events += batch.entries().filter(|e| matches!(e, Ok(wire::Entry::Event { .. }))).count();
+        }
+        let counters = channel.with(|s| s.counters());
+        assert_eq!(counters.events, 2);
+        assert_eq!(counters.lost, 0);
+        assert_eq!(read_events as u64, counters.events_read);
+        assert_eq!(read_events == 2, buffered == 0);
+    });
+}

@@ -307,3 +307,5 @@ fn work_queue_thread<E: WorkerEnv>(pipeline: &Pipeline<SimQueue>, queue: &QueueS
         pipeline.run_worker(&mut env);
     }
 }
+
+pub mod device;

@@ -1,0 +1,310 @@
+//! The simulated `\\.\NotifyRing`: the reader's [`Channel`] with the kernel's pieces.
+//!
+//! Those pieces: a lock, a cancel-safe queue of pending reads, opens and handle
+//! cleanup, `CancelIoEx`, and the worker environment that feeds the channel — so that
+//! the reader path runs on the simulated kernel exactly as the driver wires it.
+//!
+//! Every read ends exactly once: filled, cancelled or refused. [`SimDevice::leaks`]
+//! counts reads still pending after a handle's cleanup or unload (must be 0).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::time::Duration;
+use std::vec::Vec;
+
+use crate::config::DebuggerOutput;
+use crate::reader::{Channel, Lock, Pending, Read, ReadOutcome, ReaderCounters};
+use crate::worker::format::{Clock, Line};
+use crate::worker::names::{Lookup, Name};
+use crate::worker::{Delivered, WorkerEnv};
+
+// Orderings in this file are SeqCst: test scaffolding (see the parent module).
+
+/// The kernel's spin lock, as a mutex.
+#[derive(Default)]
+pub struct SimLock(Mutex<()>);
+
+impl Lock for SimLock {
+    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        f()
+    }
+}
+
+/// How a read ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// Filled: the batch's bytes.
+    Data(Vec<u8>),
+    /// `STATUS_CANCELLED`.
+    Cancelled,
+    /// Refused: not the reader, or a buffer below `MIN_READ`.
+    Refused,
+}
+
+/// One read request (an IRP): its buffer and where its completion goes.
+pub struct SimRead {
+    id: u64,
+    buffer: Vec<u8>,
+    done: Arc<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    result: Mutex<Option<Completion>>,
+    ready: Condvar,
+    /// Completions of this read (must end at exactly 1).
+    completions: AtomicUsize,
+}
+
+impl SimRead {
+    fn complete(self, how: impl FnOnce(Vec<u8>) -> Completion) {
+        let Self { buffer, done, .. } = self;
+        done.completions.fetch_add(1, Ordering::SeqCst);
+        *done.result.lock().unwrap_or_else(PoisonError::into_inner) = Some(how(buffer));
+        done.ready.notify_all();
+    }
+}
+
+impl Read for SimRead {
+    fn buffer(&mut self) -> &mut [u8] {
+        &mut self.buffer
+    }
+}
+
+/// The cancel-safe queue of pending reads (`IoCsq*`), with its own lock.
+#[derive(Default)]
+pub struct SimPending(Mutex<VecDeque<SimRead>>);
+
+impl Pending for SimPending {
+    type Read = SimRead;
+
+    fn insert(&self, read: SimRead) -> Result<(), SimRead> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).push_back(read);
+        Ok(())
+    }
+
+    fn remove_next(&self) -> Option<SimRead> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
+    }
+}
+
+impl SimPending {
+    /// `CancelIoEx` on read `id`: takes it out if it is still queued.
+    fn remove(&self, id: u64) -> Option<SimRead> {
+        let mut queue = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let at = queue.iter().position(|r| r.id == id)?;
+        queue.remove(at)
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+}
+
+/// The device: channel, pending reads, and who is open.
+pub struct SimDevice {
+    channel: Channel<SimLock>,
+    pending: SimPending,
+    output: DebuggerOutput,
+    next_id: AtomicU64,
+}
+
+/// Why an open failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenError {
+    /// Another reader is attached (`STATUS_SHARING_VIOLATION`).
+    ReaderAttached,
+}
+
+impl SimDevice {
+    /// A device with a `reader_bytes` buffer; `None` if the allocation fails.
+    #[must_use]
+    pub fn new(reader_bytes: usize, clock: Clock, output: DebuggerOutput) -> Option<Arc<Self>> {
+        let channel = Channel::try_new(reader_bytes, clock, SimLock::default())?;
+        Some(Arc::new(Self { channel, pending: SimPending::default(), output, next_id: AtomicU64::new(1) }))
+    }
+
+    /// An open with read access: attaches the reader (`IRP_MJ_CREATE`).
+    ///
+    /// # Errors
+    /// [`OpenError::ReaderAttached`] if another reader is attached.
+    pub fn open_reader(self: &Arc<Self>) -> Result<ReaderHandle, OpenError> {
+        let file = usize::try_from(self.next_id.fetch_add(1, Ordering::SeqCst)).unwrap_or(usize::MAX);
+        if self.channel.attach(file) {
+            Ok(ReaderHandle { device: self.clone(), file, closed: false })
+        } else {
+            Err(OpenError::ReaderAttached)
+        }
+    }
+
+    /// Whether a reader is attached.
+    #[must_use]
+    pub fn attached(&self) -> bool {
+        self.channel.with(|s| s.attached())
+    }
+
+    /// The reader's counters.
+    #[must_use]
+    pub fn counters(&self) -> ReaderCounters {
+        self.channel.with(|s| s.counters())
+    }
+
+    /// Reads still queued (after a cleanup or unload: leaks, must be 0).
+    #[must_use]
+    pub fn leaks(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Unload's last step for the device: whatever reader is attached is detached and
+    /// every pending read cancelled.
+    pub fn unload(&self) {
+        self.channel.detach_any(&self.pending, |r| r.complete(|_| Completion::Cancelled));
+        while let Some(read) = self.pending.remove_next() {
+            read.complete(|_| Completion::Cancelled);
+        }
+    }
+
+    /// The worker environment that feeds this device, around `inner`.
+    #[must_use]
+    pub fn env<E: WorkerEnv>(self: &Arc<Self>, inner: E) -> DeviceEnv<E> {
+        DeviceEnv { inner, device: self.clone() }
+    }
+}
+
+/// An open reader handle.
+pub struct ReaderHandle {
+    device: Arc<SimDevice>,
+    file: usize,
+    closed: bool,
+}
+
+/// A read in flight.
+pub struct Ticket {
+    id: u64,
+    done: Arc<Slot>,
+    device: Arc<SimDevice>,
+}
+
+impl ReaderHandle {
+    /// `ReadFile` of `len` bytes: completed at once, or pending.
+    #[must_use]
+    pub fn read(&self, len: usize) -> Ticket {
+        let id = self.device.next_id.fetch_add(1, Ordering::SeqCst);
+        let done = Arc::new(Slot::default());
+        let read = SimRead { id, buffer: std::vec![0u8; len], done: done.clone() };
+        match self.device.channel.read(self.file, &self.device.pending, read) {
+            ReadOutcome::Filled(read, n) => read.complete(|mut b| {
+                b.truncate(n);
+                Completion::Data(b)
+            }),
+            ReadOutcome::Pending => {}
+            ReadOutcome::Cancelled(read) => read.complete(|_| Completion::Cancelled),
+            ReadOutcome::NotReader(read) | ReadOutcome::TooSmall(read) => read.complete(|_| Completion::Refused),
+        }
+        Ticket { id, done, device: self.device.clone() }
+    }
+
+    /// Handle close: `IRP_MJ_CLEANUP` detaches the reader and cancels its pending reads.
+    pub fn close(mut self) {
+        self.cleanup();
+    }
+
+    fn cleanup(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            self.device.channel.detach(self.file, &self.device.pending, |r| r.complete(|_| Completion::Cancelled));
+        }
+    }
+}
+
+impl Drop for ReaderHandle {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+impl Ticket {
+    /// The completion, if there is one yet.
+    #[must_use]
+    pub fn poll(&self) -> Option<Completion> {
+        self.done.result.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Waits up to `timeout` for the completion.
+    #[must_use]
+    pub fn wait(&self, timeout: Duration) -> Option<Completion> {
+        let guard = self.done.result.lock().unwrap_or_else(PoisonError::into_inner);
+        self.done
+            .ready
+            .wait_timeout_while(guard, timeout, |r| r.is_none())
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .clone()
+    }
+
+    /// `CancelIoEx`: completes the read cancelled if it is still pending.
+    pub fn cancel(&self) {
+        if let Some(read) = self.device.pending.remove(self.id) {
+            read.complete(|_| Completion::Cancelled);
+        }
+    }
+
+    /// How many times the read was completed (exactly 1 once it has ended).
+    #[must_use]
+    pub fn completions(&self) -> usize {
+        self.done.completions.load(Ordering::SeqCst)
+    }
+}
+
+/// The driver's worker environment for the device.
+///
+/// Every delivered record and loss goes to the channel (completing a pending read outside its lock), and event lines follow
+/// `DebuggerOutput`. Everything else is `inner`'s.
+pub struct DeviceEnv<E> {
+    /// The environment that prints and names processes.
+    pub inner: E,
+    device: Arc<SimDevice>,
+}
+
+impl<E: WorkerEnv> WorkerEnv for DeviceEnv<E> {
+    fn print(&mut self, line: Line<'_>) {
+        self.inner.print(line);
+    }
+
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
+        self.inner.process_image(pid, name)
+    }
+
+    fn now_ticks(&mut self) -> u64 {
+        self.inner.now_ticks()
+    }
+
+    fn delivered(&mut self, event: &Delivered<'_>) {
+        self.inner.delivered(event);
+        let device = &self.device;
+        if let Some((read, n)) = device.channel.deliver(&device.pending, event) {
+            finish(read, n);
+        }
+    }
+
+    fn lost(&mut self, seq: u64, count: u64) {
+        self.inner.lost(seq, count);
+        let device = &self.device;
+        if let Some((read, n)) = device.channel.lost(&device.pending, seq, count) {
+            finish(read, n);
+        }
+    }
+
+    fn event_lines(&mut self) -> bool {
+        self.device.output.prints(self.device.attached()) && self.inner.event_lines()
+    }
+}
+
+fn finish(read: SimRead, n: usize) {
+    read.complete(|mut b| {
+        b.truncate(n);
+        Completion::Data(b)
+    });
+}

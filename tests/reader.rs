@@ -1,0 +1,358 @@
+//! The reader path on the simulated kernel (`notifyring::sim::device`), with the real
+//! pipeline stepped by hand (deterministic: no threads):
+//! - a reader gets every record the worker delivers, with the same sequence numbers,
+//!   bytes, origins and `proc=` knowledge, in the wire format it decodes;
+//! - a slow reader loses events from its own stream only, each loss reported by an
+//!   exact LOST entry at its place, so `delivered + lost` equals the worker's stream
+//!   since the reader attached; the debugger stream loses nothing;
+//! - a reader attaching mid-stream starts at the next record (earlier ones are not its
+//!   losses); a second reader is refused; detaching cancels pending reads;
+//! - a pending read is completed by the worker, by `CancelIoEx`, by handle cleanup or
+//!   by unload, exactly once, and nothing stays queued;
+//! - `DebuggerOutput` mutes event lines while a reader is attached, or always.
+
+#[path = "stepped/mod.rs"]
+mod stepped;
+
+use notifyring::config::DebuggerOutput;
+use notifyring::reader::wire::{self, Batch, Entry, MIN_READ, WireError};
+use notifyring::sim::CollectEnv;
+use notifyring::sim::device::{Completion, DeviceEnv, OpenError, SimDevice};
+use notifyring::worker::format::Clock;
+use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Stamp, Stats, WorkerEnv};
+use std::sync::Arc;
+use std::time::Duration;
+use stepped::Queue;
+
+const CLOCK: Clock = Clock { start_ticks: 0, frequency: 1_000_000 };
+
+/// Keeps what the worker delivered, as (seq, bytes).
+#[derive(Default)]
+struct Seen {
+    inner: CollectEnv,
+    delivered: Vec<(u64, Vec<u8>)>,
+    lost: Vec<(u64, u64)>,
+}
+
+impl WorkerEnv for Seen {
+    fn print(&mut self, line: notifyring::worker::format::Line<'_>) {
+        self.inner.print(line);
+    }
+    fn process_image(
+        &mut self,
+        pid: u64,
+        name: &mut notifyring::worker::names::Name,
+    ) -> notifyring::worker::names::Lookup {
+        self.inner.process_image(pid, name)
+    }
+    fn now_ticks(&mut self) -> u64 {
+        0
+    }
+    fn delivered(&mut self, event: &Delivered<'_>) {
+        self.delivered.push((event.seq, event.bytes.to_vec()));
+    }
+    fn lost(&mut self, seq: u64, count: u64) {
+        self.lost.push((seq, count));
+    }
+}
+
+struct Rig {
+    pipeline: Pipeline<Queue>,
+    device: Arc<SimDevice>,
+    env: DeviceEnv<Seen>,
+}
+
+fn rig(reader_bytes: usize, output: DebuggerOutput, config: &Config) -> Rig {
+    let stats: &'static Stats = Box::leak(Box::new(Stats::new()));
+    let pipeline = Pipeline::new(config, CLOCK, Queue::default(), stats).unwrap();
+    let device = SimDevice::new(reader_bytes, CLOCK, output).unwrap();
+    let env = device.env(Seen::default());
+    Rig { pipeline, device, env }
+}
+
+impl Rig {
+    fn run(&mut self) {
+        while self.pipeline.queue().0.replace(false) {
+            self.pipeline.run_worker(&mut self.env);
+        }
+    }
+
+    fn thread(&self, pid: u64, tid: u64) {
+        self.pipeline.record(Stamp::default(), &Event::ThreadCreate { pid, tid, creator: ClientId { pid, tid: 1 } });
+    }
+
+    fn image(&self, pid: u64, path: &[u16]) {
+        let event = Event::ImageLoad {
+            pid,
+            base: 0x7ff6_0000_0000,
+            size: 0x1000,
+            kernel_image: false,
+            signature_level: 0,
+            signature_type: 0,
+            image: Some(path),
+        };
+        self.pipeline.record(Stamp::default(), &event);
+    }
+}
+
+/// A reader's view: the event seqs and LOST (seq, count) entries of the batches.
+#[derive(Default, Debug)]
+struct Stream {
+    events: Vec<(u64, Vec<u8>)>,
+    lost: Vec<(u64, u64)>,
+    batches: usize,
+}
+
+impl Stream {
+    fn take(&mut self, completion: Option<Completion>) {
+        let Some(Completion::Data(bytes)) = completion else { panic!("expected data, got {completion:?}") };
+        let batch = Batch::parse(&bytes).expect("batch");
+        assert_eq!(batch.clock, CLOCK);
+        let mut n = 0;
+        for entry in batch.entries() {
+            match entry.expect("entry") {
+                Entry::Event { seq, bytes, .. } => self.events.push((seq, bytes.to_vec())),
+                Entry::Lost { seq, count } => self.lost.push((seq, count)),
+            }
+            n += 1;
+        }
+        assert_eq!(n, batch.entries, "the header's entry count");
+        self.batches += 1;
+    }
+
+    /// Every stream position from `first` on, exactly once: events, or inside a LOST.
+    fn assert_gapless(&self, first: u64, last: u64) {
+        let mut marks: Vec<(u64, u64)> = self.events.iter().map(|(s, _)| (*s, 1)).collect();
+        marks.extend(self.lost.iter().map(|&(s, c)| (s + 1, c)));
+        marks.sort_unstable();
+        let mut next = first;
+        for (start, count) in marks {
+            assert_eq!(start, next, "stream position {next} missing or doubled: {self:?}");
+            next = start + count;
+        }
+        assert_eq!(next, last + 1, "the stream ends at {last}");
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(5);
+
+#[test]
+fn a_reader_gets_every_record_the_worker_delivers_in_the_wire_format() {
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    let reader = r.device.open_reader().unwrap();
+    let first = reader.read(MIN_READ);
+    assert_eq!(first.poll(), None, "nothing yet: the read pends");
+    let path: Vec<u16> = r"\Device\HarddiskVolume3\Windows\System32\ntdll.dll".encode_utf16().collect();
+    r.image(4321, &path);
+    r.run();
+    let mut stream = Stream::default();
+    stream.take(first.wait(WAIT));
+    for tid in 0..50 {
+        r.thread(4321, 100 + tid);
+    }
+    r.run();
+    stream.take(reader.read(MIN_READ).poll());
+    assert_eq!(stream.events, r.env.inner.delivered, "the same records, bytes and positions");
+    assert!(stream.lost.is_empty());
+    assert_eq!(stream.batches, 2, "the pending read took the first record; the rest waited for the next read");
+    let c = r.device.counters();
+    assert_eq!((c.events, c.events_read, c.lost, c.reads, c.reads_pended), (51, 51, 0, 2, 1));
+}
+
+#[test]
+fn a_slow_readers_losses_are_exact_lost_entries_and_the_debugger_loses_nothing() {
+    // A 4 KiB reader buffer holds a few dozen thread records: the reader falls behind.
+    let mut r = rig(4096, DebuggerOutput::Always, &Config::DEFAULT);
+    let reader = r.device.open_reader().unwrap();
+    let mut stream = Stream::default();
+    let mut tid = 0;
+    for round in 1..20 {
+        for _ in 0..(round * 7) {
+            tid += 1;
+            r.thread(10, tid);
+        }
+        r.run();
+        stream.take(reader.read(MIN_READ).poll());
+    }
+    let delivered = r.env.inner.delivered.len() as u64;
+    assert_eq!(delivered, tid, "the worker delivered everything (its ring was large enough)");
+    assert!(!stream.lost.is_empty(), "the small buffer must have dropped some");
+    stream.assert_gapless(1, delivered);
+    let c = r.device.counters();
+    assert_eq!(c.events_read + c.lost_read, delivered, "recorded = delivered to reader + lost for reader");
+    assert_eq!(c.lost, c.dropped_full);
+    let event_lines = r.env.inner.inner.lines.iter().filter(|l| l.contains(" thread-create ")).count() as u64;
+    assert_eq!(event_lines, delivered, "the debugger stream is untouched by the reader's losses");
+}
+
+#[test]
+fn ring_losses_reach_the_reader_at_their_place() {
+    // A ring of 4 KiB: a burst overflows it and the worker reports LOST.
+    let config = Config { ring_bytes: 4096, ..Config::DEFAULT };
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &config);
+    let reader = r.device.open_reader().unwrap();
+    for tid in 0..500 {
+        r.thread(10, tid);
+    }
+    r.run();
+    r.thread(10, 9999);
+    r.run();
+    let mut stream = Stream::default();
+    stream.take(reader.read(MIN_READ).poll());
+    let worker_lost: u64 = r.env.inner.lost.iter().map(|l| l.1).sum();
+    assert!(worker_lost > 0, "the ring must have overflowed");
+    assert_eq!(stream.lost, r.env.inner.lost, "the worker's LOST reports, at the same positions");
+    let last = r.env.inner.delivered.last().unwrap().0;
+    stream.assert_gapless(1, last);
+}
+
+#[test]
+fn a_reader_attaching_mid_stream_starts_at_the_next_record() {
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    for tid in 0..10 {
+        r.thread(10, tid);
+    }
+    r.run();
+    let reader = r.device.open_reader().unwrap();
+    for tid in 10..15 {
+        r.thread(10, tid);
+    }
+    r.run();
+    let mut stream = Stream::default();
+    stream.take(reader.read(MIN_READ).poll());
+    assert_eq!(stream.events.first().map(|e| e.0), Some(11));
+    assert!(stream.lost.is_empty(), "records before the attach are not the reader's losses");
+    stream.assert_gapless(11, 15);
+}
+
+#[test]
+fn one_reader_at_a_time_and_closing_cancels_its_pending_read() {
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    let reader = r.device.open_reader().unwrap();
+    assert_eq!(r.device.open_reader().err(), Some(OpenError::ReaderAttached));
+    let pending = reader.read(MIN_READ);
+    reader.close();
+    assert_eq!(pending.poll(), Some(Completion::Cancelled));
+    assert_eq!(pending.completions(), 1);
+    assert_eq!(r.device.leaks(), 0);
+    assert!(!r.device.attached());
+    // Events while nobody reads go nowhere (and are nobody's losses).
+    r.thread(10, 1);
+    r.run();
+    let again = r.device.open_reader().expect("the device is free again");
+    r.thread(10, 2);
+    r.run();
+    let mut stream = Stream::default();
+    stream.take(again.read(MIN_READ).poll());
+    assert_eq!(stream.events.len(), 1);
+    assert_eq!(r.device.counters().attaches, 2);
+}
+
+#[test]
+fn cancel_io_ex_completes_a_pending_read_once_and_the_next_read_still_works() {
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    let reader = r.device.open_reader().unwrap();
+    let pending = reader.read(MIN_READ);
+    pending.cancel();
+    pending.cancel();
+    assert_eq!(pending.poll(), Some(Completion::Cancelled));
+    assert_eq!(pending.completions(), 1);
+    r.thread(10, 1);
+    r.run();
+    let mut stream = Stream::default();
+    stream.take(reader.read(MIN_READ).poll());
+    assert_eq!(stream.events.len(), 1, "the event waited in the buffer for the next read");
+    assert_eq!(pending.completions(), 1, "a cancelled read is never completed again");
+}
+
+#[test]
+fn unload_with_a_pending_read_completes_it_and_leaves_nothing_queued() {
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    let reader = r.device.open_reader().unwrap();
+    let pending = reader.read(MIN_READ);
+    r.thread(10, 1);
+    // Unload's order: stop, (idle), final drain through the same env, then the device.
+    r.pipeline.stop();
+    // The queued routine still runs (and finds the schedule stopping).
+    r.run();
+    r.pipeline.shutdown(&mut r.env).unwrap();
+    let mut stream = Stream::default();
+    stream.take(pending.poll());
+    assert_eq!(stream.events.len(), 1, "the final drain reached the reader");
+    let second = reader.read(MIN_READ);
+    r.device.unload();
+    assert_eq!(second.poll(), Some(Completion::Cancelled));
+    assert_eq!((pending.completions(), second.completions()), (1, 1));
+    assert_eq!(r.device.leaks(), 0);
+    drop(reader);
+}
+
+#[test]
+fn reads_from_other_handles_or_too_small_buffers_are_refused() {
+    let r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    let reader = r.device.open_reader().unwrap();
+    assert_eq!(reader.read(MIN_READ - 1).poll(), Some(Completion::Refused));
+    reader.close();
+    let stale = r.device.open_reader().unwrap();
+    drop(stale);
+    assert_eq!(r.device.leaks(), 0);
+}
+
+#[test]
+fn debugger_output_follows_its_setting() {
+    for (output, before, during) in [
+        (DebuggerOutput::Always, true, true),
+        (DebuggerOutput::WithoutReader, true, false),
+        (DebuggerOutput::Never, false, false),
+    ] {
+        let mut r = rig(1 << 20, output, &Config::DEFAULT);
+        r.thread(10, 1);
+        r.run();
+        let reader = r.device.open_reader().unwrap();
+        r.thread(10, 2);
+        r.run();
+        let lines = &r.env.inner.inner.lines;
+        let printed = |tid: u64| lines.iter().any(|l| l.contains(&format!(" tid={tid} ")));
+        assert_eq!((printed(1), printed(2)), (before, during), "{output:?}: {lines:?}");
+        let mut stream = Stream::default();
+        stream.take(reader.read(MIN_READ).poll());
+        assert_eq!(stream.events.len(), 1, "{output:?}: the reader gets it either way");
+        r.pipeline.stop();
+        r.run();
+        r.pipeline.shutdown(&mut r.env).unwrap();
+        assert!(
+            r.env.inner.inner.lines.iter().any(|l| l.contains("final-stats")),
+            "{output:?}: statistics lines are always printed"
+        );
+    }
+}
+
+#[test]
+fn a_batch_of_another_version_or_truncated_is_a_clear_error() {
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    let reader = r.device.open_reader().unwrap();
+    r.thread(10, 1);
+    r.run();
+    let Some(Completion::Data(mut bytes)) = reader.read(MIN_READ).poll() else { panic!("data") };
+    for cut in 0..bytes.len() {
+        // Never a panic; a short header is an error, a short body ends in an error item.
+        if let Ok(batch) = Batch::parse(&bytes[..cut]) {
+            assert!(batch.entries().all(|e| e.is_err()), "cut at {cut}");
+        }
+    }
+    bytes[4] = 2;
+    assert_eq!(Batch::parse(&bytes).err(), Some(WireError::Version { found: 2 }));
+    assert!(WireError::Version { found: 2 }.to_string().contains("protocol version mismatch"));
+    bytes[0] = b'X';
+    assert_eq!(Batch::parse(&bytes).err(), Some(WireError::Magic));
+}
+
+#[test]
+fn a_status_reply_round_trips() {
+    let mut out = [0u8; wire::STATUS_MAX];
+    let n = wire::encode_status(&mut out, "0.1.0", [("RingBytes", 4 << 20), ("reader_lost", 7)]).unwrap();
+    let status = wire::Status::parse(&out[..n]).unwrap();
+    assert_eq!(status.driver_version, "0.1.0");
+    assert_eq!(status.items().collect::<Vec<_>>(), [("RingBytes", 4 << 20), ("reader_lost", 7)]);
+    assert_eq!(wire::encode_status(&mut out[..20], "0.1.0", [("RingBytes", 1)]), None, "too small: refused");
+}

@@ -1,5 +1,6 @@
 //! Link-time proof that nothing reachable from the callback path, the work item gate,
-//! the timer's tick, or the worker (drain, names, formatting, final drain) can panic.
+//! the timer's tick, the worker (drain, names, formatting, final drain) or the reader's
+//! channel (the worker feeding it, the read dispatch) can panic.
 //!
 //! Compiled only with `--cfg notifyring_no_std` (`tools/prove-no-panic.sh`): the crate's
 //! cdylib then exports these entry points with concrete types. The panic handler
@@ -8,6 +9,7 @@
 //! checks, `unwrap`, debug assertions, division by zero, …), the handler is reachable,
 //! the symbol is needed, and the link fails. Run: `tools/prove-no-panic.sh`.
 
+use crate::reader::{Channel, Lock, Pending, Read, ReadOutcome};
 use crate::record;
 use crate::worker::format::{self, Clock, Context, LINE_BUF, Line, ProcessName};
 use crate::worker::names::{Lookup, Name, Origin};
@@ -195,4 +197,115 @@ pub unsafe extern "C" fn proof_decode_format(bytes: *const u8, len: usize, seq: 
     let mut env = Env;
     format::record(&rec, &ctx, &mut buf, |l| env.print(l));
     format::lost(seq, &mut buf, |l| env.print(l));
+}
+
+/// The channel's lock: the kernel's spin lock is outside what this proof links.
+pub struct NoLock;
+
+impl Lock for NoLock {
+    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+        f()
+    }
+}
+
+/// A read request over caller memory.
+pub struct ProofRead {
+    bytes: *mut u8,
+    len: usize,
+}
+
+impl Read for ProofRead {
+    fn buffer(&mut self) -> &mut [u8] {
+        // SAFETY: `proof_reader_read`'s caller hands over `len` writable bytes for the
+        // duration of the call, and this read lives no longer.
+        unsafe { core::slice::from_raw_parts_mut(self.bytes, self.len) }
+    }
+}
+
+/// At most one pending read (its queue's behaviour is the kernel's, outside the proof).
+pub struct OnePending(core::cell::Cell<Option<ProofRead>>);
+
+impl Pending for OnePending {
+    type Read = ProofRead;
+    fn insert(&self, read: ProofRead) -> Result<(), ProofRead> {
+        match self.0.take() {
+            None => {
+                self.0.set(Some(read));
+                Ok(())
+            }
+            Some(old) => {
+                self.0.set(Some(old));
+                Err(read)
+            }
+        }
+    }
+    fn remove_next(&self) -> Option<ProofRead> {
+        self.0.take()
+    }
+}
+
+/// The worker with a reader attached: [`Env`] that also feeds the channel, as the
+/// driver's environment does.
+pub struct ReaderEnv<'c> {
+    channel: &'c Channel<NoLock>,
+    pending: &'c OnePending,
+}
+
+impl WorkerEnv for ReaderEnv<'_> {
+    fn print(&mut self, line: Line<'_>) {
+        Env.print(line);
+    }
+
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
+        Env.process_image(pid, name)
+    }
+
+    fn now_ticks(&mut self) -> u64 {
+        opaque()
+    }
+
+    fn delivered(&mut self, event: &crate::worker::Delivered<'_>) {
+        if let Some((_, n)) = self.channel.deliver(self.pending, event) {
+            observe(n as u64);
+        }
+    }
+
+    fn lost(&mut self, seq: u64, count: u64) {
+        if let Some((_, n)) = self.channel.lost(self.pending, seq, count) {
+            observe(n as u64);
+        }
+    }
+
+    fn event_lines(&mut self) -> bool {
+        opaque() & 1 != 0
+    }
+}
+
+/// The work item routine with a reader attached (the worker feeding the channel).
+#[unsafe(no_mangle)]
+pub extern "C" fn proof_run_worker_reader(pipeline: &Pipeline<Queue>, channel: &Channel<NoLock>, pending: &OnePending) {
+    pipeline.run_worker(&mut ReaderEnv { channel, pending });
+}
+
+/// The read dispatch, attach and cleanup.
+///
+/// # Safety
+/// `bytes` points to `len` writable bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn proof_reader_read(
+    channel: &Channel<NoLock>,
+    pending: &OnePending,
+    file: usize,
+    bytes: *mut u8,
+    len: usize,
+) -> usize {
+    if channel.attach(file) {
+        observe(1);
+    }
+    let filled = match channel.read(file, pending, ProofRead { bytes, len }) {
+        ReadOutcome::Filled(_, n) => n,
+        _ => 0,
+    };
+    channel.detach(file ^ (opaque() as usize), pending, |r| observe(r.len as u64));
+    filled
 }

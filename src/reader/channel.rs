@@ -91,7 +91,7 @@ struct Fifo {
 
 impl Fifo {
     const fn free(&self) -> usize {
-        self.bytes.len() - self.len
+        self.bytes.len().saturating_sub(self.len)
     }
 
     fn push(&mut self, part: &[u8]) {
@@ -99,16 +99,16 @@ impl Fifo {
         if part.len() > self.free() || cap == 0 {
             return;
         }
-        let start = (self.head + self.len) % cap;
-        let first = part.len().min(cap - start);
+        let start = self.head.wrapping_add(self.len) % cap;
+        let first = part.len().min(cap.saturating_sub(start));
         let (a, b) = part.split_at(first);
-        if let Some(dst) = self.bytes.get_mut(start..start + first) {
+        if let Some(dst) = self.bytes.get_mut(start..start.wrapping_add(first)) {
             dst.copy_from_slice(a);
         }
         if let Some(dst) = self.bytes.get_mut(..b.len()) {
             dst.copy_from_slice(b);
         }
-        self.len += part.len();
+        self.len = self.len.wrapping_add(part.len());
     }
 
     fn push_zeros(&mut self, n: usize) {
@@ -121,9 +121,9 @@ impl Fifo {
         if out.len() > self.len || cap == 0 {
             return false;
         }
-        let first = out.len().min(cap - self.head);
+        let first = out.len().min(cap.saturating_sub(self.head));
         let (a, b) = out.split_at_mut(first);
-        match (self.bytes.get(self.head..self.head + first), self.bytes.get(..b.len())) {
+        match (self.bytes.get(self.head..self.head.wrapping_add(first)), self.bytes.get(..b.len())) {
             (Some(x), Some(y)) => {
                 a.copy_from_slice(x);
                 b.copy_from_slice(y);
@@ -137,8 +137,8 @@ impl Fifo {
         if !self.peek(out) {
             return false;
         }
-        self.head = (self.head + out.len()) % self.bytes.len().max(1);
-        self.len -= out.len();
+        self.head = self.head.wrapping_add(out.len()) % self.bytes.len().max(1);
+        self.len = self.len.saturating_sub(out.len());
         true
     }
 
@@ -200,7 +200,7 @@ impl State {
     /// Appends the pending LOST entry if it fits with `then` more bytes after it.
     fn flush_lost(&mut self, then: usize) -> bool {
         let Some((seq, count)) = self.lost else { return true };
-        if self.fifo.free() < LOST_ENTRY + then {
+        if self.fifo.free() < LOST_ENTRY.saturating_add(then) {
             return false;
         }
         self.fifo.push(&wire::lost_entry(seq, count));
@@ -261,19 +261,19 @@ impl State {
             } else {
                 events = events.wrapping_add(1);
             }
-            at += size;
-            entries += 1;
-            self.entries -= 1;
+            at = at.wrapping_add(size);
+            entries = entries.wrapping_add(1);
+            self.entries = self.entries.wrapping_sub(1);
         }
         if self.entries == 0
             && let Some((seq, count)) = self.lost
-            && let Some(dst) = out.get_mut(at..at + LOST_ENTRY)
+            && let Some(dst) = out.get_mut(at..at.wrapping_add(LOST_ENTRY))
         {
             dst.copy_from_slice(&wire::lost_entry(seq, count));
             self.lost = None;
             lost = lost.wrapping_add(count);
-            at += LOST_ENTRY;
-            entries += 1;
+            at = at.wrapping_add(LOST_ENTRY);
+            entries = entries.wrapping_add(1);
         }
         if entries == 0 {
             return 0;

@@ -142,7 +142,7 @@ pub(crate) struct EventEntry<'a> {
 impl EventEntry<'_> {
     /// Total bytes (a multiple of 8).
     pub const fn len(&self) -> usize {
-        ENTRY_HEAD + self.name.len() * 2 + self.record.len() + self.pad
+        ENTRY_HEAD.wrapping_add(self.name.len().wrapping_mul(2)).wrapping_add(self.record.len()).wrapping_add(self.pad)
     }
 }
 
@@ -155,15 +155,16 @@ pub(crate) fn event_entry<'a>(d: &crate::worker::Delivered<'a>) -> EventEntry<'a
         ProcessName::NoImageFile => (2, &[]),
         ProcessName::Unknown => (3, &[]),
     };
-    let unpadded = ENTRY_HEAD + name.len() * 2 + d.bytes.len();
-    let total = align8(unpadded);
+    // Bounded by the ring's record size and NAME_UNITS: far from overflowing.
+    let unpadded = ENTRY_HEAD.wrapping_add(name.len().wrapping_mul(2)).wrapping_add(d.bytes.len());
+    let total = unpadded.wrapping_add(7) & !7;
     let mut head = [0u8; ENTRY_HEAD];
     put(&mut head, 0, &u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
     put(&mut head, 4, &[TAG_EVENT, origin_byte(d.origin), process, 0]);
     put(&mut head, 8, &d.seq.to_le_bytes());
     put(&mut head, 16, &u16::try_from(name.len()).unwrap_or(0).to_le_bytes());
     put(&mut head, 20, &u32::try_from(d.bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
-    EventEntry { head, name, record: d.bytes, pad: total - unpadded }
+    EventEntry { head, name, record: d.bytes, pad: total.wrapping_sub(unpadded) }
 }
 
 /// A LOST entry.
@@ -353,10 +354,10 @@ fn parse_entry(body: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
     match tag {
         TAG_LOST => Some((Entry::Lost { seq, count: le64(entry, 16)? }, len)),
         TAG_EVENT => {
-            let name_bytes = usize::from(le16(entry, 16)?) * 2;
+            let name_bytes = usize::from(le16(entry, 16)?).wrapping_mul(2);
             let record_bytes = le32(entry, 20)? as usize;
             let name = entry.get(ENTRY_HEAD..ENTRY_HEAD.checked_add(name_bytes)?)?;
-            let start = ENTRY_HEAD + name_bytes;
+            let start = ENTRY_HEAD.wrapping_add(name_bytes);
             let bytes = entry.get(start..start.checked_add(record_bytes)?)?;
             let process = match process {
                 0 => Process::NotApplicable,

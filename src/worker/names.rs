@@ -39,10 +39,13 @@ impl Name {
     pub fn from_path(path: impl Iterator<Item = u16> + Clone) -> Self {
         let separator = |unit: u16| unit == u16::from(b'\\') || unit == u16::from(b'/');
         // First pass: where the file name starts and how long it is.
-        let (mut start, mut len) = (0usize, 0usize);
-        for (i, unit) in path.clone().enumerate() {
+        // A hand-kept index, not `enumerate()`: its count inherits the caller's overflow
+        // checks, a panic path the link-time proof (rightly) refuses.
+        let (mut start, mut len, mut i) = (0usize, 0usize, 0usize);
+        for unit in path.clone() {
+            i = i.wrapping_add(1);
             if separator(unit) {
-                (start, len) = (i.wrapping_add(1), 0);
+                (start, len) = (i, 0);
             } else {
                 len = len.wrapping_add(1);
             }

@@ -356,3 +356,74 @@ fn a_status_reply_round_trips() {
     assert_eq!(status.items().collect::<Vec<_>>(), [("RingBytes", 4 << 20), ("reader_lost", 7)]);
     assert_eq!(wire::encode_status(&mut out[..20], "0.1.0", [("RingBytes", 1)]), None, "too small: refused");
 }
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes: parsing and iterating a batch or a status reply never panics, and
+        /// iteration ends.
+        #[test]
+        fn decoding_any_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512), magic in any::<bool>()) {
+            let mut bytes = bytes;
+            if magic && bytes.len() >= 16 {
+                bytes[..4].copy_from_slice(&wire::BATCH_MAGIC);
+                bytes[4..6].copy_from_slice(&wire::VERSION.to_le_bytes());
+                bytes[6..8].copy_from_slice(&32u16.to_le_bytes());
+                let len = u32::try_from(bytes.len()).unwrap();
+                bytes[8..12].copy_from_slice(&len.to_le_bytes());
+            }
+            if let Ok(batch) = Batch::parse(&bytes) {
+                prop_assert!(batch.entries().count() <= bytes.len() / 8);
+            }
+            if let Ok(status) = wire::Status::parse(&bytes) {
+                prop_assert!(status.items().count() <= bytes.len());
+            }
+        }
+
+        /// Any interleaving of bursts and reads against a small buffer: the reader's
+        /// stream has every position exactly once, as an event or inside a LOST count.
+        #[test]
+        fn a_reader_stream_is_gapless_whatever_the_pace(
+            steps in proptest::collection::vec((0u64..40, any::<bool>()), 1..30),
+            bytes in prop_oneof![Just(1024usize), Just(4096), Just(1 << 16)],
+        ) {
+            let mut r = rig(bytes, DebuggerOutput::Never, &Config::DEFAULT);
+            let reader = r.device.open_reader().unwrap();
+            let mut stream = Stream::default();
+            let mut pending = None;
+            let mut tid = 0;
+            for (burst, read) in steps {
+                for _ in 0..burst {
+                    tid += 1;
+                    r.thread(10, tid);
+                }
+                r.run();
+                if read {
+                    let ticket = pending.take().unwrap_or_else(|| reader.read(MIN_READ));
+                    match ticket.poll() {
+                        Some(c) => stream.take(Some(c)),
+                        None => pending = Some(ticket),
+                    }
+                }
+            }
+            if let Some(ticket) = pending.take() {
+                match ticket.poll() {
+                    Some(c) => stream.take(Some(c)),
+                    None => ticket.cancel(),
+                }
+            }
+            while let Some(c @ Completion::Data(_)) = reader.read(MIN_READ).poll() {
+                stream.take(Some(c));
+            }
+            if tid > 0 {
+                stream.assert_gapless(1, tid);
+            }
+            let c = r.device.counters();
+            prop_assert_eq!(c.events_read + c.lost_read, tid);
+            reader.close();
+            prop_assert_eq!(r.device.leaks(), 0);
+        }
+    }
+}

@@ -6,6 +6,8 @@
 
 #[path = "../fuzz/harness/common.rs"]
 mod common;
+#[path = "../fuzz/harness/reader_wire.rs"]
+mod reader_wire;
 #[path = "../fuzz/harness/record_path.rs"]
 mod record_path;
 #[path = "../fuzz/harness/ring_decode_format.rs"]
@@ -48,7 +50,8 @@ fn replay_inputs(target: &str, harness: fn(&[u8])) -> usize {
 fn checked_in_fuzz_inputs_still_pass() {
     let n = replay_inputs("ring_decode_format", ring_decode_format::run)
         + replay_inputs("record_path", record_path::run)
-        + replay_inputs("trace_parser", trace_parser::run);
+        + replay_inputs("trace_parser", trace_parser::run)
+        + replay_inputs("reader_wire", reader_wire::run);
     println!("{n} checked-in inputs replayed");
 }
 
@@ -69,6 +72,11 @@ proptest! {
     #[test]
     fn record_path_harness_holds(data in input(4096)) {
         record_path::run(&data);
+    }
+
+    #[test]
+    fn reader_wire_harness_holds(data in input(4096)) {
+        reader_wire::run(&data);
     }
 
     #[test]

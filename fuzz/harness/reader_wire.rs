@@ -1,0 +1,224 @@
+//! Fuzz harness: the reader's wire format and channel (src/reader/).
+//!
+//! Mode 0: untrusted bytes as a batch and as a status reply (half the inputs get a
+//! valid batch header, so the entry parser sees them): parsing never panics, iteration
+//! ends, and every decoded event formats into well-formed debugger lines, as the CLI
+//! formats them.
+//! Mode 1: the real `Channel` under an arbitrary sequence of deliveries (any strings),
+//! losses, reads (any size), detaches and re-attaches, against an exact model: every
+//! read decodes; within one attachment the stream holds every position once (an event
+//! with the very bytes delivered, or inside a LOST count), in order; a read below
+//! `MIN_READ` is refused; nothing pends while data is buffered.
+
+use crate::common::{Input, check_line};
+use notifyring::reader::wire::{self, Batch, Entry};
+use notifyring::reader::{Channel, Lock, Pending, Read, ReadOutcome};
+use notifyring::record::{self, Caps};
+use notifyring::worker::Delivered;
+use notifyring::worker::format::{self, Clock, Context, LINE_BUF, ProcessName};
+use notifyring::worker::names::{Name, Origin};
+use notifyring::{ClientId, Event, Stamp};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+pub fn run(data: &[u8]) {
+    let mut input = Input::new(data);
+    if input.u8().is_multiple_of(2) {
+        bytes(data.get(1..).unwrap_or(&[]));
+    } else {
+        channel(&mut input);
+    }
+}
+
+fn bytes(data: &[u8]) {
+    let mut data = data.to_vec();
+    if data.first().is_some_and(|b| b.is_multiple_of(2)) && data.len() >= 32 {
+        data[..4].copy_from_slice(&wire::BATCH_MAGIC);
+        data[4..6].copy_from_slice(&wire::VERSION.to_le_bytes());
+        data[6..8].copy_from_slice(&32u16.to_le_bytes());
+        let len = u32::try_from(data.len()).unwrap_or(u32::MAX);
+        data[8..12].copy_from_slice(&len.to_le_bytes());
+    }
+    if let Ok(batch) = Batch::parse(&data) {
+        let mut n = 0usize;
+        for entry in batch.entries() {
+            n += 1;
+            assert!(n <= data.len() / 8, "iteration must end");
+            if let Ok(entry) = entry {
+                print(&entry, batch.clock);
+            }
+        }
+    }
+    if let Ok(status) = wire::Status::parse(&data) {
+        assert!(status.items().count() <= data.len());
+    }
+}
+
+/// Formats an entry as `notifyring watch` prints it; every line must be well-formed.
+fn print(entry: &Entry<'_>, clock: Clock) {
+    let mut buf = [0u8; LINE_BUF];
+    match *entry {
+        Entry::Event { seq, origin, process, record, .. } => {
+            let mut name = Name::EMPTY;
+            let ctx = Context { seq, clock, omit_command_line: false, process: process.name_in(&mut name), origin };
+            format::record(&record, &ctx, &mut buf, |l| check_line(&l));
+        }
+        Entry::Lost { count, .. } => format::lost(count, &mut buf, |l| check_line(&l)),
+    }
+}
+
+struct NoLock;
+
+impl Lock for NoLock {
+    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+        f()
+    }
+}
+
+struct Buf(Vec<u8>);
+
+impl Read for Buf {
+    fn buffer(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+#[derive(Default)]
+struct Queue(RefCell<Vec<Buf>>);
+
+impl Pending for Queue {
+    type Read = Buf;
+    fn insert(&self, read: Buf) -> Result<(), Buf> {
+        self.0.borrow_mut().push(read);
+        Ok(())
+    }
+    fn remove_next(&self) -> Option<Buf> {
+        let mut q = self.0.borrow_mut();
+        if q.is_empty() { None } else { Some(q.remove(0)) }
+    }
+}
+
+/// What the reader of one attachment has seen: position → (bytes or a LOST count).
+#[derive(Default)]
+struct Seen {
+    events: BTreeMap<u64, Vec<u8>>,
+    lost: Vec<(u64, u64)>,
+}
+
+fn take(seen: &mut Seen, bytes: &[u8], clock: Clock) {
+    let batch = Batch::parse(bytes).expect("a read's batch decodes");
+    assert_eq!(batch.clock, clock);
+    let mut last = None;
+    for entry in batch.entries() {
+        let entry = entry.expect("a read's entries decode");
+        print(&entry, clock);
+        let seq = match entry {
+            Entry::Event { seq, bytes, .. } => {
+                assert!(seen.events.insert(seq, bytes.to_vec()).is_none(), "position {seq} twice");
+                seq
+            }
+            Entry::Lost { seq, count } => {
+                assert!(count > 0);
+                seen.lost.push((seq, count));
+                seq + count
+            }
+        };
+        assert!(last.is_none_or(|l| seq > l), "entries in stream order");
+        last = Some(seq);
+    }
+}
+
+fn channel(input: &mut Input<'_>) {
+    let clock = Clock { start_ticks: input.u64(), frequency: input.u64() };
+    let capacity = usize::from(input.u16() % 8192) + 64;
+    let channel = Channel::try_new(capacity, clock, NoLock).expect("alloc");
+    let queue = Queue::default();
+    let caps = Caps { image: u32::from(input.u16() % 2048), command_line: u32::from(input.u16() % 4096) };
+    let mut file = 1usize;
+    assert!(channel.attach(file));
+    let (mut seq, mut first) = (0u64, 1u64);
+    let mut delivered: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    let mut seen = Seen::default();
+    let check = |seen: &Seen, delivered: &BTreeMap<u64, Vec<u8>>, first: u64, upto: u64| {
+        // Every position from `first` to `upto` once: an event with its bytes, or lost.
+        let mut marks: Vec<(u64, u64)> = seen.events.keys().map(|&s| (s, 1)).collect();
+        marks.extend(seen.lost.iter().map(|&(s, c)| (s + 1, c)));
+        marks.sort_unstable();
+        let mut next = first;
+        for (start, count) in marks {
+            assert_eq!(start, next, "position {next} missing or doubled");
+            next = start + count;
+        }
+        assert_eq!(next, upto + 1);
+        for (s, bytes) in &seen.events {
+            assert_eq!(Some(bytes), delivered.get(s), "the bytes delivered at {s}");
+        }
+    };
+    while !input.is_empty() {
+        match input.u8() % 8 {
+            0..=3 => {
+                let image = input.string(3000);
+                let event = if input.bool() {
+                    Event::ThreadCreate { pid: input.u64(), tid: input.u64(), creator: ClientId::default() }
+                } else {
+                    Event::ImageLoad {
+                        pid: input.u64(),
+                        base: input.u64(),
+                        size: input.u64(),
+                        kernel_image: input.bool(),
+                        signature_level: input.u8(),
+                        signature_type: input.u8(),
+                        image: image.as_deref(),
+                    }
+                };
+                let encoded = record::encode(Stamp { ticks: input.u64(), cpu: 0 }, &event, caps);
+                let mut bytes = encoded.head.to_vec();
+                bytes.extend(encoded.first.iter().chain(encoded.second).flat_map(|u| u.to_ne_bytes()));
+                let rec = record::decode(&bytes).expect("encoded records decode");
+                seq += 1;
+                let name_len = usize::from(input.u8() % 80);
+                let name = Name::from_path(input.units(name_len).into_iter());
+                let process = match input.u8() % 4 {
+                    0 => ProcessName::Known(&name),
+                    1 => ProcessName::NoImageFile,
+                    2 => ProcessName::Unknown,
+                    _ => ProcessName::NotApplicable,
+                };
+                let d = Delivered { seq, record: &rec, bytes: &bytes, origin: Origin::Remote, process };
+                delivered.insert(seq, bytes.clone());
+                if let Some((read, n)) = channel.deliver(&queue, &d) {
+                    take(&mut seen, &read.0[..n], clock);
+                }
+            }
+            4 => {
+                let count = u64::from(input.u8() % 5);
+                if let Some((read, n)) = channel.lost(&queue, seq, count) {
+                    take(&mut seen, &read.0[..n], clock);
+                }
+                seq += count;
+            }
+            5 | 6 => {
+                let len = wire::MIN_READ - 64 + usize::from(input.u16() % 256);
+                match channel.read(file, &queue, Buf(vec![0; len])) {
+                    ReadOutcome::Filled(read, n) => take(&mut seen, &read.0[..n], clock),
+                    ReadOutcome::Pending => assert_eq!(channel.with(|s| s.buffered()), 0),
+                    ReadOutcome::TooSmall(_) => assert!(len < wire::MIN_READ),
+                    ReadOutcome::Cancelled(_) | ReadOutcome::NotReader(_) => panic!("the reader's read refused"),
+                }
+            }
+            _ => {
+                // Drain what is left, check this attachment's stream, re-attach.
+                while let ReadOutcome::Filled(read, n) = channel.read(file, &queue, Buf(vec![0; wire::MIN_READ])) {
+                    take(&mut seen, &read.0[..n], clock);
+                }
+                check(&seen, &delivered, first, seq);
+                channel.detach(file, &queue, drop);
+                assert!(queue.0.borrow().is_empty(), "detach hands back every pending read");
+                file += 1;
+                assert!(channel.attach(file));
+                seen = Seen::default();
+                first = seq + 1;
+            }
+        }
+    }
+}

@@ -263,6 +263,22 @@ fn text_output_is_the_debuggers_lines() {
     assert_eq!(w.summary().to_string(), format!("notifyring: {events} events, {lost} lost"));
 }
 
+/// The stream's batches and the debugger's lines, for tools/smoke-wine-cli.sh, which
+/// serves the batches to the Windows build under Wine as a stand-in device.
+#[test]
+fn writes_the_stream_for_the_wine_check() {
+    let env = stream();
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-stream");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    for (i, batch) in env.batches.iter().enumerate() {
+        std::fs::write(dir.join(format!("batch{i}.bin")), batch).expect("batch");
+    }
+    std::fs::write(dir.join("lines.txt"), env.lines.join("\n") + "\n").expect("lines");
+    let read: Vec<u8> = std::fs::read(dir.join("batch0.bin")).expect("read back");
+    assert_eq!(read, env.batches[0]);
+}
+
 #[test]
 fn json_output_is_the_replays_json() {
     let env = stream();

@@ -5,9 +5,15 @@
 #   loaded" error and exit 2 (CreateFileW of \\.\NotifyRing fails with
 #   ERROR_FILE_NOT_FOUND: the Win32 error mapping, end to end);
 #   `notifyring --version` prints the version and exits 0;
-#   a bad option value exits 1 with clap's message (usage errors are not exit 2).
-# What it cannot show: reading events and the status reply need the driver's device,
-# which Wine's driver host would have to create (not checked here).
+#   a bad option value exits 1 with clap's message (usage errors are not exit 2);
+#   with a stand-in device — a FIFO that the prefix's dosdevices/notifyring names, which
+#   Wine opens for \\.\NotifyRing — fed the batches tests/cli_watch.rs made with the
+#   real worker and reader channel: `watch` prints exactly the debugger's lines for
+#   them (and `--json`, `--kinds`, `--output` their share); SIGINT, which Wine turns into
+#   Ctrl+C, cancels the pending overlapped read: the summary line on stderr, exit 0.
+# What it cannot show: the driver's own device (its read, IOCTL and sharing rules), and
+# message boundaries: the FIFO is a byte stream, so batches are written a second apart
+# for each to arrive as one read.
 #
 # Wine 8 (Debian 12) lacks bcryptprimitives.dll, which Rust's std imports; the prefix
 # then gets a stand-in built from tools/wine-cli/ (test use only). Installs what it
@@ -71,6 +77,65 @@ run 1 "error: invalid value 'files' for '--kinds <LIST>': unknown kind \"files\"
 # The device is opened before the output file: nothing is created when it fails.
 run 2 "$NOT_LOADED" watch --output 'C:\events.log'
 [[ ! -e $WINEPREFIX/drive_c/events.log ]] || fail "watch --output created the file although the driver is missing"
+
+# --- The stand-in device -----------------------------------------------------------------
+
+say "cargo test --release --test cli_watch (writes the batches)"
+(cd "$ROOT" && cargo test --release --test cli_watch -q >&2)
+STREAM=$ROOT/target/tmp/cli-stream
+[[ -f $STREAM/batch0.bin && -f $STREAM/lines.txt ]] || fail "no batches in ${STREAM#"$ROOT"/}"
+mkfifo "$OUT/device"
+ln -s "$OUT/device" "$WINEPREFIX/dosdevices/notifyring"
+
+# watch_fed NAME ARGS...: runs `notifyring watch ARGS` on the stand-in fed every batch,
+# stops it with SIGINT; stdout in $OUT/NAME.out, stderr in $OUT/NAME.err; must exit 0.
+watch_fed() {
+    local name=$1 rc=0 pid feeder
+    shift
+    (
+        exec 3>"$OUT/device"
+        for batch in "$STREAM"/batch*.bin; do
+            cat "$batch" >&3
+            sleep 1
+        done
+        exec sleep 60 # holds the FIFO open (no end of file) until killed, by its pid
+    ) &
+    feeder=$!
+    "$WINE" "$EXE" watch "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" &
+    pid=$!
+    sleep $((2 + $(find "$STREAM" -name 'batch*.bin' | wc -l)))
+    # The loader execs the preloader, so $pid is the Windows process itself.
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" || rc=$?
+    kill "$feeder" 2>/dev/null || true
+    wait "$feeder" 2>/dev/null || true
+    tr -d '\r' <"$OUT/$name.out" >"$OUT/$name.txt"
+    say "notifyring watch $* (fed, then SIGINT) -> exit $rc, $(wc -l <"$OUT/$name.txt") lines, stderr: $(tr -d '\r' <"$OUT/$name.err")"
+    [[ $rc == 0 ]] || fail "watch $*: exit $rc after SIGINT"
+}
+
+events=$(grep -c '^notifyring: #' "$STREAM/lines.txt")
+lost=$(awk '/^notifyring: LOST / { n += $3 } END { print n + 0 }' "$STREAM/lines.txt")
+((lost > 0)) || fail "the stream has no LOST line"
+
+watch_fed text
+cmp -s "$OUT/text.txt" "$STREAM/lines.txt" || fail "watch printed other lines than the debugger (diff $OUT/text.txt $STREAM/lines.txt)"
+grep -qxF "notifyring: $events events, $lost lost" <(tr -d '\r' <"$OUT/text.err") || fail "no summary line"
+
+watch_fed json --json
+python3 - "$OUT/json.txt" "$events" "$lost" <<'PY' || fail "the JSON output is not one object per event and LOST"
+import json, sys
+objs = [json.loads(line) for line in open(sys.argv[1])]
+events = [o for o in objs if o["EventID"] != 1000]
+lost = sum(o["Lost"] for o in objs if o["EventID"] == 1000)
+assert len(events) == int(sys.argv[2]) and lost == int(sys.argv[3]), (len(events), lost)
+PY
+
+watch_fed process --kinds process --output 'C:\events.log'
+grep -E '^notifyring: (LOST |#[0-9]+ \S+ \S+ process-)' "$STREAM/lines.txt" >"$OUT/process.want"
+tr -d '\r' <"$WINEPREFIX/drive_c/events.log" | cmp -s - "$OUT/process.want" ||
+    fail "--kinds process --output: other lines than the debugger's process and LOST lines"
+[[ ! -s $OUT/process.txt ]] || fail "--output also printed to stdout"
 
 wineserver -k 2>/dev/null || true
 rm -rf "$WINEPREFIX"

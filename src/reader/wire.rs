@@ -404,6 +404,12 @@ impl<'a> Status<'a> {
         Ok(Self { driver_version, items, rest: body.get(n + 1..).unwrap_or(&[]) })
     }
 
+    /// Items the reply announces ([`Self::items`] yields fewer if it is cut short).
+    #[must_use]
+    pub const fn announced(&self) -> u32 {
+        self.items
+    }
+
     /// The items, in the driver's order; stops at the first malformed one.
     pub fn items(&self) -> impl Iterator<Item = (&'a str, u64)> + 'a {
         let mut rest = self.rest;

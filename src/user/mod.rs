@@ -1,10 +1,13 @@
 //! User mode: what a reader of the event stream does with it, after the worker.
 //!
-//! Host and user-mode code only (the replay today, the `notifyring` CLI later): the
+//! Host and user-mode code only (the replay and the `notifyring` CLI, cli/): the
 //! kernel never formats JSON or converts paths.
 //!
 //! * [`json`]: one Sysmon-compatible JSON object per event (docs/json.md);
-//! * [`paths`]: NT paths to their Win32 form, where that needs no guess.
+//! * [`paths`]: NT paths to their Win32 form, where that needs no guess;
+//! * [`watch`]: the `notifyring` CLI's portable part: a read's batch to text lines or
+//!   JSON, its filters and summary, its errors and exit codes, the status reply as text.
 
 pub mod json;
 pub mod paths;
+pub mod watch;

@@ -1,0 +1,209 @@
+//! `notifyring`: the user-mode reader of the notifyring driver (`\\.\NotifyRing`).
+//!
+//! * `notifyring watch`: prints events as they arrive, as the debugger's text lines or
+//!   as JSON, filtered in user mode, until Ctrl+C; then a one-line summary on stderr.
+//! * `notifyring status`: the driver's version, settings and counters.
+//!
+//! Everything but the Windows calls is the library's (`notifyring::user::watch`, tested
+//! on any host); `sys` is those calls on Windows, and a one-line refusal elsewhere.
+//! Errors are one line on stderr and an exit code (README, "The notifyring CLI").
+
+use std::fs::OpenOptions;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use notifyring::user::watch::{CliError, Filter, Format, Kinds, Watch, status_text};
+
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod sys;
+
+#[cfg(not(windows))]
+#[path = "other.rs"]
+mod sys;
+
+/// Reads the notifyring driver's event stream.
+#[derive(Parser, Debug)]
+#[command(name = "notifyring", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Print events as they arrive, until Ctrl+C.
+    Watch(WatchArgs),
+    /// Print the driver's version, settings and counters.
+    Status,
+}
+
+#[derive(clap::Args, Debug)]
+struct WatchArgs {
+    /// One JSON object per line, in Sysmon's vocabulary (docs/json.md), instead of the
+    /// debugger's lines.
+    #[arg(long)]
+    json: bool,
+    /// Only these kinds: a comma list of process, thread, image.
+    #[arg(long, value_name = "LIST", value_parser = Kinds::parse)]
+    kinds: Option<Kinds>,
+    /// Only events of this process id.
+    #[arg(long, value_name = "N")]
+    pid: Option<u64>,
+    /// Only events whose image path (or, without one, process name) contains this,
+    /// in any case.
+    #[arg(long, value_name = "TEXT")]
+    image: Option<String>,
+    /// Append the output to this file instead of printing it.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+/// Where the output goes; keeps the first write error for the end of a batch.
+struct Output {
+    writer: BufWriter<Box<dyn Write>>,
+    error: Option<io::Error>,
+}
+
+impl Output {
+    /// Standard output, or `path` opened for appending (created if missing).
+    fn open(path: Option<&Path>) -> Result<Self, CliError> {
+        let writer: Box<dyn Write> = match path {
+            None => Box::new(io::stdout()),
+            Some(path) => Box::new(
+                OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(path)
+                    .map_err(|e| CliError::Output(format!("{}: {e}", path.display())))?,
+            ),
+        };
+        Ok(Self { writer: BufWriter::with_capacity(1 << 16, writer), error: None })
+    }
+
+    /// Writes one line (a text line or a JSON object).
+    fn line(&mut self, text: &str) {
+        if self.error.is_none()
+            && let Err(e) = self.writer.write_all(text.as_bytes()).and_then(|()| self.writer.write_all(b"\n"))
+        {
+            self.error = Some(e);
+        }
+    }
+
+    /// Flushes what a batch wrote, so events show as they arrive.
+    fn flush(&mut self) -> Result<(), CliError> {
+        if let Some(e) = self.error.take() {
+            return Err(CliError::Output(e.to_string()));
+        }
+        self.writer.flush().map_err(|e| CliError::Output(e.to_string()))
+    }
+}
+
+fn watch(args: &WatchArgs) -> Result<(), CliError> {
+    // The device first: a missing driver is reported before any file is created.
+    let reader = sys::Reader::open()?;
+    let mut out = Output::open(args.output.as_deref())?;
+    let format = if args.json { Format::Json } else { Format::Text };
+    let filter = Filter::new(args.kinds.unwrap_or(Kinds::ALL), args.pid, args.image.as_deref());
+    let mut watch = Watch::new(format, filter, sys::path_map());
+    reader.run(&mut watch, &mut out)?;
+    out.flush()?;
+    eprintln!("{}", watch.summary());
+    Ok(())
+}
+
+fn status() -> Result<(), CliError> {
+    let reply = sys::status_reply()?;
+    let text = status_text(&reply)?;
+    let mut out = Output::open(None)?;
+    out.line(text.trim_end());
+    out.flush()
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // `--help` and `--version` go to stdout and succeed. A usage error exits 1,
+            // not clap's 2, which means "driver not loaded" here.
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
+    let result = match cli.command {
+        Command::Watch(args) => watch(&args),
+        Command::Status => status(),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn watch_options_parse() {
+        let cli = Cli::try_parse_from([
+            "notifyring",
+            "watch",
+            "--json",
+            "--kinds",
+            "process,image",
+            "--pid",
+            "42",
+            "--image",
+            "Note",
+        ])
+        .expect("parses");
+        let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
+        assert!(args.json);
+        assert_eq!(args.kinds, Some(Kinds::parse("image,process").expect("kinds")));
+        assert_eq!((args.pid, args.image.as_deref(), args.output), (Some(42), Some("Note"), None));
+        let err = Cli::try_parse_from(["notifyring", "watch", "--kinds", "files"]).expect_err("bad kind");
+        assert!(err.to_string().contains(r#"unknown kind "files""#), "{err}");
+        assert!(Cli::try_parse_from(["notifyring", "watch", "--pid", "-1"]).is_err());
+    }
+
+    #[test]
+    fn output_appends_to_a_file() {
+        let path = std::env::temp_dir().join(format!("notifyring-cli-test-{}.log", std::process::id()));
+        std::fs::write(&path, "before\n").expect("write");
+        let mut out = Output::open(Some(&path)).expect("open");
+        out.line("one");
+        out.line(r#"{"EventID":1000}"#);
+        out.flush().expect("flush");
+        drop(out);
+        let text = std::fs::read_to_string(&path).expect("read");
+        std::fs::remove_file(&path).expect("remove");
+        assert_eq!(text, "before\none\n{\"EventID\":1000}\n");
+        let missing = std::env::temp_dir().join("notifyring-no-such-dir").join("x.log");
+        let err = Output::open(Some(&missing)).err().expect("no directory");
+        assert_eq!(err.exit_code(), 1);
+        assert!(err.to_string().starts_with("notifyring: writing the output failed: "), "{err}");
+    }
+
+    #[cfg(not(windows))]
+    #[test]
+    fn elsewhere_every_command_says_windows_only() {
+        assert_eq!(
+            watch(&WatchArgs { json: false, kinds: None, pid: None, image: None, output: None }),
+            Err(CliError::NotWindows)
+        );
+        assert_eq!(status(), Err(CliError::NotWindows));
+        assert_eq!(CliError::NotWindows.to_string(), "notifyring: this program runs on Windows only");
+    }
+}

@@ -1,0 +1,240 @@
+//! The Windows calls: open `\\.\NotifyRing`, read batches overlapped until Ctrl+C,
+//! ask for the status; and what the JSON output needs to know about the machine (the
+//! drive letters' volumes, the Windows directory, process images, the clock).
+//!
+//! Ctrl+C: the console handler (another thread) sets [`STOP`] and cancels the pending
+//! read with `CancelIoEx`; the read then ends with `ERROR_OPERATION_ABORTED` and the
+//! watch ends normally. A Ctrl+C between two reads finds nothing to cancel, so the main
+//! thread looks at [`STOP`] after issuing each read and cancels it itself.
+
+use std::ffi::c_void;
+use std::ptr::{null, null_mut};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use notifyring::reader::wire;
+use notifyring::user::paths::PathMap;
+use notifyring::user::watch::{Anchor, CliError, Watch};
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, GENERIC_READ, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
+};
+use windows_sys::Win32::Storage::FileSystem::{
+    CreateFileW, FILE_FLAG_OVERLAPPED, FILE_FLAGS_AND_ATTRIBUTES, FILE_READ_ATTRIBUTES, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, OPEN_EXISTING, QueryDosDeviceW, ReadFile,
+};
+use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
+use windows_sys::Win32::System::IO::{CancelIoEx, DeviceIoControl, GetOverlappedResult, OVERLAPPED};
+use windows_sys::Win32::System::Performance::QueryPerformanceCounter;
+use windows_sys::Win32::System::SystemInformation::GetWindowsDirectoryW;
+use windows_sys::Win32::System::Threading::{
+    CreateEventW, OpenProcess, PROCESS_NAME_NATIVE, PROCESS_QUERY_LIMITED_INFORMATION, QueryFullProcessImageNameW,
+};
+
+use crate::Output;
+
+/// Bytes per read: a few times the driver's minimum, so a busy stream comes in fewer reads.
+const READ_BYTES: usize = 4 * wire::MIN_READ;
+
+/// Set by the console handler: the user asked to stop.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// The reader's handle while a watch runs (null otherwise), for the handler to cancel.
+static DEVICE: AtomicPtr<c_void> = AtomicPtr::new(null_mut());
+
+/// `GetLastError()`.
+fn last_error() -> u32 {
+    // SAFETY: no preconditions; reads this thread's last-error value.
+    unsafe { GetLastError() }
+}
+
+/// `s` as a NUL-terminated UTF-16 string.
+fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain(Some(0)).collect()
+}
+
+/// A handle, closed on drop.
+struct Handle(HANDLE);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` is a valid handle this program owns; nothing uses it after.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// Opens the device with `access`; the driver's refusals become their [`CliError`].
+fn open_device(access: u32, flags: FILE_FLAGS_AND_ATTRIBUTES) -> Result<Handle, CliError> {
+    let path = wide(wire::USER_PATH);
+    // SAFETY: `path` is NUL-terminated and outlives the call; the null security
+    // attributes and template handle are allowed.
+    let h = unsafe {
+        CreateFileW(path.as_ptr(), access, FILE_SHARE_READ | FILE_SHARE_WRITE, null(), OPEN_EXISTING, flags, null_mut())
+    };
+    if h == INVALID_HANDLE_VALUE {
+        return Err(CliError::from_win32("opening the device", last_error()));
+    }
+    Ok(Handle(h))
+}
+
+/// The attached reader: the device opened for reading, and the event its reads signal.
+pub struct Reader {
+    device: Handle,
+    event: Handle,
+}
+
+/// The console's Ctrl+C / Ctrl+Break / close: stop, cancelling the pending read.
+unsafe extern "system" fn on_ctrl(_kind: u32) -> i32 {
+    STOP.store(true, Ordering::SeqCst);
+    let device = DEVICE.load(Ordering::SeqCst);
+    if !device.is_null() {
+        // SAFETY: `DEVICE` holds the reader's open handle while a watch runs (cleared
+        // before it is closed); a null OVERLAPPED cancels all of its I/O in this process.
+        unsafe { CancelIoEx(device, null()) };
+    }
+    1
+}
+
+impl Reader {
+    /// Opens `\\.\NotifyRing` as its reader (`GENERIC_READ`, overlapped).
+    ///
+    /// # Errors
+    /// Driver not loaded, access denied, another reader attached, or another failure.
+    pub fn open() -> Result<Self, CliError> {
+        let device = open_device(GENERIC_READ, FILE_FLAG_OVERLAPPED)?;
+        // SAFETY: null attributes and name are allowed: an unnamed manual-reset event.
+        let event = unsafe { CreateEventW(null(), 1, 0, null()) };
+        if event.is_null() {
+            return Err(CliError::from_win32("creating an event", last_error()));
+        }
+        Ok(Self { device, event: Handle(event) })
+    }
+
+    /// Reads and prints batches until Ctrl+C (then `Ok`) or an error.
+    ///
+    /// # Errors
+    /// A failed read, a batch this program cannot read, or a failed write.
+    pub fn run(self, watch: &mut Watch, out: &mut Output) -> Result<(), CliError> {
+        DEVICE.store(self.device.0, Ordering::SeqCst);
+        // SAFETY: `on_ctrl` has the handler signature and stays valid for the process.
+        let installed = unsafe { SetConsoleCtrlHandler(Some(on_ctrl), 1) };
+        let result = if installed == 0 {
+            Err(CliError::from_win32("installing the Ctrl+C handler", last_error()))
+        } else {
+            self.read_loop(watch, out)
+        };
+        DEVICE.store(null_mut(), Ordering::SeqCst);
+        result
+    }
+
+    fn read_loop(&self, watch: &mut Watch, out: &mut Output) -> Result<(), CliError> {
+        let mut buf = vec![0u8; READ_BYTES];
+        let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        while !STOP.load(Ordering::SeqCst) {
+            let n = self.read(&mut buf, len)?;
+            let Some(n) = n else { break };
+            let Some(bytes) = buf.get(..n).filter(|b| !b.is_empty()) else { continue };
+            watch.batch(bytes, anchor, process_image, |line| out.line(line))?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+
+    /// One read: its byte count, or `None` if it was cancelled for Ctrl+C.
+    fn read(&self, buf: &mut [u8], len: u32) -> Result<Option<usize>, CliError> {
+        let mut ov = OVERLAPPED { hEvent: self.event.0, ..OVERLAPPED::default() };
+        // SAFETY: `buf` holds `len` bytes; `buf` and `ov` are not touched again until
+        // GetOverlappedResult below has waited for the read to finish.
+        let issued = unsafe { ReadFile(self.device.0, buf.as_mut_ptr(), len, null_mut(), &raw mut ov) };
+        if issued == 0 {
+            let e = last_error();
+            if e != ERROR_IO_PENDING {
+                return Err(CliError::from_win32("reading", e));
+            }
+        }
+        if STOP.load(Ordering::SeqCst) {
+            // SAFETY: `ov` is this read's, still alive; cancelling a finished read is harmless.
+            unsafe { CancelIoEx(self.device.0, &raw const ov) };
+        }
+        let mut n = 0u32;
+        // SAFETY: the handle and `ov` are the read's; `n` is writable; waits for the end.
+        let done = unsafe { GetOverlappedResult(self.device.0, &raw const ov, &raw mut n, 1) };
+        if done == 0 {
+            let e = last_error();
+            if e == ERROR_OPERATION_ABORTED && STOP.load(Ordering::SeqCst) {
+                return Ok(None);
+            }
+            return Err(CliError::from_win32("reading", e));
+        }
+        Ok(Some(n as usize))
+    }
+}
+
+/// The status IOCTL's reply, on a handle that may only ask for it.
+///
+/// # Errors
+/// Driver not loaded, access denied, or the IOCTL failed.
+pub fn status_reply() -> Result<Vec<u8>, CliError> {
+    let device = open_device(FILE_READ_ATTRIBUTES, 0)?;
+    let mut buf = vec![0u8; wire::STATUS_MAX];
+    let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    let mut n = 0u32;
+    // SAFETY: no input buffer; `buf` holds `len` bytes and `n` is writable; synchronous
+    // (no OVERLAPPED on a handle opened without FILE_FLAG_OVERLAPPED).
+    let ok = unsafe {
+        DeviceIoControl(device.0, wire::IOCTL_STATUS, null(), 0, buf.as_mut_ptr().cast(), len, &raw mut n, null_mut())
+    };
+    if ok == 0 {
+        return Err(CliError::from_win32("asking for the status", last_error()));
+    }
+    buf.truncate(n as usize);
+    Ok(buf)
+}
+
+/// The wall clock and the performance counter, read together (see `user::watch`).
+fn anchor() -> Anchor {
+    let mut ticks = 0i64;
+    // SAFETY: `ticks` is writable; cannot fail on XP and later.
+    unsafe { QueryPerformanceCounter(&raw mut ticks) };
+    let wall_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    Anchor { wall_ns, ticks: u64::try_from(ticks).unwrap_or(0) }
+}
+
+/// The NT image path of process `pid`, for processes started before the watch.
+fn process_image(pid: u64) -> Option<String> {
+    let pid = u32::try_from(pid).ok()?;
+    // SAFETY: plain call; a null result is handled.
+    let h = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
+    if h.is_null() {
+        return None;
+    }
+    let process = Handle(h);
+    let mut buf = vec![0u16; 32_768];
+    let mut len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    // SAFETY: `buf` holds `len` units; `len` is writable.
+    let ok = unsafe { QueryFullProcessImageNameW(process.0, PROCESS_NAME_NATIVE, buf.as_mut_ptr(), &raw mut len) };
+    (ok != 0).then(|| String::from_utf16_lossy(buf.get(..len as usize).unwrap_or(&[])))
+}
+
+/// The Windows directory and each drive letter's volume device, for Win32 paths.
+pub fn path_map() -> PathMap {
+    let mut buf = vec![0u16; 1024];
+    let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+    // SAFETY: `buf` holds `len` units.
+    let n = unsafe { GetWindowsDirectoryW(buf.as_mut_ptr(), len) } as usize;
+    let mut map = buf
+        .get(..n)
+        .filter(|_| n > 0 && n < buf.len())
+        .map_or_else(PathMap::default, |dir| PathMap::new(&String::from_utf16_lossy(dir)));
+    for letter in 'A'..='Z' {
+        let drive = format!("{letter}:");
+        let name = wide(&drive);
+        // SAFETY: `name` is NUL-terminated; `buf` holds `len` units.
+        let n = unsafe { QueryDosDeviceW(name.as_ptr(), buf.as_mut_ptr(), len) } as usize;
+        // The first of the NUL-separated targets is the current one.
+        let target = buf.get(..n).unwrap_or(&[]).split(|&u| u == 0).next().unwrap_or(&[]);
+        let target = String::from_utf16_lossy(target);
+        if target.starts_with(r"\Device\") {
+            map.add_volume(&target, &drive);
+        }
+    }
+    map
+}

@@ -1,0 +1,428 @@
+//! `notifyring watch` and `notifyring status`, minus Windows: what the CLI (cli/) does
+//! with the bytes the driver returns, so that all of it is tested on the host.
+//!
+//! * [`Watch::batch`] turns one read's batch into output: the debugger's text lines
+//!   (the same [`format::record`] and [`format::lost`] the worker prints with, `notifyring: `
+//!   prefix and all) or one JSON object per event and per LOST ([`JsonFormatter`], as
+//!   the replay writes them), after the user-mode filters ([`Filter`]);
+//! * [`Summary`]: what a watch showed, for the line printed when it stops;
+//! * [`CliError`]: every way the CLI fails, as one line and an exit code;
+//! * [`status_text`]: the status IOCTL's reply as text.
+//!
+//! Time in JSON: the batch header carries the driver's clock (performance-counter ticks
+//! at load, and their frequency). `UtcTime` is the wall clock at load plus the event's
+//! offset from it, and the CLI has no wall clock of load: it reads the wall clock and
+//! the same performance counter together once ([`Anchor`]) and subtracts the driver's
+//! uptime ([`utc_start_ns`]). It does so once, at the first batch, and keeps the result:
+//! events are stamped on the monotonic counter, so a later change of the wall clock
+//! (NTP, a user) moves no event, and times stay in stamp order. The cost: UTC times
+//! are as right as the wall clock was when the watch started.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::{self, Write as _};
+
+use super::json::JsonFormatter;
+use super::paths::PathMap;
+use crate::event::Kind;
+use crate::reader::wire::{self, Batch, Entry, Process, Status, WireError};
+use crate::record::Record;
+use crate::worker::Delivered;
+use crate::worker::format::{self, Clock, Context, LINE_BUF};
+use crate::worker::names::Name;
+
+/// Processes the JSON formatter remembers (as the driver's default pid table).
+const JSON_PROCESSES: usize = crate::config::Config::DEFAULT.names;
+
+/// Output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// The debugger's lines.
+    #[default]
+    Text,
+    /// One JSON object per line (docs/json.md).
+    Json,
+}
+
+/// Kinds `--kinds` names: `process`, `thread`, `image`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kinds {
+    process: bool,
+    thread: bool,
+    image: bool,
+}
+
+impl Kinds {
+    /// Every kind.
+    pub const ALL: Self = Self { process: true, thread: true, image: true };
+
+    /// Parses a comma list of `process`, `thread`, `image` (any case, spaces allowed).
+    ///
+    /// # Errors
+    /// A one-line message naming the unknown word, or saying the list is empty.
+    pub fn parse(list: &str) -> Result<Self, String> {
+        let mut kinds = Self { process: false, thread: false, image: false };
+        for word in list.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word.to_ascii_lowercase().as_str() {
+                "process" => kinds.process = true,
+                "thread" => kinds.thread = true,
+                "image" => kinds.image = true,
+                _ => return Err(alloc::format!("unknown kind {word:?} (expected process, thread, image)")),
+            }
+        }
+        if kinds == Self::NONE {
+            return Err(String::from("no kinds given (expected process, thread, image)"));
+        }
+        Ok(kinds)
+    }
+
+    const NONE: Self = Self { process: false, thread: false, image: false };
+
+    /// Whether events of `kind` pass.
+    #[must_use]
+    pub const fn contains(self, kind: Kind) -> bool {
+        match kind {
+            Kind::ProcessCreate | Kind::ProcessExit => self.process,
+            Kind::ThreadCreate | Kind::ThreadExit => self.thread,
+            Kind::ImageLoad => self.image,
+        }
+    }
+}
+
+/// The user-mode filters. An event shows if it passes all that are set; LOST entries
+/// always show (a gap must never be hidden).
+#[derive(Clone, Debug)]
+pub struct Filter {
+    /// `--kinds`.
+    pub kinds: Kinds,
+    /// `--pid`: the event's process id (the new process's, for a process-create).
+    pub pid: Option<u64>,
+    /// `--image`, lowercased: a substring of the event's image path or, where the event
+    /// has none, of the name of its process.
+    image: Option<String>,
+}
+
+impl Default for Filter {
+    fn default() -> Self {
+        Self { kinds: Kinds::ALL, pid: None, image: None }
+    }
+}
+
+impl Filter {
+    /// A filter; `image` matches case-insensitively.
+    #[must_use]
+    pub fn new(kinds: Kinds, pid: Option<u64>, image: Option<&str>) -> Self {
+        Self { kinds, pid, image: image.map(str::to_lowercase) }
+    }
+
+    /// Whether an event shows.
+    #[must_use]
+    pub fn passes(&self, record: &Record<'_>, process: Process<'_>) -> bool {
+        if !self.kinds.contains(record.kind) || self.pid.is_some_and(|pid| pid != record.pid) {
+            return false;
+        }
+        let Some(needle) = &self.image else { return true };
+        let haystack = match (record.image, process) {
+            (Some(image), _) => String::from_utf16_lossy(&image.units().collect::<Vec<_>>()),
+            (None, Process::Known(bytes)) => utf16le(bytes),
+            (None, _) => return false,
+        };
+        haystack.to_lowercase().contains(needle.as_str())
+    }
+}
+
+/// UTF-16LE bytes as a string (U+FFFD for what is not UTF-16).
+fn utf16le(bytes: &[u8]) -> String {
+    let units: Vec<u16> = bytes.chunks_exact(2).map(|p| p.try_into().map_or(0xfffd, u16::from_le_bytes)).collect();
+    String::from_utf16_lossy(&units)
+}
+
+/// The wall clock and the performance counter, read together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    /// Unix time, ns.
+    pub wall_ns: u128,
+    /// The performance counter at the same moment (the counter the driver stamps with).
+    pub ticks: u64,
+}
+
+/// Unix time in ns at `clock.start_ticks` (the driver's load), from `anchor`: its wall
+/// time less the driver's uptime at it. An anchor before the clock's start (a foreign
+/// counter) counts as uptime 0.
+#[must_use]
+pub fn utc_start_ns(clock: Clock, anchor: Anchor) -> u128 {
+    let uptime_ticks = anchor.ticks.saturating_sub(clock.start_ticks);
+    let uptime_ns = u128::from(uptime_ticks) * 1_000_000_000 / u128::from(clock.frequency.max(1));
+    anchor.wall_ns.saturating_sub(uptime_ns)
+}
+
+/// What a watch showed so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Batches read.
+    pub batches: u64,
+    /// Events shown.
+    pub events: u64,
+    /// Events the filters hid.
+    pub filtered: u64,
+    /// Events lost (the sum of the LOST entries, all shown).
+    pub lost: u64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "notifyring: {} events, {} lost", self.events, self.lost)?;
+        if self.filtered != 0 {
+            write!(f, " ({} more filtered out)", self.filtered)?;
+        }
+        Ok(())
+    }
+}
+
+/// A watch: format, filters, the JSON formatter's memory, the summary.
+pub struct Watch {
+    format: Format,
+    filter: Filter,
+    paths: PathMap,
+    json: Option<JsonFormatter>,
+    summary: Summary,
+    line: [u8; LINE_BUF],
+}
+
+impl Watch {
+    /// A watch; `paths` converts JSON paths (the CLI asks Windows for the drives).
+    #[must_use]
+    pub const fn new(format: Format, filter: Filter, paths: PathMap) -> Self {
+        Self {
+            format,
+            filter,
+            paths,
+            json: None,
+            summary: Summary { batches: 0, events: 0, filtered: 0, lost: 0 },
+            line: [0; LINE_BUF],
+        }
+    }
+
+    /// What was shown so far.
+    #[must_use]
+    pub const fn summary(&self) -> Summary {
+        self.summary
+    }
+
+    /// One read's bytes: each entry's output, one line at a time, to `out`.
+    ///
+    /// `anchor` is read once, at the first batch, for JSON times (see the module doc);
+    /// `lookup` names a process the JSON formatter never saw created (an NT or Win32
+    /// image path). Entries before a malformed one are shown.
+    ///
+    /// # Errors
+    /// [`CliError::Wire`] for bytes that are not a batch of this version or hold a
+    /// malformed entry, [`CliError::EntryCount`] if the header announces another count.
+    pub fn batch(
+        &mut self,
+        bytes: &[u8],
+        anchor: impl FnOnce() -> Anchor,
+        mut lookup: impl FnMut(u64) -> Option<String>,
+        mut out: impl FnMut(&str),
+    ) -> Result<(), CliError> {
+        let batch = Batch::parse(bytes).map_err(CliError::Wire)?;
+        self.summary.batches += 1;
+        if self.format == Format::Json && self.json.is_none() {
+            let start = utc_start_ns(batch.clock, anchor());
+            self.json = Some(JsonFormatter::new(batch.clock, start, self.paths.clone(), JSON_PROCESSES));
+        }
+        let mut found = 0u32;
+        for entry in batch.entries() {
+            let entry = entry.map_err(CliError::Wire)?;
+            found = found.saturating_add(1);
+            match entry {
+                Entry::Lost { seq, count } => self.lost(seq, count, &mut out),
+                Entry::Event { seq, origin, process, bytes, record } => {
+                    let mut name = Name::EMPTY;
+                    let d = Delivered { seq, record: &record, bytes, origin, process: process.name_in(&mut name) };
+                    self.event(&d, process, batch.clock, &mut lookup, &mut out);
+                }
+            }
+        }
+        if found != batch.entries {
+            return Err(CliError::EntryCount { announced: batch.entries, found });
+        }
+        Ok(())
+    }
+
+    fn lost(&mut self, seq: u64, count: u64, out: &mut impl FnMut(&str)) {
+        self.summary.lost = self.summary.lost.saturating_add(count);
+        match (&mut self.json, self.format) {
+            (Some(json), Format::Json) => out(&json.lost(seq, count)),
+            _ => format::lost(count, &mut self.line, |l| out(ascii(l.text()))),
+        }
+    }
+
+    fn event(
+        &mut self,
+        d: &Delivered<'_>,
+        process: Process<'_>,
+        clock: Clock,
+        lookup: &mut impl FnMut(u64) -> Option<String>,
+        out: &mut impl FnMut(&str),
+    ) {
+        let shown = self.filter.passes(d.record, process);
+        if shown {
+            self.summary.events += 1;
+        } else {
+            self.summary.filtered += 1;
+        }
+        if let (Some(json), Format::Json) = (&mut self.json, self.format) {
+            // A hidden process-create or -exit still teaches the formatter its process
+            // (the `ParentImage` of the children it shows), so it is formatted and dropped.
+            let remembers = matches!(d.record.kind, Kind::ProcessCreate | Kind::ProcessExit);
+            if shown || remembers {
+                let object = json.event(d, &mut *lookup);
+                if shown {
+                    out(&object);
+                }
+            }
+            return;
+        }
+        if !shown {
+            return;
+        }
+        // The worker's own context for the line: its stream position, the driver's clock
+        // and what it knew of the process. `OmitCommandLine` is the driver's debugger
+        // setting; the reader sees what the record carries.
+        let ctx = Context { seq: d.seq, clock, omit_command_line: false, process: d.process, origin: d.origin };
+        format::record(d.record, &ctx, &mut self.line, |l| out(ascii(l.text())));
+    }
+}
+
+/// The formatter's lines are printable ASCII; anything else would be a formatter bug,
+/// shown rather than hidden.
+fn ascii(bytes: &[u8]) -> &str {
+    core::str::from_utf8(bytes).unwrap_or("notifyring: (line not ASCII)")
+}
+
+/// Every way the CLI fails: one line on stderr, and an exit code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CliError {
+    /// `\\.\NotifyRing` does not exist (`ERROR_FILE_NOT_FOUND`, `ERROR_PATH_NOT_FOUND`).
+    DriverNotLoaded,
+    /// Opening it was refused (`ERROR_ACCESS_DENIED`).
+    NotElevated,
+    /// Another reader is attached (`ERROR_SHARING_VIOLATION`).
+    ReaderAttached,
+    /// The driver's bytes are not what this program reads.
+    Wire(WireError),
+    /// A batch header announces `announced` entries but holds `found`.
+    EntryCount {
+        /// What the header says.
+        announced: u32,
+        /// Entries parsed.
+        found: u32,
+    },
+    /// A status reply with fewer items than it announces.
+    StatusItems {
+        /// What the reply says.
+        announced: u32,
+        /// Items parsed.
+        found: u32,
+    },
+    /// Any other Windows error, with what was being done.
+    Os {
+        /// What failed (`opening \\.\NotifyRing`, `reading`, …).
+        doing: &'static str,
+        /// `GetLastError()`.
+        code: u32,
+    },
+    /// Writing the output failed.
+    Output(String),
+    /// The CLI was built for another system.
+    NotWindows,
+}
+
+/// `ERROR_FILE_NOT_FOUND`.
+pub const ERROR_FILE_NOT_FOUND: u32 = 2;
+/// `ERROR_PATH_NOT_FOUND`.
+pub const ERROR_PATH_NOT_FOUND: u32 = 3;
+/// `ERROR_ACCESS_DENIED`.
+pub const ERROR_ACCESS_DENIED: u32 = 5;
+/// `ERROR_SHARING_VIOLATION`.
+pub const ERROR_SHARING_VIOLATION: u32 = 32;
+
+impl CliError {
+    /// The error a Win32 failure of `doing` is.
+    #[must_use]
+    pub const fn from_win32(doing: &'static str, code: u32) -> Self {
+        match code {
+            ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND => Self::DriverNotLoaded,
+            ERROR_ACCESS_DENIED => Self::NotElevated,
+            ERROR_SHARING_VIOLATION => Self::ReaderAttached,
+            _ => Self::Os { doing, code },
+        }
+    }
+
+    /// The process exit code (README, "The notifyring CLI").
+    #[must_use]
+    pub const fn exit_code(&self) -> u8 {
+        match self {
+            Self::DriverNotLoaded => 2,
+            Self::NotElevated => 3,
+            Self::ReaderAttached => 4,
+            Self::Wire(WireError::Version { .. }) => 5,
+            Self::Wire(_)
+            | Self::EntryCount { .. }
+            | Self::StatusItems { .. }
+            | Self::Os { .. }
+            | Self::Output(_)
+            | Self::NotWindows => 1,
+        }
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("notifyring: ")?;
+        match self {
+            Self::DriverNotLoaded => {
+                write!(f, "driver not loaded ({} does not exist): start the notifyring service", wire::USER_PATH)
+            }
+            Self::NotElevated => write!(f, "access denied opening {}: run from an elevated prompt", wire::USER_PATH),
+            Self::ReaderAttached => f.write_str("another reader is attached (one at a time): stop it first"),
+            Self::Wire(WireError::Version { found }) => write!(
+                f,
+                "protocol version mismatch: the driver speaks {found}, this program {}: use the CLI built with the driver",
+                wire::VERSION
+            ),
+            Self::Wire(e) => write!(f, "bad reply from the driver: {e}"),
+            Self::EntryCount { announced, found } => {
+                write!(f, "bad reply from the driver: batch announces {announced} entries, holds {found}")
+            }
+            Self::StatusItems { announced, found } => {
+                write!(f, "bad reply from the driver: status announces {announced} items, holds {found}")
+            }
+            Self::Os { doing, code } => write!(f, "{doing} failed: Windows error {code}"),
+            Self::Output(e) => write!(f, "writing the output failed: {e}"),
+            Self::NotWindows => f.write_str("this program runs on Windows only"),
+        }
+    }
+}
+
+/// The status IOCTL's reply as text: the driver's version, then one `name=value` per
+/// item in the driver's order.
+///
+/// # Errors
+/// [`CliError::Wire`] for bytes that are not a status reply of this version,
+/// [`CliError::StatusItems`] for a reply cut short.
+pub fn status_text(bytes: &[u8]) -> Result<String, CliError> {
+    let status = Status::parse(bytes).map_err(CliError::Wire)?;
+    let mut text = alloc::format!("driver {} (protocol {})\n", status.driver_version, wire::VERSION);
+    let mut found = 0u32;
+    for (name, value) in status.items() {
+        found = found.saturating_add(1);
+        // Writing to a String cannot fail.
+        let _ = writeln!(text, "{name}={value}");
+    }
+    if found != status.announced() {
+        return Err(CliError::StatusItems { announced: status.announced(), found });
+    }
+    Ok(text)
+}

@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The CLI's Wine check: the cross-built notifyring.exe (tools/build-cli-windows.sh)
+# starts under Wine in a fresh prefix with no driver loaded, and
+#   `notifyring status` and `notifyring watch` each print the one-line "driver not
+#   loaded" error and exit 2 (CreateFileW of \\.\NotifyRing fails with
+#   ERROR_FILE_NOT_FOUND: the Win32 error mapping, end to end);
+#   `notifyring --version` prints the version and exits 0;
+#   a bad option value exits 1 with clap's message (usage errors are not exit 2);
+#   with a stand-in device — a FIFO that the prefix's dosdevices/notifyring names, which
+#   Wine opens for \\.\NotifyRing — fed the batches tests/cli_watch.rs made with the
+#   real worker and reader channel: `watch` prints exactly the debugger's lines for
+#   them (and `--json`, `--kinds`, `--output` their share); SIGINT, which Wine turns into
+#   Ctrl+C, cancels the pending overlapped read: the summary line on stderr, exit 0.
+# What it cannot show: the driver's own device (its read, IOCTL and sharing rules), and
+# message boundaries: the FIFO is a byte stream, so batches are written a second apart
+# for each to arrive as one read.
+#
+# Wine 8 (Debian 12) lacks bcryptprimitives.dll, which Rust's std imports; the prefix
+# then gets a stand-in built from tools/wine-cli/ (test use only). Installs what it
+# needs; the prefix lives under target/wine-cli/ and is removed after a pass.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=$ROOT/target/wine-cli
+say() { printf 'smoke-wine-cli: %s\n' "$*" >&2; }
+fail() {
+    say "FAIL: $*"
+    exit 1
+}
+
+EXE=$(bash "$ROOT/tools/build-cli-windows.sh" | tail -n 1)
+
+if ! dpkg-query -W -f='${Status}' wine64 2>/dev/null | grep -q 'ok installed'; then
+    sudo=()
+    [[ $(id -u) == 0 ]] || sudo=(sudo)
+    say "installing wine64"
+    "${sudo[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends wine64 wine >&2
+fi
+WINE=$(command -v wine64 || true)
+[[ -n $WINE ]] || WINE=/usr/lib/wine/wine64
+[[ -x $WINE ]] || fail "no wine64 loader found (Debian package wine64)"
+export WINELOADER=$WINE
+
+export WINEPREFIX=$OUT/prefix WINEDEBUG=-all WINEDLLOVERRIDES="mscoree=;mshtml="
+unset DISPLAY WAYLAND_DISPLAY
+rm -rf "$OUT"
+mkdir -p "$OUT"
+say "fresh prefix ${WINEPREFIX#"$ROOT"/}"
+"$WINE" wineboot -i >"$OUT/wineboot.log" 2>&1 || fail "wineboot -i failed (see ${OUT#"$ROOT"/}/wineboot.log)"
+trap 'wineserver -k 2>/dev/null || true' EXIT
+
+if ! find /usr/lib/x86_64-linux-gnu/wine /usr/lib/wine /usr/lib64/wine -ipath '*x86_64-windows/bcryptprimitives.dll' 2>/dev/null | grep -q .; then
+    say "this Wine has no bcryptprimitives.dll: installing the stand-in"
+    x86_64-w64-mingw32-gcc -O2 -shared -o "$OUT/bcryptprimitives.dll" \
+        "$ROOT/tools/wine-cli/bcryptprimitives.c" "$ROOT/tools/wine-cli/bcryptprimitives.def" -ladvapi32
+    cp "$OUT/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
+fi
+
+# run EXPECTED_EXIT EXPECTED_STDERR_OR_STDOUT_LINE ARGS...: one run, checked.
+run() {
+    local want_rc=$1 want=$2 rc=0
+    shift 2
+    "$WINE" "$EXE" "$@" >"$OUT/stdout" 2>"$OUT/stderr" || rc=$?
+    local got
+    got=$(cat "$OUT/stdout" "$OUT/stderr" | tr -d '\r')
+    say "notifyring $* -> exit $rc: $(head -n 1 <<<"$got")"
+    [[ $rc == "$want_rc" ]] || fail "notifyring $*: exit $rc, expected $want_rc; output: $got"
+    grep -qxF -- "$want" <<<"$got" || fail "notifyring $*: expected the line '$want'; output: $got"
+}
+
+NOT_LOADED='notifyring: driver not loaded (\\.\NotifyRing does not exist): start the notifyring service'
+run 2 "$NOT_LOADED" status
+run 2 "$NOT_LOADED" watch --json --kinds process
+run 0 "notifyring 0.1.0" --version
+run 1 "error: invalid value 'files' for '--kinds <LIST>': unknown kind \"files\" (expected process, thread, image)" watch --kinds files
+# The device is opened before the output file: nothing is created when it fails.
+run 2 "$NOT_LOADED" watch --output 'C:\events.log'
+[[ ! -e $WINEPREFIX/drive_c/events.log ]] || fail "watch --output created the file although the driver is missing"
+
+# --- The stand-in device -----------------------------------------------------------------
+
+say "cargo test --release --test cli_watch (writes the batches)"
+(cd "$ROOT" && cargo test --release --test cli_watch -q >&2)
+STREAM=$ROOT/target/tmp/cli-stream
+[[ -f $STREAM/batch0.bin && -f $STREAM/lines.txt ]] || fail "no batches in ${STREAM#"$ROOT"/}"
+mkfifo "$OUT/device"
+ln -s "$OUT/device" "$WINEPREFIX/dosdevices/notifyring"
+
+# watch_fed NAME ARGS...: runs `notifyring watch ARGS` on the stand-in fed every batch,
+# stops it with SIGINT; stdout in $OUT/NAME.out, stderr in $OUT/NAME.err; must exit 0.
+watch_fed() {
+    local name=$1 rc=0 pid feeder
+    shift
+    (
+        exec 3>"$OUT/device"
+        for batch in "$STREAM"/batch*.bin; do
+            cat "$batch" >&3
+            sleep 1
+        done
+        exec sleep 60 # holds the FIFO open (no end of file) until killed, by its pid
+    ) &
+    feeder=$!
+    "$WINE" "$EXE" watch "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" &
+    pid=$!
+    sleep $((2 + $(find "$STREAM" -name 'batch*.bin' | wc -l)))
+    # The loader execs the preloader, so $pid is the Windows process itself.
+    kill -INT "$pid" 2>/dev/null || true
+    wait "$pid" || rc=$?
+    kill "$feeder" 2>/dev/null || true
+    wait "$feeder" 2>/dev/null || true
+    tr -d '\r' <"$OUT/$name.out" >"$OUT/$name.txt"
+    say "notifyring watch $* (fed, then SIGINT) -> exit $rc, $(wc -l <"$OUT/$name.txt") lines, stderr: $(tr -d '\r' <"$OUT/$name.err")"
+    [[ $rc == 0 ]] || fail "watch $*: exit $rc after SIGINT"
+}
+
+events=$(grep -c '^notifyring: #' "$STREAM/lines.txt")
+lost=$(awk '/^notifyring: LOST / { n += $3 } END { print n + 0 }' "$STREAM/lines.txt")
+((lost > 0)) || fail "the stream has no LOST line"
+
+watch_fed text
+cmp -s "$OUT/text.txt" "$STREAM/lines.txt" || fail "watch printed other lines than the debugger (diff $OUT/text.txt $STREAM/lines.txt)"
+grep -qxF "notifyring: $events events, $lost lost" <(tr -d '\r' <"$OUT/text.err") || fail "no summary line"
+
+watch_fed json --json
+python3 - "$OUT/json.txt" "$events" "$lost" <<'PY' || fail "the JSON output is not one object per event and LOST"
+import json, sys
+objs = [json.loads(line) for line in open(sys.argv[1])]
+events = [o for o in objs if o["EventID"] != 1000]
+lost = sum(o["Lost"] for o in objs if o["EventID"] == 1000)
+assert len(events) == int(sys.argv[2]) and lost == int(sys.argv[3]), (len(events), lost)
+PY
+
+watch_fed process --kinds process --output 'C:\events.log'
+grep -E '^notifyring: (LOST |#[0-9]+ \S+ \S+ process-)' "$STREAM/lines.txt" >"$OUT/process.want"
+tr -d '\r' <"$WINEPREFIX/drive_c/events.log" | cmp -s - "$OUT/process.want" ||
+    fail "--kinds process --output: other lines than the debugger's process and LOST lines"
+[[ ! -s $OUT/process.txt ]] || fail "--output also printed to stdout"
+
+wineserver -k 2>/dev/null || true
+rm -rf "$WINEPREFIX"
+say "PASS"

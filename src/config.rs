@@ -238,7 +238,9 @@ impl Config {
     /// processor's ring (a 4 KiB ring cannot hold an 8192-unit command line).
     #[must_use]
     pub const fn effective_caps(&self) -> Caps {
-        self.caps.fit(self.ring_bytes_per_processor() as u64 / 4 - 8)
+        let caps = self.caps.fit(self.ring_bytes_per_processor() as u64 / 4 - 8);
+        // Omitted command lines are never copied: not into the ring, not to a reader.
+        if self.omit_command_line { Caps { command_line: 0, ..caps } } else { caps }
     }
 
     /// Each processor's ring: `RingBytes` split evenly (rounded down to a power of two),

@@ -100,7 +100,10 @@ impl Rig {
 struct Stream {
     events: Vec<(u64, Vec<u8>)>,
     lost: Vec<(u64, u64)>,
+    /// Every LOST entry's reason bits, or-ed.
+    reasons: u8,
     batches: usize,
+    omitted: bool,
 }
 
 impl Stream {
@@ -108,11 +111,15 @@ impl Stream {
         let Some(Completion::Data(bytes)) = completion else { panic!("expected data, got {completion:?}") };
         let batch = Batch::parse(&bytes).expect("batch");
         assert_eq!(batch.clock, CLOCK);
+        self.omitted = batch.command_lines_omitted();
         let mut n = 0;
         for entry in batch.entries() {
             match entry.expect("entry") {
                 Entry::Event { seq, bytes, .. } => self.events.push((seq, bytes.to_vec())),
-                Entry::Lost { seq, count } => self.lost.push((seq, count)),
+                Entry::Lost { seq, count, reason } => {
+                    self.lost.push((seq, count));
+                    self.reasons |= reason;
+                }
             }
             n += 1;
         }
@@ -177,6 +184,7 @@ fn a_slow_readers_losses_are_exact_lost_entries_and_the_debugger_loses_nothing()
     let delivered = r.env.inner.delivered.len() as u64;
     assert_eq!(delivered, tid, "the worker delivered everything (its ring was large enough)");
     assert!(!stream.lost.is_empty(), "the small buffer must have dropped some");
+    assert_eq!(stream.reasons, wire::LOST_READER, "LOST entries say the reader's buffer was full");
     stream.assert_gapless(1, delivered);
     let c = r.device.counters();
     assert_eq!(c.events_read + c.lost_read, delivered, "recorded = delivered to reader + lost for reader");
@@ -202,6 +210,7 @@ fn ring_losses_reach_the_reader_at_their_place() {
     let worker_lost: u64 = r.env.inner.lost.iter().map(|l| l.1).sum();
     assert!(worker_lost > 0, "the ring must have overflowed");
     assert_eq!(stream.lost, r.env.inner.lost, "the worker's LOST reports, at the same positions");
+    assert_eq!(stream.reasons, wire::LOST_RING, "LOST entries say the ring was full");
     let last = r.env.inner.delivered.last().unwrap().0;
     stream.assert_gapless(1, last);
 }
@@ -325,6 +334,36 @@ fn debugger_output_follows_its_setting() {
             "{output:?}: statistics lines are always printed"
         );
     }
+}
+
+#[test]
+fn omitted_command_lines_never_reach_the_reader() {
+    let config = Config { omit_command_line: true, ..Config::DEFAULT };
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &config);
+    r.device.omit_command_lines(config.omit_command_line);
+    let reader = r.device.open_reader().unwrap();
+    let image: Vec<u16> = r"\??\C:\Windows\System32\cmd.exe".encode_utf16().collect();
+    let secret: Vec<u16> = "cmd /c set PASSWORD=hunter2".encode_utf16().collect();
+    let event = Event::ProcessCreate {
+        pid: 77,
+        parent_pid: 4,
+        creator: ClientId { pid: 4, tid: 8 },
+        file_open_name_available: true,
+        subsystem_process: false,
+        image: Some(&image),
+        command_line: Some(&secret),
+    };
+    r.pipeline.record(Stamp::default(), &event);
+    r.run();
+    let Some(Completion::Data(bytes)) = reader.read(MIN_READ).poll() else { panic!("data") };
+    let batch = Batch::parse(&bytes).unwrap();
+    assert!(batch.command_lines_omitted(), "the batch says so, for the CLI's <omitted>");
+    let Some(Ok(Entry::Event { record, .. })) = batch.entries().next() else { panic!("an event") };
+    let cmd = record.command_line.expect("the kernel gave one");
+    assert_eq!(cmd.stored_len(), 0, "not one unit of it was copied");
+    assert!(!bytes.windows(4).any(|w| w == [b'h', 0, b'u', 0]), "the secret is nowhere in the batch");
+    let line = r.env.inner.inner.lines.iter().find(|l| l.contains("process-create")).unwrap();
+    assert!(line.contains("cmdline=<omitted>"), "{line}");
 }
 
 #[test]

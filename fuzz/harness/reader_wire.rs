@@ -117,7 +117,7 @@ fn take(seen: &mut Seen, bytes: &[u8], clock: Clock) {
                 assert!(seen.events.insert(seq, bytes.to_vec()).is_none(), "position {seq} twice");
                 seq
             }
-            Entry::Lost { seq, count } => {
+            Entry::Lost { seq, count, .. } => {
                 assert!(count > 0);
                 seen.lost.push((seq, count));
                 seq + count

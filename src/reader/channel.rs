@@ -153,8 +153,11 @@ pub struct State {
     fifo: Fifo,
     /// The attached reader (the kernel's file object, as a number; never sent anywhere).
     reader: Option<usize>,
-    /// Events lost for the reader not yet reported: (stream position before the first, count).
-    lost: Option<(u64, u64)>,
+    /// Events lost for the reader not yet reported: (stream position before the first,
+    /// count, `wire::LOST_*` reasons).
+    lost: Option<(u64, u64, u8)>,
+    /// Batch flags (`wire::FLAG_*`).
+    flags: u32,
     /// Entries in the FIFO.
     entries: u32,
     clock: Clock,
@@ -191,19 +194,21 @@ impl State {
         self.fifo.len > 0 || self.lost.is_some()
     }
 
-    fn note_lost(&mut self, seq: u64, count: u64) {
+    fn note_lost(&mut self, seq: u64, count: u64, reason: u8) {
         self.counters.lost = self.counters.lost.wrapping_add(count);
         // Everything between two drops was dropped too, so the runs join.
-        self.lost = Some(self.lost.map_or((seq, count), |(first, n)| (first, n.wrapping_add(count))));
+        self.lost = Some(
+            self.lost.map_or((seq, count, reason), |(first, n, why)| (first, n.wrapping_add(count), why | reason)),
+        );
     }
 
     /// Appends the pending LOST entry if it fits with `then` more bytes after it.
     fn flush_lost(&mut self, then: usize) -> bool {
-        let Some((seq, count)) = self.lost else { return true };
+        let Some((seq, count, reason)) = self.lost else { return true };
         if self.fifo.free() < LOST_ENTRY.saturating_add(then) {
             return false;
         }
-        self.fifo.push(&wire::lost_entry(seq, count));
+        self.fifo.push(&wire::lost_entry(seq, count, reason));
         self.entries = self.entries.wrapping_add(1);
         self.lost = None;
         true
@@ -217,7 +222,7 @@ impl State {
         let len = entry.len();
         if !self.flush_lost(len) || self.fifo.free() < len {
             self.counters.dropped_full = self.counters.dropped_full.wrapping_add(1);
-            self.note_lost(d.seq.wrapping_sub(1), 1);
+            self.note_lost(d.seq.wrapping_sub(1), 1, wire::LOST_READER);
             return;
         }
         self.fifo.push(&entry.head);
@@ -233,7 +238,7 @@ impl State {
     fn push_lost(&mut self, seq: u64, count: u64) {
         if self.reader.is_some() && count != 0 {
             // Kept as a pending LOST, so that it joins any drop right next to it.
-            self.note_lost(seq, count);
+            self.note_lost(seq, count, wire::LOST_RING);
         }
     }
 
@@ -266,10 +271,10 @@ impl State {
             self.entries = self.entries.wrapping_sub(1);
         }
         if self.entries == 0
-            && let Some((seq, count)) = self.lost
+            && let Some((seq, count, reason)) = self.lost
             && let Some(dst) = out.get_mut(at..at.wrapping_add(LOST_ENTRY))
         {
-            dst.copy_from_slice(&wire::lost_entry(seq, count));
+            dst.copy_from_slice(&wire::lost_entry(seq, count, reason));
             self.lost = None;
             lost = lost.wrapping_add(count);
             at = at.wrapping_add(LOST_ENTRY);
@@ -283,7 +288,7 @@ impl State {
             self.fifo.clear();
         }
         if let Some(dst) = out.get_mut(..BATCH_HEADER) {
-            dst.copy_from_slice(&wire::batch_header(at, entries, self.clock));
+            dst.copy_from_slice(&wire::batch_header(at, entries, self.clock, self.flags));
         }
         let c = &mut self.counters;
         c.events_read = c.events_read.wrapping_add(events);
@@ -315,8 +320,21 @@ impl<L: Lock> Channel<L> {
     /// the allocation fails.
     pub fn try_new(bytes: usize, clock: Clock, lock: L) -> Option<Self> {
         let fifo = Fifo { bytes: crate::sync::try_vec_with(bytes, || 0u8)?, head: 0, len: 0 };
-        let state = State { fifo, reader: None, lost: None, entries: 0, clock, counters: ReaderCounters::default() };
+        let state =
+            State { fifo, reader: None, lost: None, flags: 0, entries: 0, clock, counters: ReaderCounters::default() };
         Some(Self { lock, state: UnsafeCell::new(state) })
+    }
+
+    /// Says in every batch that the driver omits command lines (`OmitCommandLine=1`:
+    /// records carry none), so that the reader prints `<omitted>` as the debugger does.
+    pub fn set_command_lines_omitted(&self, omitted: bool) {
+        self.with(|s| {
+            s.flags = if omitted {
+                s.flags | wire::FLAG_COMMAND_LINES_OMITTED
+            } else {
+                s.flags & !wire::FLAG_COMMAND_LINES_OMITTED
+            };
+        });
     }
 
     /// Runs `f` on the state, holding the lock.

@@ -8,16 +8,19 @@
 //! A read returns one batch:
 //!
 //! ```text
-//! batch header (32 bytes)
-//!   0  magic "NRB1"     4  version u16     6  header bytes u16 (32)
+//! batch header (40 bytes)
+//!   0  magic "NRB1"     4  version u16     6  header bytes u16 (40)
 //!   8  total bytes u32 (header + entries)  12 entries u32
 //!   16 clock frequency u64                 24 clock start ticks u64
+//!   32 flags u32 (bit 0: command lines omitted, `OmitCommandLine=1`)  36 0 u32
 //! entry (a multiple of 8 bytes)
 //!   0  entry bytes u32  4  tag u8 (1 event, 2 lost)  5 origin u8  6 process u8  7 0
 //!   8  seq u64
 //!   event: 16 name units u16, 18 0 u16, 20 record bytes u32,
 //!          24 name (UTF-16LE), then the record exactly as in the ring (`record::decode`)
-//!   lost:  16 count u64 (events lost just before stream position seq + 1)
+//!   lost:  16 count u64 (events lost just before stream position seq + 1);
+//!          byte 5 says where: bit 0 before the worker (ring full), bit 1 the reader's
+//!          own buffer was full (both, when the two kinds of loss are adjacent)
 //! ```
 //!
 //! Nothing in it is a kernel address except an image-load's base, which is the event's
@@ -56,7 +59,13 @@ pub const BATCH_MAGIC: [u8; 4] = *b"NRB1";
 /// A status reply's first four bytes.
 pub const STATUS_MAGIC: [u8; 4] = *b"NRS1";
 /// Bytes of a batch header.
-pub const BATCH_HEADER: usize = 32;
+pub const BATCH_HEADER: usize = 40;
+/// Batch flag: the driver omits command lines (`OmitCommandLine=1`); records carry none.
+pub const FLAG_COMMAND_LINES_OMITTED: u32 = 1;
+/// LOST reason bit: lost before the worker (a full ring, or reservation contention).
+pub const LOST_RING: u8 = 1;
+/// LOST reason bit: dropped for this reader, its buffer full.
+pub const LOST_READER: u8 = 2;
 /// Bytes of an entry's fixed part (an event's name and record follow it).
 pub const ENTRY_HEAD: usize = 24;
 /// Bytes of a LOST entry.
@@ -168,17 +177,17 @@ pub(crate) fn event_entry<'a>(d: &crate::worker::Delivered<'a>) -> EventEntry<'a
 }
 
 /// A LOST entry.
-pub(crate) fn lost_entry(seq: u64, count: u64) -> [u8; LOST_ENTRY] {
+pub(crate) fn lost_entry(seq: u64, count: u64, reason: u8) -> [u8; LOST_ENTRY] {
     let mut entry = [0u8; LOST_ENTRY];
     put(&mut entry, 0, &u32::try_from(LOST_ENTRY).unwrap_or(0).to_le_bytes());
-    put(&mut entry, 4, &[TAG_LOST, 0, 0, 0]);
+    put(&mut entry, 4, &[TAG_LOST, reason, 0, 0]);
     put(&mut entry, 8, &seq.to_le_bytes());
     put(&mut entry, 16, &count.to_le_bytes());
     entry
 }
 
 /// A batch header.
-pub(crate) fn batch_header(total: usize, entries: u32, clock: Clock) -> [u8; BATCH_HEADER] {
+pub(crate) fn batch_header(total: usize, entries: u32, clock: Clock, flags: u32) -> [u8; BATCH_HEADER] {
     let mut h = [0u8; BATCH_HEADER];
     put(&mut h, 0, &BATCH_MAGIC);
     put(&mut h, 4, &VERSION.to_le_bytes());
@@ -187,6 +196,7 @@ pub(crate) fn batch_header(total: usize, entries: u32, clock: Clock) -> [u8; BAT
     put(&mut h, 12, &entries.to_le_bytes());
     put(&mut h, 16, &clock.frequency.to_le_bytes());
     put(&mut h, 24, &clock.start_ticks.to_le_bytes());
+    put(&mut h, 32, &flags.to_le_bytes());
     h
 }
 
@@ -265,6 +275,8 @@ pub struct Batch<'a> {
     pub clock: Clock,
     /// Entries the header announces.
     pub entries: u32,
+    /// [`FLAG_COMMAND_LINES_OMITTED`], …
+    pub flags: u32,
     body: &'a [u8],
     header: usize,
 }
@@ -291,6 +303,8 @@ pub enum Entry<'a> {
         seq: u64,
         /// Events lost.
         count: u64,
+        /// Where: [`LOST_RING`], [`LOST_READER`] or both.
+        reason: u8,
     },
 }
 
@@ -304,7 +318,18 @@ impl<'a> Batch<'a> {
         let frequency = le64(bytes, 16).ok_or(WireError::Short)?;
         let start_ticks = le64(bytes, 24).ok_or(WireError::Short)?;
         let entries = le32(bytes, 12).ok_or(WireError::Short)?;
-        Ok(Self { clock: Clock { start_ticks, frequency }, entries, body: bytes.get(..total).unwrap_or(&[]), header })
+        if header < BATCH_HEADER {
+            return Err(WireError::Short);
+        }
+        let flags = le32(bytes, 32).ok_or(WireError::Short)?;
+        let body = bytes.get(..total).unwrap_or(&[]);
+        Ok(Self { clock: Clock { start_ticks, frequency }, entries, flags, body, header })
+    }
+
+    /// Whether the driver omits command lines (`OmitCommandLine=1`).
+    #[must_use]
+    pub const fn command_lines_omitted(&self) -> bool {
+        self.flags & FLAG_COMMAND_LINES_OMITTED != 0
     }
 
     /// The entries in order; an `Err` item ends the iteration.
@@ -352,7 +377,7 @@ fn parse_entry(body: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
     let (tag, origin, process) = (*entry.get(4)?, *entry.get(5)?, *entry.get(6)?);
     let seq = le64(entry, 8)?;
     match tag {
-        TAG_LOST => Some((Entry::Lost { seq, count: le64(entry, 16)? }, len)),
+        TAG_LOST => Some((Entry::Lost { seq, count: le64(entry, 16)?, reason: origin }, len)),
         TAG_EVENT => {
             let name_bytes = usize::from(le16(entry, 16)?).wrapping_mul(2);
             let record_bytes = le32(entry, 20)? as usize;

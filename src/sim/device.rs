@@ -126,6 +126,11 @@ impl SimDevice {
         Some(Arc::new(Self { channel, pending: SimPending::default(), output, next_id: AtomicU64::new(1) }))
     }
 
+    /// `OmitCommandLine=1`: every batch says command lines are omitted.
+    pub fn omit_command_lines(&self, omitted: bool) {
+        self.channel.set_command_lines_omitted(omitted);
+    }
+
     /// An open with read access: attaches the reader (`IRP_MJ_CREATE`).
     ///
     /// # Errors

@@ -90,6 +90,8 @@ pub struct JsonFormatter {
     /// Unix time in ns at `clock.start_ticks`.
     utc_start_ns: u128,
     counters: Counters,
+    /// The driver omits command lines (`OmitCommandLine=1`): print `<omitted>`.
+    omit_command_lines: bool,
 }
 
 /// An object being written: `{"Key":value,...}` in insertion order.
@@ -195,7 +197,21 @@ impl JsonFormatter {
     /// at `clock.start_ticks`; it remembers at most `processes` processes.
     #[must_use]
     pub fn new(clock: Clock, utc_start_ns: u128, paths: PathMap, processes: usize) -> Self {
-        Self { processes: Processes::new(processes), paths, clock, utc_start_ns, counters: Counters::default() }
+        Self {
+            processes: Processes::new(processes),
+            paths,
+            clock,
+            utc_start_ns,
+            counters: Counters::default(),
+            omit_command_lines: false,
+        }
+    }
+
+    /// Whether the driver omits command lines (`OmitCommandLine=1`, which the records
+    /// then carry none of): `CommandLine` and `ParentCommandLine` say `<omitted>`, as the
+    /// debugger's lines do, rather than an empty, truncated string.
+    pub const fn omit_command_lines(&mut self, omitted: bool) {
+        self.omit_command_lines = omitted;
     }
 
     /// What was counted so far.
@@ -286,7 +302,12 @@ impl JsonFormatter {
             return;
         };
         let image = rec.image.map(|t| self.path(t));
-        let command_line = rec.command_line.map(|t| self.text(t.units()));
+        let cmd = rec.command_line.filter(|_| !self.omit_command_lines);
+        let command_line = if self.omit_command_lines {
+            rec.command_line.map(|_| String::from("<omitted>"))
+        } else {
+            cmd.map(|t| self.text(t.units()))
+        };
         o.num("ProcessId", rec.pid);
         if let Some(image) = &image {
             o.str("Image", image);
@@ -314,13 +335,13 @@ impl JsonFormatter {
             o.bool("SubsystemProcess", true);
         }
         truncation(o, "ImageOriginalLength", rec.image);
-        truncation(o, "CommandLineOriginalLength", rec.command_line);
+        truncation(o, "CommandLineOriginalLength", cmd);
         // Remember it for its children, its images and its threads.
         let (kept, cut) = command_line.map_or((None, false), |c| {
             let units = c.encode_utf16().count();
             let cut = units > PARENT_COMMAND_LINE_UNITS;
             let kept = if cut { cut_units(&c, PARENT_COMMAND_LINE_UNITS) } else { c };
-            (Some(kept), cut || rec.command_line.is_some_and(|t| t.truncated()))
+            (Some(kept), cut || cmd.is_some_and(|t| t.truncated()))
         });
         let facts = ProcessFacts { image, command_line: kept, command_line_truncated: cut };
         if !self.processes.insert(rec.pid, facts) {

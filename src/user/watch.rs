@@ -231,16 +231,20 @@ impl Watch {
             let start = utc_start_ns(batch.clock, anchor());
             self.json = Some(JsonFormatter::new(batch.clock, start, self.paths.clone(), JSON_PROCESSES));
         }
+        let omitted = batch.command_lines_omitted();
+        if let Some(json) = self.json.as_mut() {
+            json.omit_command_lines(omitted);
+        }
         let mut found = 0u32;
         for entry in batch.entries() {
             let entry = entry.map_err(CliError::Wire)?;
             found = found.saturating_add(1);
             match entry {
-                Entry::Lost { seq, count } => self.lost(seq, count, &mut out),
+                Entry::Lost { seq, count, reason } => self.lost(seq, count, reason, &mut out),
                 Entry::Event { seq, origin, process, bytes, record } => {
                     let mut name = Name::EMPTY;
                     let d = Delivered { seq, record: &record, bytes, origin, process: process.name_in(&mut name) };
-                    self.event(&d, process, batch.clock, &mut lookup, &mut out);
+                    self.event(&d, process, (batch.clock, omitted), &mut lookup, &mut out);
                 }
             }
         }
@@ -250,11 +254,16 @@ impl Watch {
         Ok(())
     }
 
-    fn lost(&mut self, seq: u64, count: u64, out: &mut impl FnMut(&str)) {
+    fn lost(&mut self, seq: u64, count: u64, reason: u8, out: &mut impl FnMut(&str)) {
         self.summary.lost = self.summary.lost.saturating_add(count);
+        let why: &[u8] = match (reason & wire::LOST_RING != 0, reason & wire::LOST_READER != 0) {
+            (true, true) => b"ring full, then this reader's buffer full",
+            (false, true) => b"this reader's buffer full",
+            _ => b"ring full",
+        };
         match (&mut self.json, self.format) {
             (Some(json), Format::Json) => out(&json.lost(seq, count)),
-            _ => format::lost(count, &mut self.line, |l| out(ascii(l.text()))),
+            _ => format::lost_because(count, why, &mut self.line, |l| out(ascii(l.text()))),
         }
     }
 
@@ -262,7 +271,7 @@ impl Watch {
         &mut self,
         d: &Delivered<'_>,
         process: Process<'_>,
-        clock: Clock,
+        (clock, omitted): (Clock, bool),
         lookup: &mut impl FnMut(u64) -> Option<String>,
         out: &mut impl FnMut(&str),
     ) {
@@ -287,10 +296,9 @@ impl Watch {
         if !shown {
             return;
         }
-        // The worker's own context for the line: its stream position, the driver's clock
-        // and what it knew of the process. `OmitCommandLine` is the driver's debugger
-        // setting; the reader sees what the record carries.
-        let ctx = Context { seq: d.seq, clock, omit_command_line: false, process: d.process, origin: d.origin };
+        // The worker's own context for the line: its stream position, the driver's clock,
+        // what it knew of the process, and whether the driver omits command lines.
+        let ctx = Context { seq: d.seq, clock, omit_command_line: omitted, process: d.process, origin: d.origin };
         format::record(d.record, &ctx, &mut self.line, |l| out(ascii(l.text())));
     }
 }

@@ -440,9 +440,16 @@ pub fn micros(ticks: u64, frequency: u64) -> u64 {
 
 /// `notifyring: LOST n events (ring full)`.
 pub fn lost(count: u64, buf: &mut [u8; LINE_BUF], out: impl FnMut(Line<'_>)) {
+    lost_because(count, b"ring full", buf, out);
+}
+
+/// `notifyring: LOST n events (why)`: the reader's LOST lines say whose buffer was full.
+pub fn lost_because(count: u64, why: &[u8], buf: &mut [u8; LINE_BUF], out: impl FnMut(Line<'_>)) {
     let mut l = Lines::new(buf, None, out);
     l.key_dec(b"LOST ", count);
-    l.put(if count == 1 { b" event (ring full)" } else { b" events (ring full)" });
+    l.put(if count == 1 { b" event (" } else { b" events (" });
+    l.put(why);
+    l.put(b")");
     l.finish();
 }
 

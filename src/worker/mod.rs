@@ -334,7 +334,9 @@ impl WorkerState {
         if let Some(c) = stats.worker.delivered.get(rec.kind.index()) {
             stats::bump(c);
         }
-        let truncated = [rec.image, rec.command_line].iter().flatten().filter(|t| t.truncated()).count();
+        // An omitted command line is not copied at all, which is not a truncation.
+        let command_line = rec.command_line.filter(|_| !self.omit_command_line);
+        let truncated = [rec.image, command_line].iter().flatten().filter(|t| t.truncated()).count();
         stats::add(&stats.worker.truncated_strings, truncated as u64);
         if let record::Detail::ProcessExit { .. } = rec.detail {
             self.names.remove(rec.pid);

@@ -1,6 +1,7 @@
-//! What the status IOCTL reports, as `name=value` items for [`super::wire::encode_status`]:
-//! the configuration in force, every counter under the name the statistics line prints,
-//! and the reader's counters (prefixed `reader_`).
+//! What the status IOCTL reports, as `name=value` items.
+//!
+//! For [`super::wire::encode_status`]: the configuration in force, every counter under
+//! the name the statistics line prints, and the reader's counters (prefixed `reader_`).
 //!
 //! Portable, so that a host test holds the names to the statistics line's; the driver
 //! only gathers the inputs.

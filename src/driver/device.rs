@@ -24,7 +24,7 @@ use wdk_sys::ntddk::{
 use wdk_sys::{
     _MODE, ACCESS_ALLOWED_ACE, ACL, ACL_REVISION, BOOLEAN, DACL_SECURITY_INFORMATION, DO_BUFFERED_IO,
     DO_DEVICE_INITIALIZING, DOMAIN_ALIAS_RID_ADMINS, DRIVER_OBJECT, FILE_DEVICE_SECURE_OPEN, FILE_DEVICE_UNKNOWN,
-    GENERIC_ALL, HANDLE, IO_STACK_LOCATION, IRP, IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL,
+    GENERIC_ALL, GENERIC_READ, HANDLE, IO_STACK_LOCATION, IRP, IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL,
     IRP_MJ_READ, KPROCESSOR_MODE, NT_SUCCESS, NTSTATUS, OBJ_KERNEL_HANDLE, PDEVICE_OBJECT, PIO_SECURITY_CONTEXT, PIRP,
     SECURITY_BUILTIN_DOMAIN_RID, SECURITY_DESCRIPTOR, SECURITY_DESCRIPTOR_REVISION, SECURITY_LOCAL_SYSTEM_RID,
     SID_REVISION, STATUS_ACCESS_DENIED, STATUS_BUFFER_TOO_SMALL, STATUS_CANCELLED, STATUS_DEVICE_NOT_READY,
@@ -237,7 +237,9 @@ unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTST
         unsafe { read_at(stack, offset_of!(IO_STACK_LOCATION, Parameters.Create.SecurityContext)) };
     // SAFETY: the I/O manager's security context for this open, NULL-checked.
     let desired = unsafe { context.as_ref() }.map_or(0, |c| c.DesiredAccess);
-    let status = if desired & READER_ACCESS == 0 {
+    // IO_SECURITY_CONTEXT's page does not say whether generic rights arrive mapped, so a
+    // GENERIC_READ or GENERIC_ALL open counts as asking for READER_ACCESS either way.
+    let status = if desired & (READER_ACCESS | GENERIC_READ | GENERIC_ALL) == 0 {
         STATUS_SUCCESS
     } else {
         // SAFETY: as above.

@@ -1,31 +1,36 @@
-//! DriverEntry reads `Parameters`, creates the device, work item and pipeline, publishes
-//! them, arms the statistics timer and registers the enabled notify routines, undoing
-//! all in reverse on failure. DriverUnload: routines out, timer off, gate closed, wait
-//! for the worker, drain, free — unless a routine could not be removed: then nothing it
-//! could reach is freed, and the image stays loaded.
+//! DriverEntry reads `Parameters`, creates the device (named, with its DACL and link),
+//! work item, pipeline and the reader's channel, publishes them, starts the read queue,
+//! arms the statistics timer, registers the enabled notify routines and only then lets
+//! opens in, undoing all in reverse on failure. DriverUnload: routines out, timer off,
+//! gate closed, wait for the worker, drain, cancel what a reader left, free — unless a
+//! routine could not be removed: then nothing it could reach is freed, and the image
+//! stays loaded.
 
 use core::mem::{offset_of, size_of};
 use core::ptr;
 
 use wdk_sys::ntddk::{
-    IoAllocateWorkItem, IoCreateDevice, IoDeleteDevice, IoFreeWorkItem, KeDelayExecutionThread,
-    KeQueryActiveProcessorCountEx, ObfReferenceObject, ZwClose, ZwOpenKey, ZwQueryValueKey,
+    IoAllocateWorkItem, IoFreeWorkItem, KeDelayExecutionThread, KeQueryActiveProcessorCountEx, ObfReferenceObject,
+    ZwClose, ZwOpenKey, ZwQueryValueKey,
 };
 use wdk_sys::{
-    _KEY_VALUE_INFORMATION_CLASS, _MODE, BOOLEAN, DRIVER_OBJECT, FILE_DEVICE_UNKNOWN, HANDLE, KEY_READ,
-    KEY_VALUE_PARTIAL_INFORMATION, KPROCESSOR_MODE, LARGE_INTEGER, NT_SUCCESS, NTSTATUS, OBJ_CASE_INSENSITIVE,
-    OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, PCUNICODE_STRING, PDEVICE_OBJECT, PDRIVER_OBJECT, PHANDLE, REG_DWORD,
-    STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL, STATUS_INSUFFICIENT_RESOURCES,
-    STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_NOT_FOUND, STATUS_SUCCESS,
+    _KEY_VALUE_INFORMATION_CLASS, _MODE, BOOLEAN, DRIVER_OBJECT, HANDLE, KEY_READ, KEY_VALUE_PARTIAL_INFORMATION,
+    KPROCESSOR_MODE, LARGE_INTEGER, NT_SUCCESS, NTSTATUS, OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES,
+    PCUNICODE_STRING, PDRIVER_OBJECT, PHANDLE, REG_DWORD, STATUS_ACCESS_DENIED, STATUS_BUFFER_OVERFLOW,
+    STATUS_BUFFER_TOO_SMALL, STATUS_INSUFFICIENT_RESOURCES, STATUS_INVALID_PARAMETER, STATUS_OBJECT_NAME_NOT_FOUND,
+    STATUS_SUCCESS,
 };
 
+use super::queue::{ReadIrp, ReadQueue, SpinLock};
 use super::work_item::{KernelEnv, WorkItemQueue};
 use super::{
-    Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, image, install, performance_counter, pool, process, say,
+    Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, device, image, install, performance_counter, pool, process, say,
     system_routine, thread, timer, with_unicode,
 };
 use crate::config::{Config, LEVEL_NAME, Sources, VALUE_NAMES};
 use crate::pipeline::{NewError, Pipeline};
+use crate::reader::Channel;
+use crate::reader::wire::{DEVICE_NAME, DOS_NAME};
 use crate::worker::format::Clock;
 
 /// `ALL_PROCESSOR_GROUPS` (0xffff) as the `USHORT` `KeQueryActiveProcessorCountEx` takes.
@@ -106,51 +111,72 @@ unsafe extern "C" fn driver_unload(driver_object: *mut DRIVER_OBJECT) {
 fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTATUS> {
     let object: PDRIVER_OBJECT = &raw mut *driver_object;
     let level = config.level;
-    let mut device: PDEVICE_OBJECT = ptr::null_mut();
-    // SAFETY: PASSIVE_LEVEL in DriverEntry; an unnamed device without extension, the
-    // handle the work item needs (nothing opens it).
-    let status = unsafe {
-        IoCreateDevice(driver_object, 0, ptr::null_mut(), FILE_DEVICE_UNKNOWN, 0, BOOLEAN::from(false), &raw mut device)
+    device::set_dispatch(driver_object);
+    let device = match device::create(driver_object) {
+        Ok(device) => device,
+        Err(device::Failed(step, status)) => {
+            failed(step, status);
+            return Err(status);
+        }
     };
-    if !NT_SUCCESS(status) {
-        failed("IoCreateDevice", status);
-        return Err(status);
-    }
+    say(level, format_args!("device {DEVICE_NAME} and link {DOS_NAME} created; DACL: SYSTEM and Administrators only"));
     // SAFETY: `device` was just created.
     let item = unsafe { IoAllocateWorkItem(device) };
     if item.is_null() {
         failed("IoAllocateWorkItem", STATUS_INSUFFICIENT_RESOURCES);
-        // SAFETY: created above, nothing refers to it.
-        unsafe { IoDeleteDevice(device) };
+        device::delete(device);
         return Err(STATUS_INSUFFICIENT_RESOURCES);
     }
     let mut frequency = 0;
     let start_ticks = performance_counter(Some(&mut frequency));
     let clock = Clock { start_ticks, frequency };
     // The pid table only the worker touches goes to paged pool; the ring stays non-paged.
-    let made = Pipeline::new_in(config, clock, WorkItemQueue { item }, &NOTIFYRING_STATS, |make| pool::paged(make));
-    let pipeline = match made {
-        Ok(pipeline) => pipeline,
-        Err(error) => {
-            let status = match error {
-                NewError::RingSize => STATUS_INVALID_PARAMETER,
-                NewError::NoMemory => STATUS_INSUFFICIENT_RESOURCES,
-            };
-            failed("allocating the ring", status);
+    let made = Pipeline::new_in(config, clock, WorkItemQueue { item }, &NOTIFYRING_STATS, |make| pool::paged(make))
+        .map_err(|error| match error {
+            NewError::RingSize => ("allocating the ring", STATUS_INVALID_PARAMETER),
+            NewError::NoMemory => ("allocating the ring", STATUS_INSUFFICIENT_RESOURCES),
+        })
+        // Outside `pool::paged`: the reader's buffer is touched under a spin lock, so it
+        // must be non-paged (the allocator's default).
+        .and_then(|pipeline| {
+            Channel::try_new(config.reader_bytes, clock, SpinLock::new())
+                .map(|channel| (pipeline, channel))
+                .ok_or(("allocating the reader's buffer", STATUS_INSUFFICIENT_RESOURCES))
+        });
+    let (pipeline, channel) = match made {
+        Ok(made) => made,
+        Err((step, status)) => {
+            failed(step, status);
             // SAFETY: allocated above and never queued.
             unsafe { IoFreeWorkItem(item) };
-            // SAFETY: created above, nothing refers to it any more.
-            unsafe { IoDeleteDevice(device) };
+            device::delete(device);
             return Err(status);
         }
     };
     print_config(config, &pipeline);
-    install(Driver { pipeline, device, registered: config.sources, level, timer: timer::Timer::new() });
-    if let Some(published) = super::driver() {
-        // SAFETY: the timer lives in the static slot, where it stays until unload's
-        // `shut_down` has stopped it; DriverEntry and unload never overlap.
-        unsafe { published.timer.start(config.stats_interval_s) };
+    install(Driver {
+        pipeline,
+        device,
+        channel,
+        reads: ReadQueue::new(),
+        config: *config,
+        frequency,
+        registered: config.sources,
+        level,
+        timer: timer::Timer::new(),
+    });
+    let Some(published) = super::driver() else { return Err(STATUS_INSUFFICIENT_RESOURCES) };
+    // SAFETY: the queue lives in the static slot until unload, and the device lets no
+    // open in before `device::open` below.
+    let status = unsafe { published.reads.start() };
+    if !NT_SUCCESS(status) {
+        failed("IoCsqInitialize", status);
+        shut_down(object, [false; 3]);
+        return Err(status);
     }
+    // SAFETY: the timer lives in the static slot, where it stays until unload's
+    // `shut_down` has stopped it; DriverEntry and unload never overlap.
+    unsafe { published.timer.start(config.stats_interval_s) };
 
     let wanted = enabled(config.sources);
     let mut registered = [false; 3];
@@ -170,14 +196,21 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
         say(level, format_args!("{}: {}", (source.api)(), Status(status)));
         *done = true;
     }
+    device::open(device);
     Ok(())
 }
 
 /// Unload's order, also used by a DriverEntry that fails after publishing the driver:
 /// remove the `registered` routines (each removal waits for calls in flight), stop the
 /// timer, close the gate, wait until the work item is neither queued nor running,
-/// drain and print the final counters, then free the work item, the device and the
-/// ring. Returns whether everything was freed.
+/// drain and print the final counters, cancel whatever reads a reader left, then free
+/// the work item, the link and device, the ring and the reader's buffer. Returns whether
+/// everything was freed.
+///
+/// The I/O manager calls unload only once no handle to the device is open and none of
+/// its IRPs is outstanding (Microsoft's "Unload Routine Environment"), so no reader is
+/// attached by then; the detach below is a guard, and touches the read queue only if
+/// one were.
 ///
 /// If any removal fails, a routine may still be called: then nothing it could reach is
 /// freed (the ring, the pipeline, the work item, the device) and the driver object gets
@@ -222,19 +255,20 @@ fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
         waited_ms = waited_ms.saturating_add(10);
     }
     say(driver.level, format_args!("worker idle (waited {waited_ms} ms); final drain"));
-    if driver.pipeline.shutdown(&mut KernelEnv { level: driver.level }).is_err() {
+    if driver.pipeline.shutdown(&mut KernelEnv { driver }).is_err() {
         say(ERROR_LEVEL, format_args!("shutdown refused: the worker is still busy"));
         return false;
     }
+    driver.channel.detach_any(&driver.reads, ReadIrp::cancel);
     // SAFETY: every registered routine is removed, the timer's DPCs are flushed and the
     // schedule is stopped and idle: no callback, DPC or work item routine can reach the
     // driver any more.
     let Some(driver) = (unsafe { super::uninstall() }) else { return true };
     // SAFETY: stopped and idle: the item is not queued and never will be again.
     unsafe { IoFreeWorkItem(driver.pipeline.queue().item) };
-    // SAFETY: the last user (the work item) is gone; a routine still returning holds
-    // its own reference, which defers the deletion.
-    unsafe { IoDeleteDevice(driver.device) };
+    // The last user of the device (the work item) is gone; a routine still returning
+    // holds its own reference, which defers the deletion.
+    device::delete(driver.device);
     drop(driver);
     true
 }
@@ -260,7 +294,8 @@ fn print_config<Q: crate::WorkQueue>(config: &Config, pipeline: &Pipeline<Q>) {
         format_args!(
             "config RingBytes={} (in force: {} rings of {}, one per processor) ImagePathCap={} CommandLineCap={} \
              (in force: {}/{}) BatchSize={} RunBudgetMilliseconds={} PidTableSize={} OmitCommandLine={} \
-             StatsIntervalSeconds={} EnableProcess={} EnableThread={} EnableImage={} DebugLevel={}",
+             StatsIntervalSeconds={} EnableProcess={} EnableThread={} EnableImage={} DebugLevel={} ReaderBytes={} \
+             DebuggerOutput={}",
             config.ring_bytes,
             pipeline.rings(),
             pipeline.ring_bytes(),
@@ -277,6 +312,8 @@ fn print_config<Q: crate::WorkQueue>(config: &Config, pipeline: &Pipeline<Q>) {
             u8::from(config.sources.thread),
             u8::from(config.sources.image),
             config.level,
+            config.reader_bytes,
+            config.debugger_output.value(),
         ),
     );
 }

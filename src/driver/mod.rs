@@ -1,14 +1,18 @@
 //! The Windows layer: it only adapts. DriverEntry/Unload own the kernel objects
 //! (`entry`); one file per notify callback extracts fields and calls
 //! [`Pipeline::record`]; `work_item` runs the worker on the single `IO_WORKITEM`;
-//! `timer` wakes it periodically for the statistics line.
+//! `timer` wakes it periodically for the statistics line; `device` is
+//! `\Device\NotifyRing` and its dispatch routines, `queue` the reader's locks and
+//! cancel-safe read queue.
 
 extern crate wdk_panic;
 
+mod device;
 mod entry;
 mod image;
 mod pool;
 mod process;
+mod queue;
 mod thread;
 mod timer;
 mod work_item;
@@ -21,9 +25,10 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use wdk_sys::ntddk::{DbgPrintEx, KeGetCurrentProcessorNumberEx, KeQueryPerformanceCounter, MmGetSystemRoutineAddress};
 use wdk_sys::{_DPFLTR_TYPE, HANDLE, PCUNICODE_STRING, PDEVICE_OBJECT, PVOID, UNICODE_STRING};
 
-use crate::config::Sources;
+use crate::config::{Config, Sources};
 use crate::event::Stamp;
 use crate::pipeline::Pipeline;
+use crate::reader::Channel;
 use crate::stats::Stats;
 use crate::worker::format::{LINE_BUF, LINE_MAX};
 use work_item::WorkItemQueue;
@@ -41,8 +46,16 @@ pub static NOTIFYRING_STATS: Stats = Stats::new();
 /// Everything DriverEntry creates and unload tears down.
 struct Driver {
     pipeline: Pipeline<WorkItemQueue>,
-    /// The unnamed device object the work item is allocated on.
+    /// `\Device\NotifyRing`: the reader's device, and what the work item is allocated on.
     device: PDEVICE_OBJECT,
+    /// The reader's share of the stream (its buffer is non-paged: default pool).
+    channel: Channel<queue::SpinLock>,
+    /// The reader's pending reads; initialised in place once the driver is published.
+    reads: queue::ReadQueue,
+    /// The settings in force (the status IOCTL reports them).
+    config: Config,
+    /// Performance-counter frequency (the status IOCTL converts ticks with it).
+    frequency: u64,
     /// The notify routines that are registered (and so must be removed).
     registered: Sources,
     /// `DbgPrintEx` level for event lines.
@@ -69,7 +82,10 @@ unsafe impl Sync for Slot {}
 /// [`Driver`] from the moment DriverEntry publishes it, before any callback is
 /// registered or the work item can be queued, until unload has removed every callback
 /// (the removal calls wait for callbacks in flight) and the schedule reports the work
-/// item idle; only then is it emptied and dropped.
+/// item idle; only then is it emptied and dropped. The device's dispatch routines run
+/// only while one of its handles is open or one of its IRPs outstanding: the device
+/// refuses opens until DriverEntry's last step, and the I/O manager calls unload only
+/// once no handle and no IRP is left.
 static DRIVER: Slot = Slot { ready: AtomicBool::new(false), driver: UnsafeCell::new(MaybeUninit::uninit()) };
 
 /// The live driver, for callbacks and the work item routine; `None` outside

@@ -1,6 +1,7 @@
 //! The worker's kernel side: the single `IO_WORKITEM`, queued only through the
 //! schedule's gate ([`WorkQueue::queue`]), and its routine, which runs the portable
-//! worker at `PASSIVE_LEVEL` with a [`KernelEnv`] (`DbgPrintEx`, process look-ups, clock).
+//! worker at `PASSIVE_LEVEL` with a [`KernelEnv`] (`DbgPrintEx`, process look-ups, clock,
+//! and the reader's channel, whose reads it completes).
 
 use core::ffi::c_void;
 
@@ -9,10 +10,11 @@ use wdk_sys::ntddk::{
 };
 use wdk_sys::{_WORK_QUEUE_TYPE, NT_SUCCESS, PDEVICE_OBJECT, PEPROCESS, PIO_WORKITEM, PUNICODE_STRING, PVOID};
 
+use crate::config::DebuggerOutput;
 use crate::schedule::WorkQueue;
-use crate::worker::WorkerEnv;
-use crate::worker::format::Line;
+use crate::worker::format::{Line, ProcessName};
 use crate::worker::names::{Lookup, Name};
+use crate::worker::{Delivered, WorkerEnv};
 
 /// The driver's one work item, allocated on its device object.
 pub(super) struct WorkItemQueue {
@@ -40,19 +42,52 @@ impl WorkQueue for WorkItemQueue {
 /// then the schedule re-queues it or lets it go idle.
 unsafe extern "C" fn routine(_device: PDEVICE_OBJECT, _context: PVOID) {
     if let Some(driver) = super::driver() {
-        driver.pipeline.run_worker(&mut KernelEnv { level: driver.level });
+        driver.pipeline.run_worker(&mut KernelEnv { driver });
     }
 }
 
 /// [`WorkerEnv`] on the kernel: `PASSIVE_LEVEL` only (the work item routine, unload).
-pub(super) struct KernelEnv {
-    /// `DbgPrintEx` level of event lines.
-    pub(super) level: u32,
+pub(super) struct KernelEnv<'d> {
+    /// The live driver: its `DbgPrintEx` level, the reader's channel and read queue.
+    pub(super) driver: &'d super::Driver,
 }
 
-impl WorkerEnv for KernelEnv {
+impl WorkerEnv for KernelEnv<'_> {
     fn print(&mut self, line: Line<'_>) {
-        super::print_line(self.level, line.with_nul());
+        super::print_line(self.driver.level, line.with_nul());
+    }
+
+    fn delivered(&mut self, event: &Delivered<'_>) {
+        // The channel copies under its spin lock (DISPATCH_LEVEL), and a known process
+        // name lives in the pid table, in paged pool: copy it to this stack first.
+        let name;
+        let process = match event.process {
+            ProcessName::Known(known) => {
+                name = *known;
+                ProcessName::Known(&name)
+            }
+            other => other,
+        };
+        let event = Delivered { process, ..*event };
+        let d = self.driver;
+        // Completed outside the channel's lock, as the channel hands it back.
+        if let Some((read, bytes)) = d.channel.deliver(&d.reads, &event) {
+            let _ = read.complete(wdk_sys::STATUS_SUCCESS, bytes);
+        }
+    }
+
+    fn lost(&mut self, seq: u64, count: u64) {
+        let d = self.driver;
+        if let Some((read, bytes)) = d.channel.lost(&d.reads, seq, count) {
+            let _ = read.complete(wdk_sys::STATUS_SUCCESS, bytes);
+        }
+    }
+
+    fn event_lines(&mut self) -> bool {
+        let output = self.driver.config.debugger_output;
+        // Only `WithoutReader` needs to know, and only then is the lock taken.
+        let attached = output == DebuggerOutput::WithoutReader && self.driver.channel.with(|s| s.attached());
+        output.prints(attached)
     }
 
     fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {

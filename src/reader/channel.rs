@@ -394,6 +394,14 @@ impl<L: Lock> Channel<L> {
         }
     }
 
+    /// Unload: detaches whoever is attached and hands back every pending read, as
+    /// [`Channel::detach`] does. Nothing (and no call on `pending`) if no reader is.
+    pub fn detach_any<P: Pending>(&self, pending: &P, cancelled: impl FnMut(P::Read)) {
+        if let Some(reader) = self.with(|s| s.reader) {
+            self.detach(reader, pending, cancelled);
+        }
+    }
+
     /// The read dispatch: fills `read` from the buffer, or queues it if there is
     /// nothing yet (checked and queued under the lock, see the module doc).
     pub fn read<P: Pending>(&self, reader: usize, pending: &P, mut read: P::Read) -> ReadOutcome<P::Read> {
@@ -445,5 +453,74 @@ impl<L: Lock> Channel<L> {
         let mut read = pending.remove_next()?;
         let n = s.fill(read.buffer());
         Some((read, n))
+    }
+}
+
+#[cfg(all(test, not(any(target_os = "windows", loom, notifyring_no_std))))]
+mod tests {
+    use super::*;
+    use core::cell::RefCell;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+    use std::vec;
+
+    struct HostLock(Mutex<()>);
+    impl Lock for HostLock {
+        fn with<R>(&self, f: impl FnOnce() -> R) -> R {
+            let _held = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            f()
+        }
+    }
+
+    struct Buf(Vec<u8>);
+    impl Read for Buf {
+        fn buffer(&mut self) -> &mut [u8] {
+            &mut self.0
+        }
+    }
+
+    #[derive(Default)]
+    struct Queue(RefCell<VecDeque<Buf>>);
+    impl Pending for Queue {
+        type Read = Buf;
+        fn insert(&self, read: Buf) -> Result<(), Buf> {
+            self.0.borrow_mut().push_back(read);
+            Ok(())
+        }
+        fn remove_next(&self) -> Option<Buf> {
+            self.0.borrow_mut().pop_front()
+        }
+    }
+
+    fn channel() -> Channel<HostLock> {
+        let clock = Clock { start_ticks: 0, frequency: 1 };
+        Channel::try_new(wire::MIN_READ, clock, HostLock(Mutex::new(()))).expect("allocates")
+    }
+
+    #[test]
+    fn unload_detaches_the_reader_and_cancels_its_pending_reads() {
+        let (channel, queue) = (channel(), Queue::default());
+        assert!(channel.attach(7));
+        assert!(matches!(channel.read(7, &queue, Buf(vec![0; wire::MIN_READ])), ReadOutcome::Pending));
+        let mut cancelled = 0;
+        channel.detach_any(&queue, |_| cancelled += 1);
+        assert_eq!(cancelled, 1);
+        assert!(!channel.with(|s| s.attached()));
+        assert!(channel.attach(8), "a new reader may attach after unload's detach");
+    }
+
+    #[test]
+    fn unload_without_a_reader_never_touches_the_queue() {
+        struct Untouchable;
+        impl Pending for Untouchable {
+            type Read = Buf;
+            fn insert(&self, read: Buf) -> Result<(), Buf> {
+                Err(read)
+            }
+            fn remove_next(&self) -> Option<Buf> {
+                panic!("the queue was touched without a reader (Wine stubs IoCsqRemoveNextIrp)")
+            }
+        }
+        channel().detach_any(&Untouchable, |_| panic!("nothing to cancel"));
     }
 }

@@ -9,6 +9,7 @@
 //!   and decoder (user mode decodes with this same code).
 //! * [`channel`]: the reader's fixed buffer, its loss accounting and the protocol
 //!   between the worker, the read dispatch and cancellation.
+//! * [`status`]: the status IOCTL's items (configuration and counters).
 //!
 //! The worker never waits for the reader: when the reader's buffer is full, events are
 //! dropped from the reader's stream only, counted, and the reader gets a LOST entry at
@@ -16,6 +17,7 @@
 //! delivers or reports lost arrives as an event or inside a LOST count, exactly once.
 
 pub mod channel;
+pub mod status;
 pub mod wire;
 
 pub use channel::{Channel, Lock, Pending, Read, ReadOutcome, ReaderCounters};

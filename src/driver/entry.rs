@@ -153,6 +153,8 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
             return Err(status);
         }
     };
+    // Records carry no command line then; every batch says so, for the CLI's `<omitted>`.
+    channel.set_command_lines_omitted(config.omit_command_line);
     print_config(config, &pipeline);
     install(Driver {
         pipeline,

@@ -361,15 +361,6 @@ impl<L: Lock> Channel<L> {
         })
     }
 
-    /// Unload: detaches whatever reader is attached and hands back every pending read
-    /// (to be completed cancelled).
-    pub fn detach_any<P: Pending>(&self, pending: &P, cancelled: impl FnMut(P::Read)) {
-        let reader = self.with(|s| s.reader);
-        if let Some(reader) = reader {
-            self.detach(reader, pending, cancelled);
-        }
-    }
-
     /// Whether `reader` is the attached reader.
     pub fn is_reader(&self, reader: usize) -> bool {
         self.with(|s| s.reader == Some(reader))

@@ -11,16 +11,15 @@
 mod stepped;
 
 use notifyring::reader::wire::{self, WireError};
-use notifyring::reader::{Channel, Lock, Pending, Read, ReadOutcome};
+use notifyring::reader::{Channel, ReadOutcome};
+use notifyring::sim::device::{SimLock, VecRead as Buf, VecReads as Reads};
 use notifyring::user::json::JsonFormatter;
 use notifyring::user::paths::PathMap;
 use notifyring::user::watch::{Anchor, CliError, Filter, Format, Kinds, Summary, Watch, status_text, utc_start_ns};
 use notifyring::worker::format::{Clock, Line};
 use notifyring::worker::names::{Lookup, Name};
 use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Recorded, Stamp, Stats, WorkerEnv};
-use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::collections::HashMap;
 use stepped::Queue;
 
 /// 1 MHz: a tick is a microsecond.
@@ -29,40 +28,6 @@ const CLOCK: Clock = Clock { start_ticks: 1_000_000, frequency: 1_000_000 };
 const UTC_START_NS: u128 = 1_795_935_600_000_000_000;
 const READER: usize = 1;
 
-struct MutexLock(Mutex<()>);
-
-impl Lock for MutexLock {
-    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        f()
-    }
-}
-
-#[derive(Debug)]
-struct Buf(Vec<u8>);
-
-impl Read for Buf {
-    fn buffer(&mut self) -> &mut [u8] {
-        &mut self.0
-    }
-}
-
-#[derive(Default)]
-struct Reads(RefCell<VecDeque<Buf>>);
-
-impl Pending for Reads {
-    type Read = Buf;
-
-    fn insert(&self, read: Buf) -> Result<(), Buf> {
-        self.0.borrow_mut().push_back(read);
-        Ok(())
-    }
-
-    fn remove_next(&self) -> Option<Buf> {
-        self.0.borrow_mut().pop_front()
-    }
-}
-
 /// The driver's worker host, as far as the reader is concerned: the debugger's lines,
 /// the replay's JSON for the same records, and the reader's channel with its reads.
 struct Env {
@@ -70,14 +35,14 @@ struct Env {
     json: JsonFormatter,
     objects: Vec<String>,
     processes: HashMap<u64, String>,
-    channel: Channel<MutexLock>,
+    channel: Channel<SimLock>,
     reads: Reads,
     batches: Vec<Vec<u8>>,
 }
 
 impl Env {
     fn new() -> Self {
-        let channel = Channel::try_new(1 << 20, CLOCK, MutexLock(Mutex::new(()))).expect("channel");
+        let channel = Channel::try_new(1 << 20, CLOCK, SimLock::default()).expect("channel");
         assert!(channel.attach(READER));
         Self {
             lines: Vec::new(),

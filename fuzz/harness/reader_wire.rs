@@ -12,13 +12,13 @@
 
 use crate::common::{Input, check_line};
 use notifyring::reader::wire::{self, Batch, Entry};
-use notifyring::reader::{Channel, Lock, Pending, Read, ReadOutcome};
+use notifyring::reader::{Channel, ReadOutcome};
 use notifyring::record::{self, Caps};
+use notifyring::sim::device::{SimLock, VecRead as Buf, VecReads as Queue};
 use notifyring::worker::Delivered;
 use notifyring::worker::format::{self, Clock, Context, LINE_BUF, ProcessName};
 use notifyring::worker::names::{Name, Origin};
 use notifyring::{ClientId, Event, Stamp};
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 pub fn run(data: &[u8]) {
@@ -67,37 +67,6 @@ fn print(entry: &Entry<'_>, clock: Clock) {
     }
 }
 
-struct NoLock;
-
-impl Lock for NoLock {
-    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
-        f()
-    }
-}
-
-struct Buf(Vec<u8>);
-
-impl Read for Buf {
-    fn buffer(&mut self) -> &mut [u8] {
-        &mut self.0
-    }
-}
-
-#[derive(Default)]
-struct Queue(RefCell<Vec<Buf>>);
-
-impl Pending for Queue {
-    type Read = Buf;
-    fn insert(&self, read: Buf) -> Result<(), Buf> {
-        self.0.borrow_mut().push(read);
-        Ok(())
-    }
-    fn remove_next(&self) -> Option<Buf> {
-        let mut q = self.0.borrow_mut();
-        if q.is_empty() { None } else { Some(q.remove(0)) }
-    }
-}
-
 /// What the reader of one attachment has seen: position → (bytes or a LOST count).
 #[derive(Default)]
 struct Seen {
@@ -131,7 +100,7 @@ fn take(seen: &mut Seen, bytes: &[u8], clock: Clock) {
 fn channel(input: &mut Input<'_>) {
     let clock = Clock { start_ticks: input.u64(), frequency: input.u64() };
     let capacity = usize::from(input.u16() % 8192) + 64;
-    let channel = Channel::try_new(capacity, clock, NoLock).expect("alloc");
+    let channel = Channel::try_new(capacity, clock, SimLock::default()).expect("alloc");
     let queue = Queue::default();
     let caps = Caps { image: u32::from(input.u16() % 2048), command_line: u32::from(input.u16() % 4096) };
     let mut file = 1usize;

@@ -450,42 +450,13 @@ impl<L: Lock> Channel<L> {
 #[cfg(all(test, not(any(target_os = "windows", loom, notifyring_no_std))))]
 mod tests {
     use super::*;
-    use core::cell::RefCell;
-    use std::collections::VecDeque;
-    use std::sync::Mutex;
     use std::vec;
 
-    struct HostLock(Mutex<()>);
-    impl Lock for HostLock {
-        fn with<R>(&self, f: impl FnOnce() -> R) -> R {
-            let _held = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            f()
-        }
-    }
+    use crate::sim::device::{SimLock, VecRead as Buf, VecReads as Queue};
 
-    struct Buf(Vec<u8>);
-    impl Read for Buf {
-        fn buffer(&mut self) -> &mut [u8] {
-            &mut self.0
-        }
-    }
-
-    #[derive(Default)]
-    struct Queue(RefCell<VecDeque<Buf>>);
-    impl Pending for Queue {
-        type Read = Buf;
-        fn insert(&self, read: Buf) -> Result<(), Buf> {
-            self.0.borrow_mut().push_back(read);
-            Ok(())
-        }
-        fn remove_next(&self) -> Option<Buf> {
-            self.0.borrow_mut().pop_front()
-        }
-    }
-
-    fn channel() -> Channel<HostLock> {
+    fn channel() -> Channel<SimLock> {
         let clock = Clock { start_ticks: 0, frequency: 1 };
-        Channel::try_new(wire::MIN_READ, clock, HostLock(Mutex::new(()))).expect("allocates")
+        Channel::try_new(wire::MIN_READ, clock, SimLock::default()).expect("allocates")
     }
 
     #[test]

@@ -32,6 +32,34 @@ impl Lock for SimLock {
     }
 }
 
+/// A read request that is just a buffer, and a plain queue of them: for tests that
+/// drive a [`Channel`] by hand on one thread (no cancellation).
+#[derive(Debug)]
+pub struct VecRead(pub Vec<u8>);
+
+impl Read for VecRead {
+    fn buffer(&mut self) -> &mut [u8] {
+        &mut self.0
+    }
+}
+
+/// Pending [`VecRead`]s, oldest first (single-threaded).
+#[derive(Default)]
+pub struct VecReads(pub core::cell::RefCell<VecDeque<VecRead>>);
+
+impl Pending for VecReads {
+    type Read = VecRead;
+
+    fn insert(&self, read: VecRead) -> Result<(), VecRead> {
+        self.0.borrow_mut().push_back(read);
+        Ok(())
+    }
+
+    fn remove_next(&self) -> Option<VecRead> {
+        self.0.borrow_mut().pop_front()
+    }
+}
+
 /// How a read ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Completion {

@@ -7,7 +7,8 @@
 //! ```text
 //! callback --snapshot--> lock-free ring --(queue at most once)--> IoWorkItem worker --> debugger
 //!  event.rs, record.rs     ring.rs          schedule.rs             worker/              DbgPrintEx
-//!  pipeline.rs (record)                                              (names, format)
+//!  pipeline.rs (record)                                              (names, format)  or reader device
+//!                                                                                     reader/ -> CLI
 //! ```
 //!
 //! * [`event`]: what a callback hands over (borrowed strings, plain ids).

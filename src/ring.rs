@@ -75,7 +75,7 @@ const fn ready(header: u64) -> bool {
 pub enum Loss {
     /// Not enough free space.
     Full,
-    /// Gave up after [`MAX_ATTEMPTS`] lost CAS races.
+    /// Gave up after a bounded number (1024) of lost CAS races.
     Contended,
 }
 

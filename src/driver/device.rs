@@ -200,8 +200,8 @@ pub(super) fn set_dispatch(driver: &mut DRIVER_OBJECT) {
     }
     let routes: [(u32, unsafe extern "C" fn(PDEVICE_OBJECT, PIRP) -> NTSTATUS); 5] = [
         (IRP_MJ_CREATE, create_dispatch),
-        (IRP_MJ_CLEANUP, cleanup_dispatch),
-        (IRP_MJ_CLOSE, close_dispatch),
+        (IRP_MJ_CLEANUP, cleanup_close_dispatch),
+        (IRP_MJ_CLOSE, cleanup_close_dispatch),
         (IRP_MJ_READ, read_dispatch),
         (IRP_MJ_DEVICE_CONTROL, device_control_dispatch),
     ];
@@ -264,23 +264,13 @@ unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTST
     unsafe { complete(irp, status, 0) }
 }
 
-/// `IRP_MJ_CLEANUP` (the handle's last close): the reader's detaches it and cancels its
-/// pending reads; any other's has nothing to undo.
-unsafe extern "C" fn cleanup_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    if let Some(driver) = super::driver() {
-        // SAFETY: an IRP being dispatched.
-        let file = unsafe { file_of(irp) };
-        driver.channel.detach(file, &driver.reads, ReadIrp::cancel);
-    }
-    // SAFETY: ours to complete, once.
-    unsafe { complete(irp, STATUS_SUCCESS, 0) }
-}
-
-/// `IRP_MJ_CLOSE`: on Windows cleanup did everything already, and the detach below finds
-/// nothing to do; Wine 8 sends no `IRP_MJ_CLEANUP` at all (its ntoskrnl dispatches create,
-/// close, read, write, flush, ioctl, volume and cancel only), so there the reader's close
-/// is what detaches it.
-unsafe extern "C" fn close_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+/// `IRP_MJ_CLEANUP` (the handle's last close) and `IRP_MJ_CLOSE`: the reader's handle
+/// detaches it and cancels its pending reads; any other's has nothing to undo. On Windows
+/// cleanup does it and the close finds nothing left; Wine 8 sends no `IRP_MJ_CLEANUP` at
+/// all (its ntoskrnl dispatches create, close, read, write, flush, ioctl, volume and
+/// cancel only), so there the close is what detaches. One routine for both: they would
+/// be identical (and the linker's /OPT:ICF would fold them anyway).
+unsafe extern "C" fn cleanup_close_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     if let Some(driver) = super::driver() {
         // SAFETY: an IRP being dispatched.
         let file = unsafe { file_of(irp) };

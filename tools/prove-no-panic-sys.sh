@@ -32,16 +32,10 @@ ROOTS=(
     "timer-DPC     notifyring::driver::timer::timer_dpc       required"
     "IRP-default   notifyring::driver::device::unsupported              required"
     "IRP_MJ_CREATE notifyring::driver::device::create_dispatch          required"
-    "IRP_MJ_CLEANUP notifyring::driver::device::cleanup_dispatch        required"
-    "IRP_MJ_CLOSE  notifyring::driver::device::close_dispatch           required"
+    "IRP_MJ_CLEANUP+CLOSE notifyring::driver::device::cleanup_close_dispatch required"
     "IRP_MJ_READ   notifyring::driver::device::read_dispatch            required"
     "IRP_MJ_DEVICE_CONTROL notifyring::driver::device::device_control_dispatch required"
-    "CsqInsertIrp  notifyring::driver::queue::csq_insert                required"
-    "CsqRemoveIrp  notifyring::driver::queue::csq_remove                required"
-    "CsqPeekNextIrp notifyring::driver::queue::csq_peek_next            required"
-    "CsqAcquireLock notifyring::driver::queue::csq_acquire_lock         required"
-    "CsqReleaseLock notifyring::driver::queue::csq_release_lock         required"
-    "CsqCompleteCanceledIrp notifyring::driver::queue::csq_complete_canceled required"
+    "IRP-cancel    notifyring::driver::queue::cancel_routine            required"
 )
 # Roles whose reachable imports are listed.
 NOTIFY=(on_process on_thread on_image)

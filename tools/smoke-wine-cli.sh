@@ -50,12 +50,9 @@ say "fresh prefix ${WINEPREFIX#"$ROOT"/}"
 "$WINE" wineboot -i >"$OUT/wineboot.log" 2>&1 || fail "wineboot -i failed (see ${OUT#"$ROOT"/}/wineboot.log)"
 trap 'wineserver -k 2>/dev/null || true' EXIT
 
-if ! find /usr/lib/x86_64-linux-gnu/wine /usr/lib/wine /usr/lib64/wine -ipath '*x86_64-windows/bcryptprimitives.dll' 2>/dev/null | grep -q .; then
-    say "this Wine has no bcryptprimitives.dll: installing the stand-in"
-    x86_64-w64-mingw32-gcc -O2 -shared -o "$OUT/bcryptprimitives.dll" \
-        "$ROOT/tools/wine-cli/bcryptprimitives.c" "$ROOT/tools/wine-cli/bcryptprimitives.def" -ladvapi32
-    cp "$OUT/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
-fi
+# shellcheck source=tools/lib/wine-cli.sh
+source "$ROOT/tools/lib/wine-cli.sh"
+nr_wine_cli_standin "$WINEPREFIX" "$OUT"
 
 # run EXPECTED_EXIT EXPECTED_STDERR_OR_STDOUT_LINE ARGS...: one run, checked.
 run() {

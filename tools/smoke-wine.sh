@@ -16,6 +16,15 @@
 #      for that driver (callback -> ring -> work item -> DbgPrintEx); the copy's own
 #      DriverEntry then fails, as it must: \Device\NotifyRing exists already
 #      (STATUS_OBJECT_NAME_COLLISION), having undone what it did;
+#   3b. the CLI against the driver (the issue's acceptance test): `notifyring watch
+#      --json --output C:\watch.jsonl` runs in the background as the reader; a second
+#      `watch` fails with the one-line "another reader is attached" error and exit 4;
+#      the second copy is started again and its image load arrives as a JSON line
+#      (EventID 6, ImageLoaded its path) and not as a debugger line (DebuggerOutput=1:
+#      muted while a reader is attached); `notifyring status` shows the counters;
+#      SIGINT (Ctrl+C under Wine) makes the reader CancelIoEx its pending read, which the
+#      driver's cancel routine completes: exit 0 and the summary line; its handle's
+#      close detaches it (Wine sends IRP_MJ_CLOSE but no IRP_MJ_CLEANUP);
 #   4. stops the service: callbacks removed, worker idle, final drain, a final-stats
 #      line that agrees with the event lines printed, and nothing wrong afterwards.
 # Throughout: no KeBugCheckEx (a Rust panic), no page fault, no unimplemented call.
@@ -45,8 +54,6 @@ PARAMETERS=(RingBytes=16384 ImagePathCap=260 BatchSize=4 PidTableSize=64 OmitCom
 # why this run never calls it. Any other stubbed import fails step 1.
 declare -A WINE_STUBS_ALLOWED=(
     [PsGetProcessExitStatus]="the process-exit callback's: Wine's PsSetCreateProcessNotifyRoutineEx never calls back"
-    [IoCsqInsertIrp]="queues a read that must wait: needs an attached reader, and this run attaches none"
-    [IoCsqRemoveNextIrp]="takes a pending read: the channel calls it only while a reader is attached"
 )
 APIS=(PsSetCreateProcessNotifyRoutineEx PsSetCreateThreadNotifyRoutine PsSetLoadImageNotifyRoutine)
 KINDS=(process-create process-exit thread-create thread-exit image-load)
@@ -107,6 +114,8 @@ cp "$NR_WS_LINK/target/$NR_WIN_TARGET/release/notifyring.dll" "$SYS"
 # for it there); tools/prove-no-panic-sys.sh reads the pair.
 cp "$NR_WS_LINK/target/$NR_WIN_TARGET/release/notifyring.pdb" "$OUT/notifyring.pdb"
 timing "built ${SYS#"$NR_ROOT"/} ($(stat -c %s "$SYS") bytes) and notifyring.pdb ($(stat -c %s "$OUT/notifyring.pdb") bytes)"
+EXE=$(bash "$NR_ROOT/tools/build-cli-windows.sh" | tail -n 1) || fail "tools/build-cli-windows.sh failed"
+timing "built the CLI ${EXE#"$NR_ROOT"/} (tools/build-cli-windows.sh)"
 
 # --- 1. The PE ---------------------------------------------------------------------------
 
@@ -175,6 +184,9 @@ wine_started=1
 say "2. fresh prefix ${WINEPREFIX#"$NR_ROOT"/}"
 WINEDEBUG=-all "$WINE" wineboot -i >"$OUT/wineboot.log" 2>&1 || fail "wineboot -i failed (see target/wine-smoke/wineboot.log)"
 wineserver -w
+# shellcheck source=tools/lib/wine-cli.sh
+source "$NR_ROOT/tools/lib/wine-cli.sh"
+nr_wine_cli_standin "$WINEPREFIX" "$OUT" 2> >(sed 's/^/smoke-wine: /' >&2)
 drivers=$WINEPREFIX/drive_c/windows/system32/drivers
 cp "$SYS" "$drivers/$SERVICE.sys"
 cp "$SYS" "$drivers/$SECOND.sys"
@@ -182,7 +194,9 @@ cp "$SYS" "$drivers/$SECOND.sys"
 # From here on one session: a persistent server (otherwise it exits after a few idle
 # seconds and DriverUnload never runs); services.exe and winedevice.exe inherit this
 # WINEDEBUG and write DbgPrintEx text (debugstr) and Wine's errors into the log.
-export WINEDEBUG=warn+debugstr
+# trace+ntoskrnl: Wine's own account of the IRPs (dispatch_cancel, IoCancelIrp,
+# IofCompleteRequest, dispatch_close), which step 3b reads. SMOKE_WINE_DEBUG overrides.
+export WINEDEBUG=${SMOKE_WINE_DEBUG:-warn+debugstr,trace+ntoskrnl}
 wineserver -p
 run() { "$WINE" "$@" 2>>"$LOG"; }
 # Wine's sc reports errors on its debug channel only: the last such line of the log.
@@ -285,6 +299,104 @@ any_api=$(IFS='|' && echo "${APIS[*]}")
     fail "$SECOND registered a notify routine although its DriverEntry failed before that step"
 timing "image-load event for $SECOND.sys printed by the worker (size = SizeOfImage $image_size); $SECOND itself refused: the device name is taken"
 
+say "3b. the CLI against the driver: notifyring watch --json --output C:\\watch.jsonl in the background"
+JSONL=$WINEPREFIX/drive_c/watch.jsonl
+# The CLI's own output only: its processes get no Wine debug channels.
+cli() { WINEDEBUG=-all timeout -s KILL "$TIMEOUT" "$WINE" "$EXE" "$@"; }
+status_of() { sed -n "s/^$1=\([0-9]*\)$/\1/p" <<<"$2"; }
+# Polls `notifyring status` until item NAME equals VALUE; leaves the reply in $reply.
+wait_status() {
+    local name=$1 want=$2 reason=$3 deadline=$((SECONDS + TIMEOUT))
+    while :; do
+        reply=$(cli status 2>&1 | tr -d '\r') || true
+        [[ $(status_of "$name" "$reply") != "$want" ]] || return 0
+        ((SECONDS < deadline)) || fail "$reason; last status: $(head -n 3 <<<"$reply" | tr '\n' ' ')"
+        sleep 0.5
+    done
+}
+WINEDEBUG=-all "$WINE" "$EXE" watch --json --output 'C:\watch.jsonl' >"$OUT/watch.out" 2>"$OUT/watch.err" &
+watch_pid=$!
+# The reader attaches at its first read (Wine's creates carry no security context).
+wait_status reader_attached 1 "the watch never attached as the reader within ${TIMEOUT}s"
+kill -0 "$watch_pid" 2>/dev/null || fail "the watch exited: $(tr -d '\r' <"$OUT/watch.err")"
+timing "reader attached (status: reader_attached=1, reader_attaches=$(status_of reader_attaches "$reply"))"
+
+rc=0
+cli watch >"$OUT/watch2.out" 2>"$OUT/watch2.err" || rc=$?
+second=$(tr -d '\r' <"$OUT/watch2.err")
+[[ $rc == 4 ]] || fail "a second watch: exit $rc, expected 4; stderr: $second"
+[[ $second == 'notifyring: another reader is attached (one at a time): stop it first' ]] ||
+    fail "a second watch: expected the one-line 'another reader is attached' error, got: $second"
+timing "a second watch refused: exit 4, '$second'"
+
+start3=$(offset)
+! run sc start "$SECOND" >/dev/null || fail "sc start $SECOND succeeded the second time"
+[[ $(sc_error) == *"failed to start service 183" ]] || fail "sc start $SECOND (again): expected error 183, got: $(sc_error)"
+deadline=$((SECONDS + TIMEOUT))
+until [[ -s $JSONL ]] && grep -q '"EventID":6' "$JSONL"; do
+    ((SECONDS < deadline)) || fail "no EventID 6 JSON line in C:\\watch.jsonl within ${TIMEOUT}s of the second start"
+    sleep 0.2
+done
+tr -d '\r' <"$JSONL" >"$OUT/watch.jsonl"
+python3 - "$OUT/watch.jsonl" "$path" <<'PY' || fail "the JSON image-load line is not what the driver saw (above)"
+import json, sys
+objs = [json.loads(line) for line in open(sys.argv[1])]
+loads = [o for o in objs if o.get("EventID") == 6]
+assert len(loads) == 1 and len(objs) == 1, objs
+assert loads[0]["ImageLoaded"] == sys.argv[2], loads[0]
+PY
+sed 's/^/    /' "$OUT/watch.jsonl" >&2
+! driver_lines "$start3" | grep -q ' image-load ' ||
+    fail "DebuggerOutput=1: the image-load was also printed to the debugger while a reader was attached"
+timing "image load of $SECOND.sys arrived as JSON (EventID 6, ImageLoaded $path), and no debugger line (DebuggerOutput=1)"
+
+reply=$(cli status 2>&1 | tr -d '\r') || fail "notifyring status failed: $reply"
+printf '%s\n' "$reply" >"$OUT/status.txt"
+grep -qE '^driver [0-9]+\.[0-9]+\.[0-9]+ \(protocol [0-9]+\)$' <<<"$(head -n 1 <<<"$reply")" ||
+    fail "status: no version line: $(head -n 1 <<<"$reply")"
+for check in delivered:1 image-load:1 reader_events:1 reader_attached:1 reader_reads_pended:1; do
+    n=$(status_of "${check%%:*}" "$reply")
+    [[ -n $n ]] && ((n >= ${check#*:})) || fail "status: ${check%%:*}=${n:-missing}, expected >= ${check#*:}"
+done
+[[ $(status_of DebuggerOutput "$reply") == 1 ]] || fail "status: DebuggerOutput=$(status_of DebuggerOutput "$reply")"
+timing "status: $(head -n 1 <<<"$reply"); delivered=$(status_of delivered "$reply") image-load=$(status_of image-load "$reply") \
+reader_attached=1 reader_events=$(status_of reader_events "$reply") reader_reads_pended=$(status_of reader_reads_pended "$reply")"
+
+# Ctrl+C: Wine turns SIGINT into a console control event; the CLI's handler
+# CancelIoEx's the pending read, Wine's ntoskrnl calls IoCancelIrp on it, and the
+# driver's cancel routine completes it STATUS_CANCELLED. A read never completed hangs here.
+sigint=$(offset)
+kill -INT "$watch_pid" 2>/dev/null || fail "the watch is gone before SIGINT"
+deadline=$((SECONDS + TIMEOUT))
+while kill -0 "$watch_pid" 2>/dev/null; do
+    if ((SECONDS >= deadline)); then
+        kill -KILL "$watch_pid" 2>/dev/null || true
+        fail "the watch did not end within ${TIMEOUT}s of SIGINT (the cancelled read was not completed?)"
+    fi
+    sleep 0.2
+done
+rc=0
+wait "$watch_pid" || rc=$?
+summary=$(tr -d '\r' <"$OUT/watch.err")
+[[ $rc == 0 ]] || fail "the watch exited $rc after SIGINT: $summary"
+[[ $summary == 'notifyring: 1 events, 0 lost' ]] || fail "the watch's summary: expected 'notifyring: 1 events, 0 lost', got: $summary"
+json_events=$(grep -c . "$OUT/watch.jsonl")
+# What Wine did, from its trace: dispatch_cancel of the pending read's IRP, IoCancelIrp
+# calling the driver's cancel routine, which releases the cancel spin lock and completes
+# the IRP (IofCompleteRequest) before the handle's dispatch_close arrives.
+if [[ $WINEDEBUG == *trace+ntoskrnl* ]]; then
+    cancel=$(tail -c "+$((sigint + 1))" "$LOG" | tr -d '\r' | awk '
+        /:trace:ntoskrnl:dispatch_cancel / { irp = $2; state = "cancel"; next }
+        state == "cancel" && /:trace:ntoskrnl:IoReleaseCancelSpinLock / { state = "released"; next }
+        state == "released" && /:trace:ntoskrnl:IofCompleteRequest / && $2 == irp { state = "completed"; next }
+        state == "completed" && /:trace:ntoskrnl:dispatch_close / { print irp; exit }')
+    [[ -n $cancel ]] || fail "Wine's trace lacks dispatch_cancel -> IoReleaseCancelSpinLock -> IofCompleteRequest (same IRP) -> dispatch_close after SIGINT"
+    say "   Wine: dispatch_cancel $cancel -> IoCancelIrp -> cancel routine: IoReleaseCancelSpinLock, IofCompleteRequest $cancel; then dispatch_close"
+fi
+# Wine sends IRP_MJ_CLOSE when the handle goes, no IRP_MJ_CLEANUP: the close detaches.
+wait_status reader_attached 0 "the reader stayed attached after its process ended (no close?)"
+timing "SIGINT: the pending read was cancelled and completed, exit 0, '$summary'; the handle's close detached the reader"
+
 say "4. sc stop $SERVICE"
 stop1=$(offset)
 sc_state 1 stop "$SERVICE"
@@ -305,20 +417,25 @@ stat_of() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$final"; }
 # Every event line the first instance printed (the second has no worker: its DriverEntry failed).
 events=$(driver_lines "$start1" | sed -n "1,/^notifyring: unloaded$/p" | grep -E '^notifyring: #[0-9]+ ' || true)
 printed=$(grep -c . <<<"$events" || true)
-[[ $(stat_of delivered) == "$printed" ]] || fail "final-stats delivered=$(stat_of delivered), but $printed event lines were printed"
+# The reader got the events delivered while it was attached (DebuggerOutput=1 muted
+# them): json_events image loads.
+[[ $(stat_of delivered) == $((printed + json_events)) ]] ||
+    fail "final-stats delivered=$(stat_of delivered), but $printed event lines were printed and $json_events read as JSON"
 for kind in "${KINDS[@]}"; do
     n=$(grep -c " $kind pid=" <<<"$events" || true)
-    [[ $(stat_of "$kind") == "$n" ]] || fail "final-stats $kind=$(stat_of "$kind"), but $n $kind lines were printed"
+    [[ $kind != image-load ]] || n=$((n + json_events))
+    [[ $(stat_of "$kind") == "$n" ]] || fail "final-stats $kind=$(stat_of "$kind"), but $n $kind events were printed or read"
 done
 for counter in lost lost_reported; do
     [[ $(stat_of $counter) == 0 ]] || fail "final-stats $counter=$(stat_of $counter)"
 done
 seqs=$(sed -E 's/^notifyring: #([0-9]+) .*/\1/' <<<"$events" | tr '\n' ' ')
+# The reader's event came last, so the printed ones are still 1..printed.
 [[ $seqs == "$(seq -s ' ' 1 "$printed") " ]] || fail "event sequence numbers are not 1..$printed: $seqs"
 after=$(tail -c "+$((stop1 + 1))" "$LOG" | tr -d '\r' | sed -n '/notifyring: unloaded$/,$p' | sed 1d)
 bad=$(grep -E ':err:|notifyring: .*(failed|refused)' <<<"$after" || true)
 [[ -z $bad ]] || fail "after unload: $(head -n1 <<<"$bad")"
-timing "unload ok: callbacks removed, worker idle, final drain, final-stats delivered=$printed agrees with the lines printed"
+timing "unload ok: callbacks removed, worker idle, final drain, final-stats delivered=$((printed + json_events)) agrees with the $printed lines printed and the $json_events the reader got"
 
 wineserver -k 2>/dev/null || true
 wineserver -w
@@ -336,4 +453,4 @@ errors=$(grep -E 'err:(ntoskrnl|winedevice|seh)' <<<"$whole" |
 [[ -z $errors ]] || fail "$(head -n1 <<<"$errors")"
 driver_lines 0 >"$OUT/driver.log"
 rm -rf "$WINEPREFIX" # ~0.7 GB; a failed run keeps it for inspection
-say "PASS in $((SECONDS - started)) s: notifyring.sys linked, loaded, ran an image-load event through callback -> ring -> work item -> DbgPrintEx, and unloaded cleanly under $("$WINE" --version) (logs: target/wine-smoke/)"
+say "PASS in $((SECONDS - started)) s: notifyring.sys linked, loaded, ran image-load events through callback -> ring -> work item -> DbgPrintEx and -> the reader's channel -> notifyring.exe watch --json (Ctrl+C cancelled its pending read), and unloaded cleanly under $("$WINE" --version) (logs: target/wine-smoke/)"

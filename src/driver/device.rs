@@ -8,6 +8,10 @@
 //!   read waits in the cancel-safe queue until the worker fills it.
 //! * `IRP_MJ_DEVICE_CONTROL` ([`IOCTL_STATUS`]): version, configuration and counters.
 //! * `IRP_MJ_CLEANUP` of the reader's handle detaches it and cancels its pending reads.
+//! * `IRP_MJ_CLOSE` detaches it too, should cleanup not have (Wine sends no cleanup).
+//!
+//! Under Wine 8, whose creates carry no security context, an open becomes the reader at
+//! its first read instead (`read_dispatch`); Windows never takes that path.
 //!
 //! The dispatch routines find the driver through `super::driver`: they run only while a
 //! handle to the device is open or one of its IRPs is outstanding, and the I/O manager
@@ -196,8 +200,8 @@ pub(super) fn set_dispatch(driver: &mut DRIVER_OBJECT) {
     }
     let routes: [(u32, unsafe extern "C" fn(PDEVICE_OBJECT, PIRP) -> NTSTATUS); 5] = [
         (IRP_MJ_CREATE, create_dispatch),
-        (IRP_MJ_CLEANUP, cleanup_dispatch),
-        (IRP_MJ_CLOSE, close_dispatch),
+        (IRP_MJ_CLEANUP, cleanup_close_dispatch),
+        (IRP_MJ_CLOSE, cleanup_close_dispatch),
         (IRP_MJ_READ, read_dispatch),
         (IRP_MJ_DEVICE_CONTROL, device_control_dispatch),
     ];
@@ -237,7 +241,16 @@ unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTST
     let context: PIO_SECURITY_CONTEXT =
         unsafe { read_at(stack, offset_of!(IO_STACK_LOCATION, Parameters.Create.SecurityContext)) };
     // SAFETY: the I/O manager's security context for this open, NULL-checked.
-    let desired = unsafe { context.as_ref() }.map_or(0, |c| c.DesiredAccess);
+    let Some(context) = (unsafe { context.as_ref() }) else {
+        // Windows always passes one; Wine 8 passes NULL ("FIXME" in its dispatch_create),
+        // so the access asked for is unknown: such an open becomes the reader at its first
+        // read (see `read_dispatch`), and a status-only open never reads.
+        // SAFETY: an IRP being dispatched.
+        unsafe { mark_unclassified(irp) };
+        // SAFETY: ours to complete, once.
+        return unsafe { complete(irp, STATUS_SUCCESS, 0) };
+    };
+    let desired = context.DesiredAccess;
     // IO_SECURITY_CONTEXT's page does not say whether generic rights arrive mapped, so a
     // GENERIC_READ or GENERIC_ALL open counts as asking for READER_ACCESS either way.
     let status = if desired & (READER_ACCESS | GENERIC_READ | GENERIC_ALL) == 0 {
@@ -251,9 +264,13 @@ unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTST
     unsafe { complete(irp, status, 0) }
 }
 
-/// `IRP_MJ_CLEANUP` (the handle's last close): the reader's detaches it and cancels its
-/// pending reads; any other's has nothing to undo.
-unsafe extern "C" fn cleanup_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
+/// `IRP_MJ_CLEANUP` (the handle's last close) and `IRP_MJ_CLOSE`: the reader's handle
+/// detaches it and cancels its pending reads; any other's has nothing to undo. On Windows
+/// cleanup does it and the close finds nothing left; Wine 8 sends no `IRP_MJ_CLEANUP` at
+/// all (its ntoskrnl dispatches create, close, read, write, flush, ioctl, volume and
+/// cancel only), so there the close is what detaches. One routine for both: they would
+/// be identical (and the linker's /OPT:ICF would fold them anyway).
+unsafe extern "C" fn cleanup_close_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     if let Some(driver) = super::driver() {
         // SAFETY: an IRP being dispatched.
         let file = unsafe { file_of(irp) };
@@ -263,10 +280,37 @@ unsafe extern "C" fn cleanup_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTS
     unsafe { complete(irp, STATUS_SUCCESS, 0) }
 }
 
-/// `IRP_MJ_CLOSE`: nothing left to do (cleanup did it).
-unsafe extern "C" fn close_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    // SAFETY: ours to complete, once.
-    unsafe { complete(irp, STATUS_SUCCESS, 0) }
+/// `FsContext2` of a file object opened without a security context (Wine): this
+/// driver's own field on its own device's file objects, never set on Windows.
+const UNCLASSIFIED: usize = 0x4e52_5543; // "NRUC"
+
+/// Marks the file object of the create `irp` as opened without a security context.
+///
+/// # Safety
+/// `irp` is an `IRP_MJ_CREATE` being dispatched to this driver.
+unsafe fn mark_unclassified(irp: PIRP) {
+    // SAFETY: the caller's contract.
+    let stack = unsafe { stack_location(irp) };
+    // SAFETY: every create carries its file object, which this driver's device owns the
+    // FsContext fields of.
+    let file = unsafe { (*stack).FileObject };
+    if !file.is_null() {
+        // SAFETY: as above; not shared yet (the open is not complete).
+        unsafe { (*file).FsContext2 = ptr::without_provenance_mut(UNCLASSIFIED) };
+    }
+}
+
+/// Whether the file object of `irp` was opened without a security context.
+///
+/// # Safety
+/// `irp` is an IRP being dispatched to this driver.
+unsafe fn unclassified(irp: PIRP) -> bool {
+    // SAFETY: the caller's contract.
+    let stack = unsafe { stack_location(irp) };
+    // SAFETY: every IRP on a file handle carries its file object here.
+    let file = unsafe { (*stack).FileObject };
+    // SAFETY: a live file object of this device, NULL-checked; only create writes the field.
+    unsafe { file.as_ref() }.is_some_and(|f| f.FsContext2.addr() == UNCLASSIFIED)
 }
 
 /// `IRP_MJ_READ`: a batch now, or pending until the worker has one.
@@ -277,6 +321,12 @@ unsafe extern "C" fn read_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTAT
     };
     // SAFETY: an IRP being dispatched.
     let file = unsafe { file_of(irp) };
+    // An open that could not say what it wanted (Wine) becomes the reader by reading.
+    // SAFETY: as above.
+    if unsafe { unclassified(irp) } && !driver.channel.is_reader(file) && !driver.channel.attach(file) {
+        // SAFETY: ours to complete, once.
+        return unsafe { complete(irp, STATUS_SHARING_VIOLATION, 0) };
+    }
     // SAFETY: an IRP_MJ_READ for this device, owned here until handed on below.
     let read = unsafe { ReadIrp::arrived(irp) };
     match driver.channel.read(file, &driver.reads, read) {

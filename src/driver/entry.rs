@@ -170,12 +170,7 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
     let Some(published) = super::driver() else { return Err(STATUS_INSUFFICIENT_RESOURCES) };
     // SAFETY: the queue lives in the static slot until unload, and the device lets no
     // open in before `device::open` below.
-    let status = unsafe { published.reads.start() };
-    if !NT_SUCCESS(status) {
-        failed("IoCsqInitialize", status);
-        shut_down(object, [false; 3]);
-        return Err(status);
-    }
+    unsafe { published.reads.start() };
     // SAFETY: the timer lives in the static slot, where it stays until unload's
     // `shut_down` has stopped it; DriverEntry and unload never overlap.
     unsafe { published.timer.start(config.stats_interval_s) };

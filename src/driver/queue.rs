@@ -1,25 +1,24 @@
 //! The reader's kernel plumbing: the spin lock around its [`Channel`](crate::reader::Channel)
-//! ([`SpinLock`]), the cancel-safe queue its reads wait in ([`ReadQueue`], the `IoCsq*`
-//! routines over a list with a spin lock of its own), and a read IRP as the channel
-//! sees it ([`ReadIrp`]).
+//! ([`SpinLock`]), the cancel-safe queue its reads wait in ([`ReadQueue`]: a list with a
+//! spin lock of its own and a cancel routine, as Microsoft's docs describe it), and a read
+//! IRP as the channel sees it ([`ReadIrp`]).
 //!
 //! Lock order: the channel's lock, then the queue's (the channel inserts and takes
-//! reads while holding its own); the queue's callbacks never take the channel's.
+//! reads while holding its own); the queue's cancel routine never takes the channel's.
 //! Both are spin locks: the queue's is taken by the cancel path at `DISPATCH_LEVEL`,
 //! and the channel's is held around the queue's. So everything touched under them is
 //! non-paged: the channel's buffer (default pool), the IRPs and their system buffers.
 
 use core::cell::UnsafeCell;
+use core::ffi::c_void;
 use core::mem::offset_of;
 use core::ptr;
+use core::sync::atomic::{AtomicPtr, Ordering};
 
-use wdk_sys::ntddk::{
-    IoCsqInitialize, IoCsqInsertIrp, IoCsqRemoveNextIrp, IofCompleteRequest, KeAcquireSpinLockRaiseToDpc,
-    KeReleaseSpinLock,
-};
+use wdk_sys::ntddk::{IoReleaseCancelSpinLock, IofCompleteRequest, KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock};
 use wdk_sys::{
-    IO_CSQ, IO_NO_INCREMENT, IO_STACK_LOCATION, IRP, KIRQL, KSPIN_LOCK, LIST_ENTRY, NTSTATUS, PIRP, PKIRQL, PVOID,
-    STATUS_CANCELLED,
+    BOOLEAN, IO_NO_INCREMENT, IO_STACK_LOCATION, IRP, KSPIN_LOCK, LIST_ENTRY, NTSTATUS, PDEVICE_OBJECT, PDRIVER_CANCEL,
+    PIRP, PVOID, SL_PENDING_RETURNED, STATUS_CANCELLED,
 };
 
 use crate::reader::{Lock, Pending, Read};
@@ -160,91 +159,222 @@ impl Read for ReadIrp {
     }
 }
 
-/// The cancel-safe queue of pending reads: `IO_CSQ` over a list of IRPs (linked through
-/// `Tail.Overlay.ListEntry`) under its own spin lock. The `IoCsq*` routines keep the
-/// cancel routine, the list and the lock consistent; its callbacks below only edit the
-/// list. Initialised in place ([`ReadQueue::start`]) once it sits in the driver's
-/// static slot, where it stays until unload.
-#[repr(C)]
+/// The cancel-safe queue of pending reads, written out by hand as Microsoft's kernel docs
+/// describe it for a driver that keeps its own queue under its own spin lock ("Canceling
+/// IRPs", "Using a Driver-Supplied Spin Lock", "Points to Consider When Canceling IRPs",
+/// and `IoSetCancelRoutine`'s page): a doubly-linked list of IRPs through
+/// `Tail.Overlay.ListEntry`, guarded by `lock`.
+///
+/// * [`Pending::insert`] (queue lock held) sets [`cancel_routine`]; if the IRP is already
+///   cancelled *and* taking the routine back succeeds, nobody else will touch it: it is
+///   handed back to be completed `STATUS_CANCELLED`. Otherwise it is marked pending and
+///   linked; should a cancel be in flight already, its routine waits for the queue lock
+///   and finds the IRP linked.
+/// * [`Pending::remove_next`] (queue lock held) takes the first IRP whose routine it can
+///   clear: from then on no cancel routine will run for it. One whose routine is already
+///   NULL is being cancelled: it stays linked, and its cancel routine unlinks it.
+/// * [`cancel_routine`] releases the system cancel spin lock first, takes only the queue
+///   lock, unlinks the IRP (an unlinked IRP's links point at itself), and completes it.
+///
+/// Not the `IoCsq*` routines: Wine 8 exports those only as stubs that abort, so a reader
+/// under Wine would crash the driver; this needs only `IoReleaseCancelSpinLock` (a real
+/// export of both ntoskrnls) and wdm.h's inline `IoSetCancelRoutine`/`IoMarkIrpPending`.
+///
+/// Lock order: the channel's lock, then this one; the cancel routine takes only this one
+/// (after dropping the system cancel spin lock), so no cycle. Initialised in place
+/// ([`ReadQueue::start`]) once it sits in the driver's static slot, where it stays until
+/// unload; the I/O manager calls unload only once no IRP is outstanding, so a queued IRP
+/// (and its cancel routine) never outlives the queue.
 pub(super) struct ReadQueue {
-    /// First, so that a callback's `PIO_CSQ` is the queue's address.
-    csq: UnsafeCell<IO_CSQ>,
     lock: UnsafeCell<KSPIN_LOCK>,
     head: UnsafeCell<LIST_ENTRY>,
 }
 
-// SAFETY: the IO_CSQ routines serialise every access under `lock`; `start` runs before
-// any IRP can reach the queue.
+// SAFETY: the list is touched only while `lock` is held; `start` runs before any IRP can
+// reach the queue.
 unsafe impl Sync for ReadQueue {}
 
 impl ReadQueue {
     /// Zeroed; [`ReadQueue::start`] initialises it where it will stay.
-    pub(super) fn new() -> Self {
+    pub(super) const fn new() -> Self {
         Self {
-            csq: UnsafeCell::new(IO_CSQ::default()),
             lock: UnsafeCell::new(0),
             head: UnsafeCell::new(LIST_ENTRY { Flink: ptr::null_mut(), Blink: ptr::null_mut() }),
         }
     }
 
-    /// Empties the list and initialises the `IO_CSQ` (`PASSIVE_LEVEL`, DriverEntry).
+    /// Empties the list (`InitializeListHead`; the lock is already 0, wdm.h's inline
+    /// `KeInitializeSpinLock` on x64). `PASSIVE_LEVEL`, DriverEntry.
     ///
     /// # Safety
     /// `self` must not move until the driver unloads, and no IRP may reach it before
-    /// this returns success.
-    pub(super) unsafe fn start(&self) -> NTSTATUS {
+    /// this returns.
+    pub(super) const unsafe fn start(&self) {
         let head = self.head.get();
         // SAFETY: not shared yet (the caller's contract); an empty list points at itself.
         unsafe { head.write(LIST_ENTRY { Flink: head, Blink: head }) };
-        // SAFETY: as above; the callbacks have the documented IO_CSQ_* signatures.
-        unsafe {
-            IoCsqInitialize(
-                self.csq.get(),
-                Some(csq_insert),
-                Some(csq_remove),
-                Some(csq_peek_next),
-                Some(csq_acquire_lock),
-                Some(csq_release_lock),
-                Some(csq_complete_canceled),
-            )
-        }
+    }
+
+    /// Runs `f` on the list head holding the queue lock (raises to `DISPATCH_LEVEL`).
+    fn locked<R>(&self, f: impl FnOnce(*mut LIST_ENTRY) -> R) -> R {
+        // SAFETY: an initialised spin lock (0 from `new`); IRQL <= DISPATCH_LEVEL (every
+        // caller: dispatch routines, the worker, unload, the cancel routine after it has
+        // released the cancel spin lock); released below on this processor (no unwinding:
+        // panic = abort).
+        let irql = unsafe { KeAcquireSpinLockRaiseToDpc(self.lock.get()) };
+        let result = f(self.head.get());
+        // SAFETY: held since the acquire above; `irql` is what it returned.
+        unsafe { KeReleaseSpinLock(self.lock.get(), irql) };
+        result
     }
 }
 
 impl Pending for ReadQueue {
     type Read = ReadIrp;
 
-    /// `IoCsqInsertIrp` marks the IRP pending (the dispatch routine returns
-    /// `STATUS_PENDING`); if it was already cancelled, the queue completes it itself
-    /// through [`csq_complete_canceled`]. So it is never handed back.
+    /// Queues the read (marked pending: the dispatch routine returns `STATUS_PENDING`),
+    /// or hands it back if it was cancelled before it could become cancelable.
     fn insert(&self, read: ReadIrp) -> Result<(), ReadIrp> {
-        // SAFETY: an initialised queue (`start`); the IRP is owned by the caller, who
-        // gives it up here; no IRP context is kept (NULL).
-        unsafe { IoCsqInsertIrp(self.csq.get(), read.irp, ptr::null_mut()) };
-        Ok(())
+        let irp = read.irp;
+        self.locked(|head| {
+            // Who the cancel routine must unlink it from.
+            // SAFETY: the caller owns the IRP; DriverContext is the driver's while it does
+            // (and while the IRP is queued), and nothing else uses it in this driver.
+            unsafe { driver_context(irp).write(ptr::from_ref(self).cast_mut().cast()) };
+            // SAFETY: an IRP this driver owns; the queue lock is held, as "Using a
+            // Driver-Supplied Spin Lock" asks for setting the routine.
+            let _ = unsafe { set_cancel_routine(irp, Some(cancel_routine)) };
+            // SAFETY: as above; `Cancel` is a BOOLEAN the I/O manager sets (IoCancelIrp)
+            // before it takes the routine: read it after the exchange above (volatile: it
+            // may change under us).
+            let cancelled = unsafe { ptr::read_volatile(cancel_flag(irp)) } != 0;
+            // SAFETY: as above. Non-NULL: we took the routine back before IoCancelIrp did,
+            // so no cancel routine will run and the IRP is still ours alone.
+            if cancelled && unsafe { set_cancel_routine(irp, None) }.is_some() {
+                return Err(read);
+            }
+            // Cancelled with the routine already taken, or not cancelled: queued either
+            // way; a cancel routine in flight waits for this lock and then unlinks it.
+            // SAFETY: the dispatch routine's IRP, not yet completed; it returns
+            // STATUS_PENDING for it (ReadOutcome::Pending).
+            unsafe { mark_pending(irp) };
+            // SAFETY: the queue lock is held; `head` is an initialised list and the IRP's
+            // links are free (it is in no list).
+            unsafe { insert_tail(head, links(irp)) };
+            Ok(())
+        })
     }
 
     fn remove_next(&self) -> Option<ReadIrp> {
-        // SAFETY: an initialised queue; IRQL <= DISPATCH_LEVEL. A returned IRP is no
-        // longer cancelable and belongs to the caller.
-        let irp = unsafe { IoCsqRemoveNextIrp(self.csq.get(), ptr::null_mut()) };
+        let irp = self.locked(|head| {
+            // SAFETY: the queue lock is held; an initialised list.
+            let mut entry = unsafe { (*head).Flink };
+            while entry != head {
+                let irp = irp_of(entry);
+                // SAFETY: `entry` is linked, so its IRP is queued and not completed (a
+                // cancel routine completes it only after unlinking it under this lock).
+                let next = unsafe { (*entry).Flink };
+                // SAFETY: a queued IRP. Non-NULL: no cancel routine will run for it now.
+                if unsafe { set_cancel_routine(irp, None) }.is_some() {
+                    // SAFETY: the lock is held and `entry` is linked.
+                    unsafe { unlink(entry) };
+                    return irp;
+                }
+                // NULL: being cancelled; its routine (waiting for this lock) unlinks it.
+                entry = next;
+            }
+            ptr::null_mut()
+        });
         if irp.is_null() {
             return None;
         }
-        // SAFETY: a read IRP this driver queued, now owned here.
+        // SAFETY: a read IRP this driver queued, now unlinked and no longer cancelable:
+        // owned here.
         Some(unsafe { ReadIrp::queued(irp) })
     }
 }
 
-/// The queue a callback's `IO_CSQ` belongs to.
+/// The read queue's cancel routine (`DRIVER_CANCEL`): called by the I/O manager
+/// (`IoCancelIrp`: the reader's thread exited, `CancelIo`/`CancelIoEx`) at
+/// `DISPATCH_LEVEL` holding the system cancel spin lock, only for an IRP whose routine
+/// it took, i.e. one [`Pending::remove_next`] can no longer take.
+unsafe extern "C" fn cancel_routine(_device: PDEVICE_OBJECT, irp: PIRP) {
+    // SAFETY: the IRP being cancelled, live until we complete it below; CancelIrql is
+    // what IoAcquireCancelSpinLock returned to the I/O manager.
+    let irql = unsafe { (*irp).CancelIrql };
+    // SAFETY: the I/O manager holds the cancel spin lock for this call; release it first,
+    // with Irp->CancelIrql ("Points to Consider When Canceling IRPs").
+    unsafe { IoReleaseCancelSpinLock(irql) };
+    // SAFETY: `insert` stored the queue's address before making the IRP cancelable, and
+    // the queue lives in the driver's static slot until unload, which cannot run while
+    // this IRP is outstanding.
+    let queue: *const ReadQueue = unsafe { driver_context(irp).read() }.cast_const().cast();
+    // SAFETY: as above.
+    if let Some(queue) = unsafe { queue.as_ref() } {
+        let entry = links(irp);
+        queue.locked(|_| {
+            // SAFETY: the queue lock is held; the IRP's links are either in the list or
+            // point at themselves (unlinked).
+            if unsafe { (*entry).Flink } != entry {
+                // SAFETY: as above: linked.
+                unsafe { unlink(entry) };
+            }
+        });
+    }
+    // SAFETY: unlinked and its routine taken by the I/O manager: ours alone, completed
+    // once (IRQL <= DISPATCH_LEVEL).
+    let _ = unsafe { complete(irp, STATUS_CANCELLED, 0) };
+}
+
+/// wdm.h's inline `IoSetCancelRoutine`: `InterlockedExchangePointer(&Irp->CancelRoutine,
+/// routine)`, returning the previous routine.
 ///
 /// # Safety
-/// `csq` is the `csq` field of a live [`ReadQueue`] (the I/O manager passes back the one
-/// `start` registered).
-unsafe fn queue<'a>(csq: *mut IO_CSQ) -> &'a ReadQueue {
-    // SAFETY: `csq` is the first field of the repr(C) ReadQueue (UnsafeCell is
-    // transparent), so its address is the queue's.
-    unsafe { &*csq.cast::<ReadQueue>() }
+/// `irp` is a live IRP this driver owns or has queued.
+unsafe fn set_cancel_routine(irp: PIRP, routine: PDRIVER_CANCEL) -> PDRIVER_CANCEL {
+    let field = irp.wrapping_byte_add(offset_of!(IRP, CancelRoutine)).cast::<*mut c_void>();
+    // SAFETY: `CancelRoutine` is a pointer-sized, pointer-aligned field of a live IRP that
+    // the I/O manager (IoCancelIrp) also only touches with interlocked exchanges.
+    let atomic = unsafe { AtomicPtr::from_ptr(field) };
+    let new = routine.map_or(ptr::null_mut(), |f| f as *mut c_void);
+    // SeqCst: InterlockedExchangePointer is a full barrier. It pairs with IoCancelIrp,
+    // which sets `Irp->Cancel` and then exchanges the routine with NULL: `insert` exchanges
+    // the routine in and then reads `Cancel`; with both sides ordered (store then load
+    // across a locked exchange), at least one sees the other, so a cancel is never missed.
+    let old = atomic.swap(new, Ordering::SeqCst);
+    if old.is_null() {
+        return None;
+    }
+    // SAFETY: a non-NULL CancelRoutine is a DRIVER_CANCEL function pointer (the only
+    // values ever stored there), and a function pointer has the size of a data pointer.
+    Some(unsafe { core::mem::transmute::<*mut c_void, unsafe extern "C" fn(PDEVICE_OBJECT, PIRP)>(old) })
+}
+
+/// wdm.h's inline `IoMarkIrpPending`: sets `SL_PENDING_RETURNED` in the current stack
+/// location's `Control`.
+///
+/// # Safety
+/// `irp` is an IRP being dispatched to this driver, not yet completed.
+unsafe fn mark_pending(irp: PIRP) {
+    // SAFETY: the caller's contract.
+    let stack = unsafe { stack_location(irp) };
+    // SAFETY: the current stack location is ours while we own the IRP.
+    unsafe { (*stack).Control |= PENDING_RETURNED };
+}
+
+/// `SL_PENDING_RETURNED`, as the `UCHAR` `Control` holds.
+const PENDING_RETURNED: u8 = 1;
+const _: () = assert!(SL_PENDING_RETURNED == PENDING_RETURNED as u32);
+
+/// `Irp->Cancel`, set by `IoCancelIrp`.
+const fn cancel_flag(irp: PIRP) -> *const BOOLEAN {
+    irp.wrapping_byte_add(offset_of!(IRP, Cancel)).cast_const().cast()
+}
+
+/// `Tail.Overlay.DriverContext[0]`: free for the driver while it owns or queues the IRP
+/// (it overlays only `DeviceQueueEntry`, which this driver never uses).
+const fn driver_context(irp: PIRP) -> *mut PVOID {
+    irp.wrapping_byte_add(offset_of!(IRP, Tail.Overlay.__bindgen_anon_1.__bindgen_anon_1.DriverContext)).cast()
 }
 
 /// The list links inside an IRP (`Tail.Overlay.ListEntry`, free for the driver while it
@@ -258,70 +388,33 @@ const fn irp_of(entry: *mut LIST_ENTRY) -> PIRP {
     entry.wrapping_byte_sub(offset_of!(IRP, Tail.Overlay.__bindgen_anon_2.ListEntry)).cast()
 }
 
-/// `CsqInsertIrp`: at the list's tail (reads are served in order). Queue lock held.
-unsafe extern "C" fn csq_insert(csq: *mut IO_CSQ, irp: PIRP) {
-    // SAFETY: the I/O manager passes the registered IO_CSQ.
-    let head = unsafe { queue(csq) }.head.get();
-    let entry = links(irp);
-    // SAFETY: the queue lock is held; `head` is an initialised list (InsertTailList).
+/// `InsertTailList(head, entry)`: reads are served in order.
+///
+/// # Safety
+/// The queue lock is held, `head` is an initialised list and `entry` is in no list.
+unsafe fn insert_tail(head: *mut LIST_ENTRY, entry: *mut LIST_ENTRY) {
+    // SAFETY: the caller's contract.
     let last = unsafe { (*head).Blink };
     // SAFETY: as above; `entry`, `last` and `head` are links of this list.
-    unsafe {
-        entry.write(LIST_ENTRY { Flink: head, Blink: last });
-    }
+    unsafe { entry.write(LIST_ENTRY { Flink: head, Blink: last }) };
     // SAFETY: as above.
     unsafe { (*last).Flink = entry };
     // SAFETY: as above.
     unsafe { (*head).Blink = entry };
 }
 
-/// `CsqRemoveIrp`: unlinks it (`RemoveEntryList`). Queue lock held.
-unsafe extern "C" fn csq_remove(_csq: *mut IO_CSQ, irp: PIRP) {
-    let entry = links(irp);
-    // SAFETY: the queue lock is held and `entry` is linked, so its neighbours are too.
+/// `RemoveEntryList(entry)`, then points `entry` at itself: "not linked" for the cancel
+/// routine.
+///
+/// # Safety
+/// The queue lock is held and `entry` is linked, so its neighbours are too.
+unsafe fn unlink(entry: *mut LIST_ENTRY) {
+    // SAFETY: the caller's contract.
     let LIST_ENTRY { Flink: next, Blink: prev } = unsafe { entry.read() };
     // SAFETY: as above.
     unsafe { (*prev).Flink = next };
     // SAFETY: as above.
     unsafe { (*next).Blink = prev };
-}
-
-/// `CsqPeekNextIrp`: the IRP after `irp` (the first if NULL), or NULL at the end. No
-/// peek context is ever passed. Queue lock held.
-unsafe extern "C" fn csq_peek_next(csq: *mut IO_CSQ, irp: PIRP, _peek_context: PVOID) -> PIRP {
-    // SAFETY: the I/O manager passes the registered IO_CSQ.
-    let head = unsafe { queue(csq) }.head.get();
-    let next = if irp.is_null() {
-        // SAFETY: the queue lock is held; an initialised list.
-        unsafe { (*head).Flink }
-    } else {
-        let entry = links(irp);
-        // SAFETY: as above; `irp` is in this queue.
-        unsafe { (*entry).Flink }
-    };
-    if next == head { ptr::null_mut() } else { irp_of(next) }
-}
-
-/// `CsqAcquireLock`: the queue's own spin lock (raises to `DISPATCH_LEVEL`).
-unsafe extern "C" fn csq_acquire_lock(csq: *mut IO_CSQ, irql: PKIRQL) {
-    // SAFETY: the I/O manager passes the registered IO_CSQ.
-    let lock = unsafe { queue(csq) }.lock.get();
-    // SAFETY: an initialised spin lock; called at IRQL <= DISPATCH_LEVEL.
-    let old = unsafe { KeAcquireSpinLockRaiseToDpc(lock) };
-    // SAFETY: the I/O manager passes where to keep the previous IRQL.
-    unsafe { irql.write(old) };
-}
-
-/// `CsqReleaseLock`.
-unsafe extern "C" fn csq_release_lock(csq: *mut IO_CSQ, irql: KIRQL) {
-    // SAFETY: the I/O manager passes the registered IO_CSQ.
-    let lock = unsafe { queue(csq) }.lock.get();
-    // SAFETY: held since `csq_acquire_lock`, which returned `irql`.
-    unsafe { KeReleaseSpinLock(lock, irql) };
-}
-
-/// `CsqCompleteCanceledIrp`: a read cancelled while queued (its thread exited, `CancelIo`).
-unsafe extern "C" fn csq_complete_canceled(_csq: *mut IO_CSQ, irp: PIRP) {
-    // SAFETY: the queue removed it and hands it over to be completed.
-    let _ = unsafe { complete(irp, STATUS_CANCELLED, 0) };
+    // SAFETY: as above; the IRP's own links.
+    unsafe { entry.write(LIST_ENTRY { Flink: entry, Blink: entry }) };
 }

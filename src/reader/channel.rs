@@ -480,7 +480,7 @@ mod tests {
                 Err(read)
             }
             fn remove_next(&self) -> Option<Buf> {
-                panic!("the queue was touched without a reader (Wine stubs IoCsqRemoveNextIrp)")
+                panic!("the queue was touched without a reader")
             }
         }
         channel().detach_any(&Untouchable, |_| panic!("nothing to cancel"));

@@ -101,7 +101,7 @@ impl Read for SimRead {
     }
 }
 
-/// The cancel-safe queue of pending reads (`IoCsq*`), with its own lock.
+/// The cancel-safe queue of pending reads (the driver's list + cancel routine), with its own lock.
 #[derive(Default)]
 pub struct SimPending(Mutex<VecDeque<SimRead>>);
 

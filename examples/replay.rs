@@ -14,6 +14,8 @@
 
 #[path = "replay/engine.rs"]
 mod engine;
+#[path = "replay/facts.rs"]
+mod facts;
 #[path = "replay/summary.rs"]
 mod summary;
 #[path = "replay/synthetic.rs"]

@@ -7,6 +7,8 @@
 #[path = "../examples/replay/engine.rs"]
 #[allow(dead_code, reason = "the CLI's stdout sink and write errors are the example's")]
 mod engine;
+#[path = "../examples/replay/facts.rs"]
+mod facts;
 #[path = "../examples/replay/summary.rs"]
 mod summary;
 #[path = "../examples/replay/synthetic.rs"]

@@ -6,6 +6,7 @@
 //! each other. Each producer keeps its own latency histogram and counts; nothing shared
 //! is written on the hot path except by the pipeline itself.
 
+use crate::facts::{FactsCounts, RecordedFacts, Stamps};
 use crate::ticker::Ticker;
 use crate::workload::Workload;
 use hdrhistogram::Histogram;
@@ -22,6 +23,7 @@ use notifyring::worker::names::{Lookup, Name};
 use notifyring::worker::{Delivered, WorkerEnv};
 use std::collections::HashMap;
 use std::io::{BufWriter, Stdout, Write};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -56,6 +58,8 @@ pub struct JsonCounts {
     pub lost_in_objects: u64,
     /// The formatter's own counters.
     pub counters: Counters,
+    /// What the recorded file facts did; `None` when the input has none.
+    pub file_facts: Option<FactsCounts>,
 }
 
 /// Kernel-side and pacing settings of one run.
@@ -180,6 +184,8 @@ struct ReplayEnv {
     print_delay: Duration,
     /// In JSON mode: the formatter, and what it wrote.
     json: Option<(JsonFormatter, JsonCounts)>,
+    /// In JSON mode, when the input has them: the recording's file facts.
+    files: Option<RecordedFacts>,
 }
 
 impl ReplayEnv {
@@ -221,7 +227,11 @@ impl WorkerEnv for ReplayEnv {
     fn delivered(&mut self, event: &Delivered<'_>) {
         let Some((formatter, counts)) = self.json.as_mut() else { return };
         let processes = &self.processes;
-        let object = formatter.event(event, |pid| processes.get(&pid).map(|units| String::from_utf16_lossy(units)));
+        let lookup = |pid: u64| processes.get(&pid).map(|units| String::from_utf16_lossy(units));
+        let object = match self.files.as_mut() {
+            Some(files) => formatter.event_with(event, lookup, files),
+            None => formatter.event(event, lookup),
+        };
         counts.objects_by_kind[event.record.kind.index()] += 1;
         counts.counters = formatter.counters();
         self.write(object.as_bytes());
@@ -353,6 +363,9 @@ impl Report {
             if json.lost_in_objects != lost {
                 v.push(format!("{lost} events lost but {} in LOST objects", json.lost_in_objects));
             }
+            if let Some(files) = json.file_facts.filter(|f| f.unmatched != 0) {
+                v.push(format!("{} records matched no recorded event's file facts", files.unmatched));
+            }
         }
         if self.queue.double_queues != 0 {
             v.push(format!(
@@ -420,6 +433,7 @@ fn produce(
     speed: Option<f64>,
     first_t: u64,
     ticker: &Ticker,
+    stamps: Option<&Stamps>,
     result: &mut ProducerResult,
 ) {
     let start = Instant::now();
@@ -430,6 +444,10 @@ fn produce(
         }
         let event = timed.item.event();
         let t0 = ticker.now();
+        if let Some(stamps) = stamps {
+            // Names the record's trace line for its file facts (JSON only).
+            stamps.set(i, t0);
+        }
         let outcome = pipeline.record(Stamp { ticks: t0, cpu }, &event);
         let t1 = ticker.now();
         let ticks = t1.wrapping_sub(t0).max(1);
@@ -454,6 +472,7 @@ fn record_all(
     speed: Option<f64>,
     first_t: u64,
     ticker: &Ticker,
+    stamps: Option<&Stamps>,
 ) -> (Result<Vec<ProducerResult>, String>, Instant, Duration) {
     // 0: wait, 1: go, 2: give up (a thread could not be started).
     let gate = AtomicU8::new(0);
@@ -477,7 +496,7 @@ fn record_all(
                     }
                 };
                 if go {
-                    produce(pipeline, workload, share, cpu, speed, first_t, ticker, &mut result);
+                    produce(pipeline, workload, share, cpu, speed, first_t, ticker, stamps, &mut result);
                 }
                 result
             });
@@ -525,6 +544,10 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         let formatter = JsonFormatter::new(clock, utc_start_ns, options.paths.clone(), Config::DEFAULT.names);
         (formatter, JsonCounts::default())
     });
+    // The recording's file facts, named by the stamps the producers write.
+    let stamps =
+        (json.is_some() && !workload.file_facts.is_empty()).then(|| Arc::new(Stamps::new(workload.events.len())));
+    let files = stamps.clone().map(|stamps| RecordedFacts::new(workload, stamps));
     let env = ReplayEnv {
         sink,
         write_error: None,
@@ -533,6 +556,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         ticker,
         print_delay: options.print_delay,
         json,
+        files,
     };
     let kernel = SimKernel::start(&config, clock, env).map_err(RunError::Pipeline)?;
     if !options.stall_worker.is_zero() {
@@ -548,7 +572,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
     }
     let first_t = workload.events.iter().map(|e| e.t_ns).min().unwrap_or(0);
     let (results, start, record_elapsed) =
-        record_all(kernel.pipeline(), workload, &shares, options.speed, first_t, &ticker);
+        record_all(kernel.pipeline(), workload, &shares, options.speed, first_t, &ticker, stamps.as_deref());
     let results = results.map_err(RunError::Thread)?;
     let unloaded = kernel.unload();
     let total_elapsed = start.elapsed();
@@ -580,7 +604,9 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         stats: unloaded.stats,
         queue: unloaded.queue,
         printed: env.printed,
-        json: env.json.map(|(_, counts)| counts),
+        json: env
+            .json
+            .map(|(_, counts)| JsonCounts { file_facts: env.files.as_ref().map(RecordedFacts::counts), ..counts }),
         lines,
         latency_ticks: latency,
         latency_queued_ticks: latency_queued,

@@ -15,6 +15,7 @@
 
 use crate::workload::{Item, Timed, Workload, utf16};
 use notifyring::event::ClientId;
+use std::collections::HashMap;
 
 /// `SplitMix64`: tiny, fast, and the same sequence everywhere for a seed.
 struct Rng(u64);
@@ -706,6 +707,8 @@ pub fn generate(seed: u64, events: usize) -> Workload {
     Workload {
         events: all,
         processes,
+        // Synthetic files have no version resource, hashes or signature.
+        file_facts: HashMap::new(),
         sources: vec![format!("synthetic workload (seed {seed}, {events} events)")],
         malformed: Vec::new(),
         malformed_lines: 0,

@@ -1,7 +1,10 @@
 //! Reading recorded traces: JSON Lines in the schema of `../shared/traces/README.md`,
 //! plain or gzip-compressed (told apart by the gzip magic, not the file name).
 //!
-//! Null fields are normal and become 0, `false` or "no string". A line that does not
+//! Null fields are normal and become 0, `false` or "no string". The optional file facts
+//! of process creates and image loads (`original_file_name`, …, `signature_status`: what
+//! Sysmon read from the image file) are kept per event, for the JSON output
+//! (`crate::facts`). A line that does not
 //! fit the schema is skipped and reported as `FILE:LINE: reason`; a file that cannot be
 //! read, is not JSON Lines at all, or holds no event is an error. Nothing here panics
 //! on any input.
@@ -9,6 +12,7 @@
 use crate::workload::{Item, Malformed, Timed, Workload};
 use flate2::read::MultiGzDecoder;
 use notifyring::event::ClientId;
+use notifyring::user::facts::FileFacts;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt;
@@ -60,6 +64,24 @@ struct Line<'a> {
     /// machine could name at that moment.
     #[serde(borrow)]
     parent_image: Option<&'a RawValue>,
+    /// Optional (Sysmon-derived traces): the image file's facts, as Sysmon wrote them.
+    #[serde(borrow)]
+    original_file_name: Option<&'a RawValue>,
+    #[serde(borrow)]
+    description: Option<&'a RawValue>,
+    #[serde(borrow)]
+    product: Option<&'a RawValue>,
+    #[serde(borrow)]
+    company: Option<&'a RawValue>,
+    #[serde(borrow)]
+    file_version: Option<&'a RawValue>,
+    #[serde(borrow)]
+    hashes: Option<&'a RawValue>,
+    signed: Option<bool>,
+    #[serde(borrow)]
+    signature: Option<&'a RawValue>,
+    #[serde(borrow)]
+    signature_status: Option<&'a RawValue>,
 }
 
 /// Per-file counts, for the summary.
@@ -142,9 +164,12 @@ fn load_file(path: &Path, offset: u64, workload: &mut Workload) -> Result<FileSt
             }
         }
         match parse_line(text, &mut last_t) {
-            Ok((t_ns, item, known)) => {
+            Ok((t_ns, item, known, facts)) => {
                 for (pid, image) in known {
                     workload.processes.entry(pid).or_insert(image);
+                }
+                if let Some(facts) = facts {
+                    workload.file_facts.insert(workload.events.len(), facts);
                 }
                 workload.events.push(Timed { t_ns: offset.saturating_add(t_ns), item });
                 stats.events += 1;
@@ -175,8 +200,9 @@ fn skip(path: &Path, number: u64, reason: String, stats: &mut FileStats, workloa
 /// process-create's parent where the recording names it).
 type Known = Vec<(u64, Box<[u16]>)>;
 
-/// One line → (time, event, process name learnt). `last_t` stands in for a null time.
-fn parse_line(text: &str, last_t: &mut u64) -> Result<(u64, Item, Known), String> {
+/// One line → (time, event, process names learnt, its image file's facts). `last_t`
+/// stands in for a null time.
+fn parse_line(text: &str, last_t: &mut u64) -> Result<(u64, Item, Known, Option<FileFacts>), String> {
     let line: Line<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let t_ns = line.t_ns.unwrap_or(*last_t);
     *last_t = t_ns;
@@ -227,7 +253,31 @@ fn parse_line(text: &str, last_t: &mut u64) -> Result<(u64, Item, Known), String
     {
         known.push((*parent_pid, parent));
     }
-    Ok((t_ns, item, known))
+    // File facts belong to the events that name an image file.
+    let facts = match item {
+        Item::ProcessCreate { .. } | Item::ImageLoad { .. } => file_facts(&line)?,
+        _ => None,
+    };
+    Ok((t_ns, item, known, facts))
+}
+
+/// The line's file facts, if it has any. A string that is not one makes the line
+/// malformed; an unpaired surrogate (which a fact, read as Rust text, cannot hold)
+/// becomes U+FFFD, as it would when the CLI reads the version resource.
+fn file_facts(line: &Line<'_>) -> Result<Option<FileFacts>, String> {
+    let text = |raw, key| string(raw, key).map(|s| s.map(|units| String::from_utf16_lossy(&units)));
+    let facts = FileFacts {
+        original_file_name: text(line.original_file_name, "original_file_name")?,
+        description: text(line.description, "description")?,
+        product: text(line.product, "product")?,
+        company: text(line.company, "company")?,
+        file_version: text(line.file_version, "file_version")?,
+        hashes: text(line.hashes, "hashes")?,
+        signed: line.signed,
+        signature: text(line.signature, "signature")?,
+        signature_status: text(line.signature_status, "signature_status")?,
+    };
+    Ok((!facts.is_empty()).then_some(facts))
 }
 
 /// A raw JSON value that must be a string or absent, as UTF-16.

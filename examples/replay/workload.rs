@@ -3,6 +3,7 @@
 //! each with the time it was recorded at.
 
 use notifyring::event::{ClientId, Event, Kind};
+use notifyring::user::facts::FileFacts;
 use std::collections::HashMap;
 
 /// One event, owning its strings.
@@ -121,6 +122,9 @@ pub struct Workload {
     /// Processes the simulated kernel can name on request (pid → image path), for pids
     /// whose creation is not in the stream (they existed before the recording began).
     pub processes: HashMap<u64, Box<[u16]>>,
+    /// What the recording read from the image file of an event (a process create's
+    /// image, an image load's image), by index in `events`; only events with any.
+    pub file_facts: HashMap<usize, FileFacts>,
     /// Where the events came from, for the summary.
     pub sources: Vec<String>,
     /// Skipped input lines (at most `trace::MALFORMED_SHOWN_PER_FILE` per file).

@@ -20,6 +20,9 @@
 //! own that Sysmon does not use. `ParentImage`/`ParentCommandLine` and the `Image` of
 //! the process an event is about come from [`Processes`], which learns them from
 //! process-create records and asks its host about processes it never saw created.
+//! The image file's facts (`OriginalFileName`, `Hashes`, `Signed`, …: see
+//! [`super::facts`]) come from a [`FileFactsSource`], each on the `EventID`s Sysmon puts
+//! them on.
 //!
 //! Strings are escaped per RFC 8259 (by `serde_json`); the output is UTF-8, and an
 //! unpaired UTF-16 surrogate (which UTF-8 cannot carry) becomes U+FFFD and is counted.
@@ -29,6 +32,7 @@ use alloc::string::String;
 use core::fmt::Write as _;
 use std::collections::HashMap;
 
+use super::facts::{FileEvent, FileFacts, FileFactsSource, NoFileFacts};
 use super::paths::PathMap;
 use crate::record::{Detail, Record, Text};
 use crate::worker::Delivered;
@@ -232,12 +236,6 @@ impl JsonFormatter {
         out
     }
 
-    /// A path as Win32 where convertible.
-    fn path(&mut self, t: Text<'_>) -> String {
-        let raw = self.text(t.units());
-        self.paths.win32(&raw).into_owned()
-    }
-
     fn utc(&self, ticks: u64) -> String {
         let delta = i128::from(ticks) - i128::from(self.clock.start_ticks);
         let frequency = i128::from(self.clock.frequency.max(1));
@@ -267,8 +265,20 @@ impl JsonFormatter {
     }
 
     /// The object of one delivered record. `lookup` names a process the formatter never
-    /// saw created (the CLI asks Windows; the replay, the recording).
-    pub fn event(&mut self, d: &Delivered<'_>, mut lookup: impl FnMut(u64) -> Option<String>) -> String {
+    /// saw created (the CLI asks Windows; the replay, the recording). No file facts: see
+    /// [`Self::event_with`].
+    pub fn event(&mut self, d: &Delivered<'_>, lookup: impl FnMut(u64) -> Option<String>) -> String {
+        self.event_with(d, lookup, &mut NoFileFacts)
+    }
+
+    /// [`Self::event`], with the image file's facts from `files` on process creates
+    /// (`EventID` 1) and image loads (6, 7), as Sysmon has them on those events.
+    pub fn event_with(
+        &mut self,
+        d: &Delivered<'_>,
+        mut lookup: impl FnMut(u64) -> Option<String>,
+        files: &mut dyn FileFactsSource,
+    ) -> String {
         let rec: &Record<'_> = d.record;
         let mut o = Object::new();
         let kernel_image = matches!(rec.detail, Detail::ImageLoad { kernel_image: true, .. });
@@ -284,8 +294,9 @@ impl JsonFormatter {
         o.num("EventID", event_id);
         o.str("UtcTime", &self.utc(rec.stamp.ticks));
         match rec.detail {
-            Detail::ProcessCreate { .. } => self.process_create(&mut o, rec, &mut lookup),
+            Detail::ProcessCreate { .. } => self.process_create(&mut o, rec, &mut lookup, files),
             Detail::ThreadCreate { .. } => self.thread_create(&mut o, rec, d.origin, &mut lookup),
+            Detail::ImageLoad { .. } => self.image_load(&mut o, rec, &mut lookup, files),
             _ => self.other(&mut o, rec, &mut lookup),
         }
         o.num("Sequence", d.seq);
@@ -295,13 +306,40 @@ impl JsonFormatter {
         o.finish()
     }
 
+    /// The record's image path (as given, and Win32 where convertible) and what `files`
+    /// knows of that file. A path cut by the cap names no file: its facts are not asked.
+    fn image_file(&mut self, rec: &Record<'_>, files: &mut dyn FileFactsSource) -> (Option<String>, Option<FileFacts>) {
+        let Some(t) = rec.image else { return (None, None) };
+        let raw = self.text(t.units());
+        let win32 = self.paths.win32(&raw).into_owned();
+        let facts = if t.truncated() {
+            None
+        } else {
+            files.file_facts(&FileEvent {
+                kind: rec.kind,
+                pid: rec.pid,
+                ticks: rec.stamp.ticks,
+                path: &raw,
+                win32_path: &win32,
+            })
+        };
+        (Some(win32), facts)
+    }
+
     /// `EventID` 1: a process create; remembers the process for its children.
-    fn process_create(&mut self, o: &mut Object, rec: &Record<'_>, lookup: &mut impl FnMut(u64) -> Option<String>) {
+    fn process_create(
+        &mut self,
+        o: &mut Object,
+        rec: &Record<'_>,
+        lookup: &mut impl FnMut(u64) -> Option<String>,
+        files: &mut dyn FileFactsSource,
+    ) {
         let Detail::ProcessCreate { parent_pid, creator, file_open_name_available, subsystem_process } = rec.detail
         else {
             return;
         };
-        let image = rec.image.map(|t| self.path(t));
+        let (image, file) = self.image_file(rec, files);
+        let file = file.unwrap_or_default();
         let cmd = rec.command_line.filter(|_| !self.omit_command_lines);
         let command_line = if self.omit_command_lines {
             rec.command_line.map(|_| String::from("<omitted>"))
@@ -312,9 +350,11 @@ impl JsonFormatter {
         if let Some(image) = &image {
             o.str("Image", image);
         }
+        version_resource(o, &file);
         if let Some(command_line) = &command_line {
             o.str("CommandLine", command_line);
         }
+        fact(o, "Hashes", file.hashes.as_deref());
         o.num("ParentProcessId", parent_pid);
         let parent = self.facts(parent_pid, lookup);
         if let Some(parent) = &parent {
@@ -388,7 +428,47 @@ impl JsonFormatter {
         );
     }
 
-    /// `EventID` 5, 6, 7 and 1002: process exit, image loads, thread exit.
+    /// `EventID` 6 (a kernel-mode image: `Hashes` and the signature, no version
+    /// resource, as Sysmon's `DriverLoad`) or 7 (a user-mode image, into `rec.pid`).
+    fn image_load(
+        &mut self,
+        o: &mut Object,
+        rec: &Record<'_>,
+        lookup: &mut impl FnMut(u64) -> Option<String>,
+        files: &mut dyn FileFactsSource,
+    ) {
+        let Detail::ImageLoad { base, size, kernel_image, signature_level, signature_type } = rec.detail else {
+            return;
+        };
+        if !kernel_image {
+            o.num("ProcessId", rec.pid);
+            if let Some(image) = self.facts(rec.pid, lookup).and_then(|f| f.image) {
+                o.str("Image", &image);
+            }
+        }
+        let (loaded, file) = self.image_file(rec, files);
+        let file = file.unwrap_or_default();
+        if let Some(loaded) = &loaded {
+            o.str("ImageLoaded", loaded);
+        }
+        if !kernel_image {
+            version_resource(o, &file);
+        }
+        fact(o, "Hashes", file.hashes.as_deref());
+        if let Some(signed) = file.signed {
+            // A string in Sysmon's manifest (`win:UnicodeString`), unlike its booleans.
+            o.str("Signed", if signed { "true" } else { "false" });
+        }
+        fact(o, "Signature", file.signature.as_deref());
+        fact(o, "SignatureStatus", file.signature_status.as_deref());
+        o.str("ImageBase", &alloc::format!("0x{base:x}"));
+        o.num("ImageSize", size);
+        o.num("SignatureLevel", u64::from(signature_level));
+        o.num("SignatureType", u64::from(signature_type));
+        truncation(o, "ImageLoadedOriginalLength", rec.image);
+    }
+
+    /// `EventID` 5 and 1002: process exit, thread exit.
     fn other(&mut self, o: &mut Object, rec: &Record<'_>, lookup: &mut impl FnMut(u64) -> Option<String>) {
         match rec.detail {
             Detail::ProcessExit { exit_status } => {
@@ -399,23 +479,6 @@ impl JsonFormatter {
                 o.str("ExitStatus", &alloc::format!("0x{exit_status:08X}"));
                 self.processes.remove(rec.pid);
             }
-            Detail::ImageLoad { base, size, kernel_image, signature_level, signature_type } => {
-                if !kernel_image {
-                    o.num("ProcessId", rec.pid);
-                    if let Some(image) = self.facts(rec.pid, lookup).and_then(|f| f.image) {
-                        o.str("Image", &image);
-                    }
-                }
-                if let Some(t) = rec.image {
-                    let loaded = self.path(t);
-                    o.str("ImageLoaded", &loaded);
-                }
-                o.str("ImageBase", &alloc::format!("0x{base:x}"));
-                o.num("ImageSize", size);
-                o.num("SignatureLevel", u64::from(signature_level));
-                o.num("SignatureType", u64::from(signature_type));
-                truncation(o, "ImageLoadedOriginalLength", rec.image);
-            }
             Detail::ThreadExit { tid } => {
                 o.num("ProcessId", rec.pid);
                 if let Some(image) = self.facts(rec.pid, lookup).and_then(|f| f.image) {
@@ -423,7 +486,7 @@ impl JsonFormatter {
                 }
                 o.num("ThreadId", tid);
             }
-            Detail::ProcessCreate { .. } | Detail::ThreadCreate { .. } => {}
+            Detail::ProcessCreate { .. } | Detail::ThreadCreate { .. } | Detail::ImageLoad { .. } => {}
         }
     }
 
@@ -437,6 +500,23 @@ impl JsonFormatter {
         self.counters.objects += 1;
         o.finish()
     }
+}
+
+/// A file fact under Sysmon's `key`. Sysmon writes `-` for a value it could not read
+/// or that is empty; here such a value is absent, as every unknown is.
+fn fact(o: &mut Object, key: &str, value: Option<&str>) {
+    if let Some(value) = value.filter(|v| !v.is_empty() && *v != "-") {
+        o.str(key, value);
+    }
+}
+
+/// The version resource's strings, in Sysmon's order (events 1 and 7).
+fn version_resource(o: &mut Object, file: &FileFacts) {
+    fact(o, "FileVersion", file.file_version.as_deref());
+    fact(o, "Description", file.description.as_deref());
+    fact(o, "Product", file.product.as_deref());
+    fact(o, "Company", file.company.as_deref());
+    fact(o, "OriginalFileName", file.original_file_name.as_deref());
 }
 
 /// `key: original length` when `text` was cut by a cap.

@@ -3,11 +3,14 @@
 //! Host and user-mode code only (the replay and the `notifyring` CLI, cli/): the
 //! kernel never formats JSON or converts paths.
 //!
+//! * [`facts`]: what is known about an image file (version resource, hashes,
+//!   signature), and where the JSON formatter gets it from;
 //! * [`json`]: one Sysmon-compatible JSON object per event (docs/json.md);
 //! * [`paths`]: NT paths to their Win32 form, where that needs no guess;
 //! * [`watch`]: the `notifyring` CLI's portable part: a read's batch to text lines or
 //!   JSON, its filters and summary, its errors and exit codes, the status reply as text.
 
+pub mod facts;
 pub mod json;
 pub mod paths;
 pub mod watch;

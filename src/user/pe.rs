@@ -1,6 +1,6 @@
 //! An image file's facts from its bytes: version-resource strings and Sysmon's hashes.
 //!
-//! Issue 13. Portable: the CLI feeds it the file on disk (the disk source), tests feed
+//! Issue 13. Portable: the CLI feeds it the file on disk ([`super::disk`]), tests feed
 //! it Wine's own PE files.
 //!
 //! * [`version_strings`]: `OriginalFilename`, `FileDescription`, `ProductName`,

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use notifyring::user::disk::{DiskConfig, DiskFacts};
+use notifyring::user::pe::Hashes;
 use notifyring::user::watch::{CliError, Filter, Format, Kinds, Watch, status_text};
 
 #[cfg(windows)]
@@ -23,6 +25,9 @@ mod sys;
 #[cfg(not(windows))]
 #[path = "other.rs"]
 mod sys;
+
+#[cfg(windows)]
+mod signature;
 
 /// Reads the notifyring driver's event stream.
 #[derive(Parser, Debug)]
@@ -59,6 +64,33 @@ struct WatchArgs {
     /// Append the output to this file instead of printing it.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// With --json, the image files' hashes to print (Sysmon's `Hashes`): a comma list
+    /// of sha1, md5, sha256, imphash (printed in that order), `*` for all, or none.
+    #[arg(long, value_name = "LIST", value_parser = Hashes::parse, default_value = "sha1,md5,sha256,imphash")]
+    hashes: Hashes,
+    /// With --json, do not read image files (no version resource, hashes or signature).
+    #[arg(long)]
+    no_file_facts: bool,
+    /// With --json, how long an event waits for its image file's facts, in ms; one not
+    /// ready by then is printed without them (and counted), the file's next event has them.
+    #[arg(long, value_name = "MS", default_value_t = 5)]
+    facts_wait: u64,
+}
+
+impl WatchArgs {
+    /// The file-facts source for this watch: the disk, unless the output is text or
+    /// the user said no.
+    fn disk_facts(&self) -> Option<DiskFacts> {
+        if !self.json || self.no_file_facts {
+            return None;
+        }
+        let config = DiskConfig {
+            hashes: self.hashes,
+            wait: std::time::Duration::from_millis(self.facts_wait),
+            ..DiskConfig::default()
+        };
+        Some(DiskFacts::new(config, sys::signature()))
+    }
 }
 
 /// Where the output goes; keeps the first write error for the end of a batch.
@@ -108,9 +140,17 @@ fn watch(args: &WatchArgs) -> Result<(), CliError> {
     let format = if args.json { Format::Json } else { Format::Text };
     let filter = Filter::new(args.kinds.unwrap_or(Kinds::ALL), args.pid, args.image.as_deref());
     let mut watch = Watch::new(format, filter, sys::path_map());
+    let disk = args.disk_facts();
+    let facts_stats = disk.as_ref().map(DiskFacts::stats_handle);
+    if let Some(disk) = disk {
+        watch = watch.with_file_facts(Box::new(disk));
+    }
     reader.run(&mut watch, &mut out)?;
     out.flush()?;
     eprintln!("{}", watch.summary());
+    if let Some(stats) = facts_stats {
+        eprintln!("{}", stats.disk_stats());
+    }
     Ok(())
 }
 
@@ -172,7 +212,23 @@ mod tests {
         let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
         assert!(args.json);
         assert_eq!(args.kinds, Some(Kinds::parse("image,process").expect("kinds")));
-        assert_eq!((args.pid, args.image.as_deref(), args.output), (Some(42), Some("Note"), None));
+        assert_eq!((args.pid, args.image.as_deref(), args.output.as_deref()), (Some(42), Some("Note"), None));
+        assert_eq!((args.hashes, args.no_file_facts, args.facts_wait), (Hashes::ALL, false, 5));
+        assert!(args.disk_facts().is_some());
+        let cli =
+            Cli::try_parse_from(["notifyring", "watch", "--json", "--hashes", "sha256,IMPHASH", "--facts-wait", "20"])
+                .expect("parses");
+        let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
+        assert_eq!(args.hashes, Hashes { sha1: false, md5: false, sha256: true, imphash: true });
+        assert_eq!(args.facts_wait, 20);
+        let cli = Cli::try_parse_from(["notifyring", "watch", "--json", "--no-file-facts"]).expect("parses");
+        let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
+        assert!(args.disk_facts().is_none(), "--no-file-facts reads no files");
+        let cli = Cli::try_parse_from(["notifyring", "watch"]).expect("parses");
+        let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
+        assert!(args.disk_facts().is_none(), "text output has no file facts");
+        let err = Cli::try_parse_from(["notifyring", "watch", "--hashes", "crc32"]).expect_err("bad hash");
+        assert!(err.to_string().contains(r#"unknown hash "crc32""#), "{err}");
         let err = Cli::try_parse_from(["notifyring", "watch", "--kinds", "files"]).expect_err("bad kind");
         assert!(err.to_string().contains(r#"unknown kind "files""#), "{err}");
         assert!(Cli::try_parse_from(["notifyring", "watch", "--pid", "-1"]).is_err());
@@ -200,7 +256,16 @@ mod tests {
     #[test]
     fn elsewhere_every_command_says_windows_only() {
         assert_eq!(
-            watch(&WatchArgs { json: false, kinds: None, pid: None, image: None, output: None }),
+            watch(&WatchArgs {
+                json: false,
+                kinds: None,
+                pid: None,
+                image: None,
+                output: None,
+                hashes: Hashes::ALL,
+                no_file_facts: false,
+                facts_wait: 5,
+            }),
             Err(CliError::NotWindows)
         );
         assert_eq!(status(), Err(CliError::NotWindows));

@@ -3,6 +3,7 @@
 //! * `notifyring watch`: prints events as they arrive, as the debugger's text lines or
 //!   as JSON, filtered in user mode, until Ctrl+C; then a one-line summary on stderr.
 //! * `notifyring status`: the driver's version, settings and counters.
+//! * `notifyring facts FILE`: what `watch --json` adds for an image file (issue 13).
 //!
 //! Everything but the Windows calls is the library's (`notifyring::user::watch`, tested
 //! on any host); `sys` is those calls on Windows, and a one-line refusal elsewhere.
@@ -14,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use notifyring::event::Kind;
 use notifyring::user::disk::{DiskConfig, DiskFacts};
+use notifyring::user::facts::{FileEvent, FileFactsSource as _};
 use notifyring::user::pe::Hashes;
 use notifyring::user::watch::{CliError, Filter, Format, Kinds, Watch, status_text};
 
@@ -43,6 +46,19 @@ enum Command {
     Watch(WatchArgs),
     /// Print the driver's version, settings and counters.
     Status,
+    /// Print what `watch --json` adds for an image file: its version resource, hashes
+    /// and (on Windows) signature, one `Name=value` per line. Needs no driver.
+    Facts(FactsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct FactsArgs {
+    /// The file.
+    #[arg(value_name = "FILE")]
+    file: String,
+    /// The hashes to print, as for `watch`.
+    #[arg(long, value_name = "LIST", value_parser = Hashes::parse, default_value = "sha1,md5,sha256,imphash")]
+    hashes: Hashes,
 }
 
 #[derive(clap::Args, Debug)]
@@ -162,6 +178,32 @@ fn status() -> Result<(), CliError> {
     out.flush()
 }
 
+/// `notifyring facts FILE`: the same `DiskFacts` path `watch` uses, for one image load.
+fn facts(args: &FactsArgs) -> Result<(), CliError> {
+    let config = DiskConfig { hashes: args.hashes, wait: std::time::Duration::from_secs(600), ..DiskConfig::default() };
+    let mut disk = DiskFacts::new(config, sys::signature());
+    let event = FileEvent { kind: Kind::ImageLoad, pid: 0, ticks: 0, path: &args.file, win32_path: &args.file };
+    let facts = disk.file_facts(&event).ok_or_else(|| CliError::File(args.file.clone()))?;
+    let mut out = Output::open(None)?;
+    let fields = [
+        ("OriginalFileName", facts.original_file_name),
+        ("Description", facts.description),
+        ("Product", facts.product),
+        ("Company", facts.company),
+        ("FileVersion", facts.file_version),
+        ("Hashes", facts.hashes),
+        ("Signed", facts.signed.map(|s| s.to_string())),
+        ("Signature", facts.signature),
+        ("SignatureStatus", facts.signature_status),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            out.line(&format!("{name}={value}"));
+        }
+    }
+    out.flush()
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -175,6 +217,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Watch(args) => watch(&args),
         Command::Status => status(),
+        Command::Facts(args) => facts(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -250,6 +293,18 @@ mod tests {
         let err = Output::open(Some(&missing)).err().expect("no directory");
         assert_eq!(err.exit_code(), 1);
         assert!(err.to_string().starts_with("notifyring: writing the output failed: "), "{err}");
+    }
+
+    #[test]
+    fn facts_of_a_file_and_of_none() {
+        let path = std::env::temp_dir().join(format!("notifyring-cli-facts-{}.bin", std::process::id()));
+        std::fs::write(&path, "abc").expect("write");
+        let file = path.to_str().expect("utf-8").to_owned();
+        let hashes = Hashes::parse("md5").expect("md5");
+        assert_eq!(facts(&FactsArgs { file: file.clone(), hashes }), Ok(()));
+        std::fs::remove_file(&path).expect("remove");
+        let err = facts(&FactsArgs { file: file.clone(), hashes }).expect_err("gone");
+        assert_eq!((err.exit_code(), err.to_string()), (1, format!("notifyring: cannot read {file}")));
     }
 
     #[cfg(not(windows))]

@@ -366,6 +366,8 @@ pub enum CliError {
     Output(String),
     /// The CLI was built for another system.
     NotWindows,
+    /// `notifyring facts`: the file could not be read.
+    File(String),
 }
 
 /// `ERROR_FILE_NOT_FOUND`.
@@ -402,7 +404,8 @@ impl CliError {
             | Self::StatusItems { .. }
             | Self::Os { .. }
             | Self::Output(_)
-            | Self::NotWindows => 1,
+            | Self::NotWindows
+            | Self::File(_) => 1,
         }
     }
 }
@@ -431,6 +434,7 @@ impl fmt::Display for CliError {
             Self::Os { doing, code } => write!(f, "{doing} failed: Windows error {code}"),
             Self::Output(e) => write!(f, "writing the output failed: {e}"),
             Self::NotWindows => f.write_str("this program runs on Windows only"),
+            Self::File(path) => write!(f, "cannot read {path}"),
         }
     }
 }

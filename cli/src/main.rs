@@ -3,6 +3,7 @@
 //! * `notifyring watch`: prints events as they arrive, as the debugger's text lines or
 //!   as JSON, filtered in user mode, until Ctrl+C; then a one-line summary on stderr.
 //! * `notifyring status`: the driver's version, settings and counters.
+//! * `notifyring facts FILE`: what `watch --json` adds for an image file (issue 13).
 //!
 //! Everything but the Windows calls is the library's (`notifyring::user::watch`, tested
 //! on any host); `sys` is those calls on Windows, and a one-line refusal elsewhere.
@@ -14,6 +15,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use notifyring::event::Kind;
+use notifyring::user::disk::{DiskConfig, DiskFacts};
+use notifyring::user::facts::{FileEvent, FileFactsSource as _};
+use notifyring::user::pe::Hashes;
 use notifyring::user::watch::{CliError, Filter, Format, Kinds, Watch, status_text};
 
 #[cfg(windows)]
@@ -23,6 +28,9 @@ mod sys;
 #[cfg(not(windows))]
 #[path = "other.rs"]
 mod sys;
+
+#[cfg(windows)]
+mod signature;
 
 /// Reads the notifyring driver's event stream.
 #[derive(Parser, Debug)]
@@ -38,6 +46,19 @@ enum Command {
     Watch(WatchArgs),
     /// Print the driver's version, settings and counters.
     Status,
+    /// Print what `watch --json` adds for an image file: its version resource, hashes
+    /// and (on Windows) signature, one `Name=value` per line. Needs no driver.
+    Facts(FactsArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct FactsArgs {
+    /// The file.
+    #[arg(value_name = "FILE")]
+    file: String,
+    /// The hashes to print, as for `watch`.
+    #[arg(long, value_name = "LIST", value_parser = Hashes::parse, default_value = "sha1,md5,sha256,imphash")]
+    hashes: Hashes,
 }
 
 #[derive(clap::Args, Debug)]
@@ -59,6 +80,33 @@ struct WatchArgs {
     /// Append the output to this file instead of printing it.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
+    /// With --json, the image files' hashes to print (Sysmon's `Hashes`): a comma list
+    /// of sha1, md5, sha256, imphash (printed in that order), `*` for all, or none.
+    #[arg(long, value_name = "LIST", value_parser = Hashes::parse, default_value = "sha1,md5,sha256,imphash")]
+    hashes: Hashes,
+    /// With --json, do not read image files (no version resource, hashes or signature).
+    #[arg(long)]
+    no_file_facts: bool,
+    /// With --json, how long an event waits for its image file's facts, in ms; one not
+    /// ready by then is printed without them (and counted), the file's next event has them.
+    #[arg(long, value_name = "MS", default_value_t = 5)]
+    facts_wait: u64,
+}
+
+impl WatchArgs {
+    /// The file-facts source for this watch: the disk, unless the output is text or
+    /// the user said no.
+    fn disk_facts(&self) -> Option<DiskFacts> {
+        if !self.json || self.no_file_facts {
+            return None;
+        }
+        let config = DiskConfig {
+            hashes: self.hashes,
+            wait: std::time::Duration::from_millis(self.facts_wait),
+            ..DiskConfig::default()
+        };
+        Some(DiskFacts::new(config, sys::signature()))
+    }
 }
 
 /// Where the output goes; keeps the first write error for the end of a batch.
@@ -108,9 +156,17 @@ fn watch(args: &WatchArgs) -> Result<(), CliError> {
     let format = if args.json { Format::Json } else { Format::Text };
     let filter = Filter::new(args.kinds.unwrap_or(Kinds::ALL), args.pid, args.image.as_deref());
     let mut watch = Watch::new(format, filter, sys::path_map());
+    let disk = args.disk_facts();
+    let facts_stats = disk.as_ref().map(DiskFacts::stats_handle);
+    if let Some(disk) = disk {
+        watch = watch.with_file_facts(Box::new(disk));
+    }
     reader.run(&mut watch, &mut out)?;
     out.flush()?;
     eprintln!("{}", watch.summary());
+    if let Some(stats) = facts_stats {
+        eprintln!("{}", stats.disk_stats());
+    }
     Ok(())
 }
 
@@ -119,6 +175,32 @@ fn status() -> Result<(), CliError> {
     let text = status_text(&reply)?;
     let mut out = Output::open(None)?;
     out.line(text.trim_end());
+    out.flush()
+}
+
+/// `notifyring facts FILE`: the same `DiskFacts` path `watch` uses, for one image load.
+fn facts(args: &FactsArgs) -> Result<(), CliError> {
+    let config = DiskConfig { hashes: args.hashes, wait: std::time::Duration::from_secs(600), ..DiskConfig::default() };
+    let mut disk = DiskFacts::new(config, sys::signature());
+    let event = FileEvent { kind: Kind::ImageLoad, pid: 0, ticks: 0, path: &args.file, win32_path: &args.file };
+    let facts = disk.file_facts(&event).ok_or_else(|| CliError::File(args.file.clone()))?;
+    let mut out = Output::open(None)?;
+    let fields = [
+        ("OriginalFileName", facts.original_file_name),
+        ("Description", facts.description),
+        ("Product", facts.product),
+        ("Company", facts.company),
+        ("FileVersion", facts.file_version),
+        ("Hashes", facts.hashes),
+        ("Signed", facts.signed.map(|s| s.to_string())),
+        ("Signature", facts.signature),
+        ("SignatureStatus", facts.signature_status),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            out.line(&format!("{name}={value}"));
+        }
+    }
     out.flush()
 }
 
@@ -135,6 +217,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Watch(args) => watch(&args),
         Command::Status => status(),
+        Command::Facts(args) => facts(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -172,7 +255,23 @@ mod tests {
         let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
         assert!(args.json);
         assert_eq!(args.kinds, Some(Kinds::parse("image,process").expect("kinds")));
-        assert_eq!((args.pid, args.image.as_deref(), args.output), (Some(42), Some("Note"), None));
+        assert_eq!((args.pid, args.image.as_deref(), args.output.as_deref()), (Some(42), Some("Note"), None));
+        assert_eq!((args.hashes, args.no_file_facts, args.facts_wait), (Hashes::ALL, false, 5));
+        assert!(args.disk_facts().is_some());
+        let cli =
+            Cli::try_parse_from(["notifyring", "watch", "--json", "--hashes", "sha256,IMPHASH", "--facts-wait", "20"])
+                .expect("parses");
+        let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
+        assert_eq!(args.hashes, Hashes { sha1: false, md5: false, sha256: true, imphash: true });
+        assert_eq!(args.facts_wait, 20);
+        let cli = Cli::try_parse_from(["notifyring", "watch", "--json", "--no-file-facts"]).expect("parses");
+        let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
+        assert!(args.disk_facts().is_none(), "--no-file-facts reads no files");
+        let cli = Cli::try_parse_from(["notifyring", "watch"]).expect("parses");
+        let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
+        assert!(args.disk_facts().is_none(), "text output has no file facts");
+        let err = Cli::try_parse_from(["notifyring", "watch", "--hashes", "crc32"]).expect_err("bad hash");
+        assert!(err.to_string().contains(r#"unknown hash "crc32""#), "{err}");
         let err = Cli::try_parse_from(["notifyring", "watch", "--kinds", "files"]).expect_err("bad kind");
         assert!(err.to_string().contains(r#"unknown kind "files""#), "{err}");
         assert!(Cli::try_parse_from(["notifyring", "watch", "--pid", "-1"]).is_err());
@@ -196,11 +295,32 @@ mod tests {
         assert!(err.to_string().starts_with("notifyring: writing the output failed: "), "{err}");
     }
 
+    #[test]
+    fn facts_of_a_file_and_of_none() {
+        let path = std::env::temp_dir().join(format!("notifyring-cli-facts-{}.bin", std::process::id()));
+        std::fs::write(&path, "abc").expect("write");
+        let file = path.to_str().expect("utf-8").to_owned();
+        let hashes = Hashes::parse("md5").expect("md5");
+        assert_eq!(facts(&FactsArgs { file: file.clone(), hashes }), Ok(()));
+        std::fs::remove_file(&path).expect("remove");
+        let err = facts(&FactsArgs { file: file.clone(), hashes }).expect_err("gone");
+        assert_eq!((err.exit_code(), err.to_string()), (1, format!("notifyring: cannot read {file}")));
+    }
+
     #[cfg(not(windows))]
     #[test]
     fn elsewhere_every_command_says_windows_only() {
         assert_eq!(
-            watch(&WatchArgs { json: false, kinds: None, pid: None, image: None, output: None }),
+            watch(&WatchArgs {
+                json: false,
+                kinds: None,
+                pid: None,
+                image: None,
+                output: None,
+                hashes: Hashes::ALL,
+                no_file_facts: false,
+                facts_wait: 5,
+            }),
             Err(CliError::NotWindows)
         );
         assert_eq!(status(), Err(CliError::NotWindows));

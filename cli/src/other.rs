@@ -1,6 +1,7 @@
 //! Not Windows: the driver exists only there, so every command says so and exits 1.
 //! (The crate still builds, lints and tests on the Linux host.)
 
+use notifyring::user::disk::Signature;
 use notifyring::user::paths::PathMap;
 use notifyring::user::watch::{CliError, Watch};
 
@@ -29,4 +30,9 @@ pub const fn status_reply() -> Result<Vec<u8>, CliError> {
 /// The defaults (never used: nothing opens here).
 pub fn path_map() -> PathMap {
     PathMap::default()
+}
+
+/// No signature check outside Windows: the signature fields stay absent.
+pub fn signature() -> Option<Box<dyn Signature>> {
+    None
 }

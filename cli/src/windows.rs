@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use notifyring::reader::wire;
+use notifyring::user::disk::Signature;
 use notifyring::user::paths::PathMap;
 use notifyring::user::watch::{Anchor, CliError, Watch};
 use windows_sys::Win32::Foundation::{
@@ -212,6 +213,12 @@ fn process_image(pid: u64) -> Option<String> {
     // SAFETY: `buf` holds `len` units; `len` is writable.
     let ok = unsafe { QueryFullProcessImageNameW(process.0, PROCESS_NAME_NATIVE, buf.as_mut_ptr(), &raw mut len) };
     (ok != 0).then(|| String::from_utf16_lossy(buf.get(..len as usize).unwrap_or(&[])))
+}
+
+/// The signature check image loads get their `Signed` fields from.
+#[allow(clippy::unnecessary_wraps, reason = "the same signature as other.rs's, which has none")]
+pub fn signature() -> Option<Box<dyn Signature>> {
+    Some(Box::new(crate::signature::WinTrust))
 }
 
 /// The Windows directory and each drive letter's volume device, for Win32 paths.

@@ -7,10 +7,16 @@
 //!   signature), and where the JSON formatter gets it from;
 //! * [`json`]: one Sysmon-compatible JSON object per event (docs/json.md);
 //! * [`paths`]: NT paths to their Win32 form, where that needs no guess;
+//! * [`pe`]: an image file's version-resource strings and Sysmon's `Hashes` (incl.
+//!   IMPHASH), from its bytes;
+//! * [`disk`]: the CLI's [`facts::FileFactsSource`]: those facts read from the file on
+//!   disk, cached by file identity, computed off the event path;
 //! * [`watch`]: the `notifyring` CLI's portable part: a read's batch to text lines or
 //!   JSON, its filters and summary, its errors and exit codes, the status reply as text.
 
+pub mod disk;
 pub mod facts;
 pub mod json;
 pub mod paths;
+pub mod pe;
 pub mod watch;

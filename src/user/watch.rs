@@ -18,10 +18,12 @@
 //! (NTP, a user) moves no event, and times stay in stamp order. The cost: UTC times
 //! are as right as the wall clock was when the watch started.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::{self, Write as _};
 
+use super::facts::FileFactsSource;
 use super::json::JsonFormatter;
 use super::paths::PathMap;
 use crate::event::Kind;
@@ -182,6 +184,8 @@ impl fmt::Display for Summary {
 /// A watch: format, filters, the JSON formatter's memory, the summary.
 pub struct Watch {
     format: Format,
+    /// Where JSON events get their image files' facts (`None`: no facts).
+    files: Option<Box<dyn FileFactsSource>>,
     filter: Filter,
     paths: PathMap,
     json: Option<JsonFormatter>,
@@ -195,12 +199,25 @@ impl Watch {
     pub const fn new(format: Format, filter: Filter, paths: PathMap) -> Self {
         Self {
             format,
+            files: None,
             filter,
             paths,
             json: None,
             summary: Summary { batches: 0, events: 0, filtered: 0, lost: 0 },
             line: [0; LINE_BUF],
         }
+    }
+
+    /// JSON events get their image files' facts from `source` (the CLI: the disk).
+    #[must_use]
+    pub fn with_file_facts(mut self, source: Box<dyn FileFactsSource>) -> Self {
+        self.files = Some(source);
+        self
+    }
+
+    /// The file-facts source, if any.
+    pub fn file_facts(&mut self) -> Option<&mut (dyn FileFactsSource + 'static)> {
+        self.files.as_deref_mut()
     }
 
     /// What was shown so far.
@@ -286,6 +303,10 @@ impl Watch {
             // (the `ParentImage` of the children it shows), so it is formatted and dropped.
             let remembers = matches!(d.record.kind, Kind::ProcessCreate | Kind::ProcessExit);
             if shown || remembers {
+                // ISSUE 13 — THE ONE CALL SITE TO CONNECT: once `JsonFormatter` takes a
+                // `FileFactsSource` (the other issue-13 branch), hand it `self.files`
+                // here (`self.files.as_deref_mut()`, the CLI's `DiskFacts`), e.g.
+                // `json.event_with_facts(d, &mut *lookup, self.files.as_deref_mut())`.
                 let object = json.event(d, &mut *lookup);
                 if shown {
                     out(&object);
@@ -345,6 +366,8 @@ pub enum CliError {
     Output(String),
     /// The CLI was built for another system.
     NotWindows,
+    /// `notifyring facts`: the file could not be read.
+    File(String),
 }
 
 /// `ERROR_FILE_NOT_FOUND`.
@@ -381,7 +404,8 @@ impl CliError {
             | Self::StatusItems { .. }
             | Self::Os { .. }
             | Self::Output(_)
-            | Self::NotWindows => 1,
+            | Self::NotWindows
+            | Self::File(_) => 1,
         }
     }
 }
@@ -410,6 +434,7 @@ impl fmt::Display for CliError {
             Self::Os { doing, code } => write!(f, "{doing} failed: Windows error {code}"),
             Self::Output(e) => write!(f, "writing the output failed: {e}"),
             Self::NotWindows => f.write_str("this program runs on Windows only"),
+            Self::File(path) => write!(f, "cannot read {path}"),
         }
     }
 }

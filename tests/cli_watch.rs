@@ -416,3 +416,43 @@ fn kinds_lists() {
     assert_eq!(Kinds::parse("proc").unwrap_err(), r#"unknown kind "proc" (expected process, thread, image)"#);
     assert!(Kinds::parse(" , ").is_err());
 }
+
+/// A file-facts source that knows one file, and what it was asked.
+struct OneFile(std::rc::Rc<std::cell::RefCell<Vec<String>>>);
+
+impl notifyring::user::facts::FileFactsSource for OneFile {
+    fn file_facts(
+        &mut self,
+        event: &notifyring::user::facts::FileEvent<'_>,
+    ) -> Option<notifyring::user::facts::FileFacts> {
+        self.0.borrow_mut().push(event.win32_path.to_owned());
+        event.path.ends_with("kernel32.dll").then(|| notifyring::user::facts::FileFacts {
+            original_file_name: Some("kernel32".into()),
+            company: Some("Microsoft Corporation".into()),
+            hashes: Some("SHA256=00AA".into()),
+            ..notifyring::user::facts::FileFacts::default()
+        })
+    }
+}
+
+#[test]
+fn json_events_carry_the_file_facts_the_cli_reads() {
+    let env = stream();
+    let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut w = watch(Format::Json, Filter::default()).with_file_facts(Box::new(OneFile(asked.clone())));
+    let out = watch_all(&mut w, &env).expect("batches");
+    let loads: Vec<&String> = out.iter().filter(|o| o.contains(r#""EventID":7"#)).collect();
+    let with_facts: Vec<&&String> = loads.iter().filter(|o| o.contains("kernel32.dll")).collect();
+    assert!(!with_facts.is_empty());
+    for o in &with_facts {
+        assert!(o.contains(r#""OriginalFileName":"kernel32""#), "{o}");
+        assert!(o.contains(r#""Company":"Microsoft Corporation""#), "{o}");
+        assert!(o.contains(r#""Hashes":"SHA256=00AA""#), "{o}");
+        assert!(!o.contains(r#""Description""#), "an unknown fact stays absent: {o}");
+    }
+    assert!(loads.iter().filter(|o| !o.contains("kernel32.dll")).all(|o| !o.contains("OriginalFileName")));
+    assert!(!asked.borrow().is_empty(), "the source was asked");
+    // Without a source, the same stream has no file facts at all.
+    let mut plain = watch(Format::Json, Filter::default());
+    assert!(watch_all(&mut plain, &env).expect("batches").iter().all(|o| !o.contains("OriginalFileName")));
+}

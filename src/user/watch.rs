@@ -23,7 +23,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::{self, Write as _};
 
-use super::facts::FileFactsSource;
+use super::facts::{FileFactsSource, NoFileFacts};
 use super::json::JsonFormatter;
 use super::paths::PathMap;
 use crate::event::Kind;
@@ -303,11 +303,13 @@ impl Watch {
             // (the `ParentImage` of the children it shows), so it is formatted and dropped.
             let remembers = matches!(d.record.kind, Kind::ProcessCreate | Kind::ProcessExit);
             if shown || remembers {
-                // ISSUE 13 — THE ONE CALL SITE TO CONNECT: once `JsonFormatter` takes a
-                // `FileFactsSource` (the other issue-13 branch), hand it `self.files`
-                // here (`self.files.as_deref_mut()`, the CLI's `DiskFacts`), e.g.
-                // `json.event_with_facts(d, &mut *lookup, self.files.as_deref_mut())`.
-                let object = json.event(d, &mut *lookup);
+                // The image file's facts (the CLI: read off the disk), or none.
+                let mut none = NoFileFacts;
+                let files: &mut dyn FileFactsSource = match self.files.as_deref_mut() {
+                    Some(source) => source,
+                    None => &mut none,
+                };
+                let object = json.event_with(d, &mut *lookup, files);
                 if shown {
                     out(&object);
                 }

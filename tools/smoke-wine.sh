@@ -379,7 +379,11 @@ rc=0
 wait "$watch_pid" || rc=$?
 summary=$(tr -d '\r' <"$OUT/watch.err")
 [[ $rc == 0 ]] || fail "the watch exited $rc after SIGINT: $summary"
-[[ $summary == 'notifyring: 1 events, 0 lost' ]] || fail "the watch's summary: expected 'notifyring: 1 events, 0 lost', got: $summary"
+# stderr: the summary line, and (with --json) the file facts' counters line.
+grep -qxF 'notifyring: 1 events, 0 lost' <<<"$summary" ||
+    fail "the watch's summary: expected 'notifyring: 1 events, 0 lost', got: $summary"
+grep -qE '^notifyring: file facts: [0-9]+ files read, ' <<<"$summary" ||
+    fail "the watch --json printed no file-facts counters line: $summary"
 json_events=$(grep -c . "$OUT/watch.jsonl")
 # What Wine did, from its trace: dispatch_cancel of the pending read's IRP, IoCancelIrp
 # calling the driver's cancel routine, which releases the cancel spin lock and completes

@@ -152,7 +152,18 @@ impl<Q: WorkQueue> Pipeline<Q> {
     /// the ring and queues the worker if it is idle. Returns at once in every case.
     #[inline]
     pub fn record(&self, stamp: Stamp, event: &Event<'_>) -> Recorded {
-        self.record_between(stamp, event, || ()).0
+        self.record_between(stamp, event, 0, || ()).0
+    }
+
+    /// [`Pipeline::record`] for a record that keeps `object` (non-zero: the new process
+    /// of a process create) alive until the worker is done with it: `take` (the driver's
+    /// `ObfReferenceObject`) runs only once the record has its place in the ring, after
+    /// the copy and before the commit. So a lost record never took a reference and has
+    /// none to drop, and a committed one always holds exactly one, which the worker (or
+    /// unload's final drain) releases through [`crate::worker::WorkerEnv::release_process`].
+    #[inline]
+    pub fn record_holding(&self, stamp: Stamp, event: &Event<'_>, object: u64, take: impl FnOnce()) -> Recorded {
+        self.record_between(stamp, event, object, take).0
     }
 
     /// [`Pipeline::record`], calling `between` after the copy and before the commit: a
@@ -165,12 +176,19 @@ impl<Q: WorkQueue> Pipeline<Q> {
         event: &Event<'_>,
         between: impl FnOnce() -> R,
     ) -> (Recorded, Option<R>) {
-        self.record_between(stamp, event, between)
+        self.record_between(stamp, event, 0, between)
     }
 
     #[inline]
-    fn record_between<R>(&self, stamp: Stamp, event: &Event<'_>, between: impl FnOnce() -> R) -> (Recorded, Option<R>) {
-        let encoded = record::encode(stamp, event, self.caps);
+    fn record_between<R>(
+        &self,
+        stamp: Stamp,
+        event: &Event<'_>,
+        object: u64,
+        between: impl FnOnce() -> R,
+    ) -> (Recorded, Option<R>) {
+        let mut encoded = record::encode(stamp, event, self.caps);
+        encoded.hold(object);
         let Some(ring) = self.ring_of(stamp.cpu) else {
             // No ring at all cannot happen (`new` makes at least one); count it, never panic.
             self.stats.lost(event.kind(), false);

@@ -177,6 +177,12 @@ pub unsafe extern "C" fn proof_decode_format(bytes: *const u8, len: usize, seq: 
     let mut buf = [0u8; LINE_BUF];
     let Ok(rec) = record::decode(bytes) else { return };
     let name = Name::from_path(bytes.chunks_exact(2).map(|p| u16::from(p.first().copied().unwrap_or(0))));
+    let token = crate::worker::token::TokenFacts {
+        user: crate::worker::token::Sid::from_bytes(bytes),
+        integrity: u32::try_from(opaque()).ok(),
+        app_container: seq & 64 != 0,
+        logon_id: Some(opaque()),
+    };
     let ctx = Context {
         seq,
         clock: Clock { start_ticks: opaque(), frequency: opaque() },
@@ -193,6 +199,7 @@ pub unsafe extern "C" fn proof_decode_format(bytes: *const u8, len: usize, seq: 
             2 => Origin::Remote,
             _ => Origin::Unknown,
         },
+        token: (seq & 32 != 0).then_some(&token),
     };
     let mut env = Env;
     format::record(&rec, &ctx, &mut buf, |l| env.print(l));

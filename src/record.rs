@@ -1,7 +1,8 @@
 //! Step 2: the byte layout of one event in the ring, and its decoder.
 //!
-//! A record payload is a fixed 64-byte head (ids, stamp, flags, string lengths) followed
-//! by the UTF-16 units of at most two strings. Encoding is a handful of stores with no
+//! A record payload is a fixed 72-byte head (ids, stamp, flags, string lengths, and the
+//! object the record holds a reference on) followed by the UTF-16 units of at most two
+//! strings. Encoding is a handful of stores with no
 //! branch on string content (the callback path); decoding treats the bytes as untrusted
 //! and never panics, so the worker cannot be crashed by a corrupt ring.
 
@@ -18,6 +19,11 @@ const FILE_OPEN_NAME: u8 = 1 << 2;
 const SUBSYSTEM: u8 = 1 << 3;
 /// Flag: `SystemModeImage`.
 const KERNEL_IMAGE: u8 = 1 << 4;
+/// Flag: the record holds a reference on the object at bytes 64..72 (a process create's
+/// new process; see `worker::token`), which the worker must drop exactly once.
+const HELD: u8 = 1 << 5;
+/// Where the held object's address sits in the head.
+const HELD_AT: usize = 64;
 
 /// Per-kind string caps in UTF-16 units, fixed when the pipeline is created.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,7 +76,7 @@ fn clip(s: Option<&[u16]>, cap: u32) -> (&[u16], u32) {
 
 /// An event ready to be copied: its fixed head and the clipped strings.
 pub struct Encoded<'a> {
-    /// The fixed 64-byte head.
+    /// The fixed head.
     pub head: [u8; HEAD],
     /// The clipped image path.
     pub first: &'a [u16],
@@ -79,6 +85,21 @@ pub struct Encoded<'a> {
 }
 
 impl Encoded<'_> {
+    /// Marks the record as holding a reference on `object` (non-zero), which the worker
+    /// will release: set before the reservation, taken between write and commit.
+    #[inline]
+    pub fn hold(&mut self, object: u64) {
+        if object == 0 {
+            return;
+        }
+        if let Some(flags) = self.head.get_mut(1) {
+            *flags |= HELD;
+        }
+        if let Some(slot) = self.head.get_mut(HELD_AT..HELD_AT + 8) {
+            slot.copy_from_slice(&object.to_ne_bytes());
+        }
+    }
+
     /// Payload length in bytes (head + strings).
     #[must_use]
     #[inline]
@@ -198,6 +219,8 @@ pub struct Record<'a> {
     pub image: Option<Text<'a>>,
     /// Command line (process create), if given.
     pub command_line: Option<Text<'a>>,
+    /// The object this record holds a reference on ([`held`]).
+    pub held: Option<u64>,
 }
 
 /// The kind-specific numbers of a [`Record`].
@@ -274,6 +297,23 @@ pub fn stamp_ticks(bytes: &[u8]) -> u64 {
     u64_at(bytes, 8)
 }
 
+/// The object a record's bytes hold a reference on, if any: read from the head alone, so
+/// that even a record that does not decode has its reference dropped.
+#[must_use]
+pub fn held(bytes: &[u8]) -> Option<u64> {
+    let flags = bytes.get(1).copied().unwrap_or(0);
+    let object = u64_at(bytes, HELD_AT);
+    (flags & HELD != 0 && object != 0).then_some(object)
+}
+
+/// `bytes` (a record) with the held object's address zeroed, for anyone outside the
+/// kernel: the flag stays, so the reader still knows the record had one.
+pub fn scrub_held(head: &mut [u8]) {
+    if let Some(slot) = head.get_mut(HELD_AT..HELD_AT + 8) {
+        slot.fill(0);
+    }
+}
+
 /// Decodes a payload. Never panics, whatever the bytes.
 ///
 /// # Errors
@@ -315,5 +355,5 @@ pub fn decode(bytes: &[u8]) -> Result<Record<'_>, DecodeError> {
             signature_type: sig_type,
         },
     };
-    Ok(Record { kind, stamp, pid, detail, image, command_line })
+    Ok(Record { kind, stamp, pid, detail, image, command_line, held: held(bytes) })
 }

@@ -45,6 +45,8 @@ pub struct WorkerStats {
     pub lines: AtomicU64,
     /// Process-image look-ups that failed.
     pub lookup_failures: AtomicU64,
+    /// Token queries that failed (each leaves one token fact absent).
+    pub token_failures: AtomicU64,
     /// Processes not remembered because the pid table was full.
     pub names_dropped: AtomicU64,
     /// Longest work item run, in performance-counter ticks.
@@ -85,6 +87,8 @@ pub struct Snapshot {
     pub lines: u64,
     /// Failed look-ups.
     pub lookup_failures: u64,
+    /// See [`WorkerStats::token_failures`].
+    pub token_failures: u64,
     /// Names not remembered.
     pub names_dropped: u64,
     /// Longest work item run, in performance-counter ticks.
@@ -148,6 +152,7 @@ impl Stats {
                 busy_stops: AtomicU64::new(0),
                 lines: AtomicU64::new(0),
                 lookup_failures: AtomicU64::new(0),
+                token_failures: AtomicU64::new(0),
                 names_dropped: AtomicU64::new(0),
                 longest_run_ticks: AtomicU64::new(0),
             }),
@@ -187,6 +192,7 @@ impl Stats {
             busy_stops: get(&w.busy_stops),
             lines: get(&w.lines),
             lookup_failures: get(&w.lookup_failures),
+            token_failures: get(&w.token_failures),
             names_dropped: get(&w.names_dropped),
             longest_run_ticks: get(&w.longest_run_ticks),
         }

@@ -100,7 +100,7 @@ pub mod words {
     pub use native::Words;
 
     /// Bytes of a record's payload before its strings (see `record`).
-    pub const HEAD: usize = 64;
+    pub const HEAD: usize = 72;
 
     /// What `Words::take` did with a record.
     pub enum Taken<R> {

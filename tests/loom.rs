@@ -356,6 +356,7 @@ fn reader_read_dispatch_worker_and_cancel() {
                         bytes: &bytes,
                         origin: Origin::Local,
                         process: ProcessName::Unknown,
+                        token: None,
                     };
                     if let Some((ModelRead(id, mut buf), n)) = channel.deliver(&*pending, &d) {
                         buf.truncate(n);

@@ -379,9 +379,10 @@ fn a_batch_of_another_version_or_truncated_is_a_clear_error() {
             assert!(batch.entries().all(|e| e.is_err()), "cut at {cut}");
         }
     }
-    bytes[4] = 2;
-    assert_eq!(Batch::parse(&bytes).err(), Some(WireError::Version { found: 2 }));
-    assert!(WireError::Version { found: 2 }.to_string().contains("protocol version mismatch"));
+    let other = wire::VERSION + 1;
+    bytes[4..6].copy_from_slice(&other.to_le_bytes());
+    assert_eq!(Batch::parse(&bytes).err(), Some(WireError::Version { found: other }));
+    assert!(WireError::Version { found: other }.to_string().contains("protocol version mismatch"));
     bytes[0] = b'X';
     assert_eq!(Batch::parse(&bytes).err(), Some(WireError::Magic));
 }

@@ -159,6 +159,7 @@ fn lines_of(rec: &record::Record<'_>, seq: u64, omit: bool) -> Vec<Vec<u8>> {
         omit_command_line: omit,
         process: if rec.kind == Kind::ProcessCreate { ProcessName::NotApplicable } else { ProcessName::Unknown },
         origin: Origin::Remote,
+        token: None,
     };
     format::record(rec, &ctx, &mut buf, |l| {
         assert_eq!(l.with_nul().last(), Some(&0), "every line is NUL-terminated");

@@ -58,9 +58,16 @@ fn bytes(data: &[u8]) {
 fn print(entry: &Entry<'_>, clock: Clock) {
     let mut buf = [0u8; LINE_BUF];
     match *entry {
-        Entry::Event { seq, origin, process, record, .. } => {
+        Entry::Event { seq, origin, process, record, token, .. } => {
             let mut name = Name::EMPTY;
-            let ctx = Context { seq, clock, omit_command_line: false, process: process.name_in(&mut name), origin };
+            let ctx = Context {
+                seq,
+                clock,
+                omit_command_line: false,
+                process: process.name_in(&mut name),
+                origin,
+                token: token.as_ref(),
+            };
             format::record(&record, &ctx, &mut buf, |l| check_line(&l));
         }
         Entry::Lost { count, .. } => format::lost(count, &mut buf, |l| check_line(&l)),
@@ -153,7 +160,7 @@ fn channel(input: &mut Input<'_>) {
                     2 => ProcessName::Unknown,
                     _ => ProcessName::NotApplicable,
                 };
-                let d = Delivered { seq, record: &rec, bytes: &bytes, origin: Origin::Remote, process };
+                let d = Delivered { seq, record: &rec, bytes: &bytes, origin: Origin::Remote, process, token: None };
                 delivered.insert(seq, bytes.clone());
                 if let Some((read, n)) = channel.deliver(&queue, &d) {
                     take(&mut seen, &read.0[..n], clock);

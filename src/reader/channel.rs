@@ -218,7 +218,8 @@ impl State {
         if self.reader.is_none() {
             return;
         }
-        let entry: EventEntry<'_> = wire::event_entry(d);
+        let token = d.token.map(wire::token_bytes);
+        let entry: EventEntry<'_> = wire::event_entry(d, token.as_ref().map_or(&[], |t| t.as_slice()));
         let len = entry.len();
         if !self.flush_lost(len) || self.fifo.free() < len {
             self.counters.dropped_full = self.counters.dropped_full.wrapping_add(1);
@@ -229,7 +230,9 @@ impl State {
         for unit in entry.name {
             self.fifo.push(&unit.to_le_bytes());
         }
-        self.fifo.push(entry.record);
+        self.fifo.push(entry.token);
+        self.fifo.push(entry.record_head());
+        self.fifo.push(entry.record_rest);
         self.fifo.push_zeros(entry.pad);
         self.entries = self.entries.wrapping_add(1);
         self.counters.events = self.counters.events.wrapping_add(1);

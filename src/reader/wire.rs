@@ -14,10 +14,15 @@
 //!   16 clock frequency u64                 24 clock start ticks u64
 //!   32 flags u32 (bit 0: command lines omitted, `OmitCommandLine=1`)  36 0 u32
 //! entry (a multiple of 8 bytes)
-//!   0  entry bytes u32  4  tag u8 (1 event, 2 lost)  5 origin u8  6 process u8  7 0
+//!   0  entry bytes u32  4  tag u8 (1 event, 2 lost)  5 origin u8  6 process u8
+//!   7  event: token facts bytes / 8 (0: none, else 11)
 //!   8  seq u64
 //!   event: 16 name units u16, 18 0 u16, 20 record bytes u32,
-//!          24 name (UTF-16LE), then the record exactly as in the ring (`record::decode`)
+//!          24 name (UTF-16LE), then the token facts (if any), then the record as in the
+//!          ring (`record::decode`) except that a held object's address is zeroed
+//!   token facts (88 bytes): 0 which u8 (bit 0 user, 1 integrity, 2 logon id,
+//!          3 AppContainer), 1 SID bytes u8, 2 0 u16, 4 integrity RID u32,
+//!          8 logon id u64, 16 the user's SID (68 bytes, zero-padded), 84 0 u32
 //!   lost:  16 count u64 (events lost just before stream position seq + 1);
 //!          byte 5 says where: bit 0 before the worker (ring full), bit 1 the reader's
 //!          own buffer was full (both, when the two kinds of loss are adjacent)
@@ -25,12 +30,14 @@
 //!
 //! Nothing in it is a kernel address except an image-load's base, which is the event's
 //! subject: records carry ids, ticks, sizes and strings, never object, pool or record
-//! addresses. The record payload is the ring's native-endian layout, which is
+//! addresses (the process object a process create's record holds is zeroed on the way
+//! out). The record payload is the ring's native-endian layout, which is
 //! little-endian on every Windows target.
 
 use crate::record::{self, Record};
 use crate::worker::format::Clock;
 use crate::worker::names::{NAME_UNITS, Name, Origin};
+use crate::worker::token::{SID_MAX, Sid, TokenFacts};
 
 /// The device's kernel name.
 pub const DEVICE_NAME: &str = "\\Device\\NotifyRing";
@@ -53,7 +60,7 @@ pub const IOCTL_STATUS: u32 = (0x22 << 16) | (0x800 << 2);
 pub const STATUS_MAX: usize = 4096;
 
 /// The protocol version a batch and a status reply carry. Bump it on any layout change.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// A batch's first four bytes.
 pub const BATCH_MAGIC: [u8; 4] = *b"NRB1";
 /// A status reply's first four bytes.
@@ -68,11 +75,14 @@ pub const LOST_RING: u8 = 1;
 pub const LOST_READER: u8 = 2;
 /// Bytes of an entry's fixed part (an event's name and record follow it).
 pub const ENTRY_HEAD: usize = 24;
+/// Bytes of an event's token facts, when it has them.
+pub const TOKEN_BYTES: usize = 88;
+const _: () = assert!(16 + SID_MAX + 4 == TOKEN_BYTES && TOKEN_BYTES.is_multiple_of(8));
 /// Bytes of a LOST entry.
 pub const LOST_ENTRY: usize = 24;
 /// The largest event entry: the longest record (both strings at their 32,767-unit
 /// maximum) with the longest name.
-pub const MAX_ENTRY: usize = align8(ENTRY_HEAD + 2 * NAME_UNITS + record::HEAD + 4 * 32_767);
+pub const MAX_ENTRY: usize = align8(ENTRY_HEAD + 2 * NAME_UNITS + TOKEN_BYTES + record::HEAD + 4 * 32_767);
 /// The smallest read the driver accepts: one batch header and the largest entry fit.
 pub const MIN_READ: usize = 256 << 10;
 const _: () = assert!(BATCH_HEADER + MAX_ENTRY <= MIN_READ);
@@ -140,23 +150,83 @@ const fn origin_of(byte: u8) -> Option<Origin> {
     }
 }
 
-/// The bytes of an event entry for `d` (header, name, record, padding), as parts.
+/// The bytes of an event entry for `d` (header, name, token facts, the record's head
+/// with its held object zeroed, the rest of the record, padding), as parts.
 pub(crate) struct EventEntry<'a> {
     pub head: [u8; ENTRY_HEAD],
     pub name: &'a [u16],
-    pub record: &'a [u8],
+    pub token: &'a [u8],
+    pub record_head: [u8; record::HEAD],
+    pub record_head_len: usize,
+    pub record_rest: &'a [u8],
     pub pad: usize,
 }
 
 impl EventEntry<'_> {
     /// Total bytes (a multiple of 8).
     pub const fn len(&self) -> usize {
-        ENTRY_HEAD.wrapping_add(self.name.len().wrapping_mul(2)).wrapping_add(self.record.len()).wrapping_add(self.pad)
+        ENTRY_HEAD
+            .wrapping_add(self.name.len().wrapping_mul(2))
+            .wrapping_add(self.token.len())
+            .wrapping_add(self.record_head_len)
+            .wrapping_add(self.record_rest.len())
+            .wrapping_add(self.pad)
+    }
+
+    /// The record's head as it goes out.
+    pub fn record_head(&self) -> &[u8] {
+        self.record_head.get(..self.record_head_len).unwrap_or(&[])
     }
 }
 
-/// Lays out the event entry for a delivered record.
-pub(crate) fn event_entry<'a>(d: &crate::worker::Delivered<'a>) -> EventEntry<'a> {
+/// The wire form of `token` (see the module documentation).
+#[must_use]
+pub fn token_bytes(token: &TokenFacts) -> [u8; TOKEN_BYTES] {
+    let mut b = [0u8; TOKEN_BYTES];
+    let mut which = 0u8;
+    if let Some(user) = &token.user {
+        which |= 1;
+        let sid = user.as_bytes();
+        put(&mut b, 1, &[u8::try_from(sid.len()).unwrap_or(0)]);
+        put(&mut b, 16, sid);
+    }
+    if let Some(rid) = token.integrity {
+        which |= 2;
+        put(&mut b, 4, &rid.to_le_bytes());
+    }
+    if let Some(id) = token.logon_id {
+        which |= 4;
+        put(&mut b, 8, &id.to_le_bytes());
+    }
+    if token.app_container {
+        which |= 8;
+    }
+    put(&mut b, 0, &[which]);
+    b
+}
+
+/// Token facts from their wire form; `None` if they are malformed.
+fn parse_token(b: &[u8]) -> Option<TokenFacts> {
+    let which = *b.first()?;
+    let sid_len = usize::from(*b.get(1)?);
+    let user = if which & 1 != 0 {
+        let sid = Sid::from_bytes(b.get(16..16usize.checked_add(sid_len)?)?)?;
+        (sid.as_bytes().len() == sid_len).then_some(sid)?;
+        Some(sid)
+    } else {
+        None
+    };
+    Some(TokenFacts {
+        user,
+        integrity: if which & 2 != 0 { Some(le32(b, 4)?) } else { None },
+        logon_id: if which & 4 != 0 { Some(le64(b, 8)?) } else { None },
+        app_container: which & 8 != 0,
+    })
+}
+
+/// Lays out the event entry for a delivered record; `token` is `token_bytes` of its
+/// token facts (or empty).
+pub(crate) fn event_entry<'a>(d: &crate::worker::Delivered<'a>, token: &'a [u8]) -> EventEntry<'a> {
     use crate::worker::format::ProcessName;
     let (process, name): (u8, &[u16]) = match d.process {
         ProcessName::NotApplicable => (0, &[]),
@@ -164,16 +234,32 @@ pub(crate) fn event_entry<'a>(d: &crate::worker::Delivered<'a>) -> EventEntry<'a
         ProcessName::NoImageFile => (2, &[]),
         ProcessName::Unknown => (3, &[]),
     };
-    // Bounded by the ring's record size and NAME_UNITS: far from overflowing.
-    let unpadded = ENTRY_HEAD.wrapping_add(name.len().wrapping_mul(2)).wrapping_add(d.bytes.len());
+    // Bounded by the ring's record size, NAME_UNITS and TOKEN_BYTES: far from overflowing.
+    let unpadded =
+        ENTRY_HEAD.wrapping_add(name.len().wrapping_mul(2)).wrapping_add(token.len()).wrapping_add(d.bytes.len());
     let total = unpadded.wrapping_add(7) & !7;
     let mut head = [0u8; ENTRY_HEAD];
     put(&mut head, 0, &u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
-    put(&mut head, 4, &[TAG_EVENT, origin_byte(d.origin), process, 0]);
+    let token_words = u8::try_from(token.len() / 8).unwrap_or(0);
+    put(&mut head, 4, &[TAG_EVENT, origin_byte(d.origin), process, token_words]);
     put(&mut head, 8, &d.seq.to_le_bytes());
     put(&mut head, 16, &u16::try_from(name.len()).unwrap_or(0).to_le_bytes());
     put(&mut head, 20, &u32::try_from(d.bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
-    EventEntry { head, name, record: d.bytes, pad: total.wrapping_sub(unpadded) }
+    // The held object's address stays in the kernel.
+    let split = d.bytes.len().min(record::HEAD);
+    let mut record_head = [0u8; record::HEAD];
+    put(&mut record_head, 0, d.bytes.get(..split).unwrap_or(&[]));
+    record::scrub_held(&mut record_head);
+    let record_rest = d.bytes.get(split..).unwrap_or(&[]);
+    EventEntry {
+        head,
+        name,
+        token,
+        record_head,
+        record_head_len: split,
+        record_rest,
+        pad: total.wrapping_sub(unpadded),
+    }
 }
 
 /// A LOST entry.
@@ -282,6 +368,7 @@ pub struct Batch<'a> {
 }
 
 /// One entry of a batch.
+#[expect(clippy::large_enum_variant, reason = "entries are parsed one at a time, never stored in bulk")]
 #[derive(Clone, Copy, Debug)]
 pub enum Entry<'a> {
     /// A delivered event.
@@ -296,6 +383,8 @@ pub enum Entry<'a> {
         bytes: &'a [u8],
         /// The decoded record.
         record: Record<'a>,
+        /// A process create's token facts.
+        token: Option<TokenFacts>,
     },
     /// `count` events lost just before stream position `seq + 1`.
     Lost {
@@ -374,7 +463,7 @@ fn parse_entry(body: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
         return None;
     }
     let entry = body.get(at..at.checked_add(len)?)?;
-    let (tag, origin, process) = (*entry.get(4)?, *entry.get(5)?, *entry.get(6)?);
+    let (tag, origin, process, token_words) = (*entry.get(4)?, *entry.get(5)?, *entry.get(6)?, *entry.get(7)?);
     let seq = le64(entry, 8)?;
     match tag {
         TAG_LOST => Some((Entry::Lost { seq, count: le64(entry, 16)?, reason: origin }, len)),
@@ -382,7 +471,13 @@ fn parse_entry(body: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
             let name_bytes = usize::from(le16(entry, 16)?).wrapping_mul(2);
             let record_bytes = le32(entry, 20)? as usize;
             let name = entry.get(ENTRY_HEAD..ENTRY_HEAD.checked_add(name_bytes)?)?;
-            let start = ENTRY_HEAD.wrapping_add(name_bytes);
+            let token_at = ENTRY_HEAD.wrapping_add(name_bytes);
+            let token = match usize::from(token_words).wrapping_mul(8) {
+                0 => None,
+                TOKEN_BYTES => Some(parse_token(entry.get(token_at..token_at.checked_add(TOKEN_BYTES)?)?)?),
+                _ => return None,
+            };
+            let start = token_at.wrapping_add(usize::from(token_words).wrapping_mul(8));
             let bytes = entry.get(start..start.checked_add(record_bytes)?)?;
             let process = match process {
                 0 => Process::NotApplicable,
@@ -392,7 +487,7 @@ fn parse_entry(body: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
                 _ => return None,
             };
             let record = record::decode(bytes).ok()?;
-            Some((Entry::Event { seq, origin: origin_of(origin)?, process, bytes, record }, len))
+            Some((Entry::Event { seq, origin: origin_of(origin)?, process, bytes, record, token }, len))
         }
         _ => None,
     }

@@ -28,16 +28,19 @@
 //! unpaired UTF-16 surrogate (which UTF-8 cannot carry) becomes U+FFFD and is counted.
 //! This is user-mode code: the kernel never formats JSON.
 
-use alloc::string::String;
+use alloc::boxed::Box;
+use alloc::string::{String, ToString as _};
 use core::fmt::Write as _;
 use std::collections::HashMap;
 
+use super::accounts::{AccountNames, NoAccountNames};
 use super::facts::{FileEvent, FileFacts, FileFactsSource, NoFileFacts};
 use super::paths::PathMap;
 use crate::record::{Detail, Record, Text};
 use crate::worker::Delivered;
 use crate::worker::format::Clock;
 use crate::worker::names::Origin;
+use crate::worker::token::{TokenFacts, write_integrity, write_logon_id};
 
 /// `EventID` of a LOST marker.
 pub const LOST_EVENT_ID: u64 = 1000;
@@ -83,11 +86,23 @@ pub struct Counters {
     pub processes_dropped: u64,
     /// Look-ups of processes never seen created that found nothing.
     pub lookup_failures: u64,
+    /// User SIDs with no account name (`User` is then the SID).
+    pub accounts_unresolved: u64,
+}
+
+/// Where the formatter names user SIDs.
+struct Accounts(Box<dyn AccountNames + Send>);
+
+impl core::fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Accounts")
+    }
 }
 
 /// The JSON formatter and what it remembers between events.
 #[derive(Debug)]
 pub struct JsonFormatter {
+    accounts: Accounts,
     processes: Processes,
     paths: PathMap,
     clock: Clock,
@@ -202,6 +217,7 @@ impl JsonFormatter {
     #[must_use]
     pub fn new(clock: Clock, utc_start_ns: u128, paths: PathMap, processes: usize) -> Self {
         Self {
+            accounts: Accounts(Box::new(NoAccountNames)),
             processes: Processes::new(processes),
             paths,
             clock,
@@ -216,6 +232,11 @@ impl JsonFormatter {
     /// debugger's lines do, rather than an empty, truncated string.
     pub const fn omit_command_lines(&mut self, omitted: bool) {
         self.omit_command_lines = omitted;
+    }
+
+    /// Where `User` gets its account names (default: none, `User` is the SID).
+    pub fn account_names(&mut self, names: Box<dyn AccountNames + Send>) {
+        self.accounts = Accounts(names);
     }
 
     /// What was counted so far.
@@ -294,7 +315,7 @@ impl JsonFormatter {
         o.num("EventID", event_id);
         o.str("UtcTime", &self.utc(rec.stamp.ticks));
         match rec.detail {
-            Detail::ProcessCreate { .. } => self.process_create(&mut o, rec, &mut lookup, files),
+            Detail::ProcessCreate { .. } => self.process_create(&mut o, rec, d.token, &mut lookup, files),
             Detail::ThreadCreate { .. } => self.thread_create(&mut o, rec, d.origin, &mut lookup),
             Detail::ImageLoad { .. } => self.image_load(&mut o, rec, &mut lookup, files),
             _ => self.other(&mut o, rec, &mut lookup),
@@ -331,6 +352,7 @@ impl JsonFormatter {
         &mut self,
         o: &mut Object,
         rec: &Record<'_>,
+        token: Option<&TokenFacts>,
         lookup: &mut impl FnMut(u64) -> Option<String>,
         files: &mut dyn FileFactsSource,
     ) {
@@ -353,6 +375,9 @@ impl JsonFormatter {
         version_resource(o, &file);
         if let Some(command_line) = &command_line {
             o.str("CommandLine", command_line);
+        }
+        if let Some(token) = token {
+            self.token(o, token);
         }
         fact(o, "Hashes", file.hashes.as_deref());
         o.num("ParentProcessId", parent_pid);
@@ -386,6 +411,30 @@ impl JsonFormatter {
         let facts = ProcessFacts { image, command_line: kept, command_line_truncated: cut };
         if !self.processes.insert(rec.pid, facts) {
             self.counters.processes_dropped += 1;
+        }
+    }
+
+    /// `User`, `LogonId`, `IntegrityLevel` (Sysmon's order and forms), and the user's
+    /// SID as `UserSid`.
+    fn token(&mut self, o: &mut Object, token: &TokenFacts) {
+        if let Some(sid) = &token.user {
+            let sid_text = sid.to_string();
+            let name = self.accounts.0.account(sid).unwrap_or_else(|| {
+                self.counters.accounts_unresolved += 1;
+                sid_text.clone()
+            });
+            o.str("User", &name);
+            o.str("UserSid", &sid_text);
+        }
+        if let Some(id) = token.logon_id {
+            let mut text = String::new();
+            write_logon_id(id, |p| text.push_str(core::str::from_utf8(p).unwrap_or("")));
+            o.str("LogonId", &text);
+        }
+        if let Some(level) = token.integrity_level() {
+            let mut text = String::new();
+            write_integrity(level, |p| text.push_str(core::str::from_utf8(p).unwrap_or("")));
+            o.str("IntegrityLevel", &text);
         }
     }
 

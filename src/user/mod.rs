@@ -3,6 +3,7 @@
 //! Host and user-mode code only (the replay and the `notifyring` CLI, cli/): the
 //! kernel never formats JSON or converts paths.
 //!
+//! * [`accounts`]: a token's user SID to `DOMAIN\user`, cached;
 //! * [`facts`]: what is known about an image file (version resource, hashes,
 //!   signature), and where the JSON formatter gets it from;
 //! * [`json`]: one Sysmon-compatible JSON object per event (docs/json.md);
@@ -14,6 +15,7 @@
 //! * [`watch`]: the `notifyring` CLI's portable part: a read's batch to text lines or
 //!   JSON, its filters and summary, its errors and exit codes, the status reply as text.
 
+pub mod accounts;
 pub mod disk;
 pub mod facts;
 pub mod json;

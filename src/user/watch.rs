@@ -258,9 +258,16 @@ impl Watch {
             found = found.saturating_add(1);
             match entry {
                 Entry::Lost { seq, count, reason } => self.lost(seq, count, reason, &mut out),
-                Entry::Event { seq, origin, process, bytes, record } => {
+                Entry::Event { seq, origin, process, bytes, record, token } => {
                     let mut name = Name::EMPTY;
-                    let d = Delivered { seq, record: &record, bytes, origin, process: process.name_in(&mut name) };
+                    let d = Delivered {
+                        seq,
+                        record: &record,
+                        bytes,
+                        origin,
+                        process: process.name_in(&mut name),
+                        token: token.as_ref(),
+                    };
                     self.event(&d, process, (batch.clock, omitted), &mut lookup, &mut out);
                 }
             }
@@ -321,7 +328,14 @@ impl Watch {
         }
         // The worker's own context for the line: its stream position, the driver's clock,
         // what it knew of the process, and whether the driver omits command lines.
-        let ctx = Context { seq: d.seq, clock, omit_command_line: omitted, process: d.process, origin: d.origin };
+        let ctx = Context {
+            seq: d.seq,
+            clock,
+            omit_command_line: omitted,
+            process: d.process,
+            origin: d.origin,
+            token: d.token,
+        };
         format::record(d.record, &ctx, &mut self.line, |l| out(ascii(l.text())));
     }
 }

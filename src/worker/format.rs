@@ -285,6 +285,8 @@ pub struct Context<'n> {
     pub process: ProcessName<'n>,
     /// For a thread-create: whether it came from another process (ignored otherwise).
     pub origin: Origin,
+    /// A process create's token facts (`user=`, `integrity=`, `logon=`), if read.
+    pub token: Option<&'n super::token::TokenFacts>,
 }
 
 /// The worker's knowledge of a record's process, for the `proc=` field.
@@ -319,6 +321,23 @@ fn text(lines: &mut Lines<'_, impl FnMut(Line<'_>)>, key: &[u8], value: Option<T
                 lines.key_dec(b"/", u64::from(t.original_len()));
             }
         }
+    }
+}
+
+/// ` user=S-1-… integrity=High logon=0x3e7`, each only if known.
+fn token_facts(l: &mut Lines<'_, impl FnMut(Line<'_>)>, token: &super::token::TokenFacts) {
+    use super::token::{write_integrity, write_logon_id};
+    if let Some(user) = token.user {
+        l.put(b" user=");
+        user.write(|p| l.put(p));
+    }
+    if let Some(level) = token.integrity_level() {
+        l.put(b" integrity=");
+        write_integrity(level, |p| l.put(p));
+    }
+    if let Some(id) = token.logon_id {
+        l.put(b" logon=");
+        write_logon_id(id, |p| l.put(p));
     }
 }
 
@@ -373,6 +392,9 @@ pub fn record(rec: &Record<'_>, ctx: &Context<'_>, buf: &mut [u8; LINE_BUF], out
             // and then the flag marks the few that are; absent means a Win32 process.
             if subsystem_process {
                 l.put(b" subsystem=1");
+            }
+            if let Some(token) = ctx.token {
+                token_facts(&mut l, token);
             }
             text(&mut l, b"image", rec.image);
             if ctx.omit_command_line {
@@ -480,6 +502,7 @@ pub fn stats(
     l.key_dec(b"/", capacity);
     l.key_dec(b" busy_stops=", s.busy_stops);
     l.key_dec(b" lookup_failures=", s.lookup_failures);
+    l.key_dec(b" token_failures=", s.token_failures);
     l.key_dec(b" names_dropped=", s.names_dropped);
     l.key_dec(b" longest_run_us=", micros(s.longest_run_ticks, clock.frequency));
     l.finish();

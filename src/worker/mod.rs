@@ -28,6 +28,7 @@
 
 pub mod format;
 pub mod names;
+pub mod token;
 
 use crate::config::Config;
 use crate::pipeline::{Pipeline, ShutdownError};
@@ -37,6 +38,7 @@ use crate::schedule::WorkQueue;
 use crate::stats::{self, Snapshot, Stats};
 use format::{Clock, Context, LINE_BUF, Line, ProcessName};
 use names::{Entry, Lookup, Name, Names, Origin};
+use token::TokenFacts;
 
 /// What the worker needs from its host.
 ///
@@ -51,6 +53,17 @@ pub trait WorkerEnv {
     fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup;
     /// Current performance-counter ticks.
     fn now_ticks(&mut self) -> u64;
+    /// Fills `facts` from the primary token of the process `object` is (a record's held
+    /// reference, still held: the process may have exited, its object is alive). Returns
+    /// how many of the token queries failed; each failure leaves its field `None`.
+    /// Default: no token facts, no failures (a host that has no tokens).
+    fn process_token(&mut self, _object: u64, _facts: &mut TokenFacts) -> u32 {
+        0
+    }
+    /// Drops the reference the process callback took on `object`
+    /// ([`Pipeline::record_holding`]): called exactly once for every record that holds
+    /// one, after [`WorkerEnv::process_token`], whether the record decodes or not.
+    fn release_process(&mut self, _object: u64) {}
     /// Each record, once, as the worker is about to print it, with what it decided about
     /// it: for consumers that format it themselves (the replay's JSON output, in user
     /// mode). The driver keeps the default, which does nothing: the kernel prints lines.
@@ -79,6 +92,8 @@ pub struct Delivered<'a> {
     pub origin: Origin,
     /// What the pid table knows of the record's process (the `proc=` field).
     pub process: ProcessName<'a>,
+    /// A process create's token facts, read through the reference the record held.
+    pub token: Option<&'a TokenFacts>,
 }
 
 /// The process every Windows since XP runs as pid 4; it has no image file, and
@@ -117,6 +132,8 @@ struct Head {
     printed: u32,
     /// No lines for this record (`WorkerEnv::event_lines` said so when it was taken).
     muted: bool,
+    /// The token facts read when it was taken (its reference is already dropped).
+    token: Option<TokenFacts>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -279,6 +296,15 @@ impl WorkerState {
             let muted = !env.event_lines();
             self.report_lost(u64::from(lost_before), stats, env, muted);
             self.seq = self.seq.wrapping_add(1);
+            // The held reference is used and dropped here, once, on the record's first
+            // visit: a record kept for the next run keeps its facts, not the reference.
+            let token = record::held(bytes).map(|object| {
+                let mut facts = TokenFacts::default();
+                let failures = env.process_token(object, &mut facts);
+                env.release_process(object);
+                stats::add(&stats.worker.token_failures, u64::from(failures));
+                facts
+            });
             let Ok(rec) = &decoded else {
                 let mut l = format::Lines::new(&mut self.line, Some(self.seq), |l| print(env, stats, l));
                 l.key_dec(b"#", self.seq);
@@ -288,8 +314,8 @@ impl WorkerState {
             };
             let origin = self.learn(rec, stats, env);
             let process = process_name(&self.names, rec);
-            env.delivered(&Delivered { seq: self.seq, record: rec, bytes, origin, process });
-            Head { ring, seq: self.seq, origin, printed: 0, muted }
+            env.delivered(&Delivered { seq: self.seq, record: rec, bytes, origin, process, token: token.as_ref() });
+            Head { ring, seq: self.seq, origin, printed: 0, muted, token }
         };
         // A kept record decoded when it was first visited, so this cannot fail.
         let Ok(rec) = decoded else { return true };
@@ -300,6 +326,7 @@ impl WorkerState {
             omit_command_line: self.omit_command_line,
             process,
             origin: head.origin,
+            token: head.token.as_ref(),
         };
         // Lines before `head.printed` went out in an earlier run; formatting is
         // deterministic, so they are formatted again and skipped. A muted record is not

@@ -408,3 +408,95 @@ fn reader_read_dispatch_worker_and_cancel() {
         assert_eq!(read_events == 2, buffered == 0);
     });
 }
+
+/// The token facts' references (issue 13): two process creates record while the worker
+/// runs. Each process object starts with the kernel's reference, which its "callback"
+/// drops right after recording (the process exits at once). A record takes its
+/// reference between copy and commit; the worker reads the token only while the object
+/// is alive and drops the record's reference once. At the end every object is at zero:
+/// no leak, no double release, whatever the interleaving.
+#[test]
+fn process_references_balance_across_callback_worker_and_unload() {
+    model(|| {
+        let (p, queue) = pipeline(8);
+        let objects: Arc<Vec<AtomicUsize>> = Arc::new((0..2).map(|_| AtomicUsize::new(1)).collect());
+        let producers: Vec<_> = (0..2u64)
+            .map(|i| {
+                let (p, objects) = (p.clone(), objects.clone());
+                thread::spawn(move || {
+                    let object = &objects[usize::try_from(i).unwrap()];
+                    let create = Event::ProcessCreate {
+                        pid: 100 + i,
+                        parent_pid: 4,
+                        creator: ClientId { pid: 4, tid: 8 },
+                        file_open_name_available: false,
+                        subsystem_process: false,
+                        image: None,
+                        command_line: None,
+                    };
+                    // Relaxed: a reference count; the ring's commit publishes the record.
+                    p.record_holding(Stamp { ticks: i, cpu: 0 }, &create, i + 1, || {
+                        object.fetch_add(1, Ordering::Relaxed);
+                    });
+                    // AcqRel: the kernel's own reference, dropped at exit.
+                    assert!(object.fetch_sub(1, Ordering::AcqRel) > 0, "the kernel's reference went negative");
+                })
+            })
+            .collect();
+        let worker = {
+            let (p, queue, objects) = (p.clone(), queue.clone(), objects.clone());
+            thread::spawn(move || {
+                let mut env = RefEnv { objects };
+                for _ in 0..2 {
+                    if queue.queued.swap(false, Ordering::SeqCst) {
+                        p.run_worker(&mut env);
+                    }
+                }
+            })
+        };
+        for t in producers {
+            t.join().unwrap();
+        }
+        worker.join().unwrap();
+        // Unload: stop, let a queued routine finish, then the final drain.
+        p.stop();
+        let mut env = RefEnv { objects: objects.clone() };
+        while queue.queued.swap(false, Ordering::SeqCst) {
+            p.run_worker(&mut env);
+        }
+        p.shutdown(&mut env).unwrap();
+        for (i, o) in objects.iter().enumerate() {
+            assert_eq!(o.load(Ordering::Relaxed), 0, "process object {i} leaked a reference");
+        }
+    });
+}
+
+/// Reads a token only from a live object and drops the record's reference.
+struct RefEnv {
+    objects: Arc<Vec<AtomicUsize>>,
+}
+
+impl RefEnv {
+    fn object(&self, object: u64) -> &AtomicUsize {
+        &self.objects[usize::try_from(object - 1).unwrap()]
+    }
+}
+
+impl WorkerEnv for RefEnv {
+    fn print(&mut self, _: Line<'_>) {}
+    fn process_image(&mut self, _: u64, _: &mut Name) -> Lookup {
+        Lookup::Failed
+    }
+    fn now_ticks(&mut self) -> u64 {
+        0
+    }
+    fn process_token(&mut self, object: u64, _: &mut notifyring::worker::token::TokenFacts) -> u32 {
+        // Relaxed: only the count's value matters; the record's commit ordered it.
+        assert!(self.object(object).load(Ordering::Relaxed) > 0, "token read on a freed process");
+        0
+    }
+    fn release_process(&mut self, object: u64) {
+        // AcqRel: the last release "frees" the object after every earlier use.
+        assert!(self.object(object).fetch_sub(1, Ordering::AcqRel) > 0, "double release");
+    }
+}

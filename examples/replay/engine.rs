@@ -11,15 +11,17 @@ use crate::ticker::Ticker;
 use crate::workload::Workload;
 use hdrhistogram::Histogram;
 use notifyring::config::Config;
-use notifyring::event::{Kind, Stamp};
+use notifyring::event::{Event, Kind, Stamp};
 use notifyring::pipeline::{NewError, Pipeline, Recorded};
 use notifyring::record::Caps;
+use notifyring::sim::objects::{ObjectsReport, SimObjects};
 use notifyring::sim::{QueueReport, SimKernel, SimQueue};
 use notifyring::stats::Snapshot;
 use notifyring::user::json::{Counters, JsonFormatter};
 use notifyring::user::paths::PathMap;
 use notifyring::worker::format::{Clock, Line};
 use notifyring::worker::names::{Lookup, Name};
+use notifyring::worker::token::TokenFacts;
 use notifyring::worker::{Delivered, WorkerEnv};
 use std::collections::HashMap;
 use std::io::{BufWriter, Stdout, Write};
@@ -186,6 +188,8 @@ struct ReplayEnv {
     json: Option<(JsonFormatter, JsonCounts)>,
     /// In JSON mode, when the input has them: the recording's file facts.
     files: Option<RecordedFacts>,
+    /// The simulated process objects the process creates' records hold.
+    objects: Arc<SimObjects>,
 }
 
 impl ReplayEnv {
@@ -255,6 +259,17 @@ impl WorkerEnv for ReplayEnv {
     fn now_ticks(&mut self) -> u64 {
         self.ticker.now()
     }
+
+    fn process_token(&mut self, object: u64, facts: &mut TokenFacts) -> u32 {
+        // As if read from the token: what the recording has; each fact it lacks counts
+        // as a failed query, as a failed query leaves it absent in the driver.
+        *facts = self.objects.token(object).unwrap_or_default();
+        u32::from(facts.user.is_none()) + u32::from(facts.integrity.is_none()) + u32::from(facts.logon_id.is_none())
+    }
+
+    fn release_process(&mut self, object: u64) {
+        self.objects.dereference(object);
+    }
 }
 
 /// Everything a run measured and saw.
@@ -275,6 +290,8 @@ pub struct Report {
     pub printed: Printed,
     /// In JSON mode: what the JSON output held.
     pub json: Option<JsonCounts>,
+    /// The process objects' reference counts (balanced: every object freed, no misuse).
+    pub objects: ObjectsReport,
     /// The lines, with [`Output::Keep`].
     #[cfg_attr(not(test), allow(dead_code, reason = "only tests/replay.rs keeps lines"))]
     pub lines: Vec<String>,
@@ -338,6 +355,9 @@ impl Report {
                     kind.name()
                 ));
             }
+        }
+        if let Err(e) = self.objects.balanced() {
+            v.push(format!("process object references: {e}"));
         }
         if self.lost_returned != lost {
             v.push(format!("{} record calls returned Lost but the counters say {lost}", self.lost_returned));
@@ -434,6 +454,7 @@ fn produce(
     first_t: u64,
     ticker: &Ticker,
     stamps: Option<&Stamps>,
+    objects: &SimObjects,
     result: &mut ProducerResult,
 ) {
     let start = Instant::now();
@@ -448,7 +469,17 @@ fn produce(
             // Names the record's trace line for its file facts (JSON only).
             stamps.set(i, t0);
         }
-        let outcome = pipeline.record(Stamp { ticks: t0, cpu }, &event);
+        let stamp = Stamp { ticks: t0, cpu };
+        let outcome = if matches!(event, Event::ProcessCreate { .. }) {
+            // The driver's process callback: a new process, referenced by its record.
+            let object = objects.create(workload.tokens.get(&i).copied().unwrap_or_default());
+            let outcome = pipeline.record_holding(stamp, &event, object, || objects.reference(object));
+            // Gone at once, the worst case: only the record's reference keeps it readable.
+            objects.exit(object);
+            outcome
+        } else {
+            pipeline.record(stamp, &event)
+        };
         let t1 = ticker.now();
         let ticks = t1.wrapping_sub(t0).max(1);
         result.latency.saturating_record(ticks);
@@ -465,6 +496,7 @@ fn produce(
 
 /// Runs one producer thread per share and waits for all of them. Returns their results,
 /// when they started, and how long they took.
+#[expect(clippy::too_many_arguments, reason = "one call site; a struct would only rename them")]
 fn record_all(
     pipeline: &Pipeline<SimQueue>,
     workload: &Workload,
@@ -473,6 +505,7 @@ fn record_all(
     first_t: u64,
     ticker: &Ticker,
     stamps: Option<&Stamps>,
+    objects: &SimObjects,
 ) -> (Result<Vec<ProducerResult>, String>, Instant, Duration) {
     // 0: wait, 1: go, 2: give up (a thread could not be started).
     let gate = AtomicU8::new(0);
@@ -496,7 +529,7 @@ fn record_all(
                     }
                 };
                 if go {
-                    produce(pipeline, workload, share, cpu, speed, first_t, ticker, stamps, &mut result);
+                    produce(pipeline, workload, share, cpu, speed, first_t, ticker, stamps, objects, &mut result);
                 }
                 result
             });
@@ -541,13 +574,16 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
     // driver's reader would compute it.
     let utc_start_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let json = (options.format == Format::Json).then(|| {
-        let formatter = JsonFormatter::new(clock, utc_start_ns, options.paths.clone(), Config::DEFAULT.names);
+        let mut formatter = JsonFormatter::new(clock, utc_start_ns, options.paths.clone(), Config::DEFAULT.names);
+        // Names the SIDs as the recording machine did.
+        formatter.account_names(Box::new(workload.accounts.clone()));
         (formatter, JsonCounts::default())
     });
     // The recording's file facts, named by the stamps the producers write.
     let stamps =
         (json.is_some() && !workload.file_facts.is_empty()).then(|| Arc::new(Stamps::new(workload.events.len())));
     let files = stamps.clone().map(|stamps| RecordedFacts::new(workload, stamps));
+    let objects = Arc::new(SimObjects::new());
     let env = ReplayEnv {
         sink,
         write_error: None,
@@ -557,6 +593,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         print_delay: options.print_delay,
         json,
         files,
+        objects: Arc::clone(&objects),
     };
     let kernel = SimKernel::start(&config, clock, env).map_err(RunError::Pipeline)?;
     if !options.stall_worker.is_zero() {
@@ -572,7 +609,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
     }
     let first_t = workload.events.iter().map(|e| e.t_ns).min().unwrap_or(0);
     let (results, start, record_elapsed) =
-        record_all(kernel.pipeline(), workload, &shares, options.speed, first_t, &ticker, stamps.as_deref());
+        record_all(kernel.pipeline(), workload, &shares, options.speed, first_t, &ticker, stamps.as_deref(), &objects);
     let results = results.map_err(RunError::Thread)?;
     let unloaded = kernel.unload();
     let total_elapsed = start.elapsed();
@@ -603,6 +640,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         queued_returned,
         stats: unloaded.stats,
         queue: unloaded.queue,
+        objects: objects.report(),
         printed: env.printed,
         json: env
             .json

@@ -13,8 +13,9 @@
 //! The first processes of every stream carry one of each odd case, so even a short run
 //! shows them; later ones carry them at random.
 
-use crate::workload::{Item, Timed, Workload, utf16};
+use crate::workload::{Accounts, Item, Timed, Workload, utf16};
 use notifyring::event::ClientId;
+use notifyring::worker::token::TokenFacts;
 use std::collections::HashMap;
 
 /// `SplitMix64`: tiny, fast, and the same sequence everywhere for a seed.
@@ -704,13 +705,39 @@ pub fn generate(seed: u64, events: usize) -> Workload {
     all.truncate(events);
     let processes =
         RESIDENT.iter().filter(|(_, image)| !image.is_empty()).map(|(pid, image)| (*pid, utf16(image))).collect();
+    let (tokens, accounts) = tokens(&all);
     Workload {
         events: all,
         processes,
         // Synthetic files have no version resource, hashes or signature.
         file_facts: HashMap::new(),
+        tokens,
+        accounts,
         sources: vec![format!("synthetic workload (seed {seed}, {events} events)")],
         malformed: Vec::new(),
         malformed_lines: 0,
     }
+}
+
+/// Token facts for the synthetic process creates: a service host's children run as
+/// SYSTEM in session 0's logon (0x3e7), everything else as one interactive user.
+fn tokens(events: &[Timed]) -> (HashMap<usize, TokenFacts>, Accounts) {
+    let mut accounts = Accounts::default();
+    let system = accounts.sid_of("NT AUTHORITY\\SYSTEM");
+    let user = accounts.sid_of("WORKSTATION\\user");
+    let tokens = events
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| match e.item {
+            Item::ProcessCreate { parent_pid, .. } if parent_pid == SERVICES || parent_pid == SVCHOST => Some((
+                i,
+                TokenFacts { user: system, integrity: Some(0x4000), app_container: false, logon_id: Some(0x3e7) },
+            )),
+            Item::ProcessCreate { .. } => {
+                Some((i, TokenFacts { user, integrity: Some(0x2000), app_container: false, logon_id: Some(0x2_f4c1) }))
+            }
+            _ => None,
+        })
+        .collect();
+    (tokens, accounts)
 }

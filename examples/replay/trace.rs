@@ -13,6 +13,7 @@ use crate::workload::{Item, Malformed, Timed, Workload};
 use flate2::read::MultiGzDecoder;
 use notifyring::event::ClientId;
 use notifyring::user::facts::FileFacts;
+use notifyring::worker::token::{TokenFacts, integrity_rid, parse_logon_id};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt;
@@ -64,6 +65,13 @@ struct Line<'a> {
     /// machine could name at that moment.
     #[serde(borrow)]
     parent_image: Option<&'a RawValue>,
+    /// Optional: the new process's token facts, in Sysmon's forms.
+    #[serde(borrow)]
+    user: Option<&'a RawValue>,
+    #[serde(borrow)]
+    integrity_level: Option<&'a RawValue>,
+    #[serde(borrow)]
+    logon_id: Option<&'a RawValue>,
     /// Optional (Sysmon-derived traces): the image file's facts, as Sysmon wrote them.
     #[serde(borrow)]
     original_file_name: Option<&'a RawValue>,
@@ -164,12 +172,23 @@ fn load_file(path: &Path, offset: u64, workload: &mut Workload) -> Result<FileSt
             }
         }
         match parse_line(text, &mut last_t) {
-            Ok((t_ns, item, known, facts)) => {
+            Ok(Parsed { t_ns, item, known, facts, token }) => {
                 for (pid, image) in known {
                     workload.processes.entry(pid).or_insert(image);
                 }
                 if let Some(facts) = facts {
                     workload.file_facts.insert(workload.events.len(), facts);
+                }
+                if let Some(token) = token {
+                    let user = token.user.as_ref().map(|name| (name, workload.accounts.sid_of(name)));
+                    if let Some((name, None)) = user {
+                        skip(path, number, format!("user {name:?}: no SID for it"), &mut stats, workload);
+                        continue;
+                    }
+                    let user = user.and_then(|(_, sid)| sid);
+                    let (integrity, app_container) = token.integrity.map_or((None, false), |(r, a)| (Some(r), a));
+                    let facts = TokenFacts { user, integrity, app_container, logon_id: token.logon_id };
+                    workload.tokens.insert(workload.events.len(), facts);
                 }
                 workload.events.push(Timed { t_ns: offset.saturating_add(t_ns), item });
                 stats.events += 1;
@@ -200,9 +219,44 @@ fn skip(path: &Path, number: u64, reason: String, stats: &mut FileStats, workloa
 /// process-create's parent where the recording names it).
 type Known = Vec<(u64, Box<[u16]>)>;
 
-/// One line → (time, event, process names learnt, its image file's facts). `last_t`
-/// stands in for a null time.
-fn parse_line(text: &str, last_t: &mut u64) -> Result<(u64, Item, Known, Option<FileFacts>), String> {
+/// A process create's token facts as recorded: the account's name, the integrity
+/// label's RID (and whether it is an app container's), the logon id.
+#[derive(Default)]
+struct RecordedToken {
+    user: Option<String>,
+    integrity: Option<(u32, bool)>,
+    logon_id: Option<u64>,
+}
+
+/// One parsed line.
+struct Parsed {
+    t_ns: u64,
+    item: Item,
+    known: Known,
+    facts: Option<FileFacts>,
+    token: Option<RecordedToken>,
+}
+
+/// The line's token facts (process creates). A value Sysmon would not write (an
+/// integrity word it has no level for, a logon id not in `0x…` form) makes the line
+/// malformed.
+fn token(line: &Line<'_>) -> Result<Option<RecordedToken>, String> {
+    let text = |raw, key| string(raw, key).map(|s| s.map(|units| String::from_utf16_lossy(&units)));
+    let user = text(line.user, "user")?;
+    let integrity = text(line.integrity_level, "integrity_level")?
+        .map(|w| integrity_rid(&w).ok_or_else(|| format!("integrity_level {w:?} is no integrity level")))
+        .transpose()?;
+    let logon_id = text(line.logon_id, "logon_id")?
+        .map(|w| parse_logon_id(&w).ok_or_else(|| format!("logon_id {w:?} is not 0x and hex digits")))
+        .transpose()?;
+    let token = RecordedToken { user, integrity, logon_id };
+    let any = token.user.is_some() || token.integrity.is_some() || token.logon_id.is_some();
+    Ok(any.then_some(token))
+}
+
+/// One line → its time, event, the process names learnt, its image file's facts and
+/// a process create's token facts. `last_t` stands in for a null time.
+fn parse_line(text: &str, last_t: &mut u64) -> Result<Parsed, String> {
     let line: Line<'_> = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let t_ns = line.t_ns.unwrap_or(*last_t);
     *last_t = t_ns;
@@ -258,7 +312,8 @@ fn parse_line(text: &str, last_t: &mut u64) -> Result<(u64, Item, Known, Option<
         Item::ProcessCreate { .. } | Item::ImageLoad { .. } => file_facts(&line)?,
         _ => None,
     };
-    Ok((t_ns, item, known, facts))
+    let token = if matches!(item, Item::ProcessCreate { .. }) { token(&line)? } else { None };
+    Ok(Parsed { t_ns, item, known, facts, token })
 }
 
 /// The line's file facts, if it has any. A string that is not one makes the line

@@ -3,7 +3,9 @@
 //! each with the time it was recorded at.
 
 use notifyring::event::{ClientId, Event, Kind};
+use notifyring::user::accounts::AccountNames;
 use notifyring::user::facts::FileFacts;
+use notifyring::worker::token::{Sid, TokenFacts};
 use std::collections::HashMap;
 
 /// One event, owning its strings.
@@ -125,6 +127,11 @@ pub struct Workload {
     /// What the recording read from the image file of an event (a process create's
     /// image, an image load's image), by index in `events`; only events with any.
     pub file_facts: HashMap<usize, FileFacts>,
+    /// A process create's token facts as the recording has them (the simulated kernel
+    /// serves them as if read from the new process's token), by index in `events`.
+    pub tokens: HashMap<usize, TokenFacts>,
+    /// The recording's account names and the SIDs they stand for.
+    pub accounts: Accounts,
     /// Where the events came from, for the summary.
     pub sources: Vec<String>,
     /// Skipped input lines (at most `trace::MALFORMED_SHOWN_PER_FILE` per file).
@@ -151,4 +158,51 @@ impl Workload {
 #[must_use]
 pub fn utf16(s: &str) -> Box<[u16]> {
     s.encode_utf16().collect()
+}
+
+/// The accounts a recording names (`DOMAIN\\user`, as Sysmon prints them) and a SID for
+/// each: the well-known ones Windows gives those names (`NT AUTHORITY\\SYSTEM` is
+/// S-1-5-18, `Window Manager\\DWM-1` S-1-5-90-0-1, …), and for any other account a
+/// made-up one (S-1-5-21-1-2-<domain>-<1000 + n>), as a domain or the local SAM would
+/// give it. The replay's kernel hands the SID to the worker, and the JSON formatter
+/// names it through this table, as the CLI names it with `LookupAccountSidW` on the
+/// machine that recorded the trace.
+#[derive(Clone, Debug, Default)]
+pub struct Accounts {
+    by_name: HashMap<String, Sid>,
+    by_sid: HashMap<Sid, String>,
+    domains: HashMap<String, u32>,
+}
+
+impl Accounts {
+    /// The SID `name` stands for (assigned on first sight).
+    pub fn sid_of(&mut self, name: &str) -> Option<Sid> {
+        if let Some(sid) = self.by_name.get(name) {
+            return Some(*sid);
+        }
+        let (domain, user) = name.split_once('\\').unwrap_or(("", name));
+        let numbered = |prefix: &str| user.strip_prefix(prefix).and_then(|n| n.parse::<u32>().ok());
+        let sid = match (domain.to_ascii_uppercase().as_str(), user.to_ascii_uppercase().as_str()) {
+            ("NT AUTHORITY", "SYSTEM") => Sid::from_parts(5, &[18]),
+            ("NT AUTHORITY", "LOCAL SERVICE") => Sid::from_parts(5, &[19]),
+            ("NT AUTHORITY", "NETWORK SERVICE") => Sid::from_parts(5, &[20]),
+            ("WINDOW MANAGER", _) if numbered("DWM-").is_some() => Sid::from_parts(5, &[90, 0, numbered("DWM-")?]),
+            ("FONT DRIVER HOST", _) if numbered("UMFD-").is_some() => Sid::from_parts(5, &[96, 0, numbered("UMFD-")?]),
+            _ => {
+                let next = u32::try_from(self.domains.len()).ok()?;
+                let domain_id = *self.domains.entry(domain.to_ascii_uppercase()).or_insert(next);
+                let rid = 1000 + u32::try_from(self.by_name.len()).ok()?;
+                Sid::from_parts(5, &[21, 1, 2, domain_id, rid])
+            }
+        }?;
+        self.by_name.insert(name.to_owned(), sid);
+        self.by_sid.entry(sid).or_insert_with(|| name.to_owned());
+        Some(sid)
+    }
+}
+
+impl AccountNames for Accounts {
+    fn account(&mut self, sid: &Sid) -> Option<String> {
+        self.by_sid.get(sid).cloned()
+    }
 }

@@ -309,3 +309,4 @@ fn work_queue_thread<E: WorkerEnv>(pipeline: &Pipeline<SimQueue>, queue: &QueueS
 }
 
 pub mod device;
+pub mod objects;

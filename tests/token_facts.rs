@@ -1,0 +1,340 @@
+//! A new process's token facts (issue 13): `User`, `IntegrityLevel`, `LogonId`.
+//!
+//! * Every recorded trace, replayed as JSON: each token fact a process create's input
+//!   line has reaches that event's object under Sysmon's name and in Sysmon's form, each
+//!   one it lacks stays absent, and the counts equal ../shared/traces/README.md's table;
+//!   every process object the records held is released once (the simulated kernel's
+//!   reference counts balance).
+//! * With events lost: a lost create never took a reference, a delivered one gets its
+//!   own line's facts, and everything balances.
+//! * The reference protocol on the pipeline stepped by hand: taken only for a record
+//!   that got its place, dropped exactly once by the worker (also for a record the
+//!   worker keeps at the ring's head across runs), by unload's final drain for records
+//!   still in the ring; an env that leaks or double-releases is caught.
+
+#[path = "../examples/replay/engine.rs"]
+#[allow(dead_code, reason = "the CLI's stdout sink and write errors are the example's")]
+mod engine;
+#[path = "../examples/replay/facts.rs"]
+mod facts;
+#[path = "../examples/replay/ticker.rs"]
+#[allow(dead_code, reason = "the summary's description of the timer is not used here")]
+mod ticker;
+#[path = "../examples/replay/trace.rs"]
+mod trace;
+#[path = "../examples/replay/workload.rs"]
+#[allow(dead_code, reason = "the synthetic generator's helpers are not used here")]
+mod workload;
+
+#[path = "json_schema/mod.rs"]
+mod json_schema;
+#[path = "stepped/mod.rs"]
+mod stepped;
+
+use engine::{Format, Options, Output};
+use flate2::read::MultiGzDecoder;
+use json_schema::{recorded_traces, schema, shared_traces_dir};
+use notifyring::sim::objects::SimObjects;
+use notifyring::worker::format::{Clock, Line};
+use notifyring::worker::names::{Lookup, Name};
+use notifyring::worker::token::{Sid, TokenFacts};
+use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Recorded, Stamp, Stats, WorkerEnv};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Trace key → Sysmon's key.
+const TOKEN_KEYS: [(&str, &str); 3] =
+    [("user", "User"), ("integrity_level", "IntegrityLevel"), ("logon_id", "LogonId")];
+
+fn input_lines(path: &Path) -> Vec<Value> {
+    let file = std::fs::File::open(path).unwrap();
+    BufReader::new(MultiGzDecoder::new(file)).lines().map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect()
+}
+
+/// The README's rows for the token keys: key → column → count.
+fn readme_counts() -> Option<HashMap<String, HashMap<String, u64>>> {
+    let text = std::fs::read_to_string(shared_traces_dir().join("README.md")).ok()?;
+    let mut lines = text.lines().skip_while(|l| !l.starts_with("Events that carry each optional key"));
+    let header = lines.find(|l| l.starts_with("| key |"))?;
+    let columns: Vec<String> = header.split('|').map(str::trim).skip(2).map(str::to_owned).collect();
+    let mut table = HashMap::new();
+    for row in lines.skip(1).take_while(|l| l.starts_with('|')) {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let counts = columns.iter().zip(&cells[2..]).filter_map(|(c, n)| Some((c.clone(), n.parse().ok()?))).collect();
+        table.insert(cells[1].to_owned(), counts);
+    }
+    Some(table)
+}
+
+/// The README column whose words are all words of the file name.
+fn readme_column<'a>(columns: impl Iterator<Item = &'a String>, file: &str) -> String {
+    let words: Vec<&str> = file.trim_end_matches(".jsonl.gz").split('_').collect();
+    let matching: Vec<&String> =
+        columns.filter(|c| !c.is_empty() && c.split('_').all(|w| words.contains(&w))).collect();
+    assert_eq!(matching.len(), 1, "README column of {file}: {matching:?}");
+    matching[0].clone()
+}
+
+#[test]
+fn every_recorded_token_fact_reaches_its_creates_json_and_every_reference_is_released() {
+    let schema = schema();
+    let readme = readme_counts();
+    let options = Options {
+        producers: 4,
+        ring_bytes: 64 << 20,
+        output: Output::Keep,
+        format: Format::Json,
+        ..Options::default()
+    };
+    let traces = recorded_traces();
+    for path in &traces {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let workload = trace::load(std::slice::from_ref(path)).unwrap();
+        let report = engine::run(&workload, &options).expect("the replay starts");
+        assert_eq!(report.violations(), Vec::<String>::new(), "{name}: broken invariants");
+        assert_eq!(report.stats.lost_total(), 0, "{name}: a roomy ring loses nothing");
+        let objects: Vec<Value> = report.lines.iter().map(|l| schema.check(l)).collect();
+
+        // Each process's create lines in order; its EventID 1 objects come in that order.
+        let mut creates: HashMap<u64, VecDeque<Value>> = HashMap::new();
+        let mut in_input: BTreeMap<&str, u64> = BTreeMap::new();
+        for line in input_lines(path).into_iter().filter(|l| l["kind"] == "process_create") {
+            for (key, _) in TOKEN_KEYS {
+                *in_input.entry(key).or_default() += u64::from(line.get(key).is_some());
+            }
+            creates.entry(line["pid"].as_u64().unwrap()).or_default().push_back(line);
+        }
+        let mut in_json: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut checked = 0u64;
+        for o in objects.iter().filter(|o| o["EventID"] == 1) {
+            let pid = o["ProcessId"].as_u64().unwrap();
+            let line = creates.get_mut(&pid).and_then(VecDeque::pop_front).unwrap_or_else(|| {
+                panic!("{name}: a create with no input line left for process {pid}: {o}");
+            });
+            for (input_key, json_key) in TOKEN_KEYS {
+                assert_eq!(o.get(json_key), line.get(input_key), "{name}: {json_key} of {line}: {o}");
+                *in_json.entry(input_key).or_default() += u64::from(o.get(json_key).is_some());
+            }
+            // The SID the account was given stands next to its name.
+            let sid = o.get("UserSid").and_then(Value::as_str).map(|s| Sid::parse(s).expect("a SID"));
+            assert_eq!(sid.is_some(), line.get("user").is_some(), "{name}: {o}");
+            if line["user"] == "NT AUTHORITY\\SYSTEM" {
+                assert_eq!(o["UserSid"], "S-1-5-18", "{name}: {o}");
+            }
+            checked += 1;
+        }
+        assert!(creates.values().all(VecDeque::is_empty), "{name}: every create has its object");
+        assert_eq!(in_json, in_input, "{name}: creates carrying each token fact, JSON vs input");
+
+        // Every create's record held its process; the worker released each one once.
+        let o = &report.objects;
+        assert_eq!((o.created, o.referenced, o.token_reads, o.freed), (checked, checked, checked, checked), "{name}");
+        assert_eq!(o.balanced(), Ok(()), "{name}");
+        let missing: u64 = in_input.values().map(|n| checked - n).sum();
+        assert_eq!(report.stats.token_failures, missing, "{name}: each fact the recording lacks counts a failure");
+        eprintln!("{name}: {checked} process creates checked field by field; token facts in the JSON: {in_json:?}");
+        if let Some(table) = &readme {
+            let column = readme_column(table["user"].keys(), &name);
+            for (key, count) in &in_json {
+                assert_eq!(Some(count), table[*key].get(&column), "{name}: {key} vs the README's {column} column");
+            }
+        } else {
+            assert!(std::env::var_os("CI").is_none(), "CI has ../shared/traces/README.md");
+        }
+    }
+}
+
+/// A trace of process creates whose logon id numbers the line, so a misplaced fact shows.
+fn numbered_creates(path: &Path, count: u64) {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    for n in 0..count {
+        let integrity = ["Low", "Medium", "High", "System", "AppContainer"][usize::try_from(n % 5).unwrap()];
+        let line = serde_json::json!({
+            "t_ns": n * 1000, "kind": "process_create", "pid": 1000 + n % 7, "ppid": 4, "tid": null,
+            "image": r"C:\Tools\x.exe", "cmdline": format!("x.exe {n}"), "base": null, "size": null,
+            "exit_code": null, "is_kernel": false, "source": "test",
+            "user": if n % 3 == 0 { "NT AUTHORITY\\SYSTEM" } else { "LAB\\someone" },
+            "integrity_level": integrity,
+            "logon_id": format!("{:#x}", 0x1000 + n),
+        });
+        writeln!(out, "{line}").unwrap();
+    }
+}
+
+#[test]
+fn with_creates_lost_a_lost_one_holds_nothing_and_a_delivered_one_gets_its_own_facts() {
+    let path = std::env::temp_dir().join(format!("notifyring-token-facts-{}.jsonl", std::process::id()));
+    numbered_creates(&path, 4000);
+    let workload = trace::load(std::slice::from_ref(&path)).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let options = Options {
+        producers: 2,
+        speed: Some(0.2),
+        ring_bytes: 16 << 10,
+        stall_worker: Duration::from_millis(20),
+        output: Output::Keep,
+        format: Format::Json,
+        ..Options::default()
+    };
+    let report = engine::run(&workload, &options).expect("the replay starts");
+    assert_eq!(report.violations(), Vec::<String>::new(), "broken invariants");
+    let lost = report.stats.lost_total();
+    assert!(lost > 0, "a stalled worker and a small ring lose creates");
+    let schema = schema();
+    let mut delivered = 0u64;
+    for o in report.lines.iter().map(|l| schema.check(l)).filter(|o| o["EventID"] == 1) {
+        let n: u64 = o["CommandLine"].as_str().unwrap().trim_start_matches("x.exe ").parse().unwrap();
+        assert_eq!(o["LogonId"], format!("{:#x}", 0x1000 + n), "line {n}'s create: {o}");
+        let user = if n.is_multiple_of(3) { "NT AUTHORITY\\SYSTEM" } else { "LAB\\someone" };
+        assert_eq!(o["User"], user, "{o}");
+        delivered += 1;
+    }
+    let o = &report.objects;
+    assert_eq!(o.created, 4000, "every create made a process");
+    assert_eq!(o.referenced, delivered, "only the creates that got a place took a reference");
+    assert_eq!(delivered + lost, 4000);
+    assert_eq!(o.balanced(), Ok(()), "{o:?}");
+    eprintln!("{delivered} creates delivered, {lost} lost: {o:?}");
+}
+
+/// A worker env over [`SimObjects`], with ways to get the protocol wrong.
+struct ObjectsEnv {
+    objects: Arc<SimObjects>,
+    tokens: Vec<TokenFacts>,
+    /// Release twice (a double release), or never (a leak).
+    releases: u32,
+    /// Lines the worker may print before `now_ticks` says the run's budget is spent.
+    lines_per_run: u32,
+    printed: u32,
+}
+
+impl WorkerEnv for ObjectsEnv {
+    fn print(&mut self, _: Line<'_>) {
+        self.printed += 1;
+    }
+    fn process_image(&mut self, _: u64, _: &mut Name) -> Lookup {
+        Lookup::Failed
+    }
+    fn now_ticks(&mut self) -> u64 {
+        // Past the budget once this run printed its share.
+        if self.printed >= self.lines_per_run { u64::MAX / 2 } else { 0 }
+    }
+    fn process_token(&mut self, object: u64, facts: &mut TokenFacts) -> u32 {
+        *facts = self.objects.token(object).unwrap_or_default();
+        0
+    }
+    fn release_process(&mut self, object: u64) {
+        for _ in 0..self.releases {
+            self.objects.dereference(object);
+        }
+    }
+    fn delivered(&mut self, event: &Delivered<'_>) {
+        if let Some(token) = event.token {
+            self.tokens.push(*token);
+        }
+    }
+}
+
+const fn create(pid: u64) -> Event<'static> {
+    Event::ProcessCreate {
+        pid,
+        parent_pid: 4,
+        creator: ClientId { pid: 4, tid: 8 },
+        file_open_name_available: false,
+        subsystem_process: false,
+        image: None,
+        command_line: None,
+    }
+}
+
+/// A pipeline stepped by hand, with a ring that holds `ring_bytes`.
+fn stepped(ring_bytes: usize) -> Pipeline<stepped::Queue> {
+    let stats: &'static Stats = Box::leak(Box::new(Stats::new()));
+    let clock = Clock { start_ticks: 0, frequency: 1_000_000 };
+    let config = Config { ring_bytes, processors: 1, ..Config::DEFAULT };
+    Pipeline::new(&config, clock, stepped::Queue::default(), stats).unwrap()
+}
+
+/// Records `n` creates, each a new process object that exits as soon as the callback
+/// returns; returns how many got a place.
+fn record_creates(p: &Pipeline<stepped::Queue>, objects: &SimObjects, n: u64) -> u64 {
+    let mut recorded = 0;
+    for i in 0..n {
+        let token = TokenFacts { logon_id: Some(i), ..TokenFacts::default() };
+        let object = objects.create(token);
+        let outcome =
+            p.record_holding(Stamp { ticks: i, cpu: 0 }, &create(100 + i), object, || objects.reference(object));
+        objects.exit(object);
+        recorded += u64::from(outcome != Recorded::Lost);
+    }
+    recorded
+}
+
+fn env(objects: &Arc<SimObjects>, releases: u32) -> ObjectsEnv {
+    ObjectsEnv { objects: Arc::clone(objects), tokens: Vec::new(), releases, lines_per_run: u32::MAX, printed: 0 }
+}
+
+#[test]
+fn a_full_ring_takes_no_reference_and_unloads_final_drain_releases_what_is_left() {
+    let objects = Arc::new(SimObjects::new());
+    let p = stepped(4096);
+    let recorded = record_creates(&p, &objects, 200);
+    assert!(recorded > 0 && recorded < 200, "a 4 KiB ring takes some creates: {recorded}");
+    let report = objects.report();
+    assert_eq!((report.created, report.referenced), (200, recorded), "only the placed records referenced");
+    assert_eq!(report.live(), recorded, "the lost creates' processes are freed at exit already");
+    // The worker never ran: unload's final drain is what releases them.
+    // Unload: stop, the queued routine runs once (one line's budget: one record), and
+    // the final drain gets the rest.
+    let mut env = ObjectsEnv { lines_per_run: 1, ..env(&objects, 1) };
+    p.stop();
+    assert!(p.queue().0.replace(false), "the first record queued the work item");
+    p.run_worker(&mut env);
+    assert!(!p.queue().0.get(), "a stopping pipeline does not re-queue");
+    let left = objects.report().live();
+    assert!(left > 0 && left < recorded, "the routine released some, the ring still holds {left}");
+    let _final = p.shutdown(&mut env).expect("stopped and idle");
+    let report = objects.report();
+    assert_eq!(report.balanced(), Ok(()), "{report:?}");
+    assert_eq!(env.tokens.len() as u64, recorded, "every held record's token was read before release");
+    assert!(env.tokens.iter().enumerate().all(|(i, t)| t.logon_id == Some(i as u64)), "in order, each its own");
+}
+
+#[test]
+fn a_record_kept_at_the_head_across_runs_is_released_once_and_keeps_its_facts() {
+    let objects = Arc::new(SimObjects::new());
+    let p = stepped(1 << 20);
+    assert_eq!(record_creates(&p, &objects, 3), 3);
+    // One line per run: the worker stops after each line, several runs per record.
+    let mut env = ObjectsEnv { lines_per_run: 1, ..env(&objects, 1) };
+    let mut runs = 0;
+    while p.queue().0.replace(false) {
+        env.printed = 0;
+        p.run_worker(&mut env);
+        runs += 1;
+    }
+    assert!(runs >= 3, "{runs} runs");
+    let report = objects.report();
+    assert_eq!(report.balanced(), Ok(()), "{report:?}");
+    assert_eq!(report.token_reads, 3, "each token read once, on the record's first visit");
+}
+
+#[test]
+fn an_env_that_leaks_or_releases_twice_is_caught() {
+    for (releases, expect) in [(0, "leak: 3 of 3"), (2, "double release")] {
+        let objects = Arc::new(SimObjects::new());
+        let p = stepped(1 << 20);
+        assert_eq!(record_creates(&p, &objects, 3), 3);
+        let mut env = env(&objects, releases);
+        while p.queue().0.replace(false) {
+            p.run_worker(&mut env);
+        }
+        let err = objects.report().balanced().expect_err("the misuse shows");
+        assert!(err.contains(expect), "{releases} releases per record: {err}");
+    }
+}

@@ -115,13 +115,10 @@ impl WorkerEnv for Env {
 
     fn process_token(&mut self, object: u64, facts: &mut TokenFacts) -> u32 {
         assert!(!self.released.contains(&object), "token asked after the reference was dropped");
-        match self.tokens.get(&object) {
-            Some(known) => {
-                *facts = *known;
-                0
-            }
-            None => 3,
-        }
+        self.tokens.get(&object).map_or(3, |known| {
+            *facts = *known;
+            0
+        })
     }
 
     fn release_process(&mut self, object: u64) {

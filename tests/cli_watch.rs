@@ -5,19 +5,31 @@
 //! - JSON output is what the replay's `JsonFormatter` writes for the same records;
 //! - filters hide events, never LOST entries, and the summary counts both;
 //! - another protocol version, truncated or garbage bytes: a clear error, no panic;
-//! - Win32 errors map to the documented exit codes; the status reply as text.
+//! - Win32 errors map to the documented exit codes; the status reply as text;
+//! - process creates carry their token facts (the worker reads them through the reference
+//!   the record holds and drops it once): the text line's ` user= integrity= logon=`,
+//!   JSON's `User` (named by the watch's resolver, else the SID, counted), `UserSid`,
+//!   `LogonId`, `IntegrityLevel`; on the wire the facts round-trip and the held object's
+//!   address is zeroed.
 
 #[path = "stepped/mod.rs"]
 mod stepped;
 
+#[allow(dead_code, reason = "only the schema is used here, not the recorded traces")]
+#[path = "json_schema/mod.rs"]
+mod json_schema;
+
 use notifyring::reader::wire::{self, WireError};
 use notifyring::reader::{Channel, ReadOutcome};
+use notifyring::record;
 use notifyring::sim::device::{SimLock, VecRead as Buf, VecReads as Reads};
+use notifyring::user::accounts::AccountNames;
 use notifyring::user::json::JsonFormatter;
 use notifyring::user::paths::PathMap;
 use notifyring::user::watch::{Anchor, CliError, Filter, Format, Kinds, Summary, Watch, status_text, utc_start_ns};
 use notifyring::worker::format::{Clock, Line};
 use notifyring::worker::names::{Lookup, Name};
+use notifyring::worker::token::{Sid, TokenFacts};
 use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Recorded, Stamp, Stats, WorkerEnv};
 use std::collections::HashMap;
 use stepped::Queue;
@@ -38,6 +50,12 @@ struct Env {
     channel: Channel<SimLock>,
     reads: Reads,
     batches: Vec<Vec<u8>>,
+    /// The token facts of each process object a record holds (absent: every query fails).
+    tokens: HashMap<u64, TokenFacts>,
+    /// Every `release_process`, in order.
+    released: Vec<u64>,
+    /// What the worker delivered: (seq, the record's bytes as in the ring, token facts).
+    delivered: Vec<(u64, Vec<u8>, Option<TokenFacts>)>,
 }
 
 impl Env {
@@ -52,6 +70,9 @@ impl Env {
             channel,
             reads: Reads::default(),
             batches: Vec::new(),
+            tokens: HashMap::new(),
+            released: Vec::new(),
+            delivered: Vec::new(),
         }
     }
 
@@ -92,7 +113,20 @@ impl WorkerEnv for Env {
         CLOCK.start_ticks
     }
 
+    fn process_token(&mut self, object: u64, facts: &mut TokenFacts) -> u32 {
+        assert!(!self.released.contains(&object), "token asked after the reference was dropped");
+        self.tokens.get(&object).map_or(3, |known| {
+            *facts = *known;
+            0
+        })
+    }
+
+    fn release_process(&mut self, object: u64) {
+        self.released.push(object);
+    }
+
     fn delivered(&mut self, event: &Delivered<'_>) {
+        self.delivered.push((event.seq, event.bytes.to_vec(), event.token.copied()));
         let object = self.json.event(event, Self::lookup(&self.processes));
         self.objects.push(object);
         let done = self.channel.deliver(&self.reads, event);
@@ -104,6 +138,23 @@ impl WorkerEnv for Env {
         let done = self.channel.lost(&self.reads, seq, count);
         self.completed(done);
     }
+}
+
+/// The process objects (kernel addresses, as the driver's records hold them) of the
+/// stream's two process creates.
+const NOTEPAD_OBJECT: u64 = 0xffff_c50f_1234_5080;
+const SERVICE_OBJECT: u64 = 0xffff_c50f_2222_4080;
+/// The user notepad runs as.
+const USER_SID: &str = "S-1-5-21-1004336348-1177238915-682003330-1001";
+
+/// notepad's token: a user's, Medium, in a logon session of its own.
+fn notepad_token() -> TokenFacts {
+    TokenFacts { user: Sid::parse(USER_SID), integrity: Some(0x2000), app_container: false, logon_id: Some(0x1a_2b3c) }
+}
+
+/// svchost's token: SYSTEM's, System, the system logon session (0x3e7).
+fn service_token() -> TokenFacts {
+    TokenFacts { user: Sid::parse("S-1-5-18"), integrity: Some(0x4000), app_container: false, logon_id: Some(0x3e7) }
 }
 
 fn units(s: &str) -> Vec<u16> {
@@ -133,9 +184,17 @@ fn stream() -> Env {
     let cmdline = units("notepad.exe \"C:\\Users\\Zoë\\naïve.txt\"");
     let kernel32 = units(r"\Device\HarddiskVolume3\Windows\System32\kernel32.dll");
     let driver = units(r"\SystemRoot\System32\drivers\beep.sys");
+    let svchost = units(r"\??\C:\Windows\System32\svchost.exe");
+    let svchost_cmdline = units(r"C:\Windows\system32\svchost.exe -k netsvcs -p");
+    // The process creates hold a reference on their process: the worker reads the token
+    // through it, then drops it. `taken` counts the references the records took.
+    env.tokens.insert(NOTEPAD_OBJECT, notepad_token());
+    env.tokens.insert(SERVICE_OBJECT, service_token());
+    let taken = std::cell::Cell::new(0u32);
+    let take = || taken.set(taken.get() + 1);
     // The first read waits; the worker's first delivery completes it with one event.
     env.read();
-    p.record(
+    p.record_holding(
         stamp(),
         &Event::ProcessCreate {
             pid: 7212,
@@ -146,6 +205,8 @@ fn stream() -> Env {
             image: Some(&notepad),
             command_line: Some(&cmdline),
         },
+        NOTEPAD_OBJECT,
+        take,
     );
     p.record(stamp(), &Event::ThreadCreate { pid: 7212, tid: 7216, creator: explorer });
     p.record(
@@ -184,10 +245,27 @@ fn stream() -> Env {
     );
     p.record(stamp(), &Event::ThreadExit { pid: 4, tid: 80 });
     p.record(stamp(), &Event::ThreadExit { pid: 31_337, tid: 31_340 });
+    p.record_holding(
+        stamp(),
+        &Event::ProcessCreate {
+            pid: 7400,
+            parent_pid: 640,
+            creator: explorer,
+            file_open_name_available: true,
+            subsystem_process: false,
+            image: Some(&svchost),
+            command_line: Some(&svchost_cmdline),
+        },
+        SERVICE_OBJECT,
+        take,
+    );
     p.record(stamp(), &Event::ProcessExit { pid: 7212, exit_status: 0xC000_013A });
     run_all(&p, &mut env);
     env.read();
     assert!(env.reads.0.borrow().is_empty(), "a read is still pending");
+    // Each reference taken was dropped once, after its token was read.
+    assert_eq!(taken.get(), 2);
+    assert_eq!(env.released, [NOTEPAD_OBJECT, SERVICE_OBJECT]);
     assert!(env.batches.len() >= 3, "{} batches", env.batches.len());
     assert!(env.lines.iter().any(|l| l.contains(" LOST ")), "no loss: {:#?}", env.lines);
     env
@@ -455,4 +533,194 @@ fn json_events_carry_the_file_facts_the_cli_reads() {
     // Without a source, the same stream has no file facts at all.
     let mut plain = watch(Format::Json, Filter::default());
     assert!(watch_all(&mut plain, &env).expect("batches").iter().all(|o| !o.contains("OriginalFileName")));
+}
+
+/// Names one account, and records what it was asked.
+struct OneAccount(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl AccountNames for OneAccount {
+    fn account(&mut self, sid: &Sid) -> Option<String> {
+        self.0.lock().expect("lock").push(sid.to_string());
+        (sid.to_string() == USER_SID).then(|| String::from(r"WORKSTATION\Zoë"))
+    }
+}
+
+/// The JSON objects of `out` whose `EventID` is 1, by `ProcessId`.
+fn process_creates(out: &[String]) -> HashMap<u64, serde_json::Value> {
+    let schema = json_schema::schema();
+    out.iter()
+        .map(|line| schema.check(line))
+        .filter(|o| o["EventID"] == 1)
+        .map(|o| (o["ProcessId"].as_u64().expect("ProcessId"), o))
+        .collect()
+}
+
+#[test]
+fn process_creates_carry_their_token_facts() {
+    let env = stream();
+    // Text: the debugger's line, token facts and all.
+    let text = watch_all(&mut watch(Format::Text, Filter::default()), &env).expect("batches");
+    let create = |pid: u64| {
+        let line = text.iter().find(|l| l.contains(" process-create ") && l.contains(&format!(" pid={pid} ")));
+        line.unwrap_or_else(|| panic!("no process-create of {pid}: {text:#?}")).clone()
+    };
+    let (notepad, svchost) = (create(7212), create(7400));
+    assert!(notepad.contains(&format!(" user={USER_SID} integrity=Medium logon=0x1a2b3c")), "{notepad}");
+    assert!(svchost.contains(" user=S-1-5-18 integrity=System logon=0x3e7"), "{svchost}");
+    assert!(env.lines.contains(&notepad) && env.lines.contains(&svchost), "not the debugger's lines");
+    assert_eq!(text.iter().filter(|l| l.contains(" user=")).count(), 2, "only the process creates: {text:#?}");
+
+    // JSON with a resolver: `User` is its name where it has one, else the SID (counted).
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut w = watch(Format::Json, Filter::default()).with_account_names(Box::new(OneAccount(asked.clone())));
+    assert_eq!(w.json_counters(), None, "no formatter before the first batch");
+    let out = watch_all(&mut w, &env).expect("batches");
+    let creates = process_creates(&out);
+    let (notepad, svchost) = (&creates[&7212], &creates[&7400]);
+    assert_eq!(notepad["User"], r"WORKSTATION\Zoë", "{notepad}");
+    assert_eq!(notepad["UserSid"], USER_SID, "{notepad}");
+    assert_eq!(notepad["LogonId"], "0x1a2b3c", "{notepad}");
+    assert_eq!(notepad["IntegrityLevel"], "Medium", "{notepad}");
+    assert_eq!(svchost["User"], "S-1-5-18", "no name: the SID: {svchost}");
+    assert_eq!(svchost["UserSid"], "S-1-5-18", "{svchost}");
+    assert_eq!(svchost["LogonId"], "0x3e7", "{svchost}");
+    assert_eq!(svchost["IntegrityLevel"], "System", "{svchost}");
+    // Sysmon's order: User, LogonId, IntegrityLevel (UserSid beside User).
+    let raw = out.iter().find(|o| o.contains(r#""ProcessId":7212,"#)).expect("notepad's object");
+    let at = |key: &str| raw.find(&format!(r#""{key}":"#)).unwrap_or_else(|| panic!("{key} in {raw}"));
+    assert!(
+        at("User") < at("UserSid") && at("UserSid") < at("LogonId") && at("LogonId") < at("IntegrityLevel"),
+        "{raw}"
+    );
+    assert_eq!(w.json_counters().expect("counters").accounts_unresolved, 1);
+    assert_eq!(*asked.lock().expect("lock"), [USER_SID, "S-1-5-18"], "each SID asked once");
+    // Only process creates carry token facts.
+    for o in out.iter().filter(|o| !o.contains(r#""EventID":1,"#)) {
+        assert!(!o.contains(r#""User""#) && !o.contains(r#""LogonId""#) && !o.contains(r#""IntegrityLevel""#), "{o}");
+    }
+
+    // Without a resolver: `User` is the SID, every one counted.
+    let mut w = watch(Format::Json, Filter::default());
+    let out = watch_all(&mut w, &env).expect("batches");
+    let creates = process_creates(&out);
+    assert_eq!(creates[&7212]["User"], USER_SID);
+    assert_eq!(creates[&7212]["IntegrityLevel"], "Medium");
+    assert_eq!(creates[&7400]["User"], "S-1-5-18");
+    assert_eq!(w.json_counters().expect("counters").accounts_unresolved, 2);
+    // The text output has no formatter.
+    let mut w = watch(Format::Text, Filter::default());
+    watch_all(&mut w, &env).expect("batches");
+    assert_eq!(w.json_counters(), None);
+}
+
+/// The wire's event entries, with the delivered records they carry.
+fn wire_events(batches: &[Vec<u8>]) -> Vec<(u64, Vec<u8>, Option<TokenFacts>, notifyring::record::Record<'_>)> {
+    let mut events = Vec::new();
+    for batch in batches {
+        for entry in wire::Batch::parse(batch).expect("batch").entries() {
+            if let wire::Entry::Event { seq, bytes, token, record, .. } = entry.expect("entry") {
+                events.push((seq, bytes.to_vec(), token, record));
+            }
+        }
+    }
+    events
+}
+
+#[test]
+fn token_facts_round_trip_on_the_wire_and_the_held_address_does_not() {
+    let stats: &'static Stats = Box::leak(Box::new(Stats::new()));
+    let p = Pipeline::new(&Config::DEFAULT, CLOCK, Queue::default(), stats).expect("pipeline");
+    let mut env = Env::new();
+    let app_container = TokenFacts {
+        user: Sid::parse("S-1-15-2-466767348-3739614953-2700836392-1801644223-4227750657-1087833535-2488631167"),
+        integrity: Some(0x1000),
+        app_container: true,
+        logon_id: Some(0x9_0000_0001),
+    };
+    // The longest SID there is: 15 sub-authorities, an authority written in hex.
+    let long = Sid::from_parts(0x1234_5678_9abc, &[u32::MAX, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 0x8000_0000])
+        .expect("15 sub-authorities");
+    assert_eq!(long.as_bytes().len(), 68);
+    assert_eq!(Sid::parse(&long.to_string()), Some(long), "{long}");
+    let longest = TokenFacts { user: Some(long), integrity: Some(0x2345), app_container: false, logon_id: None };
+    let no_user = TokenFacts { user: None, integrity: Some(0x3000), app_container: false, logon_id: Some(u64::MAX) };
+    // (object, the facts its token gives: `None`, every query fails).
+    let held: [(u64, Option<TokenFacts>); 5] = [
+        (0xffff_a001_0000_1080, Some(notepad_token())),
+        (0xffff_a001_0000_2080, None),
+        (0xffff_a001_0000_3080, Some(app_container)),
+        (0xffff_a001_0000_4080, Some(longest)),
+        (0xffff_a001_0000_5080, Some(no_user)),
+    ];
+    let image = units(r"\??\C:\Windows\System32\cmd.exe");
+    let create = |pid| Event::ProcessCreate {
+        pid,
+        parent_pid: 640,
+        creator: ClientId { pid: 640, tid: 644 },
+        file_open_name_available: true,
+        subsystem_process: false,
+        image: Some(&image),
+        command_line: None,
+    };
+    env.read();
+    for (i, (object, facts)) in held.iter().enumerate() {
+        if let Some(facts) = facts {
+            env.tokens.insert(*object, *facts);
+        }
+        p.record_holding(Stamp { ticks: CLOCK.start_ticks + 10, cpu: 0 }, &create(100 + i as u64), *object, || ());
+    }
+    // A process create that holds nothing (a host without tokens), and a thread.
+    p.record(Stamp { ticks: CLOCK.start_ticks + 20, cpu: 0 }, &create(200));
+    p.record(
+        Stamp { ticks: CLOCK.start_ticks + 30, cpu: 0 },
+        &Event::ThreadCreate { pid: 200, tid: 204, creator: ClientId { pid: 640, tid: 644 } },
+    );
+    run_all(&p, &mut env);
+    env.read();
+    assert_eq!(env.released, held.map(|(object, _)| object), "each reference dropped once, in order");
+
+    let events = wire_events(&env.batches);
+    assert_eq!(events.len(), env.delivered.len());
+    assert_eq!(events.len(), held.len() + 2);
+    for (i, ((seq, bytes, token, record), (d_seq, d_bytes, d_token))) in events.iter().zip(&env.delivered).enumerate() {
+        assert_eq!(seq, d_seq);
+        assert_eq!(token, d_token, "{i}: the facts the worker read, as they were");
+        let Some(&(object, facts)) = held.get(i) else {
+            assert_eq!(*token, None, "{i}: no reference, no token facts");
+            assert_eq!(bytes, d_bytes, "{i}: a record holding nothing goes out as it is");
+            assert_eq!(record::held(bytes), None);
+            continue;
+        };
+        // A token read whose queries all failed is still there, knowing nothing.
+        assert_eq!(*token, Some(facts.unwrap_or_default()), "{i}");
+        // The ring's record holds the object; the wire's has its address zeroed and
+        // nothing else changed (the HELD flag stays: the reader knows one was held).
+        assert_eq!(record::held(d_bytes), Some(object), "{i}");
+        assert_eq!(record::held(bytes), None, "{i}: a kernel address reached the reader");
+        assert_eq!(record.held, None, "{i}");
+        let at = d_bytes.windows(8).position(|w| w == object.to_ne_bytes()).expect("the ring's record has it");
+        let mut scrubbed = d_bytes.clone();
+        scrubbed[at..at + 8].fill(0);
+        assert_eq!(*bytes, scrubbed, "{i}: the address zeroed, nothing else changed");
+        assert!(!bytes.windows(8).any(|w| w == object.to_ne_bytes()), "{i}: the address is nowhere");
+    }
+    // And the words they print as.
+    let mut w = watch(Format::Json, Filter::default());
+    let creates = process_creates(&watch_all(&mut w, &env).expect("batches"));
+    assert_eq!(creates[&100]["IntegrityLevel"], "Medium");
+    assert!(creates[&101].get("User").is_none() && creates[&101].get("IntegrityLevel").is_none(), "{}", creates[&101]);
+    assert_eq!(creates[&102]["IntegrityLevel"], "AppContainer");
+    assert_eq!(creates[&102]["LogonId"], "0x900000001");
+    assert_eq!(creates[&103]["User"], long.to_string());
+    assert_eq!(creates[&103]["IntegrityLevel"], "0x2345");
+    assert!(creates[&103].get("LogonId").is_none());
+    assert!(creates[&104].get("User").is_none() && creates[&104].get("UserSid").is_none());
+    assert_eq!(creates[&104]["LogonId"], "0xffffffffffffffff");
+    assert!(creates[&200].get("User").is_none() && creates[&200].get("IntegrityLevel").is_none());
+    let text = watch_all(&mut watch(Format::Text, Filter::default()), &env).expect("batches");
+    let line = |pid: u64| text.iter().find(|l| l.contains(&format!(" pid={pid} "))).expect("line").clone();
+    assert!(line(102).contains(" integrity=AppContainer logon=0x900000001"), "{}", line(102));
+    assert!(line(103).contains(&format!(" user={long} integrity=0x2345")), "{}", line(103));
+    assert!(!line(101).contains(" user=") && !line(200).contains(" integrity="), "{text:#?}");
+    assert_eq!(text, env.lines);
 }

@@ -5,11 +5,15 @@
 #   loaded" error and exit 2 (CreateFileW of \\.\NotifyRing fails with
 #   ERROR_FILE_NOT_FOUND: the Win32 error mapping, end to end);
 #   `notifyring --version` prints the version and exits 0;
+#   `notifyring account SID` prints what Wine's LookupAccountSidW names a SID (Wine 8:
+#   `NT AUTHORITY\SYSTEM` for S-1-5-18, as Windows; `Everyone`, no domain, for S-1-1-0),
+#   and a malformed SID or one with no name is a one-line error, exit 1;
 #   a bad option value exits 1 with clap's message (usage errors are not exit 2);
 #   with a stand-in device — a FIFO that the prefix's dosdevices/notifyring names, which
 #   Wine opens for \\.\NotifyRing — fed the batches tests/cli_watch.rs made with the
 #   real worker and reader channel: `watch` prints exactly the debugger's lines for
-#   them (and `--json`, `--kinds`, `--output` their share); SIGINT, which Wine turns into
+#   them (and `--json`, `--kinds`, `--output` their share; `--json` names the
+#   process creates' users through LookupAccountSidW); SIGINT, which Wine turns into
 #   Ctrl+C, cancels the pending overlapped read: the summary line on stderr, exit 0.
 # What it cannot show: the driver's own device (its read, IOCTL and sharing rules), and
 # message boundaries: the FIFO is a byte stream, so batches are written a second apart
@@ -71,6 +75,12 @@ run 2 "$NOT_LOADED" status
 run 2 "$NOT_LOADED" watch --json --kinds process
 run 0 "notifyring 0.1.0" --version
 run 1 "error: invalid value 'files' for '--kinds <LIST>': unknown kind \"files\" (expected process, thread, image)" watch --kinds files
+# Account names: the look-up `watch --json` names `User` with, without a driver.
+run 0 'NT AUTHORITY\SYSTEM' account S-1-5-18
+run 0 'Everyone' account S-1-1-0
+run 1 'notifyring: not a SID: "S-1-5-x" (expected S-1-<authority>-<sub-authority>-...)' account S-1-5-x
+USER_SID=S-1-5-21-1004336348-1177238915-682003330-1001 # tests/cli_watch.rs's user: no name here
+run 1 "notifyring: no account name for $USER_SID" account "$USER_SID"
 # The device is opened before the output file: nothing is created when it fails.
 run 2 "$NOT_LOADED" watch --output 'C:\events.log'
 [[ ! -e $WINEPREFIX/drive_c/events.log ]] || fail "watch --output created the file although the driver is missing"
@@ -120,12 +130,20 @@ cmp -s "$OUT/text.txt" "$STREAM/lines.txt" || fail "watch printed other lines th
 grep -qxF "notifyring: $events events, $lost lost" <(tr -d '\r' <"$OUT/text.err") || fail "no summary line"
 
 watch_fed json --json
-python3 - "$OUT/json.txt" "$events" "$lost" <<'PY' || fail "the JSON output is not one object per event and LOST"
+python3 - "$OUT/json.txt" "$events" "$lost" "$USER_SID" <<'PY' || fail "the JSON output is not one object per event and LOST, or its process creates' users are not named as LookupAccountSidW names them"
 import json, sys
 objs = [json.loads(line) for line in open(sys.argv[1])]
 events = [o for o in objs if o["EventID"] != 1000]
 lost = sum(o["Lost"] for o in objs if o["EventID"] == 1000)
 assert len(events) == int(sys.argv[2]) and lost == int(sys.argv[3]), (len(events), lost)
+# The stream's process creates (tests/cli_watch.rs): svchost as SYSTEM, named by Wine's
+# LookupAccountSidW; notepad as a user Wine has no name for, so its User is the SID.
+creates = {o["ProcessId"]: o for o in events if o["EventID"] == 1}
+token = lambda o: {k: o.get(k) for k in ("User", "UserSid", "LogonId", "IntegrityLevel")}
+want = {"User": "NT AUTHORITY\\SYSTEM", "UserSid": "S-1-5-18", "LogonId": "0x3e7", "IntegrityLevel": "System"}
+assert token(creates[7400]) == want, token(creates[7400])
+want = {"User": sys.argv[4], "UserSid": sys.argv[4], "LogonId": "0x1a2b3c", "IntegrityLevel": "Medium"}
+assert token(creates[7212]) == want, token(creates[7212])
 PY
 
 watch_fed process --kinds process --output 'C:\events.log'

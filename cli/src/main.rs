@@ -4,6 +4,7 @@
 //!   as JSON, filtered in user mode, until Ctrl+C; then a one-line summary on stderr.
 //! * `notifyring status`: the driver's version, settings and counters.
 //! * `notifyring facts FILE`: what `watch --json` adds for an image file (issue 13).
+//! * `notifyring account SID`: the account name `watch --json` gives a user SID.
 //!
 //! Everything but the Windows calls is the library's (`notifyring::user::watch`, tested
 //! on any host); `sys` is those calls on Windows, and a one-line refusal elsewhere.
@@ -20,6 +21,7 @@ use notifyring::user::disk::{DiskConfig, DiskFacts};
 use notifyring::user::facts::{FileEvent, FileFactsSource as _};
 use notifyring::user::pe::Hashes;
 use notifyring::user::watch::{CliError, Filter, Format, Kinds, Watch, status_text};
+use notifyring::worker::token::Sid;
 
 #[cfg(windows)]
 #[path = "windows.rs"]
@@ -49,6 +51,16 @@ enum Command {
     /// Print what `watch --json` adds for an image file: its version resource, hashes
     /// and (on Windows) signature, one `Name=value` per line. Needs no driver.
     Facts(FactsArgs),
+    /// Print the account name `watch --json` gives a user SID (its `User`, `DOMAIN\user`),
+    /// looked up as the watch does (`LookupAccountSidW`). Needs no driver.
+    Account(AccountArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct AccountArgs {
+    /// The SID, in its string form (`S-1-5-18`).
+    #[arg(value_name = "SID")]
+    sid: String,
 }
 
 #[derive(clap::Args, Debug)]
@@ -161,6 +173,12 @@ fn watch(args: &WatchArgs) -> Result<(), CliError> {
     if let Some(disk) = disk {
         watch = watch.with_file_facts(Box::new(disk));
     }
+    // JSON's `User`: the account name of the token's SID, each SID asked once.
+    if args.json
+        && let Some(names) = sys::account_names()
+    {
+        watch = watch.with_account_names(names);
+    }
     reader.run(&mut watch, &mut out)?;
     out.flush()?;
     eprintln!("{}", watch.summary());
@@ -204,6 +222,15 @@ fn facts(args: &FactsArgs) -> Result<(), CliError> {
     out.flush()
 }
 
+/// `notifyring account SID`: the same look-up `watch --json` names `User` with.
+fn account(args: &AccountArgs) -> Result<(), CliError> {
+    let sid = Sid::parse(&args.sid).ok_or_else(|| CliError::NotASid(args.sid.clone()))?;
+    let name = sys::lookup_account(&sid)?;
+    let mut out = Output::open(None)?;
+    out.line(&name);
+    out.flush()
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -218,6 +245,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch(&args),
         Command::Status => status(),
         Command::Facts(args) => facts(&args),
+        Command::Account(args) => account(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -307,6 +335,35 @@ mod tests {
         assert_eq!((err.exit_code(), err.to_string()), (1, format!("notifyring: cannot read {file}")));
     }
 
+    #[test]
+    fn account_refuses_what_is_not_a_sid() {
+        for text in [
+            "",
+            "S-1-",
+            "S-1-5-",
+            "S-2-5-18",
+            "S-1-5-x",
+            "NT AUTHORITY\\SYSTEM",
+            "S-1-5-1-2-3-4-5-6-7-8-9-10-11-12-13-14-15-16",
+        ] {
+            let err = account(&AccountArgs { sid: text.into() }).expect_err(text);
+            assert_eq!(err, CliError::NotASid(text.into()));
+            assert_eq!(err.exit_code(), 1);
+            assert_eq!(
+                err.to_string(),
+                format!("notifyring: not a SID: {text:?} (expected S-1-<authority>-<sub-authority>-...)")
+            );
+        }
+        let cli = Cli::try_parse_from(["notifyring", "account", "S-1-5-18"]).expect("parses");
+        let Command::Account(args) = cli.command else { panic!("not account: {cli:?}") };
+        assert_eq!(args.sid, "S-1-5-18");
+        assert!(Cli::try_parse_from(["notifyring", "account"]).is_err(), "the SID is required");
+        assert_eq!(
+            CliError::NoAccount("S-1-5-21-1-2-3-1001".into()).to_string(),
+            "notifyring: no account name for S-1-5-21-1-2-3-1001"
+        );
+    }
+
     #[cfg(not(windows))]
     #[test]
     fn elsewhere_every_command_says_windows_only() {
@@ -324,6 +381,8 @@ mod tests {
             Err(CliError::NotWindows)
         );
         assert_eq!(status(), Err(CliError::NotWindows));
+        let system = AccountArgs { sid: "S-1-5-18".into() };
+        assert_eq!(account(&system), Err(CliError::NotWindows));
         assert_eq!(CliError::NotWindows.to_string(), "notifyring: this program runs on Windows only");
     }
 }

@@ -1,9 +1,11 @@
 //! Not Windows: the driver exists only there, so every command says so and exits 1.
 //! (The crate still builds, lints and tests on the Linux host.)
 
+use notifyring::user::accounts::AccountNames;
 use notifyring::user::disk::Signature;
 use notifyring::user::paths::PathMap;
 use notifyring::user::watch::{CliError, Watch};
+use notifyring::worker::token::Sid;
 
 use crate::Output;
 
@@ -34,5 +36,15 @@ pub fn path_map() -> PathMap {
 
 /// No signature check outside Windows: the signature fields stay absent.
 pub fn signature() -> Option<Box<dyn Signature>> {
+    None
+}
+
+/// Always [`CliError::NotWindows`]: account names come from Windows.
+pub const fn lookup_account(_sid: &Sid) -> Result<String, CliError> {
+    Err(CliError::NotWindows)
+}
+
+/// No account names outside Windows: `User` stays the SID.
+pub fn account_names() -> Option<Box<dyn AccountNames + Send>> {
     None
 }

@@ -1,6 +1,7 @@
 //! The Windows calls: open `\\.\NotifyRing`, read batches overlapped until Ctrl+C,
 //! ask for the status; and what the JSON output needs to know about the machine (the
-//! drive letters' volumes, the Windows directory, process images, the clock).
+//! drive letters' volumes, the Windows directory, process images, the clock, the
+//! account names of user SIDs).
 //!
 //! Ctrl+C: the console handler (another thread) sets [`STOP`] and cancels the pending
 //! read with `CancelIoEx`; the read then ends with `ERROR_OPERATION_ABORTED` and the
@@ -13,12 +14,16 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use notifyring::reader::wire;
+use notifyring::user::accounts::{AccountCache, AccountNames};
 use notifyring::user::disk::Signature;
 use notifyring::user::paths::PathMap;
 use notifyring::user::watch::{Anchor, CliError, Watch};
+use notifyring::worker::token::{SID_MAX, Sid};
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_IO_PENDING, ERROR_OPERATION_ABORTED, GENERIC_READ, GetLastError, HANDLE, INVALID_HANDLE_VALUE,
+    CloseHandle, ERROR_INSUFFICIENT_BUFFER, ERROR_IO_PENDING, ERROR_NONE_MAPPED, ERROR_OPERATION_ABORTED, GENERIC_READ,
+    GetLastError, HANDLE, INVALID_HANDLE_VALUE,
 };
+use windows_sys::Win32::Security::{LookupAccountSidW, PSID, SID_NAME_USE};
 use windows_sys::Win32::Storage::FileSystem::{
     CreateFileW, FILE_FLAG_OVERLAPPED, FILE_FLAGS_AND_ATTRIBUTES, FILE_READ_ATTRIBUTES, FILE_SHARE_READ,
     FILE_SHARE_WRITE, OPEN_EXISTING, QueryDosDeviceW, ReadFile,
@@ -244,4 +249,81 @@ pub fn path_map() -> PathMap {
         }
     }
     map
+}
+
+/// Units the account and domain buffers start with; a longer name is asked again with
+/// the sizes Windows says it needs.
+const ACCOUNT_UNITS: usize = 256;
+
+/// The account `sid` names, as Sysmon prints it: `DOMAIN\user` (`NT AUTHORITY\SYSTEM`),
+/// or the name alone for a SID whose domain is empty (`Everyone`). Asks the local
+/// machine (`LookupAccountSidW` with no system name), which asks a domain controller for
+/// a domain's accounts.
+///
+/// # Errors
+/// [`CliError::NoAccount`] for a SID with no name here (`ERROR_NONE_MAPPED`, or an empty
+/// name), [`CliError::Os`] for any other failure.
+pub fn lookup_account(sid: &Sid) -> Result<String, CliError> {
+    // `SID` holds DWORD sub-authorities: give it DWORD-aligned storage. The API's PSID is
+    // `*mut`, so the storage is this function's own, not the `Sid`'s.
+    let mut storage = [0u32; SID_MAX / 4];
+    for (word, bytes) in storage.iter_mut().zip(sid.as_bytes().chunks_exact(4)) {
+        *word = <[u8; 4]>::try_from(bytes).map_or(0, u32::from_ne_bytes);
+    }
+    let psid: PSID = storage.as_mut_ptr().cast();
+    let mut name = vec![0u16; ACCOUNT_UNITS];
+    let mut domain = vec![0u16; ACCOUNT_UNITS];
+    let mut retried = false;
+    loop {
+        let mut name_len = u32::try_from(name.len()).unwrap_or(u32::MAX);
+        let mut domain_len = u32::try_from(domain.len()).unwrap_or(u32::MAX);
+        let mut kind: SID_NAME_USE = 0;
+        // SAFETY: `psid` points to a valid SID (`storage`, alive across the call); `name`
+        // and `domain` hold `name_len` and `domain_len` units; the lengths and `kind` are
+        // writable; a null system name means the local machine.
+        let ok = unsafe {
+            LookupAccountSidW(
+                null(),
+                psid,
+                name.as_mut_ptr(),
+                &raw mut name_len,
+                domain.as_mut_ptr(),
+                &raw mut domain_len,
+                &raw mut kind,
+            )
+        };
+        if ok != 0 {
+            let name = until_nul(&name);
+            if name.is_empty() {
+                return Err(CliError::NoAccount(sid.to_string()));
+            }
+            let domain = until_nul(&domain);
+            return Ok(if domain.is_empty() { name } else { format!("{domain}\\{name}") });
+        }
+        let code = last_error();
+        if code == ERROR_INSUFFICIENT_BUFFER && !retried {
+            // The lengths now say what each buffer needs, its NUL included.
+            retried = true;
+            name.resize((name_len as usize).max(name.len()), 0);
+            domain.resize((domain_len as usize).max(domain.len()), 0);
+            continue;
+        }
+        return Err(if code == ERROR_NONE_MAPPED {
+            CliError::NoAccount(sid.to_string())
+        } else {
+            CliError::Os { doing: "looking up the account (LookupAccountSidW)", code }
+        });
+    }
+}
+
+/// The UTF-16 string `units` starts with (up to its first NUL).
+fn until_nul(units: &[u16]) -> String {
+    String::from_utf16_lossy(units.split(|&u| u == 0).next().unwrap_or(&[]))
+}
+
+/// Where `watch --json` names user SIDs: [`lookup_account`], each SID asked once; a SID
+/// with no name (or a failed look-up) is `None`, and `User` is then the SID.
+#[allow(clippy::unnecessary_wraps, reason = "the same signature as other.rs's, which has none")]
+pub fn account_names() -> Option<Box<dyn AccountNames + Send>> {
+    Some(Box::new(AccountCache::new(|sid: &Sid| lookup_account(sid).ok())))
 }

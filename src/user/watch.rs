@@ -23,6 +23,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::{self, Write as _};
 
+use super::accounts::AccountNames;
 use super::facts::{FileFactsSource, NoFileFacts};
 use super::json::JsonFormatter;
 use super::paths::PathMap;
@@ -186,6 +187,9 @@ pub struct Watch {
     format: Format,
     /// Where JSON events get their image files' facts (`None`: no facts).
     files: Option<Box<dyn FileFactsSource>>,
+    /// Where JSON events' `User` gets its account name, until the formatter is made at
+    /// the first batch and takes it (`None` then, or without one: `User` is the SID).
+    accounts: Option<Box<dyn AccountNames + Send>>,
     filter: Filter,
     paths: PathMap,
     json: Option<JsonFormatter>,
@@ -200,6 +204,7 @@ impl Watch {
         Self {
             format,
             files: None,
+            accounts: None,
             filter,
             paths,
             json: None,
@@ -213,6 +218,22 @@ impl Watch {
     pub fn with_file_facts(mut self, source: Box<dyn FileFactsSource>) -> Self {
         self.files = Some(source);
         self
+    }
+
+    /// JSON events name their user SIDs through `names` (the CLI: `LookupAccountSidW`,
+    /// cached); without it `User` is the SID, counted in the formatter's
+    /// `accounts_unresolved`.
+    #[must_use]
+    pub fn with_account_names(mut self, names: Box<dyn AccountNames + Send>) -> Self {
+        self.accounts = Some(names);
+        self
+    }
+
+    /// The JSON formatter's counters, once the first batch made it (`None` before, and
+    /// for text output).
+    #[must_use]
+    pub fn json_counters(&self) -> Option<super::json::Counters> {
+        self.json.as_ref().map(JsonFormatter::counters)
     }
 
     /// The file-facts source, if any.
@@ -246,7 +267,11 @@ impl Watch {
         self.summary.batches += 1;
         if self.format == Format::Json && self.json.is_none() {
             let start = utc_start_ns(batch.clock, anchor());
-            self.json = Some(JsonFormatter::new(batch.clock, start, self.paths.clone(), JSON_PROCESSES));
+            let mut json = JsonFormatter::new(batch.clock, start, self.paths.clone(), JSON_PROCESSES);
+            if let Some(names) = self.accounts.take() {
+                json.account_names(names);
+            }
+            self.json = Some(json);
         }
         let omitted = batch.command_lines_omitted();
         if let Some(json) = self.json.as_mut() {
@@ -384,6 +409,11 @@ pub enum CliError {
     NotWindows,
     /// `notifyring facts`: the file could not be read.
     File(String),
+    /// `notifyring account`: the argument is not a SID's string form.
+    NotASid(String),
+    /// `notifyring account`: Windows has no account name for this SID
+    /// (`ERROR_NONE_MAPPED`).
+    NoAccount(String),
 }
 
 /// `ERROR_FILE_NOT_FOUND`.
@@ -421,7 +451,9 @@ impl CliError {
             | Self::Os { .. }
             | Self::Output(_)
             | Self::NotWindows
-            | Self::File(_) => 1,
+            | Self::File(_)
+            | Self::NotASid(_)
+            | Self::NoAccount(_) => 1,
         }
     }
 }
@@ -451,6 +483,8 @@ impl fmt::Display for CliError {
             Self::Output(e) => write!(f, "writing the output failed: {e}"),
             Self::NotWindows => f.write_str("this program runs on Windows only"),
             Self::File(path) => write!(f, "cannot read {path}"),
+            Self::NotASid(text) => write!(f, "not a SID: {text:?} (expected S-1-<authority>-<sub-authority>-...)"),
+            Self::NoAccount(sid) => write!(f, "no account name for {sid}"),
         }
     }
 }

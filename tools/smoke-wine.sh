@@ -54,6 +54,13 @@ PARAMETERS=(RingBytes=16384 ImagePathCap=260 BatchSize=4 PidTableSize=64 OmitCom
 # why this run never calls it. Any other stubbed import fails step 1.
 declare -A WINE_STUBS_ALLOWED=(
     [PsGetProcessExitStatus]="the process-exit callback's: Wine's PsSetCreateProcessNotifyRoutineEx never calls back"
+    # The token path (src/driver/token.rs): the worker's for a process create, which Wine
+    # never reports, and DriverEntry's token probe, which sees Wine's own export
+    # wine_ntoskrnl_main_loop and calls none of them (its line says failures=3).
+    [PsReferencePrimaryToken]="token path: not called where ntoskrnl.exe exports wine_ntoskrnl_main_loop"
+    [SeQueryInformationToken]="token path: not called where ntoskrnl.exe exports wine_ntoskrnl_main_loop"
+    [SeQueryAuthenticationIdToken]="token path: not called where ntoskrnl.exe exports wine_ntoskrnl_main_loop"
+    [PsDereferencePrimaryToken]="token path: not called where ntoskrnl.exe exports wine_ntoskrnl_main_loop"
 )
 APIS=(PsSetCreateProcessNotifyRoutineEx PsSetCreateThreadNotifyRoutine PsSetLoadImageNotifyRoutine)
 KINDS=(process-create process-exit thread-create thread-exit image-load)
@@ -267,7 +274,17 @@ grep -qxF 'notifyring: device \Device\NotifyRing and link \DosDevices\NotifyRing
 for api in "${APIS[@]}"; do
     grep -qx "notifyring: $api: 0x00000000" <<<"$lines" || fail "no successful registration line for $api"
 done
-timing "DriverEntry ok: configuration read back, device and link created, ${#APIS[@]} registrations STATUS_SUCCESS"
+# DriverEntry's token probe: the worker's token path once, on a reference to the current
+# process (ObfReferenceObject, KernelEnv::process_token, KernelEnv::release_process =
+# ObfDereferenceObject). Wine stops at the first token routine: PsReferencePrimaryToken,
+# SeQueryInformationToken, SeQueryAuthenticationIdToken and PsDereferencePrimaryToken are
+# spec stubs that abort winedevice.exe, so the driver calls none of them there and all
+# three facts fail. What runs: the reference and its release on Wine's process object,
+# and the line's formatting.
+probe=$(grep -m1 '^notifyring: token-probe ' <<<"$lines") || fail "no token-probe line from DriverEntry"
+[[ $probe =~ ^notifyring:\ token-probe\ pid=[0-9]+\ user=-\ integrity=-\ logon=-\ failures=3\ \(Wine:\ the\ token\ routines\ are\ stubs,\ not\ called\)$ ]] ||
+    fail "token-probe: expected 'user=- integrity=- logon=- failures=3 (Wine: ...)' (Wine stubs every token routine), got: $probe"
+timing "DriverEntry ok: configuration read back, device and link created, ${#APIS[@]} registrations STATUS_SUCCESS; $probe"
 # No event has happened yet: a stats line can only come from the periodic timer's DPC
 # (StatsIntervalSeconds=1) waking the worker through the gate.
 wait_line "$start1" '^notifyring: stats delivered=0 ' \
@@ -430,8 +447,10 @@ for kind in "${KINDS[@]}"; do
     [[ $kind != image-load ]] || n=$((n + json_events))
     [[ $(stat_of "$kind") == "$n" ]] || fail "final-stats $kind=$(stat_of "$kind"), but $n $kind events were printed or read"
 done
-for counter in lost lost_reported; do
-    [[ $(stat_of $counter) == 0 ]] || fail "final-stats $counter=$(stat_of $counter)"
+# token_failures counts the worker's failed token queries; no process create reaches the
+# worker under Wine (and the probe's are not counted), so it must parse and be 0.
+for counter in lost lost_reported token_failures; do
+    [[ $(stat_of $counter) == 0 ]] || fail "final-stats $counter=$(stat_of $counter) (expected 0)"
 done
 seqs=$(sed -E 's/^notifyring: #([0-9]+) .*/\1/' <<<"$events" | tr '\n' ' ')
 # The reader's event came last, so the printed ones are still 1..printed.

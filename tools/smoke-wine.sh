@@ -54,13 +54,6 @@ PARAMETERS=(RingBytes=16384 ImagePathCap=260 BatchSize=4 PidTableSize=64 OmitCom
 # why this run never calls it. Any other stubbed import fails step 1.
 declare -A WINE_STUBS_ALLOWED=(
     [PsGetProcessExitStatus]="the process-exit callback's: Wine's PsSetCreateProcessNotifyRoutineEx never calls back"
-    # The token path (src/driver/token.rs): the worker's for a process create, which Wine
-    # never reports, and DriverEntry's token probe, which sees Wine's own export
-    # wine_ntoskrnl_main_loop and calls none of them (its line says failures=3).
-    [PsReferencePrimaryToken]="token path: not called where ntoskrnl.exe exports wine_ntoskrnl_main_loop"
-    [SeQueryInformationToken]="token path: not called where ntoskrnl.exe exports wine_ntoskrnl_main_loop"
-    [SeQueryAuthenticationIdToken]="token path: not called where ntoskrnl.exe exports wine_ntoskrnl_main_loop"
-    [PsDereferencePrimaryToken]="token path: not called where ntoskrnl.exe exports wine_ntoskrnl_main_loop"
 )
 APIS=(PsSetCreateProcessNotifyRoutineEx PsSetCreateThreadNotifyRoutine PsSetLoadImageNotifyRoutine)
 KINDS=(process-create process-exit thread-create thread-exit image-load)
@@ -275,15 +268,23 @@ for api in "${APIS[@]}"; do
     grep -qx "notifyring: $api: 0x00000000" <<<"$lines" || fail "no successful registration line for $api"
 done
 # DriverEntry's token probe: the worker's token path once, on a reference to the current
-# process (ObfReferenceObject, KernelEnv::process_token, KernelEnv::release_process =
-# ObfDereferenceObject). Wine stops at the first token routine: PsReferencePrimaryToken,
-# SeQueryInformationToken, SeQueryAuthenticationIdToken and PsDereferencePrimaryToken are
-# spec stubs that abort winedevice.exe, so the driver calls none of them there and all
-# three facts fail. What runs: the reference and its release on Wine's process object,
-# and the line's formatting.
+# process (winedevice.exe) taken with ObfReferenceObject, read by KernelEnv::process_token
+# (src/driver/token.rs: ObOpenObjectByPointer, ZwOpenProcessTokenEx, four
+# ZwQueryInformationToken queries, two ZwClose) and released by
+# KernelEnv::release_process (ObfDereferenceObject). Wine runs all of it (ntoskrnl.exe's
+# Zw* forward to ntdll's Nt*), and answers, per dlls/ntdll/unix/security.c:
+#   TokenUser           the wineserver's token user, its fixed local_user_sid
+#                       S-1-5-21-0-0-0-1000 (server/token.c);
+#   TokenIntegrityLevel always S-1-16-12288 ("report always ... high mandatory level for
+#                       now"), whatever the token: High;
+#   TokenStatistics     AuthenticationId always 0 (marked FIXME): logon=0x0, which Windows
+#                       never reports (0 is no logon session);
+#   TokenIsAppContainer always 0 (a semi-stub): not an app container, so High stays High.
+# So this checks the calls, the buffer parsing (the SIDs found through their pointers
+# inside the buffer) and the formatting; only the user is a value Wine really looked up.
 probe=$(grep -m1 '^notifyring: token-probe ' <<<"$lines") || fail "no token-probe line from DriverEntry"
-[[ $probe =~ ^notifyring:\ token-probe\ pid=[0-9]+\ user=-\ integrity=-\ logon=-\ failures=3\ \(Wine:\ the\ token\ routines\ are\ stubs,\ not\ called\)$ ]] ||
-    fail "token-probe: expected 'user=- integrity=- logon=- failures=3 (Wine: ...)' (Wine stubs every token routine), got: $probe"
+[[ $probe =~ ^notifyring:\ token-probe\ pid=[0-9]+\ user=S-1-5-21-0-0-0-1000\ integrity=High\ logon=0x0\ failures=0$ ]] ||
+    fail "token-probe: expected 'user=S-1-5-21-0-0-0-1000 integrity=High logon=0x0 failures=0' (what Wine's ntdll answers), got: $probe"
 timing "DriverEntry ok: configuration read back, device and link created, ${#APIS[@]} registrations STATUS_SUCCESS; $probe"
 # No event has happened yet: a stats line can only come from the periodic timer's DPC
 # (StatsIntervalSeconds=1) waking the worker through the gate.

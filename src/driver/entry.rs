@@ -83,8 +83,6 @@ const fn enabled(sources: Sources) -> [bool; 3] {
 pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> NTSTATUS {
     // Before the first allocation: the allocator reads what this finds.
     let pool = pool::resolve();
-    // Before the token probe and any callback: whether the token routines may be called.
-    token::resolve();
     let mut config = read_config(driver, registry_path);
     // One ring per processor, of every processor group.
     // SAFETY: no preconditions; ALL_PROCESSOR_GROUPS counts every group's active ones.

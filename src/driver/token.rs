@@ -1,128 +1,190 @@
 //! The token facts of a process the worker holds a reference on: who it runs as
-//! (`TokenUser`), at which integrity (`TokenIntegrityLevel`) and in which logon session
-//! (the token's authentication id), read from its primary token into
-//! [`TokenFacts`]. `PASSIVE_LEVEL` only (every routine here is documented so): the work
-//! item routine, unload's final drain and DriverEntry's self-check ([`probe`]), never a
-//! callback.
+//! (`TokenUser`), at which integrity (`TokenIntegrityLevel`), in which logon session
+//! (`TokenStatistics`' `AuthenticationId`) and whether it is an app container
+//! (`TokenIsAppContainer`), read into [`TokenFacts`]. `PASSIVE_LEVEL` only (every routine
+//! here is documented so): the work item routine, unload's final drain and DriverEntry's
+//! self-check ([`probe`]), never a callback.
 //!
-//! `TokenIsAppContainer` is not read: `SeQueryInformationToken`'s documentation lists the
-//! classes it supports (…, `TokenUser`, `TokenIntegrityLevel`) and that one is not among
-//! them, so `app_container` stays false.
+//! What one [`read`] calls, per process create, in the worker: `ObOpenObjectByPointer`
+//! on the referenced `EPROCESS` (a kernel handle with `PROCESS_QUERY_INFORMATION`),
+//! `ZwOpenProcessTokenEx` on it (a kernel handle with `TOKEN_QUERY`), four
+//! `ZwQueryInformationToken` calls into one 8-aligned buffer on this stack, and `ZwClose`
+//! for both handles. No pool allocation: the routines write into the caller's buffer, and
+//! what they write is parsed by offset, bounded by the length they report (the SID a
+//! `TOKEN_USER` or `TOKEN_MANDATORY_LABEL` points to must lie inside it).
+//!
+//! Under Wine (`tools/smoke-wine.sh`) all of it runs: its ntoskrnl.exe implements
+//! `ObOpenObjectByPointer` and forwards `ZwOpenProcessTokenEx`, `ZwQueryInformationToken`
+//! and `ZwClose` to ntdll's `Nt*` routines. Where it stops being the token's answer
+//! (Wine 8 and its current `dlls/ntdll/unix/security.c`): `TokenUser` is real (the
+//! wineserver's S-1-5-21-0-0-0-1000), `TokenIntegrityLevel` is always High,
+//! `TokenStatistics`' `AuthenticationId` always 0 and `TokenIsAppContainer` always 0, so
+//! the probe prints `user=S-1-5-21-0-0-0-1000 integrity=High logon=0x0 failures=0` there.
 
 use core::ffi::c_void;
 use core::fmt;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::mem::offset_of;
+use core::ptr;
 
 use wdk_sys::ntddk::{
-    ExFreePool, IoGetCurrentProcess, ObfReferenceObject, PsDereferencePrimaryToken, PsGetCurrentProcessId,
-    PsReferencePrimaryToken, SeQueryAuthenticationIdToken, SeQueryInformationToken,
+    IoGetCurrentProcess, ObOpenObjectByPointer, ObfReferenceObject, PsGetCurrentProcessId, ZwClose,
+    ZwOpenProcessTokenEx, ZwQueryInformationToken,
 };
-use wdk_sys::{_TOKEN_INFORMATION_CLASS, LUID, NT_SUCCESS, PACCESS_TOKEN, PEPROCESS, PVOID, TOKEN_USER};
+use wdk_sys::{
+    _MODE, _TOKEN_INFORMATION_CLASS, ACCESS_MASK, HANDLE, KPROCESSOR_MODE, LUID, NT_SUCCESS, OBJ_KERNEL_HANDLE,
+    PEPROCESS, PSID, SID_AND_ATTRIBUTES, TOKEN_INFORMATION_CLASS, TOKEN_MANDATORY_LABEL, TOKEN_QUERY, TOKEN_STATISTICS,
+    TOKEN_USER, ULONG,
+};
 
 use crate::worker::WorkerEnv;
-use crate::worker::token::{self, SID_MAX_SUB_AUTHORITIES, Sid, TokenFacts};
+use crate::worker::token::{self, SID_MAX, Sid, TokenFacts};
 
-/// The facts [`read`] looks for, each one query: the user, the integrity level, the
-/// logon id. A token that cannot be referenced fails all of them.
+/// The facts [`read`] counts a failure for, each one query: the user, the integrity
+/// level, the logon id. A token that cannot be opened fails all of them.
+/// `TokenIsAppContainer` is the fourth query but not one of these: see [`read`].
 const QUERIES: u32 = 3;
 
-/// Set at DriverEntry when the kernel is Wine's ntoskrnl.exe, which exports
-/// `PsReferencePrimaryToken`, `SeQueryInformationToken`, `SeQueryAuthenticationIdToken`
-/// and `PsDereferencePrimaryToken` only as spec stubs (Wine 8.0 and its current source):
-/// calling one aborts the whole driver host, winedevice.exe. Only Wine has the export
-/// [`resolve`] looks for, so on Windows this stays false.
-static STUBBED: AtomicBool = AtomicBool::new(false);
+/// `PROCESS_QUERY_INFORMATION` (0x0400, "Process Security and Access Rights"): the access
+/// `ZwOpenProcessTokenEx` documents its process handle must have. Not in the generated
+/// bindings of the mingw stand-in headers, so spelled here. A `KernelMode` open without
+/// `OBJ_FORCE_ACCESS_CHECK` is not access-checked on Windows; Wine's
+/// `ObOpenObjectByPointer` asks its server for a handle with exactly this access.
+const PROCESS_QUERY_INFORMATION: ACCESS_MASK = 0x0400;
 
-/// Looks for Wine (DriverEntry, `PASSIVE_LEVEL`, before [`probe`] or any callback):
-/// whether the token routines may be called. There is no way to ask a stub whether it
-/// is one; an export only Wine's ntoskrnl.exe has is the one reliable sign.
-pub(super) fn resolve() {
-    let wine = !super::system_routine("wine_ntoskrnl_main_loop").is_null();
-    // Relaxed: written once by DriverEntry before anything that reads it can run (the
-    // work item is queued, and the probe runs, only after this).
-    STUBBED.store(wine, Ordering::Relaxed);
+/// `TokenIsAppContainer` (29th in `TOKEN_INFORMATION_CLASS`, counting from `TokenUser` =
+/// 1; Windows 8 and later): "a DWORD value that is nonzero if the token is an app
+/// container token". The mingw stand-in's enum ends before it (`MaxTokenInfoClass` = 29
+/// there), so the value is spelled here.
+const TOKEN_IS_APP_CONTAINER: TOKEN_INFORMATION_CLASS = 29;
+
+/// Room for the largest answer read: a `TOKEN_USER` or `TOKEN_MANDATORY_LABEL` followed by
+/// its SID (`SECURITY_MAX_SID_SIZE`), which the routine places in the same buffer.
+const BUFFER_BYTES: usize = (size_of::<TOKEN_USER>() + SID_MAX).next_multiple_of(8);
+const _: () = assert!(size_of::<TOKEN_MANDATORY_LABEL>() + SID_MAX <= BUFFER_BYTES);
+const _: () = assert!(size_of::<TOKEN_STATISTICS>() <= BUFFER_BYTES);
+
+/// The caller's buffer for `ZwQueryInformationToken`, on the stack. The documentation
+/// asks for 32-bit alignment; 8 suits the pointers and LUIDs in the structures.
+#[repr(C, align(8))]
+struct Buffer([u8; BUFFER_BYTES]);
+
+/// A kernel handle (`OBJ_KERNEL_HANDLE`), closed once when dropped.
+struct Handle(HANDLE);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: PASSIVE_LEVEL; a handle `open` got from the kernel, closed once.
+        let _ = unsafe { ZwClose(self.0) };
+    }
 }
 
 /// Fills `facts` from the primary token of `process` and returns how many of the
 /// [`QUERIES`] failed (each failure leaves its field `None`).
 ///
+/// `TokenIsAppContainer` is read too, but a failure there is not counted: it leaves
+/// `app_container` false, which is also the answer for the common case, and
+/// `token_failures=` stays a count of the three facts a line can lack.
+///
 /// `process` must be a referenced `EPROCESS` (a record's held reference, or the probe's).
 pub(super) fn read(process: PEPROCESS, facts: &mut TokenFacts) -> u32 {
-    // Relaxed: see `resolve`.
-    if process.is_null() || STUBBED.load(Ordering::Relaxed) {
+    if process.is_null() {
         return QUERIES;
     }
-    // SAFETY: PASSIVE_LEVEL; `process` is referenced by the caller, so its EPROCESS (and
-    // the token it points to) stays valid; the token comes back referenced.
-    let primary: PACCESS_TOKEN = unsafe { PsReferencePrimaryToken(process) };
-    if primary.is_null() {
-        return QUERIES;
-    }
-    facts.user = user(primary);
-    facts.integrity = integrity(primary);
-    facts.logon_id = logon_id(primary);
-    // SAFETY: drops the reference PsReferencePrimaryToken took, once, after the last use.
-    unsafe { PsDereferencePrimaryToken(primary) };
+    let Some(token) = open(process) else { return QUERIES };
+    let mut buffer = Buffer([0; BUFFER_BYTES]);
+    facts.user = user(&token, &mut buffer);
+    facts.integrity = integrity(&token, &mut buffer);
+    facts.logon_id = logon_id(&token, &mut buffer);
+    facts.app_container = app_container(&token, &mut buffer).unwrap_or(false);
     u32::from(facts.user.is_none()) + u32::from(facts.integrity.is_none()) + u32::from(facts.logon_id.is_none())
 }
 
-/// `TokenUser`: the account's SID, copied out of the buffer the routine allocates.
-fn user(primary: PACCESS_TOKEN) -> Option<Sid> {
-    let mut buffer: PVOID = core::ptr::null_mut();
-    // SAFETY: PASSIVE_LEVEL; `primary` is referenced; on success `buffer` receives a
-    // paged-pool TOKEN_USER (with the SID it points to) that the caller frees.
-    let status = unsafe { SeQueryInformationToken(primary, _TOKEN_INFORMATION_CLASS::TokenUser, &raw mut buffer) };
-    if !NT_SUCCESS(status) || buffer.is_null() {
+/// A `TOKEN_QUERY` handle on `process`'s primary token, through a process handle that is
+/// closed again before this returns.
+fn open(process: PEPROCESS) -> Option<Handle> {
+    let kernel_mode = KPROCESSOR_MODE::try_from(_MODE::KernelMode).unwrap_or_default();
+    let mut handle: HANDLE = ptr::null_mut();
+    // SAFETY: PASSIVE_LEVEL; `process` is a referenced EPROCESS (the caller's reference
+    // keeps it alive through the call); a kernel handle, closed by `Handle`'s drop; no
+    // access state; ObjectType NULL, which the documentation allows for KernelMode (the
+    // bindings have `PsProcessType` only as a DATA import, and the token open below
+    // fails STATUS_OBJECT_TYPE_MISMATCH for anything but a process).
+    let status = unsafe {
+        ObOpenObjectByPointer(
+            process.cast::<c_void>(),
+            OBJ_KERNEL_HANDLE,
+            ptr::null_mut(),
+            PROCESS_QUERY_INFORMATION,
+            ptr::null_mut(),
+            kernel_mode,
+            &raw mut handle,
+        )
+    };
+    if !NT_SUCCESS(status) || handle.is_null() {
         return None;
     }
-    // SAFETY: a TOKEN_USER from the kernel, valid and aligned until the ExFreePool below.
-    let sid = unsafe { buffer.cast::<TOKEN_USER>().read() }.User.Sid;
-    let copied = copy_sid(sid);
-    // SAFETY: SeQueryInformationToken's buffer, freed once with ExFreePool (as its
-    // documentation says), after its last use.
-    unsafe { ExFreePool(buffer) };
-    copied
+    let process = Handle(handle);
+    let mut handle: HANDLE = ptr::null_mut();
+    // SAFETY: PASSIVE_LEVEL; `process` is an open process handle with
+    // PROCESS_QUERY_INFORMATION; `handle` receives a kernel handle, closed by `Handle`'s
+    // drop.
+    let status = unsafe { ZwOpenProcessTokenEx(process.0, TOKEN_QUERY, OBJ_KERNEL_HANDLE, &raw mut handle) };
+    (NT_SUCCESS(status) && !handle.is_null()).then_some(Handle(handle))
 }
 
-/// The SID at `sid` (NULL or a valid SID), sized by its own sub-authority count.
-fn copy_sid(sid: PVOID) -> Option<Sid> {
-    if sid.is_null() {
-        return None;
-    }
-    // SAFETY: a SID starts with its revision and sub-authority count, one byte each.
-    let header = unsafe { core::slice::from_raw_parts(sid.cast::<u8>(), 2) };
-    let count = usize::from(*header.get(1)?);
-    if count > SID_MAX_SUB_AUTHORITIES {
-        return None;
-    }
-    // SAFETY: a valid SID is 8 bytes of header and authority, then `count` ULONGs.
-    let bytes = unsafe { core::slice::from_raw_parts(sid.cast::<u8>(), 8 + 4 * count) };
-    Sid::from_bytes(bytes)
-}
-
-/// `TokenIntegrityLevel`: the mandatory label's RID. Unlike `TokenUser`, the
-/// documentation says the output receives "a DWORD value (not a pointer to it)", so there
-/// is no buffer to free: the value is the pointer-sized output itself, zeroed first. A
-/// kernel that wrote a pointer there instead would fail the `u32` conversion (x64
-/// kernel addresses are above 4 GiB), which counts as a failure rather than a bogus level.
-fn integrity(primary: PACCESS_TOKEN) -> Option<u32> {
-    let mut value: PVOID = core::ptr::null_mut();
-    // SAFETY: PASSIVE_LEVEL; `primary` is referenced; `value` is a pointer-sized output
-    // on this stack.
+/// The bytes `ZwQueryInformationToken` wrote for `class` into `buffer`, as many as it
+/// says it returned (`None` on failure, or if that exceeds the buffer).
+fn query<'b>(token: &Handle, class: TOKEN_INFORMATION_CLASS, buffer: &'b mut Buffer) -> Option<&'b [u8]> {
+    let capacity = ULONG::try_from(BUFFER_BYTES).ok()?;
+    let mut returned: ULONG = 0;
+    // SAFETY: PASSIVE_LEVEL; `token` is open with TOKEN_QUERY; `buffer` has `capacity`
+    // writable, 8-aligned bytes and `returned` is a ULONG, both on this stack and alive
+    // through the call.
     let status =
-        unsafe { SeQueryInformationToken(primary, _TOKEN_INFORMATION_CLASS::TokenIntegrityLevel, &raw mut value) };
+        unsafe { ZwQueryInformationToken(token.0, class, buffer.0.as_mut_ptr().cast(), capacity, &raw mut returned) };
     if !NT_SUCCESS(status) {
         return None;
     }
-    u32::try_from(value.addr()).ok()
+    buffer.0.get(..usize::try_from(returned).ok()?)
 }
 
-/// The token's authentication id: its logon session's LUID.
-fn logon_id(primary: PACCESS_TOKEN) -> Option<u64> {
-    let mut id = LUID { LowPart: 0, HighPart: 0 };
-    // SAFETY: PASSIVE_LEVEL; `primary` is referenced; `id` is a LUID on this stack.
-    let status = unsafe { SeQueryAuthenticationIdToken(primary, &raw mut id) };
-    NT_SUCCESS(status).then(|| token::luid(id.LowPart, id.HighPart))
+/// The SID a `SID_AND_ATTRIBUTES` at `at` in `bytes` points to: the kernel places it in
+/// the same buffer, so the pointer is taken as an offset into `bytes` and the SID is
+/// copied from there, bounded by what was returned (`None` if it points elsewhere).
+fn sid_at(bytes: &[u8], at: usize) -> Option<Sid> {
+    let at = at + offset_of!(SID_AND_ATTRIBUTES, Sid);
+    let field = bytes.get(at..at + size_of::<PSID>())?;
+    let address = usize::from_ne_bytes(field.try_into().ok()?);
+    let offset = address.checked_sub(bytes.as_ptr().addr())?;
+    Sid::from_bytes(bytes.get(offset..)?)
+}
+
+/// `TokenUser`: a `TOKEN_USER`, the account's SID.
+fn user(token: &Handle, buffer: &mut Buffer) -> Option<Sid> {
+    let bytes = query(token, _TOKEN_INFORMATION_CLASS::TokenUser, buffer)?;
+    sid_at(bytes, offset_of!(TOKEN_USER, User))
+}
+
+/// `TokenIntegrityLevel`: a `TOKEN_MANDATORY_LABEL`, whose label SID's RID is the level.
+fn integrity(token: &Handle, buffer: &mut Buffer) -> Option<u32> {
+    let bytes = query(token, _TOKEN_INFORMATION_CLASS::TokenIntegrityLevel, buffer)?;
+    sid_at(bytes, offset_of!(TOKEN_MANDATORY_LABEL, Label))?.rid()
+}
+
+/// `TokenStatistics`: a `TOKEN_STATISTICS`, whose `AuthenticationId` is the logon
+/// session's LUID.
+fn logon_id(token: &Handle, buffer: &mut Buffer) -> Option<u64> {
+    let bytes = query(token, _TOKEN_INFORMATION_CLASS::TokenStatistics, buffer)?;
+    let at = offset_of!(TOKEN_STATISTICS, AuthenticationId);
+    let low = bytes.get(at + offset_of!(LUID, LowPart)..)?.first_chunk::<4>()?;
+    let high = bytes.get(at + offset_of!(LUID, HighPart)..)?.first_chunk::<4>()?;
+    Some(token::luid(u32::from_ne_bytes(*low), i32::from_ne_bytes(*high)))
+}
+
+/// `TokenIsAppContainer`: a ULONG, nonzero for an app container's token.
+fn app_container(token: &Handle, buffer: &mut Buffer) -> Option<bool> {
+    let bytes = query(token, TOKEN_IS_APP_CONTAINER, buffer)?;
+    Some(u32::from_ne_bytes(*bytes.first_chunk::<4>()?) != 0)
 }
 
 /// DriverEntry's self-check of the worker's token path (`PASSIVE_LEVEL`, before any
@@ -130,7 +192,7 @@ fn logon_id(primary: PACCESS_TOKEN) -> Option<u64> {
 /// process on Windows) as the process callback does, reads its token and drops the
 /// reference through `env` exactly as the worker does for a record, and prints one line:
 /// `notifyring: token-probe pid=4 user=S-1-5-18 integrity=System logon=0x3e7 failures=0`.
-/// Under Wine, whose token routines are stubs, the facts are `-` and `failures=3`.
+/// Under Wine the facts are winedevice.exe's token's (`tools/smoke-wine.sh` asserts them).
 pub(super) fn probe(env: &mut impl WorkerEnv, level: u32) {
     // SAFETY: no preconditions; the current process, alive while this thread runs.
     let process = unsafe { IoGetCurrentProcess() };
@@ -147,9 +209,7 @@ pub(super) fn probe(env: &mut impl WorkerEnv, level: u32) {
     let mut facts = TokenFacts::default();
     let failures = env.process_token(object, &mut facts);
     env.release_process(object);
-    // Relaxed: see `resolve`.
-    let why = if STUBBED.load(Ordering::Relaxed) { " (Wine: the token routines are stubs, not called)" } else { "" };
-    super::say(level, format_args!("token-probe pid={pid} {} failures={failures}{why}", Shown(&facts)));
+    super::say(level, format_args!("token-probe pid={pid} {} failures={failures}", Shown(&facts)));
 }
 
 /// `user=… integrity=… logon=…`, `-` for each fact not known.

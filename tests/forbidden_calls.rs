@@ -5,8 +5,10 @@
 //! (see `callgraph`), and fails
 //! with the call chain and the rule broken for every wait, blocking lock, registry or
 //! Zw/Nt call, allocation, print, panic, notify-routine (un)registration, or work-item
-//! queue that bypasses `Schedule::wake`. The planted-source tests prove the checker
-//! catches what it claims to.
+//! queue that bypasses `Schedule::wake`. Kernel routines are denied by default; the
+//! vetted ones are `callgraph::CALLBACK_SAFE` (every callback) and
+//! `callgraph::CALLBACK_SAFE_IN` (one callback: `ObfReferenceObject` in `on_process`).
+//! The planted-source tests prove the checker catches what it claims to.
 
 mod callgraph;
 
@@ -42,7 +44,9 @@ fn callbacks_never_reach_a_forbidden_call() {
     // turn into a vacuous pass.
     for callback in Settings::notifyring().callbacks {
         let entry = if callback == "timer_dpc" { "Pipeline::tick" } else { "Pipeline::record" };
-        for needed in [entry, "Schedule::wake", "<WorkItemQueue as WorkQueue>::queue"] {
+        // A process create records through `record_holding` (its reference), an exit through `record`.
+        let holding = if callback == "on_process" { "Pipeline::record_holding" } else { entry };
+        for needed in [entry, holding, "Schedule::wake", "<WorkItemQueue as WorkQueue>::queue"] {
             assert!(
                 report.reaches(callback, needed),
                 "{callback} does not reach {needed}: the checker lost the record path, so its pass means nothing"
@@ -237,6 +241,30 @@ fn planted_evasions_are_caught() {
     assert_eq!(report.violations_through(&PANIC, "Table::lookup").len(), 1, "{failure}");
     // Default deny: a kernel routine on no forbidden list and not vetted is refused too.
     assert_eq!(report.violations_through(&UNVETTED, "wdk_sys::ntddk::MmProbeAndLockPages").len(), 1, "{failure}");
+}
+
+#[test]
+fn object_reference_is_allowed_in_the_process_callback_only() {
+    // The same ObfReferenceObject call: vetted for on_process (its record's reference on
+    // the new process), refused in on_thread like any other unvetted kernel routine.
+    let call = "unsafe { wdk_sys::ntddk::ObfReferenceObject(core::ptr::null_mut()) };";
+    let mut files = planted(&format!(
+        "unsafe extern \"C\" fn on_thread(process_id: HANDLE, thread_id: HANDLE, create: BOOLEAN) {{ {call} }}"
+    ));
+    files.push(SourceFile {
+        path: "src/driver/process.rs".to_owned(),
+        text: format!("unsafe extern \"C\" fn on_process(process: PEPROCESS) {{ take(|| {{ {call} }}); }}\nfn take(f: impl FnOnce()) {{ f() }}"),
+    });
+    if let Some(m) = files.iter_mut().find(|f| f.path == "src/driver/mod.rs") {
+        m.text.push_str("mod process;\n");
+    }
+    let report = check(&files, &Settings { callbacks: vec!["on_process", "on_thread"], ..Settings::notifyring() });
+    assert!(report.parse_errors.is_empty(), "{:?}", report.parse_errors);
+    let failure = report.failure().expect("ObfReferenceObject in on_thread must fail the check");
+    let caught = report.violations_through(&UNVETTED, "wdk_sys::ntddk::ObfReferenceObject");
+    assert_eq!(caught.len(), 1, "{failure}");
+    assert_eq!(caught[0].chain[0].name, "driver::thread::on_thread", "{failure}");
+    assert_eq!(report.violations.len(), 1, "only on_thread's call: {failure}");
 }
 
 #[test]

@@ -267,7 +267,25 @@ grep -qxF 'notifyring: device \Device\NotifyRing and link \DosDevices\NotifyRing
 for api in "${APIS[@]}"; do
     grep -qx "notifyring: $api: 0x00000000" <<<"$lines" || fail "no successful registration line for $api"
 done
-timing "DriverEntry ok: configuration read back, device and link created, ${#APIS[@]} registrations STATUS_SUCCESS"
+# DriverEntry's token probe: the worker's token path once, on a reference to the current
+# process (winedevice.exe) taken with ObfReferenceObject, read by KernelEnv::process_token
+# (src/driver/token.rs: ObOpenObjectByPointer, ZwOpenProcessTokenEx, four
+# ZwQueryInformationToken queries, two ZwClose) and released by
+# KernelEnv::release_process (ObfDereferenceObject). Wine runs all of it (ntoskrnl.exe's
+# Zw* forward to ntdll's Nt*), and answers, per dlls/ntdll/unix/security.c:
+#   TokenUser           the wineserver's token user, its fixed local_user_sid
+#                       S-1-5-21-0-0-0-1000 (server/token.c);
+#   TokenIntegrityLevel always S-1-16-12288 ("report always ... high mandatory level for
+#                       now"), whatever the token: High;
+#   TokenStatistics     AuthenticationId always 0 (marked FIXME): logon=0x0, which Windows
+#                       never reports (0 is no logon session);
+#   TokenIsAppContainer always 0 (a semi-stub): not an app container, so High stays High.
+# So this checks the calls, the buffer parsing (the SIDs found through their pointers
+# inside the buffer) and the formatting; only the user is a value Wine really looked up.
+probe=$(grep -m1 '^notifyring: token-probe ' <<<"$lines") || fail "no token-probe line from DriverEntry"
+[[ $probe =~ ^notifyring:\ token-probe\ pid=[0-9]+\ user=S-1-5-21-0-0-0-1000\ integrity=High\ logon=0x0\ failures=0$ ]] ||
+    fail "token-probe: expected 'user=S-1-5-21-0-0-0-1000 integrity=High logon=0x0 failures=0' (what Wine's ntdll answers), got: $probe"
+timing "DriverEntry ok: configuration read back, device and link created, ${#APIS[@]} registrations STATUS_SUCCESS; $probe"
 # No event has happened yet: a stats line can only come from the periodic timer's DPC
 # (StatsIntervalSeconds=1) waking the worker through the gate.
 wait_line "$start1" '^notifyring: stats delivered=0 ' \
@@ -430,8 +448,10 @@ for kind in "${KINDS[@]}"; do
     [[ $kind != image-load ]] || n=$((n + json_events))
     [[ $(stat_of "$kind") == "$n" ]] || fail "final-stats $kind=$(stat_of "$kind"), but $n $kind events were printed or read"
 done
-for counter in lost lost_reported; do
-    [[ $(stat_of $counter) == 0 ]] || fail "final-stats $counter=$(stat_of $counter)"
+# token_failures counts the worker's failed token queries; no process create reaches the
+# worker under Wine (and the probe's are not counted), so it must parse and be 0.
+for counter in lost lost_reported token_failures; do
+    [[ $(stat_of $counter) == 0 ]] || fail "final-stats $counter=$(stat_of $counter) (expected 0)"
 done
 seqs=$(sed -E 's/^notifyring: #([0-9]+) .*/\1/' <<<"$events" | tr '\n' ' ')
 # The reader's event came last, so the printed ones are still 1..printed.

@@ -25,7 +25,7 @@ use super::queue::{ReadIrp, ReadQueue, SpinLock};
 use super::work_item::{KernelEnv, WorkItemQueue};
 use super::{
     Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, device, image, install, performance_counter, pool, process, say,
-    system_routine, thread, timer, with_unicode,
+    system_routine, thread, timer, token, with_unicode,
 };
 use crate::config::{Config, LEVEL_NAME, Sources, VALUE_NAMES};
 use crate::pipeline::{NewError, Pipeline};
@@ -174,6 +174,9 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
     // SAFETY: the timer lives in the static slot, where it stays until unload's
     // `shut_down` has stopped it; DriverEntry and unload never overlap.
     unsafe { published.timer.start(config.stats_interval_s) };
+    // The worker's token path once, on the current process, before any routine is
+    // registered: on Wine, whose process routine never runs, this is its only run.
+    token::probe(&mut KernelEnv { driver: published }, level);
 
     let wanted = enabled(config.sources);
     let mut registered = [false; 3];
@@ -252,6 +255,10 @@ fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
         waited_ms = waited_ms.saturating_add(10);
     }
     say(driver.level, format_args!("worker idle (waited {waited_ms} ms); final drain"));
+    // Every record still in the ring goes through the worker's deliver here, which drops
+    // the process reference a process create's record holds (`KernelEnv::release_process`).
+    // All routines were removed above (each removal waits for calls in flight), so no
+    // callback can commit a held record after this drain: none is left unreleased.
     if driver.pipeline.shutdown(&mut KernelEnv { driver }).is_err() {
         say(ERROR_LEVEL, format_args!("shutdown refused: the worker is still busy"));
         return false;

@@ -1,9 +1,9 @@
 //! The Windows layer: it only adapts. DriverEntry/Unload own the kernel objects
 //! (`entry`); one file per notify callback extracts fields and calls
-//! [`Pipeline::record`]; `work_item` runs the worker on the single `IO_WORKITEM`;
-//! `timer` wakes it periodically for the statistics line; `device` is
-//! `\Device\NotifyRing` and its dispatch routines, `queue` the reader's locks and
-//! cancel-safe read queue.
+//! [`Pipeline::record`]; `work_item` runs the worker on the single `IO_WORKITEM`, and
+//! `token` reads a new process's token facts for it; `timer` wakes it periodically for
+//! the statistics line; `device` is `\Device\NotifyRing` and its dispatch routines,
+//! `queue` the reader's locks and cancel-safe read queue.
 
 extern crate wdk_panic;
 
@@ -15,6 +15,7 @@ mod process;
 mod queue;
 mod thread;
 mod timer;
+mod token;
 mod work_item;
 
 use core::cell::UnsafeCell;

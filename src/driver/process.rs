@@ -1,6 +1,8 @@
 //! Process create/exit: `PASSIVE_LEVEL` inside a critical region, on the creating
 //! thread or the last exiting thread. Extracts the fields of `PS_CREATE_NOTIFY_INFO`
-//! (NULL on exit) and records them; nothing else.
+//! (NULL on exit) and records them; nothing else. A create's record also holds a
+//! reference on the new process (taken only once the record has its place in the ring),
+//! through which the worker reads its token (`token`) and which it then drops.
 //!
 //! Registered with `PsSetCreateProcessNotifyRoutineEx2(PsCreateProcessNotifySubsystems)`
 //! where the kernel exports it (Windows 10 1703+; looked up at run time): only then are
@@ -10,7 +12,7 @@
 use core::ffi::c_void;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-use wdk_sys::ntddk::{PsGetProcessExitStatus, PsSetCreateProcessNotifyRoutineEx};
+use wdk_sys::ntddk::{ObfReferenceObject, PsGetProcessExitStatus, PsSetCreateProcessNotifyRoutineEx};
 use wdk_sys::{BOOLEAN, HANDLE, NTSTATUS, PEPROCESS, PPS_CREATE_NOTIFY_INFO, PS_CREATE_NOTIFY_INFO, PVOID};
 
 use super::{id, stamp, units};
@@ -39,15 +41,26 @@ pub(super) fn api() -> &'static str {
 }
 
 /// The notify routine. No allocation, lock, wait, print or panic: it only reads its
-/// arguments and calls [`crate::Pipeline::record`].
+/// arguments and calls [`crate::Pipeline::record`], or for a create
+/// [`crate::Pipeline::record_holding`], whose one kernel call is `ObfReferenceObject`.
 unsafe extern "C" fn on_process(process: PEPROCESS, process_id: HANDLE, create_info: PPS_CREATE_NOTIFY_INFO) {
     let Some(driver) = super::driver() else { return };
     let stamp = stamp();
     let pid = id(process_id);
     // SAFETY: NULL (an exit) or the kernel's PS_CREATE_NOTIFY_INFO, valid during the call.
-    let info = unsafe { create_info.as_ref() };
-    let event = info.map_or_else(|| exited(pid, process), |info| created(pid, info));
-    driver.pipeline.record(stamp, &event);
+    let Some(info) = (unsafe { create_info.as_ref() }) else {
+        driver.pipeline.record(stamp, &exited(pid, process));
+        return;
+    };
+    // The record carries the EPROCESS address; the reference is taken between the copy
+    // and the commit, i.e. only for a record that got its place (a lost one holds none),
+    // and the worker drops it once (`KernelEnv::release_process`).
+    driver.pipeline.record_holding(stamp, &created(pid, info), process.expose_provenance() as u64, || {
+        // SAFETY: `process` is the new process, referenced by the kernel for the duration
+        // of the callback; ObfReferenceObject is an interlocked increment of its pointer
+        // count (<= DISPATCH_LEVEL, no lock, no allocation, no wait).
+        let _ = unsafe { ObfReferenceObject(process.cast::<c_void>()) };
+    });
 }
 
 /// A create: the fields of `info`, borrowed for the duration of the callback.

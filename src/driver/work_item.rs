@@ -1,7 +1,7 @@
 //! The worker's kernel side: the single `IO_WORKITEM`, queued only through the
 //! schedule's gate ([`WorkQueue::queue`]), and its routine, which runs the portable
-//! worker at `PASSIVE_LEVEL` with a [`KernelEnv`] (`DbgPrintEx`, process look-ups, clock,
-//! and the reader's channel, whose reads it completes).
+//! worker at `PASSIVE_LEVEL` with a [`KernelEnv`] (`DbgPrintEx`, process look-ups, token
+//! facts (`token`), clock, and the reader's channel, whose reads it completes).
 
 use core::ffi::c_void;
 
@@ -14,6 +14,7 @@ use crate::config::DebuggerOutput;
 use crate::schedule::WorkQueue;
 use crate::worker::format::{Line, ProcessName};
 use crate::worker::names::{Lookup, Name};
+use crate::worker::token::TokenFacts;
 use crate::worker::{Delivered, WorkerEnv};
 
 /// The driver's one work item, allocated on its device object.
@@ -108,6 +109,25 @@ impl WorkerEnv for KernelEnv<'_> {
 
     fn now_ticks(&mut self) -> u64 {
         super::performance_counter(None)
+    }
+
+    fn process_token(&mut self, object: u64, facts: &mut TokenFacts) -> u32 {
+        // `object` is the EPROCESS address the process callback recorded, still referenced.
+        let process: PEPROCESS = core::ptr::with_exposed_provenance_mut(usize::try_from(object).unwrap_or(0));
+        super::token::read(process, facts)
+    }
+
+    fn release_process(&mut self, object: u64) {
+        let process: *mut c_void = core::ptr::with_exposed_provenance_mut(usize::try_from(object).unwrap_or(0));
+        if process.is_null() {
+            return;
+        }
+        // SAFETY: drops the one reference the process callback took for this record (or
+        // the token probe took); the worker calls this exactly once per held record.
+        // Records still in the ring at unload are released by the final drain, which
+        // runs after every notify routine has been removed (entry.rs `shut_down`), so
+        // no reference outlives the driver.
+        let _ = unsafe { ObfDereferenceObject(process) };
     }
 }
 

@@ -5,9 +5,9 @@
 //! in the ring, and the record carries that reference (`Record::held`). The worker asks
 //! its host for the process's token facts through it ([`super::WorkerEnv::process_token`])
 //! and then drops it ([`super::WorkerEnv::release_process`]): a `cmd /c whoami` that is
-//! gone by the time the worker runs still has its token read. The driver queries the
-//! primary token (`PsReferencePrimaryToken`, `SeQueryInformationToken`,
-//! `SeQueryAuthenticationIdToken`); the simulated kernel serves what a recording says.
+//! gone by the time the worker runs still has its token read. The driver opens the
+//! primary token and queries it (`ObOpenObjectByPointer`, `ZwOpenProcessTokenEx`,
+//! `ZwQueryInformationToken`); the simulated kernel serves what a recording says.
 //!
 //! Only numbers cross to user mode: the user's SID (user mode turns it into
 //! `DOMAIN\user`), the integrity label's RID and the logon session's LUID. This module
@@ -155,7 +155,7 @@ pub struct TokenFacts {
     pub integrity: Option<u32>,
     /// `TokenIsAppContainer`: an app container's token (Sysmon then says `AppContainer`).
     pub app_container: bool,
-    /// The token's authentication id (`SeQueryAuthenticationIdToken`): the logon session.
+    /// `TokenStatistics`' `AuthenticationId`: the logon session.
     pub logon_id: Option<u64>,
 }
 

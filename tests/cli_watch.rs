@@ -594,10 +594,19 @@ fn process_creates_carry_their_token_facts() {
     );
     assert_eq!(w.json_counters().expect("counters").accounts_unresolved, 1);
     assert_eq!(*asked.lock().expect("lock"), [USER_SID, "S-1-5-18"], "each SID asked once");
-    // Only process creates carry token facts.
+    // Only process creates carry token facts; a created process's later events carry
+    // its User (remembered by the formatter), and nothing else of its token.
+    let notepad_user = raw.split(r#""User":"#).nth(1).and_then(|r| r.split('"').nth(1)).expect("notepad's User");
+    let mut followed = 0;
     for o in out.iter().filter(|o| !o.contains(r#""EventID":1,"#)) {
-        assert!(!o.contains(r#""User""#) && !o.contains(r#""LogonId""#) && !o.contains(r#""IntegrityLevel""#), "{o}");
+        assert!(!o.contains(r#""LogonId""#) && !o.contains(r#""IntegrityLevel""#), "{o}");
+        if o.contains(r#""User""#) {
+            assert!(o.contains(r#""ProcessId":7212,"#), "only notepad was seen created with a User: {o}");
+            assert!(o.contains(&format!(r#""User":"{notepad_user}""#)), "{o}");
+            followed += 1;
+        }
     }
+    assert!(followed > 0, "notepad's image loads carry its User");
 
     // Without a resolver: `User` is the SID, every one counted.
     let mut w = watch(Format::Json, Filter::default());

@@ -128,6 +128,36 @@ fn every_recorded_token_fact_reaches_its_creates_json_and_every_reference_is_rel
             checked += 1;
         }
         assert!(creates.values().all(VecDeque::is_empty), "{name}: every create has its object");
+
+        // A created process's User follows it: its children's ParentUser, its image
+        // loads' and its exit's User, until it exits.
+        let mut users: HashMap<u64, String> = HashMap::new();
+        let mut followed = 0u64;
+        for o in &objects {
+            let pid = o.get("ProcessId").and_then(Value::as_u64).unwrap_or(0);
+            let (key, of) = match o["EventID"].as_u64().unwrap() {
+                1 => ("ParentUser", o["ParentProcessId"].as_u64().unwrap()),
+                5 | 7 => ("User", pid),
+                _ => continue,
+            };
+            let want = users.get(&of).map(|u| Value::String(u.clone()));
+            assert_eq!(o.get(key), want.as_ref(), "{name}: {key} of {o}");
+            followed += u64::from(want.is_some());
+            match o["EventID"].as_u64().unwrap() {
+                1 => {
+                    // A create without a User forgets the pid's earlier one.
+                    match o.get("User").and_then(Value::as_str) {
+                        Some(user) => users.insert(pid, user.to_owned()),
+                        None => users.remove(&pid),
+                    };
+                }
+                5 => {
+                    users.remove(&pid);
+                }
+                _ => {}
+            }
+        }
+        eprintln!("{name}: {followed} later events carry their process's or parent's User");
         assert_eq!(in_json, in_input, "{name}: creates carrying each token fact, JSON vs input");
 
         // Every create's record held its process; the worker released each one once.

@@ -124,8 +124,24 @@ pub struct Summary {
     pub stall_worker_ms: u64,
     /// What the work queue saw.
     pub work_item: WorkItem,
+    /// Process objects: created (one per process create), referenced by a record,
+    /// still alive at the end (must be 0).
+    pub process_objects: ProcessObjects,
+    /// Token queries that failed (facts the recording lacks).
+    pub token_failures: u64,
     /// Broken invariants (conservation, double queues, …); empty when all held.
     pub violations: Vec<String>,
+}
+
+/// The simulated kernel's process objects (see `notifyring::sim::objects`).
+#[derive(Clone, Debug, Serialize)]
+pub struct ProcessObjects {
+    /// Created, one per process create.
+    pub created: u64,
+    /// Referenced by a record (the creates that got a place in the ring).
+    pub held_by_records: u64,
+    /// Still alive after unload (a leak; must be 0).
+    pub live: u64,
 }
 
 fn by_kind(counts: &[u64; 5]) -> BTreeMap<String, u64> {
@@ -180,6 +196,12 @@ impl Summary {
                 double_queues: report.queue.double_queues,
                 queues_after_unload: report.queue.queues_after_unload,
             },
+            process_objects: ProcessObjects {
+                created: report.objects.created,
+                held_by_records: report.objects.referenced,
+                live: report.objects.live(),
+            },
+            token_failures: s.token_failures,
             violations: report.violations(),
         }
     }
@@ -283,6 +305,19 @@ impl Summary {
                  recorded pace)"
             );
         }
+        self.checks(&mut o);
+        o
+    }
+
+    /// The summary's last lines: process objects, malformed input, the checks.
+    fn checks(&self, o: &mut String) {
+        let p = &self.process_objects;
+        let _ = writeln!(
+            o,
+            "  process objects: {} created, {} held by their records and released by the worker, {} alive after \
+             unload; token queries failed: {}",
+            p.created, p.held_by_records, p.live, self.token_failures
+        );
         let _ = writeln!(o, "  malformed input lines: {}", self.malformed_lines);
         if self.violations.is_empty() {
             let _ = writeln!(
@@ -295,7 +330,6 @@ impl Summary {
                 let _ = writeln!(o, "  CHECK FAILED: {v}");
             }
         }
-        o
     }
 }
 

@@ -44,6 +44,12 @@ use crate::worker::token::{TokenFacts, write_integrity, write_logon_id};
 
 /// `EventID` of a LOST marker.
 pub const LOST_EVENT_ID: u64 = 1000;
+/// A LOST object's `Reason`: lost before the worker, the ring full.
+pub const LOST_RING_FULL: &str = "ring full";
+/// … dropped for this reader, its buffer full.
+pub const LOST_READER_FULL: &str = "this reader's buffer full";
+/// … both, adjacent.
+pub const LOST_BOTH: &str = "ring full, then this reader's buffer full";
 /// `EventID` of a thread-create that is not a remote thread.
 pub const THREAD_CREATE_EVENT_ID: u64 = 1001;
 /// `EventID` of a thread exit.
@@ -62,6 +68,9 @@ pub struct ProcessFacts {
     pub command_line: Option<String>,
     /// The command line was longer than the cap (or than the ring's cap).
     pub command_line_truncated: bool,
+    /// The account it runs as (`User` of its create), for its children's `ParentUser`
+    /// and the `User` of its other events.
+    pub user: Option<String>,
 }
 
 /// A bounded pid → [`ProcessFacts`] table.
@@ -278,7 +287,7 @@ impl JsonFormatter {
             return None;
         };
         let image = Some(String::from(self.paths.win32(&raw)));
-        let facts = ProcessFacts { image, command_line: None, command_line_truncated: false };
+        let facts = ProcessFacts { image, ..ProcessFacts::default() };
         if !self.processes.insert(pid, facts.clone()) {
             self.counters.processes_dropped += 1;
         }
@@ -376,9 +385,7 @@ impl JsonFormatter {
         if let Some(command_line) = &command_line {
             o.str("CommandLine", command_line);
         }
-        if let Some(token) = token {
-            self.token(o, token);
-        }
+        let user = token.and_then(|token| self.token(o, token));
         fact(o, "Hashes", file.hashes.as_deref());
         o.num("ParentProcessId", parent_pid);
         let parent = self.facts(parent_pid, lookup);
@@ -391,6 +398,9 @@ impl JsonFormatter {
                 if parent.command_line_truncated {
                     o.bool("ParentCommandLineTruncated", true);
                 }
+            }
+            if let Some(user) = &parent.user {
+                o.str("ParentUser", user);
             }
         }
         o.num("CreatorProcessId", creator.pid);
@@ -408,24 +418,25 @@ impl JsonFormatter {
             let kept = if cut { cut_units(&c, PARENT_COMMAND_LINE_UNITS) } else { c };
             (Some(kept), cut || cmd.is_some_and(|t| t.truncated()))
         });
-        let facts = ProcessFacts { image, command_line: kept, command_line_truncated: cut };
+        let facts = ProcessFacts { image, command_line: kept, command_line_truncated: cut, user };
         if !self.processes.insert(rec.pid, facts) {
             self.counters.processes_dropped += 1;
         }
     }
 
     /// `User`, `LogonId`, `IntegrityLevel` (Sysmon's order and forms), and the user's
-    /// SID as `UserSid`.
-    fn token(&mut self, o: &mut Object, token: &TokenFacts) {
-        if let Some(sid) = &token.user {
+    /// SID as `UserSid`. Returns the `User`.
+    fn token(&mut self, o: &mut Object, token: &TokenFacts) -> Option<String> {
+        let user = token.user.map(|sid| {
             let sid_text = sid.to_string();
-            let name = self.accounts.0.account(sid).unwrap_or_else(|| {
+            let name = self.accounts.0.account(&sid).unwrap_or_else(|| {
                 self.counters.accounts_unresolved += 1;
                 sid_text.clone()
             });
             o.str("User", &name);
             o.str("UserSid", &sid_text);
-        }
+            name
+        });
         if let Some(id) = token.logon_id {
             let mut text = String::new();
             write_logon_id(id, |p| text.push_str(core::str::from_utf8(p).unwrap_or("")));
@@ -436,6 +447,12 @@ impl JsonFormatter {
             write_integrity(level, |p| text.push_str(core::str::from_utf8(p).unwrap_or("")));
             o.str("IntegrityLevel", &text);
         }
+        user
+    }
+
+    /// The account `pid` runs as, if the formatter saw it created with its token facts.
+    fn user_of(&self, pid: u64) -> Option<String> {
+        self.processes.get(pid).and_then(|f| f.user.clone())
     }
 
     /// `EventID` 8 (a remote thread) or 1001 (any other thread create).
@@ -457,6 +474,12 @@ impl JsonFormatter {
                 o.str("TargetImage", &image);
             }
             o.num("NewThreadId", tid);
+            if let Some(user) = self.user_of(creator.pid) {
+                o.str("SourceUser", &user);
+            }
+            if let Some(user) = self.user_of(rec.pid) {
+                o.str("TargetUser", &user);
+            }
             o.num("CreatorThreadId", creator.tid);
             return;
         }
@@ -510,6 +533,9 @@ impl JsonFormatter {
         }
         fact(o, "Signature", file.signature.as_deref());
         fact(o, "SignatureStatus", file.signature_status.as_deref());
+        if let Some(user) = self.user_of(rec.pid).filter(|_| !kernel_image) {
+            o.str("User", &user);
+        }
         o.str("ImageBase", &alloc::format!("0x{base:x}"));
         o.num("ImageSize", size);
         o.num("SignatureLevel", u64::from(signature_level));
@@ -525,6 +551,9 @@ impl JsonFormatter {
                 if let Some(image) = self.facts(rec.pid, lookup).and_then(|f| f.image) {
                     o.str("Image", &image);
                 }
+                if let Some(user) = self.user_of(rec.pid) {
+                    o.str("User", &user);
+                }
                 o.str("ExitStatus", &alloc::format!("0x{exit_status:08X}"));
                 self.processes.remove(rec.pid);
             }
@@ -539,11 +568,19 @@ impl JsonFormatter {
         }
     }
 
-    /// The object of a LOST marker: `count` events lost after stream position `seq`.
+    /// The object of a LOST marker: `count` events lost to a full ring after stream
+    /// position `seq` (the only loss before a reader: see [`Self::lost_because`]).
     pub fn lost(&mut self, seq: u64, count: u64) -> String {
+        self.lost_because(seq, count, LOST_RING_FULL)
+    }
+
+    /// [`Self::lost`], saying where they were lost: [`LOST_RING_FULL`],
+    /// [`LOST_READER_FULL`] or [`LOST_BOTH`] (the words of the text `LOST` line).
+    pub fn lost_because(&mut self, seq: u64, count: u64, reason: &str) -> String {
         let mut o = Object::new();
         o.num("EventID", LOST_EVENT_ID);
         o.num("Lost", count);
+        o.str("Reason", reason);
         o.num("Sequence", seq.wrapping_add(1));
         o.str("Kind", "lost");
         self.counters.objects += 1;

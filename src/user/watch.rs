@@ -25,7 +25,7 @@ use core::fmt::{self, Write as _};
 
 use super::accounts::AccountNames;
 use super::facts::{FileFactsSource, NoFileFacts};
-use super::json::JsonFormatter;
+use super::json::{JsonFormatter, LOST_BOTH, LOST_READER_FULL, LOST_RING_FULL};
 use super::paths::PathMap;
 use crate::event::Kind;
 use crate::reader::wire::{self, Batch, Entry, Process, Status, WireError};
@@ -305,14 +305,15 @@ impl Watch {
 
     fn lost(&mut self, seq: u64, count: u64, reason: u8, out: &mut impl FnMut(&str)) {
         self.summary.lost = self.summary.lost.saturating_add(count);
-        let why: &[u8] = match (reason & wire::LOST_RING != 0, reason & wire::LOST_READER != 0) {
-            (true, true) => b"ring full, then this reader's buffer full",
-            (false, true) => b"this reader's buffer full",
-            _ => b"ring full",
+        // The same words in text and JSON.
+        let why = match (reason & wire::LOST_RING != 0, reason & wire::LOST_READER != 0) {
+            (true, true) => LOST_BOTH,
+            (false, true) => LOST_READER_FULL,
+            _ => LOST_RING_FULL,
         };
         match (&mut self.json, self.format) {
-            (Some(json), Format::Json) => out(&json.lost(seq, count)),
-            _ => format::lost_because(count, why, &mut self.line, |l| out(ascii(l.text()))),
+            (Some(json), Format::Json) => out(&json.lost_because(seq, count, why)),
+            _ => format::lost_because(count, why.as_bytes(), &mut self.line, |l| out(ascii(l.text()))),
         }
     }
 

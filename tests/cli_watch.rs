@@ -24,7 +24,7 @@ use notifyring::reader::{Channel, ReadOutcome};
 use notifyring::record;
 use notifyring::sim::device::{SimLock, VecRead as Buf, VecReads as Reads};
 use notifyring::user::accounts::AccountNames;
-use notifyring::user::json::JsonFormatter;
+use notifyring::user::json::{HostProcess, JsonFormatter};
 use notifyring::user::paths::PathMap;
 use notifyring::user::watch::{Anchor, CliError, Filter, Format, Kinds, Summary, Watch, status_text, utc_start_ns};
 use notifyring::worker::format::{Clock, Line};
@@ -92,8 +92,8 @@ impl Env {
         }
     }
 
-    fn lookup(processes: &HashMap<u64, String>) -> impl FnMut(u64) -> Option<String> + '_ {
-        |pid| processes.get(&pid).cloned()
+    fn lookup(processes: &HashMap<u64, String>) -> impl FnMut(u64) -> Option<HostProcess> + '_ {
+        |pid| processes.get(&pid).cloned().map(HostProcess::from)
     }
 }
 

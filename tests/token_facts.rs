@@ -368,3 +368,72 @@ fn an_env_that_leaks_or_releases_twice_is_caught() {
         assert!(err.contains(expect), "{releases} releases per record: {err}");
     }
 }
+
+/// `ParentImage` and `ParentCommandLine` against the recording, create by create.
+///
+/// The formatter names a parent from its own create event when the stream had it (and
+/// no exit since), else from what the host knows of a process started earlier (the
+/// replay: the recording's `parent_image`/`parent_cmdline`, as the CLI asks Windows).
+/// Where the recording names the parent, the JSON must say the same, except where the
+/// recording reused a pid without recording the previous holder's exit or the newer
+/// holder's create (the stream's answer is then stale on the recording's own terms, and
+/// on a live system the exit would have been seen): those creates are printed and
+/// counted, at most 2 per trace. A parent's command line longer than 2048 units is cut.
+/// One producer, so that the stream keeps the recording's order across processes.
+#[test]
+fn parent_image_and_command_line_match_the_recording_create_by_create() {
+    let schema = schema();
+    let options = Options {
+        producers: 1,
+        ring_bytes: 64 << 20,
+        output: Output::Keep,
+        format: Format::Json,
+        ..Options::default()
+    };
+    for path in &recorded_traces() {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let workload = trace::load(std::slice::from_ref(path)).unwrap();
+        let report = engine::run(&workload, &options).expect("the replay starts");
+        assert_eq!(report.violations(), Vec::<String>::new(), "{name}");
+        let mut creates: HashMap<u64, VecDeque<Value>> = HashMap::new();
+        for line in input_lines(path).into_iter().filter(|l| l["kind"] == "process_create") {
+            creates.entry(line["pid"].as_u64().unwrap()).or_default().push_back(line);
+        }
+        let (mut checked, mut agree, mut stale) = (0u64, 0u64, 0u64);
+        for o in report.lines.iter().map(|l| schema.check(l)).filter(|o| o["EventID"] == 1) {
+            let pid = o["ProcessId"].as_u64().unwrap();
+            let line = creates.get_mut(&pid).and_then(VecDeque::pop_front).unwrap();
+            checked += 1;
+            let Some(image) = line.get("parent_image") else { continue };
+            let cmdline = line.get("parent_cmdline").and_then(Value::as_str).map(|c| Value::String(cut(c)));
+            if o.get("ParentImage") == Some(image) && o.get("ParentCommandLine") == cmdline.as_ref() {
+                agree += 1;
+                let long = line["parent_cmdline"].as_str().is_some_and(|c| c.encode_utf16().count() > 2048);
+                assert_eq!(o.get("ParentCommandLineTruncated").is_some(), long, "{name}: {o}");
+            } else {
+                eprintln!(
+                    "{name}: pid {} reused without a recorded exit or create: the recording says parent {image} \
+                     {:?}, the stream {} {:?}",
+                    line["ppid"],
+                    line.get("parent_cmdline"),
+                    o["ParentImage"],
+                    o.get("ParentCommandLine")
+                );
+                stale += 1;
+            }
+        }
+        assert!(stale <= 2, "{name}: {stale} creates disagree with the recording about their parent");
+        eprintln!("{name}: {checked} creates; {agree} name their parent as the recording does, {stale} stale pids");
+    }
+}
+
+/// A command line as the formatter keeps a parent's: at most 2048 UTF-16 units.
+fn cut(c: &str) -> String {
+    let mut n = 0;
+    c.chars()
+        .take_while(|ch| {
+            n += ch.len_utf16();
+            n <= notifyring::user::json::PARENT_COMMAND_LINE_UNITS
+        })
+        .collect()
+}

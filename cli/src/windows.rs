@@ -16,6 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use notifyring::reader::wire;
 use notifyring::user::accounts::{AccountCache, AccountNames};
 use notifyring::user::disk::Signature;
+use notifyring::user::json::HostProcess;
 use notifyring::user::paths::PathMap;
 use notifyring::user::watch::{Anchor, CliError, Watch};
 use notifyring::worker::token::{SID_MAX, Sid};
@@ -138,7 +139,7 @@ impl Reader {
             let n = self.read(&mut buf, len)?;
             let Some(n) = n else { break };
             let Some(bytes) = buf.get(..n).filter(|b| !b.is_empty()) else { continue };
-            watch.batch(bytes, anchor, process_image, |line| out.line(line))?;
+            watch.batch(bytes, anchor, |pid| process_image(pid).map(HostProcess::from), |line| out.line(line))?;
             out.flush()?;
         }
         Ok(())

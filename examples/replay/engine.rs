@@ -17,7 +17,7 @@ use notifyring::record::Caps;
 use notifyring::sim::objects::{ObjectsReport, SimObjects};
 use notifyring::sim::{QueueReport, SimKernel, SimQueue};
 use notifyring::stats::Snapshot;
-use notifyring::user::json::{Counters, JsonFormatter};
+use notifyring::user::json::{Counters, HostProcess, JsonFormatter};
 use notifyring::user::paths::PathMap;
 use notifyring::worker::format::{Clock, Line};
 use notifyring::worker::names::{Lookup, Name};
@@ -182,6 +182,8 @@ struct ReplayEnv {
     write_error: Option<String>,
     printed: Printed,
     processes: HashMap<u64, Box<[u16]>>,
+    /// Command lines the recording gives for processes it did not see start.
+    command_lines: HashMap<u64, Box<[u16]>>,
     ticker: Ticker,
     print_delay: Duration,
     /// In JSON mode: the formatter, and what it wrote.
@@ -231,7 +233,14 @@ impl WorkerEnv for ReplayEnv {
     fn delivered(&mut self, event: &Delivered<'_>) {
         let Some((formatter, counts)) = self.json.as_mut() else { return };
         let processes = &self.processes;
-        let lookup = |pid: u64| processes.get(&pid).map(|units| String::from_utf16_lossy(units));
+        let command_lines = &self.command_lines;
+        // What the recording machine knew of a process that started before the trace.
+        let lookup = |pid: u64| {
+            processes.get(&pid).map(|units| HostProcess {
+                image: String::from_utf16_lossy(units),
+                command_line: command_lines.get(&pid).map(|c| String::from_utf16_lossy(c)),
+            })
+        };
         let object = match self.files.as_mut() {
             Some(files) => formatter.event_with(event, lookup, files),
             None => formatter.event(event, lookup),
@@ -589,6 +598,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         write_error: None,
         printed: Printed::default(),
         processes: workload.processes.clone(),
+        command_lines: workload.command_lines.clone(),
         ticker,
         print_delay: options.print_delay,
         json,

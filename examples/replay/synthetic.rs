@@ -709,6 +709,7 @@ pub fn generate(seed: u64, events: usize) -> Workload {
     Workload {
         events: all,
         processes,
+        command_lines: HashMap::new(),
         // Synthetic files have no version resource, hashes or signature.
         file_facts: HashMap::new(),
         tokens,

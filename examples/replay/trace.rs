@@ -65,6 +65,9 @@ struct Line<'a> {
     /// machine could name at that moment.
     #[serde(borrow)]
     parent_image: Option<&'a RawValue>,
+    /// Optional (Sysmon-derived traces): the parent's command line, likewise.
+    #[serde(borrow)]
+    parent_cmdline: Option<&'a RawValue>,
     /// Optional: the new process's token facts, in Sysmon's forms.
     #[serde(borrow)]
     user: Option<&'a RawValue>,
@@ -173,8 +176,13 @@ fn load_file(path: &Path, offset: u64, workload: &mut Workload) -> Result<FileSt
         }
         match parse_line(text, &mut last_t) {
             Ok(Parsed { t_ns, item, known, facts, token }) => {
-                for (pid, image) in known {
-                    workload.processes.entry(pid).or_insert(image);
+                for (pid, image, command_line) in known {
+                    if let std::collections::hash_map::Entry::Vacant(e) = workload.processes.entry(pid) {
+                        e.insert(image);
+                        if let Some(command_line) = command_line {
+                            workload.command_lines.insert(pid, command_line);
+                        }
+                    }
                 }
                 if let Some(facts) = facts {
                     workload.file_facts.insert(workload.events.len(), facts);
@@ -215,9 +223,9 @@ fn skip(path: &Path, number: u64, reason: String, stats: &mut FileStats, workloa
     }
 }
 
-/// Processes the kernel could name: pid and image path (the event's own process, and a
-/// process-create's parent where the recording names it).
-type Known = Vec<(u64, Box<[u16]>)>;
+/// Processes the host could name: pid, image path and command line where known (the
+/// event's own process, and a process-create's parent where the recording names it).
+type Known = Vec<(u64, Box<[u16]>, Option<Box<[u16]>>)>;
 
 /// A process create's token facts as recorded: the account's name, the integrity
 /// label's RID (and whether it is an app container's), the logon id.
@@ -300,12 +308,16 @@ fn parse_line(text: &str, last_t: &mut u64) -> Result<Parsed, String> {
     if let (Item::ProcessCreate { .. } | Item::ProcessExit { .. }, Some(image)) = (&item, image)
         && pid != 0
     {
-        known.push((pid, image));
+        let command_line = match &item {
+            Item::ProcessCreate { command_line, .. } => command_line.clone(),
+            _ => None,
+        };
+        known.push((pid, image, command_line));
     }
     if let (Item::ProcessCreate { parent_pid, .. }, Some(parent)) = (&item, string(line.parent_image, "parent_image")?)
         && *parent_pid != 0
     {
-        known.push((*parent_pid, parent));
+        known.push((*parent_pid, parent, string(line.parent_cmdline, "parent_cmdline")?));
     }
     // File facts belong to the events that name an image file.
     let facts = match item {

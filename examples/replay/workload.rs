@@ -124,6 +124,8 @@ pub struct Workload {
     /// Processes the simulated kernel can name on request (pid → image path), for pids
     /// whose creation is not in the stream (they existed before the recording began).
     pub processes: HashMap<u64, Box<[u16]>>,
+    /// Their command lines, where the recording names them (a create's `parent_cmdline`).
+    pub command_lines: HashMap<u64, Box<[u16]>>,
     /// What the recording read from the image file of an event (a process create's
     /// image, an image load's image), by index in `events`; only events with any.
     pub file_facts: HashMap<usize, FileFacts>,

@@ -73,6 +73,22 @@ pub struct ProcessFacts {
     pub user: Option<String>,
 }
 
+/// What the host knows of a process the formatter never saw created (it started before
+/// the stream, or its create was lost): the CLI asks Windows, the replay the recording.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostProcess {
+    /// Its image path (NT or Win32 form).
+    pub image: String,
+    /// Its command line, where the host could read it.
+    pub command_line: Option<String>,
+}
+
+impl From<String> for HostProcess {
+    fn from(image: String) -> Self {
+        Self { image, command_line: None }
+    }
+}
+
 /// A bounded pid → [`ProcessFacts`] table.
 ///
 /// Filled from process-create records and from the host's look-ups, pruned at process
@@ -273,21 +289,25 @@ impl JsonFormatter {
         utc_time(u128::try_from(ns.max(0)).unwrap_or(0))
     }
 
-    /// The facts of `pid`: remembered, or asked of `lookup` (an image path) and then
-    /// remembered.
-    fn facts(&mut self, pid: u64, lookup: &mut impl FnMut(u64) -> Option<String>) -> Option<ProcessFacts> {
+    /// The facts of `pid`: remembered, or asked of `lookup` (an image path, and a command
+    /// line where the host has one) and then remembered.
+    fn facts(&mut self, pid: u64, lookup: &mut impl FnMut(u64) -> Option<HostProcess>) -> Option<ProcessFacts> {
         if let Some(facts) = self.processes.get(pid) {
             return Some(facts.clone());
         }
         if pid == 0 {
             return None;
         }
-        let Some(raw) = lookup(pid) else {
+        let Some(known) = lookup(pid) else {
             self.counters.lookup_failures += 1;
             return None;
         };
-        let image = Some(String::from(self.paths.win32(&raw)));
-        let facts = ProcessFacts { image, ..ProcessFacts::default() };
+        let image = Some(String::from(self.paths.win32(&known.image)));
+        let (command_line, command_line_truncated) = known.command_line.map_or((None, false), |c| {
+            let cut = c.encode_utf16().count() > PARENT_COMMAND_LINE_UNITS;
+            (Some(if cut { cut_units(&c, PARENT_COMMAND_LINE_UNITS) } else { c }), cut)
+        });
+        let facts = ProcessFacts { image, command_line, command_line_truncated, user: None };
         if !self.processes.insert(pid, facts.clone()) {
             self.counters.processes_dropped += 1;
         }
@@ -297,7 +317,7 @@ impl JsonFormatter {
     /// The object of one delivered record. `lookup` names a process the formatter never
     /// saw created (the CLI asks Windows; the replay, the recording). No file facts: see
     /// [`Self::event_with`].
-    pub fn event(&mut self, d: &Delivered<'_>, lookup: impl FnMut(u64) -> Option<String>) -> String {
+    pub fn event(&mut self, d: &Delivered<'_>, lookup: impl FnMut(u64) -> Option<HostProcess>) -> String {
         self.event_with(d, lookup, &mut NoFileFacts)
     }
 
@@ -306,7 +326,7 @@ impl JsonFormatter {
     pub fn event_with(
         &mut self,
         d: &Delivered<'_>,
-        mut lookup: impl FnMut(u64) -> Option<String>,
+        mut lookup: impl FnMut(u64) -> Option<HostProcess>,
         files: &mut dyn FileFactsSource,
     ) -> String {
         let rec: &Record<'_> = d.record;
@@ -362,7 +382,7 @@ impl JsonFormatter {
         o: &mut Object,
         rec: &Record<'_>,
         token: Option<&TokenFacts>,
-        lookup: &mut impl FnMut(u64) -> Option<String>,
+        lookup: &mut impl FnMut(u64) -> Option<HostProcess>,
         files: &mut dyn FileFactsSource,
     ) {
         let Detail::ProcessCreate { parent_pid, creator, file_open_name_available, subsystem_process } = rec.detail
@@ -461,7 +481,7 @@ impl JsonFormatter {
         o: &mut Object,
         rec: &Record<'_>,
         origin: Origin,
-        lookup: &mut impl FnMut(u64) -> Option<String>,
+        lookup: &mut impl FnMut(u64) -> Option<HostProcess>,
     ) {
         let Detail::ThreadCreate { tid, creator } = rec.detail else { return };
         if origin == Origin::Remote {
@@ -506,7 +526,7 @@ impl JsonFormatter {
         &mut self,
         o: &mut Object,
         rec: &Record<'_>,
-        lookup: &mut impl FnMut(u64) -> Option<String>,
+        lookup: &mut impl FnMut(u64) -> Option<HostProcess>,
         files: &mut dyn FileFactsSource,
     ) {
         let Detail::ImageLoad { base, size, kernel_image, signature_level, signature_type } = rec.detail else {
@@ -544,7 +564,7 @@ impl JsonFormatter {
     }
 
     /// `EventID` 5 and 1002: process exit, thread exit.
-    fn other(&mut self, o: &mut Object, rec: &Record<'_>, lookup: &mut impl FnMut(u64) -> Option<String>) {
+    fn other(&mut self, o: &mut Object, rec: &Record<'_>, lookup: &mut impl FnMut(u64) -> Option<HostProcess>) {
         match rec.detail {
             Detail::ProcessExit { exit_status } => {
                 o.num("ProcessId", rec.pid);

@@ -25,7 +25,7 @@ use core::fmt::{self, Write as _};
 
 use super::accounts::AccountNames;
 use super::facts::{FileFactsSource, NoFileFacts};
-use super::json::{JsonFormatter, LOST_BOTH, LOST_READER_FULL, LOST_RING_FULL};
+use super::json::{HostProcess, JsonFormatter, LOST_BOTH, LOST_READER_FULL, LOST_RING_FULL};
 use super::paths::PathMap;
 use crate::event::Kind;
 use crate::reader::wire::{self, Batch, Entry, Process, Status, WireError};
@@ -260,7 +260,7 @@ impl Watch {
         &mut self,
         bytes: &[u8],
         anchor: impl FnOnce() -> Anchor,
-        mut lookup: impl FnMut(u64) -> Option<String>,
+        mut lookup: impl FnMut(u64) -> Option<HostProcess>,
         mut out: impl FnMut(&str),
     ) -> Result<(), CliError> {
         let batch = Batch::parse(bytes).map_err(CliError::Wire)?;
@@ -322,7 +322,7 @@ impl Watch {
         d: &Delivered<'_>,
         process: Process<'_>,
         (clock, omitted): (Clock, bool),
-        lookup: &mut impl FnMut(u64) -> Option<String>,
+        lookup: &mut impl FnMut(u64) -> Option<HostProcess>,
         out: &mut impl FnMut(&str),
     ) {
         let shown = self.filter.passes(d.record, process);

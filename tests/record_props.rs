@@ -5,6 +5,7 @@
 use notifyring::record::{self, Caps, Detail, HEAD};
 use notifyring::worker::format::{self, Clock, Context, LINE_BUF, LINE_MAX, ProcessName};
 use notifyring::worker::names::Origin;
+use notifyring::worker::token::{Sid, TokenFacts};
 use notifyring::{ClientId, Event, Kind, Stamp};
 use proptest::prelude::*;
 use std::fmt::Write as _;
@@ -151,6 +152,11 @@ fn parse_quoted(s: &str) -> Option<(Vec<u16>, &str)> {
 
 /// Formats a record and returns the physical lines.
 fn lines_of(rec: &record::Record<'_>, seq: u64, omit: bool) -> Vec<Vec<u8>> {
+    lines_with(rec, seq, omit, None)
+}
+
+/// [`lines_of`], with a process create's token facts.
+fn lines_with(rec: &record::Record<'_>, seq: u64, omit: bool, token: Option<&TokenFacts>) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     let mut buf = [0u8; LINE_BUF];
     let ctx = Context {
@@ -159,7 +165,7 @@ fn lines_of(rec: &record::Record<'_>, seq: u64, omit: bool) -> Vec<Vec<u8>> {
         omit_command_line: omit,
         process: if rec.kind == Kind::ProcessCreate { ProcessName::NotApplicable } else { ProcessName::Unknown },
         origin: Origin::Remote,
-        token: None,
+        token,
     };
     format::record(rec, &ctx, &mut buf, |l| {
         assert_eq!(l.with_nul().last(), Some(&0), "every line is NUL-terminated");
@@ -253,6 +259,47 @@ proptest! {
                 prop_assert!(whole.contains(&marker), "missing {}", marker);
             }
         }
+    }
+
+    #[test]
+    fn a_held_object_round_trips_and_scrubbing_hides_only_it(case in case(), object in any::<u64>()) {
+        let event = case.event();
+        let plain = bytes_of(&record::encode(case.stamp, &event, case.caps));
+        let mut encoded = record::encode(case.stamp, &event, case.caps);
+        encoded.hold(object);
+        let held = bytes_of(&encoded);
+        prop_assert_eq!(held.len(), plain.len(), "the slot is part of every head");
+        let expect = (object != 0).then_some(object);
+        prop_assert_eq!(record::held(&held), expect);
+        prop_assert_eq!(record::decode(&held).unwrap().held, expect);
+        prop_assert_eq!(record::held(&plain), None);
+        // Scrubbed (what a reader gets): no address, and otherwise the same record.
+        let mut scrubbed = held;
+        record::scrub_held(&mut scrubbed);
+        prop_assert_eq!(record::held(&scrubbed), None);
+        let (a, b) = (record::decode(&scrubbed).unwrap(), record::decode(&plain).unwrap());
+        prop_assert_eq!((a.kind, a.stamp, a.pid, a.detail, a.image, a.command_line), (b.kind, b.stamp, b.pid, b.detail, b.image, b.command_line));
+    }
+
+    #[test]
+    fn sids_round_trip_through_their_text_and_bytes(authority in 0u64..(1 << 48), subs in prop::collection::vec(any::<u32>(), 0..=15)) {
+        let sid = Sid::from_parts(authority, &subs).unwrap();
+        prop_assert_eq!(Sid::parse(&sid.to_string()), Some(sid));
+        prop_assert_eq!(Sid::from_bytes(sid.as_bytes()), Some(sid));
+        prop_assert_eq!(&sid.sub_authorities().collect::<Vec<_>>(), &subs);
+        prop_assert_eq!(sid.authority(), authority);
+        prop_assert_eq!(sid.rid(), subs.last().copied());
+        // A process create's line carries it, the integrity word and the logon id.
+        let create = Event::ProcessCreate {
+            pid: 8, parent_pid: 4, creator: ClientId { pid: 4, tid: 1 },
+            file_open_name_available: true, subsystem_process: false, image: None, command_line: None,
+        };
+        let bytes = bytes_of(&record::encode(Stamp::default(), &create, Caps::DEFAULT));
+        let rec = record::decode(&bytes).unwrap();
+        let token = TokenFacts { user: Some(sid), integrity: Some(0x3000), app_container: false, logon_id: Some(0x3e7) };
+        let whole = reassemble(&lines_with(&rec, 1, false, Some(&token)), 1);
+        let expected = format!(" user={sid} integrity=High logon=0x3e7");
+        prop_assert!(whole.contains(&expected), "{} in {}", expected, whole);
     }
 
     #[test]

@@ -18,6 +18,7 @@ use notifyring::sim::device::{SimLock, VecRead as Buf, VecReads as Queue};
 use notifyring::worker::Delivered;
 use notifyring::worker::format::{self, Clock, Context, LINE_BUF, ProcessName};
 use notifyring::worker::names::{Name, Origin};
+use notifyring::worker::token::{Sid, TokenFacts};
 use notifyring::{ClientId, Event, Stamp};
 use std::collections::BTreeMap;
 
@@ -89,8 +90,12 @@ fn take(seen: &mut Seen, bytes: &[u8], clock: Clock) {
         let entry = entry.expect("a read's entries decode");
         print(&entry, clock);
         let seq = match entry {
-            Entry::Event { seq, bytes, .. } => {
-                assert!(seen.events.insert(seq, bytes.to_vec()).is_none(), "position {seq} twice");
+            Entry::Event { seq, bytes, token, .. } => {
+                assert_eq!(record::held(bytes), None, "a kernel address on the wire");
+                // The record as it left, then its token facts' wire form (if any).
+                let mut got = bytes.to_vec();
+                got.extend(token.map(|t| wire::token_bytes(&t)).iter().flatten());
+                assert!(seen.events.insert(seq, got).is_none(), "position {seq} twice");
                 seq
             }
             Entry::Lost { seq, count, .. } => {
@@ -102,6 +107,51 @@ fn take(seen: &mut Seen, bytes: &[u8], clock: Clock) {
         assert!(last.is_none_or(|l| seq > l), "entries in stream order");
         last = Some(seq);
     }
+}
+
+/// One event as the worker delivers it: a thread create, an image load, or a process
+/// create holding its process, with token facts (all from `input`).
+fn encoded_event(input: &mut Input<'_>, caps: Caps) -> (Vec<u8>, Option<TokenFacts>) {
+    let image = input.string(3000);
+    let which = input.u8() % 3;
+    let event = if which == 2 {
+        Event::ProcessCreate {
+            pid: input.u64(),
+            parent_pid: input.u64(),
+            creator: ClientId::default(),
+            file_open_name_available: input.bool(),
+            subsystem_process: false,
+            image: image.as_deref(),
+            command_line: None,
+        }
+    } else if which == 1 {
+        Event::ThreadCreate { pid: input.u64(), tid: input.u64(), creator: ClientId::default() }
+    } else {
+        Event::ImageLoad {
+            pid: input.u64(),
+            base: input.u64(),
+            size: input.u64(),
+            kernel_image: input.bool(),
+            signature_level: input.u8(),
+            signature_type: input.u8(),
+            image: image.as_deref(),
+        }
+    };
+    let mut encoded = record::encode(Stamp { ticks: input.u64(), cpu: 0 }, &event, caps);
+    // A process create holds its process, and its token facts travel with it.
+    let token = (which == 2).then(|| {
+        encoded.hold(input.u64());
+        let subs: Vec<u32> = (0..input.u8() % 16).map(|_| input.u32()).collect();
+        TokenFacts {
+            user: if input.bool() { Sid::from_parts(input.u64() >> 16, &subs) } else { None },
+            integrity: input.bool().then(|| input.u32()),
+            app_container: input.bool(),
+            logon_id: input.bool().then(|| input.u64()),
+        }
+    });
+    let mut bytes = encoded.head.to_vec();
+    bytes.extend(encoded.first.iter().chain(encoded.second).flat_map(|u| u.to_ne_bytes()));
+    (bytes, token)
 }
 
 fn channel(input: &mut Input<'_>) {
@@ -133,23 +183,7 @@ fn channel(input: &mut Input<'_>) {
     while !input.is_empty() {
         match input.u8() % 8 {
             0..=3 => {
-                let image = input.string(3000);
-                let event = if input.bool() {
-                    Event::ThreadCreate { pid: input.u64(), tid: input.u64(), creator: ClientId::default() }
-                } else {
-                    Event::ImageLoad {
-                        pid: input.u64(),
-                        base: input.u64(),
-                        size: input.u64(),
-                        kernel_image: input.bool(),
-                        signature_level: input.u8(),
-                        signature_type: input.u8(),
-                        image: image.as_deref(),
-                    }
-                };
-                let encoded = record::encode(Stamp { ticks: input.u64(), cpu: 0 }, &event, caps);
-                let mut bytes = encoded.head.to_vec();
-                bytes.extend(encoded.first.iter().chain(encoded.second).flat_map(|u| u.to_ne_bytes()));
+                let (bytes, token) = encoded_event(input, caps);
                 let rec = record::decode(&bytes).expect("encoded records decode");
                 seq += 1;
                 let name_len = usize::from(input.u8() % 80);
@@ -160,8 +194,18 @@ fn channel(input: &mut Input<'_>) {
                     2 => ProcessName::Unknown,
                     _ => ProcessName::NotApplicable,
                 };
-                let d = Delivered { seq, record: &rec, bytes: &bytes, origin: Origin::Remote, process, token: None };
-                delivered.insert(seq, bytes.clone());
+                let d = Delivered {
+                    seq,
+                    record: &rec,
+                    bytes: &bytes,
+                    origin: Origin::Remote,
+                    process,
+                    token: token.as_ref(),
+                };
+                let mut expected = bytes.clone();
+                record::scrub_held(&mut expected);
+                expected.extend(token.map(|t| wire::token_bytes(&t)).iter().flatten());
+                delivered.insert(seq, expected);
                 if let Some((read, n)) = channel.deliver(&queue, &d) {
                     take(&mut seen, &read.0[..n], clock);
                 }

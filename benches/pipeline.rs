@@ -164,6 +164,11 @@ fn push(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("record_1p", name), |b| {
             b.iter_custom(|iters| variant_1p(iters, &payload, &ticker, &record));
         });
+        // The process callback's extra: a reference taken between copy and commit.
+        let holding = common::Holding::new();
+        group.bench_function(BenchmarkId::new("record_holding_1p", name), |b| {
+            b.iter_custom(|iters| variant_1p(iters, &payload, &ticker, &holding));
+        });
         let aq = common::array_queue();
         group.bench_function(BenchmarkId::new("arrayqueue_1p", name), |b| {
             b.iter_custom(|iters| variant_1p(iters, &payload, &ticker, &aq));

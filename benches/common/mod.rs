@@ -1,12 +1,15 @@
 //! What the benchmarks share: one payload mix, and the push variants compared on it.
 //!
 //! Every variant does the same work per event: read the time-stamp counter, lay the
-//! event out (the same 64-byte head `record::encode` builds, plus the UTF-16 strings),
+//! event out (the same 72-byte head `record::encode` builds, plus the UTF-16 strings),
 //! and hand it to its queue. Only the queue differs:
 //!
 //! * `Floor`: copy into a buffer at a position taken by one `fetch_add` — the
 //!   hardware floor for a push (no wrap-around, no commit, no consumer protocol);
 //! * `Record`: notifyring's `Pipeline::record`, the entry point the callbacks call;
+//! * `Holding`: the same, with a process create holding its process the way the
+//!   driver's process callback does (`Pipeline::record_holding`; an atomic increment
+//!   stands in for `ObfReferenceObject`);
 //! * `ArrayQueue`: crossbeam-queue's bounded MPMC queue of fixed 640-byte slots;
 //! * `MutexAlloc`: `Mutex<VecDeque<Box<[u16]>>>` with one exact-size heap allocation per
 //!   event, the pattern of the best-known book sample and most open-source monitors.
@@ -272,13 +275,52 @@ impl Variant for Record {
     }
 }
 
+/// [`Record`], with process creates holding their process (`Pipeline::record_holding`).
+pub struct Holding {
+    /// The pipeline and its drain.
+    pub record: Record,
+    /// Stands in for the process object's reference count.
+    references: AtomicU64,
+}
+
+impl Holding {
+    /// On a pipeline like [`record`]'s.
+    #[must_use]
+    pub fn new() -> Self {
+        Self { record: record(), references: AtomicU64::new(1) }
+    }
+}
+
+impl Variant for Holding {
+    const NAME: &'static str = "record_holding";
+
+    #[inline]
+    fn push(&self, ticks: u64, cpu: u32, event: &Event<'_>) -> bool {
+        let stamp = Stamp { ticks, cpu };
+        let p = &self.record.pipeline;
+        let outcome = if matches!(event, Event::ProcessCreate { .. }) {
+            // Relaxed: a reference count, as ObfReferenceObject's interlocked increment.
+            p.record_holding(stamp, event, 0xffff_c000_0000_1000, || {
+                self.references.fetch_add(1, Ordering::Relaxed);
+            })
+        } else {
+            p.record(stamp, event)
+        };
+        outcome != notifyring::Recorded::Lost
+    }
+
+    fn drain(&self) {
+        Variant::drain(&self.record);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 
 /// Room in a fixed slot: the longest image path plus command line of the payloads, rounded
 /// so the slot is 640 bytes.
 pub const SLOT_UNITS: usize = 288;
 
-/// A fixed-size snapshot: the same 64-byte head, then the strings; the tail past the
+/// A fixed-size snapshot: the same 72-byte head, then the strings; the tail past the
 /// strings is left uninitialised rather than zeroed (zeroing would cost the slot more).
 pub struct Slot {
     head: [u8; HEAD],

@@ -257,6 +257,41 @@ fn one_reader_at_a_time_and_closing_cancels_its_pending_read() {
     assert_eq!(r.device.counters().attaches, 2);
 }
 
+/// Wine's creates carry no security context, so the driver cannot tell a reader's open
+/// from a status-only one: such an open becomes the reader at its first read.
+#[test]
+fn an_open_without_a_security_context_becomes_the_reader_by_reading() {
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    let status_only = r.device.open_unclassified();
+    let first = r.device.open_unclassified();
+    assert!(!r.device.attached(), "opening attaches nothing");
+    let pending = first.read(MIN_READ);
+    assert!(r.device.attached(), "its first read attached it");
+    assert_eq!(pending.poll(), None, "and is pending: nothing delivered yet");
+    // Another such open's read is refused while the first is the reader, and so is a
+    // classified reader's open.
+    let second = r.device.open_unclassified();
+    assert_eq!(second.read(MIN_READ).poll(), Some(Completion::Refused));
+    assert_eq!(r.device.open_reader().err(), Some(OpenError::ReaderAttached));
+    r.thread(10, 1);
+    r.run();
+    let mut stream = Stream::default();
+    stream.take(pending.poll());
+    assert_eq!(stream.events.len(), 1, "the reader got the event");
+    // Closing (Wine sends IRP_MJ_CLOSE, no cleanup) frees the device for the next one;
+    // an open that never read is nobody's reader and blocks nobody.
+    first.close();
+    assert!(!r.device.attached());
+    drop(status_only);
+    let next = second.read(MIN_READ);
+    assert!(r.device.attached(), "the other open now reads");
+    assert_eq!(next.poll(), None);
+    assert_eq!(r.device.counters().attaches, 2);
+    second.close();
+    assert_eq!(next.poll(), Some(Completion::Cancelled));
+    assert_eq!(r.device.leaks(), 0);
+}
+
 #[test]
 fn cancel_io_ex_completes_a_pending_read_once_and_the_next_read_still_works() {
     let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);

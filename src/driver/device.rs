@@ -323,7 +323,7 @@ unsafe extern "C" fn read_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTAT
     let file = unsafe { file_of(irp) };
     // An open that could not say what it wanted (Wine) becomes the reader by reading.
     // SAFETY: as above.
-    if unsafe { unclassified(irp) } && !driver.channel.is_reader(file) && !driver.channel.attach(file) {
+    if unsafe { unclassified(irp) } && !driver.channel.attach_at_read(file) {
         // SAFETY: ours to complete, once.
         return unsafe { complete(irp, STATUS_SHARING_VIOLATION, 0) };
     }

@@ -300,6 +300,18 @@ impl State {
         at
     }
 
+    /// Attaches `reader` unless one is attached.
+    fn attach(&mut self, reader: usize) -> bool {
+        if self.reader.is_some() {
+            return false;
+        }
+        self.reset();
+        self.reader = Some(reader);
+        self.counters =
+            ReaderCounters { attaches: self.counters.attaches.wrapping_add(1), ..ReaderCounters::default() };
+        true
+    }
+
     const fn reset(&mut self) {
         self.fifo.clear();
         self.lost = None;
@@ -353,15 +365,15 @@ impl<L: Lock> Channel<L> {
     /// Attaches `reader` (an open with read access) if no reader is; its stream starts
     /// with the next record the worker delivers. False: another reader is attached.
     pub fn attach(&self, reader: usize) -> bool {
-        self.with(|s| {
-            if s.reader.is_some() {
-                return false;
-            }
-            s.reset();
-            s.reader = Some(reader);
-            s.counters = ReaderCounters { attaches: s.counters.attaches.wrapping_add(1), ..ReaderCounters::default() };
-            true
-        })
+        self.with(|s| s.attach(reader))
+    }
+
+    /// A read on an open that could not say which access it wanted (Wine's creates carry
+    /// no security context): such an open becomes the reader by reading. True if
+    /// `reader` is the reader now (it was, or it just attached); false if another is.
+    pub fn attach_at_read(&self, reader: usize) -> bool {
+        // One lock section: no other open can attach between the check and the attach.
+        self.with(|s| s.reader == Some(reader) || s.attach(reader))
     }
 
     /// Whether `reader` is the attached reader.

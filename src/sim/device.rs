@@ -166,10 +166,19 @@ impl SimDevice {
     pub fn open_reader(self: &Arc<Self>) -> Result<ReaderHandle, OpenError> {
         let file = usize::try_from(self.next_id.fetch_add(1, Ordering::SeqCst)).unwrap_or(usize::MAX);
         if self.channel.attach(file) {
-            Ok(ReaderHandle { device: self.clone(), file, closed: false })
+            Ok(ReaderHandle { device: self.clone(), file, closed: false, unclassified: false })
         } else {
             Err(OpenError::ReaderAttached)
         }
+    }
+
+    /// An open whose create carried no security context (Wine 8's): it does not know
+    /// what access was asked for, so it attaches nothing; its first read makes it the
+    /// reader, if no other is (the driver's read dispatch, `Channel::attach_at_read`).
+    #[must_use]
+    pub fn open_unclassified(self: &Arc<Self>) -> ReaderHandle {
+        let file = usize::try_from(self.next_id.fetch_add(1, Ordering::SeqCst)).unwrap_or(usize::MAX);
+        ReaderHandle { device: self.clone(), file, closed: false, unclassified: true }
     }
 
     /// Whether a reader is attached.
@@ -211,6 +220,8 @@ pub struct ReaderHandle {
     device: Arc<SimDevice>,
     file: usize,
     closed: bool,
+    /// Opened without a security context: becomes the reader at its first read.
+    unclassified: bool,
 }
 
 /// A read in flight.
@@ -227,6 +238,11 @@ impl ReaderHandle {
         let id = self.device.next_id.fetch_add(1, Ordering::SeqCst);
         let done = Arc::new(Slot::default());
         let read = SimRead { id, buffer: std::vec![0u8; len], done: done.clone() };
+        if self.unclassified && !self.device.channel.attach_at_read(self.file) {
+            // STATUS_SHARING_VIOLATION: another open is the reader.
+            read.complete(|_| Completion::Refused);
+            return Ticket { id, done, device: self.device.clone() };
+        }
         match self.device.channel.read(self.file, &self.device.pending, read) {
             ReadOutcome::Filled(read, n) => read.complete(|mut b| {
                 b.truncate(n);
@@ -239,7 +255,8 @@ impl ReaderHandle {
         Ticket { id, done, device: self.device.clone() }
     }
 
-    /// Handle close: `IRP_MJ_CLEANUP` detaches the reader and cancels its pending reads.
+    /// Handle close: `IRP_MJ_CLEANUP` detaches the reader and cancels its pending reads
+    /// (under Wine, which sends no cleanup, `IRP_MJ_CLOSE` does the same).
     pub fn close(mut self) {
         self.cleanup();
     }

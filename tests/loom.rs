@@ -500,3 +500,93 @@ impl WorkerEnv for RefEnv {
         assert!(self.object(object).fetch_sub(1, Ordering::AcqRel) > 0, "double release");
     }
 }
+
+/// A reader attaches and reads while the worker delivers two records, the worker
+/// looking at the channel's lock-free hint first: the reader's stream is a suffix of the
+/// worker's (it starts at some record and misses none after it), its counters agree
+/// with what it read, and a read waits only while nothing is buffered.
+#[test]
+fn reader_attach_races_the_workers_hint() {
+    use notifyring::reader::{Channel, ReadOutcome, wire};
+    use notifyring::worker::Delivered;
+    use notifyring::worker::format::ProcessName;
+    use notifyring::worker::names::Origin;
+    model(|| {
+        let clock = Clock { start_ticks: 0, frequency: 1 };
+        let channel = Arc::new(Channel::try_new(4096, clock, ModelLock::default()).unwrap());
+        let pending = Arc::new(ModelPending::default());
+        let done = Arc::new(loom::sync::Mutex::new(Vec::<Vec<u8>>::new()));
+        let worker = {
+            let (channel, pending, done) = (channel.clone(), pending.clone(), done.clone());
+            thread::spawn(move || {
+                for seq in 1..=2u64 {
+                    let event = Event::ThreadCreate { pid: 10, tid: seq, creator: ClientId { pid: 10, tid: 1 } };
+                    let encoded = notifyring::record::encode(Stamp::default(), &event, Config::DEFAULT.caps);
+                    let mut bytes = encoded.head.to_vec();
+                    bytes.extend(encoded.first.iter().chain(encoded.second).flat_map(|u| u.to_ne_bytes()));
+                    let record = notifyring::record::decode(&bytes).unwrap();
+                    let d = Delivered {
+                        seq,
+                        record: &record,
+                        bytes: &bytes,
+                        origin: Origin::Local,
+                        process: ProcessName::Unknown,
+                        token: None,
+                    };
+                    if let Some((ModelRead(_, mut buf), n)) = channel.deliver(&*pending, &d) {
+                        buf.truncate(n);
+                        done.lock().unwrap().push(buf);
+                    }
+                }
+            })
+        };
+        assert!(channel.attach(1));
+        if let ReadOutcome::Filled(ModelRead(_, mut buf), n) =
+            channel.read(1, &*pending, ModelRead(7, vec![0; wire::MIN_READ]))
+        {
+            buf.truncate(n);
+            done.lock().unwrap().push(buf);
+        }
+        worker.join().unwrap();
+        // A record after the attach, in this thread's order: the hint must say attached.
+        {
+            let event = Event::ThreadCreate { pid: 10, tid: 3, creator: ClientId { pid: 10, tid: 1 } };
+            let encoded = notifyring::record::encode(Stamp::default(), &event, Config::DEFAULT.caps);
+            let mut bytes = encoded.head.to_vec();
+            bytes.extend(encoded.first.iter().chain(encoded.second).flat_map(|u| u.to_ne_bytes()));
+            let record = notifyring::record::decode(&bytes).unwrap();
+            let d = Delivered {
+                seq: 3,
+                record: &record,
+                bytes: &bytes,
+                origin: Origin::Local,
+                process: ProcessName::Unknown,
+                token: None,
+            };
+            if let Some((ModelRead(_, mut buf), n)) = channel.deliver(&*pending, &d) {
+                buf.truncate(n);
+                done.lock().unwrap().push(buf);
+            }
+        }
+        assert!(pending.0.lock().unwrap().is_empty(), "the pending read got record 3");
+        // Whatever is still buffered, read now.
+        if let ReadOutcome::Filled(ModelRead(_, mut buf), n) =
+            channel.read(1, &*pending, ModelRead(8, vec![0; wire::MIN_READ]))
+        {
+            buf.truncate(n);
+            done.lock().unwrap().push(buf);
+        }
+        let mut seqs = Vec::new();
+        for bytes in done.lock().unwrap().iter() {
+            for e in wire::Batch::parse(bytes).unwrap().entries() {
+                if let Ok(wire::Entry::Event { seq, .. }) = e {
+                    seqs.push(seq);
+                }
+            }
+        }
+        assert_eq!(channel.with(|s| s.counters()).events, seqs.len() as u64, "counters agree with the stream");
+        // A suffix of 1, 2, 3: contiguous, and ending at 3.
+        assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "a gap in the reader's stream: {seqs:?}");
+        assert_eq!(seqs.last(), Some(&3), "the stream stops short: {seqs:?}");
+    });
+}

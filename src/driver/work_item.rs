@@ -86,8 +86,8 @@ impl WorkerEnv for KernelEnv<'_> {
 
     fn event_lines(&mut self) -> bool {
         let output = self.driver.config.debugger_output;
-        // Only `WithoutReader` needs to know, and only then is the lock taken.
-        let attached = output == DebuggerOutput::WithoutReader && self.driver.channel.with(|s| s.attached());
+        // Only `WithoutReader` needs to know: the channel's hint, as `delivered` uses it.
+        let attached = output == DebuggerOutput::WithoutReader && self.driver.channel.reader_hint();
         output.prints(attached)
     }
 

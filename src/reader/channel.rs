@@ -6,6 +6,10 @@
 //! at `DISPATCH_LEVEL`); the pending reads sit in a queue with a lock of its own (the
 //! kernel's cancel-safe IRP queue), always taken inside this one, never around it.
 //!
+//! With no reader attached (the usual case) the worker does not take the lock at all: an
+//! atomic hint, written under the lock at attach and detach, says whether to
+//! ([`Channel::reader_hint`]).
+//!
 //! The invariant that makes the protocol right: **a read is pending only while the
 //! buffer holds nothing to deliver.** The read dispatch checks the buffer and queues the
 //! read under the lock; the worker appends and takes a pending read under the same lock.
@@ -15,7 +19,7 @@
 use alloc::vec::Vec;
 
 use super::wire::{self, BATCH_HEADER, EventEntry, LOST_ENTRY};
-use crate::sync::UnsafeCell;
+use crate::sync::{AtomicU32, Ordering, UnsafeCell};
 use crate::worker::Delivered;
 use crate::worker::format::Clock;
 
@@ -323,6 +327,9 @@ impl State {
 pub struct Channel<L: Lock> {
     lock: L,
     state: UnsafeCell<State>,
+    /// 1 while a reader is attached: written under the lock, read without it by the
+    /// worker, so that with no reader (the usual case) a record costs no spin lock.
+    attached: AtomicU32,
 }
 
 // SAFETY: the state is touched only inside `lock.with`, which serialises every access.
@@ -337,7 +344,7 @@ impl<L: Lock> Channel<L> {
         let fifo = Fifo { bytes: crate::sync::try_vec_with(bytes, || 0u8)?, head: 0, len: 0 };
         let state =
             State { fifo, reader: None, lost: None, flags: 0, entries: 0, clock, counters: ReaderCounters::default() };
-        Some(Self { lock, state: UnsafeCell::new(state) })
+        Some(Self { lock, state: UnsafeCell::new(state), attached: AtomicU32::new(0) })
     }
 
     /// Says in every batch that the driver omits command lines (`OmitCommandLine=1`:
@@ -365,7 +372,26 @@ impl<L: Lock> Channel<L> {
     /// Attaches `reader` (an open with read access) if no reader is; its stream starts
     /// with the next record the worker delivers. False: another reader is attached.
     pub fn attach(&self, reader: usize) -> bool {
-        self.with(|s| s.attach(reader))
+        self.with(|s| self.note(s.attach(reader)))
+    }
+
+    /// Records in the hint that a reader attached (`true`), under the lock.
+    fn note(&self, attached: bool) -> bool {
+        if attached {
+            // Relaxed: a hint; the lock orders what it guards. See `reader_hint`.
+            self.attached.store(1, Ordering::Relaxed);
+        }
+        attached
+    }
+
+    /// Whether a reader may be attached, without the lock: the worker's shortcut. A
+    /// stale `false` right after an attach makes the worker pass a record by, as if it
+    /// had come just before the attach (a reader's stream starts at some record, never
+    /// mid-way); a stale `true` after a detach takes the lock and finds no reader.
+    #[must_use]
+    pub fn reader_hint(&self) -> bool {
+        // Relaxed: pairs with nothing; only the lock orders the channel's state.
+        self.attached.load(Ordering::Relaxed) != 0
     }
 
     /// A read on an open that could not say which access it wanted (Wine's creates carry
@@ -373,7 +399,7 @@ impl<L: Lock> Channel<L> {
     /// `reader` is the reader now (it was, or it just attached); false if another is.
     pub fn attach_at_read(&self, reader: usize) -> bool {
         // One lock section: no other open can attach between the check and the attach.
-        self.with(|s| s.reader == Some(reader) || s.attach(reader))
+        self.with(|s| s.reader == Some(reader) || self.note(s.attach(reader)))
     }
 
     /// Whether `reader` is the attached reader.
@@ -391,6 +417,8 @@ impl<L: Lock> Channel<L> {
             }
             s.reader = None;
             s.reset();
+            // Relaxed: a hint, written under the lock; see `reader_hint`.
+            self.attached.store(0, Ordering::Relaxed);
             true
         });
         if was {
@@ -436,6 +464,9 @@ impl<L: Lock> Channel<L> {
     /// reader) and, if a read is pending, fills it. The caller completes the returned
     /// read outside the lock. Never waits for the reader.
     pub fn deliver<P: Pending>(&self, pending: &P, d: &Delivered<'_>) -> Option<(P::Read, usize)> {
+        if !self.reader_hint() {
+            return None;
+        }
         self.with(|s| {
             s.reader?;
             s.push_event(d);
@@ -445,6 +476,9 @@ impl<L: Lock> Channel<L> {
 
     /// The worker, for events lost before the ring: reported to the reader at their place.
     pub fn lost<P: Pending>(&self, pending: &P, seq: u64, count: u64) -> Option<(P::Read, usize)> {
+        if !self.reader_hint() {
+            return None;
+        }
         self.with(|s| {
             s.reader?;
             s.push_lost(seq, count);

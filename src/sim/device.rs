@@ -348,7 +348,8 @@ impl<E: WorkerEnv> WorkerEnv for DeviceEnv<E> {
     }
 
     fn event_lines(&mut self) -> bool {
-        self.device.output.prints(self.device.attached()) && self.inner.event_lines()
+        // The hint, as the driver's worker reads it.
+        self.device.output.prints(self.device.channel.reader_hint()) && self.inner.event_lines()
     }
 }
 

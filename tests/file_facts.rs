@@ -27,15 +27,16 @@ mod workload;
 
 #[path = "json_schema/mod.rs"]
 mod json_schema;
+#[path = "recordings/mod.rs"]
+mod recordings;
 #[path = "stepped/mod.rs"]
 mod stepped;
 
 use engine::{Format, Options, Output, Report};
-use flate2::read::MultiGzDecoder;
-use json_schema::{Schema, recorded_traces, schema, shared_traces_dir};
+use json_schema::{Schema, recorded_traces, schema};
+use recordings::{input_lines, readme_column, readme_counts};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::time::Duration;
 
@@ -52,12 +53,6 @@ const FILE_KEYS: [(&str, &str, &[u64]); 9] = [
     ("signature", "Signature", &[6, 7]),
     ("signature_status", "SignatureStatus", &[6, 7]),
 ];
-
-/// The input lines of a trace, parsed on their own (not by the replay's reader).
-fn input_lines(path: &Path) -> Vec<Value> {
-    let file = std::fs::File::open(path).unwrap();
-    BufReader::new(MultiGzDecoder::new(file)).lines().map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect()
-}
 
 /// The `EventID` Sysmon gives an input line's event, for the lines with an image file.
 fn event_id(line: &Value) -> Option<u64> {
@@ -87,31 +82,6 @@ fn replay(workload: &workload::Workload, options: &Options, schema: &Schema) -> 
     assert_eq!(report.violations(), Vec::<String>::new(), "broken invariants");
     let objects = report.lines.iter().map(|l| schema.check(l)).collect();
     (report, objects)
-}
-
-/// The README's table of events carrying each optional key, as key → column → count.
-fn readme_counts() -> Option<HashMap<String, HashMap<String, u64>>> {
-    let text = std::fs::read_to_string(shared_traces_dir().join("README.md")).ok()?;
-    let mut lines = text.lines().skip_while(|l| !l.starts_with("Events that carry each optional key"));
-    let header = lines.find(|l| l.starts_with("| key |"))?;
-    let columns: Vec<String> = header.split('|').map(str::trim).skip(2).map(str::to_owned).collect();
-    let mut table = HashMap::new();
-    for row in lines.skip(1).take_while(|l| l.starts_with('|')) {
-        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        let counts = columns.iter().zip(&cells[2..]).filter_map(|(c, n)| Some((c.clone(), n.parse().ok()?))).collect();
-        table.insert(cells[1].to_owned(), counts);
-    }
-    Some(table)
-}
-
-/// The README column of a trace file: the one whose words are all words of the file name
-/// (`lsass_01` for `otrf_lsass_campaign_01`, `run_keys` for `otrf_2020_run_keys_…`).
-fn readme_column<'a>(columns: impl Iterator<Item = &'a String>, file: &str) -> String {
-    let words: Vec<&str> = file.trim_end_matches(".jsonl.gz").split('_').collect();
-    let matching: Vec<&String> =
-        columns.filter(|c| !c.is_empty() && c.split('_').all(|w| words.contains(&w))).collect();
-    assert_eq!(matching.len(), 1, "README column of {file}: {matching:?}");
-    matching[0].clone()
 }
 
 #[test]

@@ -330,9 +330,6 @@ impl notifyring::reader::Pending for ModelPending {
 #[test]
 fn reader_read_dispatch_worker_and_cancel() {
     use notifyring::reader::{Channel, ReadOutcome, wire};
-    use notifyring::worker::Delivered;
-    use notifyring::worker::format::ProcessName;
-    use notifyring::worker::names::Origin;
     model(|| {
         let clock = Clock { start_ticks: 0, frequency: 1 };
         let channel = Arc::new(Channel::try_new(4096, clock, ModelLock::default()).unwrap());
@@ -345,20 +342,7 @@ fn reader_read_dispatch_worker_and_cancel() {
             let (channel, pending, done) = (channel.clone(), pending.clone(), done.clone());
             thread::spawn(move || {
                 for seq in 1..=2u64 {
-                    let event = Event::ThreadCreate { pid: 10, tid: seq, creator: ClientId { pid: 10, tid: 1 } };
-                    let encoded = notifyring::record::encode(Stamp::default(), &event, Config::DEFAULT.caps);
-                    let mut bytes = encoded.head.to_vec();
-                    bytes.extend(encoded.first.iter().chain(encoded.second).flat_map(|u| u.to_ne_bytes()));
-                    let record = notifyring::record::decode(&bytes).unwrap();
-                    let d = Delivered {
-                        seq,
-                        record: &record,
-                        bytes: &bytes,
-                        origin: Origin::Local,
-                        process: ProcessName::Unknown,
-                        token: None,
-                    };
-                    if let Some((ModelRead(id, mut buf), n)) = channel.deliver(&*pending, &d) {
+                    if let Some((ModelRead(id, mut buf), n)) = deliver_thread_create(&channel, &pending, seq) {
                         buf.truncate(n);
                         done.lock().unwrap().push((id, buf));
                     }
@@ -508,9 +492,6 @@ impl WorkerEnv for RefEnv {
 #[test]
 fn reader_attach_races_the_workers_hint() {
     use notifyring::reader::{Channel, ReadOutcome, wire};
-    use notifyring::worker::Delivered;
-    use notifyring::worker::format::ProcessName;
-    use notifyring::worker::names::Origin;
     model(|| {
         let clock = Clock { start_ticks: 0, frequency: 1 };
         let channel = Arc::new(Channel::try_new(4096, clock, ModelLock::default()).unwrap());
@@ -520,20 +501,7 @@ fn reader_attach_races_the_workers_hint() {
             let (channel, pending, done) = (channel.clone(), pending.clone(), done.clone());
             thread::spawn(move || {
                 for seq in 1..=2u64 {
-                    let event = Event::ThreadCreate { pid: 10, tid: seq, creator: ClientId { pid: 10, tid: 1 } };
-                    let encoded = notifyring::record::encode(Stamp::default(), &event, Config::DEFAULT.caps);
-                    let mut bytes = encoded.head.to_vec();
-                    bytes.extend(encoded.first.iter().chain(encoded.second).flat_map(|u| u.to_ne_bytes()));
-                    let record = notifyring::record::decode(&bytes).unwrap();
-                    let d = Delivered {
-                        seq,
-                        record: &record,
-                        bytes: &bytes,
-                        origin: Origin::Local,
-                        process: ProcessName::Unknown,
-                        token: None,
-                    };
-                    if let Some((ModelRead(_, mut buf), n)) = channel.deliver(&*pending, &d) {
+                    if let Some((ModelRead(_, mut buf), n)) = deliver_thread_create(&channel, &pending, seq) {
                         buf.truncate(n);
                         done.lock().unwrap().push(buf);
                     }
@@ -549,24 +517,9 @@ fn reader_attach_races_the_workers_hint() {
         }
         worker.join().unwrap();
         // A record after the attach, in this thread's order: the hint must say attached.
-        {
-            let event = Event::ThreadCreate { pid: 10, tid: 3, creator: ClientId { pid: 10, tid: 1 } };
-            let encoded = notifyring::record::encode(Stamp::default(), &event, Config::DEFAULT.caps);
-            let mut bytes = encoded.head.to_vec();
-            bytes.extend(encoded.first.iter().chain(encoded.second).flat_map(|u| u.to_ne_bytes()));
-            let record = notifyring::record::decode(&bytes).unwrap();
-            let d = Delivered {
-                seq: 3,
-                record: &record,
-                bytes: &bytes,
-                origin: Origin::Local,
-                process: ProcessName::Unknown,
-                token: None,
-            };
-            if let Some((ModelRead(_, mut buf), n)) = channel.deliver(&*pending, &d) {
-                buf.truncate(n);
-                done.lock().unwrap().push(buf);
-            }
+        if let Some((ModelRead(_, mut buf), n)) = deliver_thread_create(&channel, &pending, 3) {
+            buf.truncate(n);
+            done.lock().unwrap().push(buf);
         }
         assert!(pending.0.lock().unwrap().is_empty(), "the pending read got record 3");
         // Whatever is still buffered, read now.
@@ -589,4 +542,29 @@ fn reader_attach_races_the_workers_hint() {
         assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "a gap in the reader's stream: {seqs:?}");
         assert_eq!(seqs.last(), Some(&3), "the stream stops short: {seqs:?}");
     });
+}
+
+/// The worker delivering a thread create (stream position `seq`) to the reader's channel.
+fn deliver_thread_create(
+    channel: &notifyring::reader::Channel<ModelLock>,
+    pending: &ModelPending,
+    seq: u64,
+) -> Option<(ModelRead, usize)> {
+    use notifyring::worker::Delivered;
+    use notifyring::worker::format::ProcessName;
+    use notifyring::worker::names::Origin;
+    let event = Event::ThreadCreate { pid: 10, tid: seq, creator: ClientId { pid: 10, tid: 1 } };
+    let encoded = notifyring::record::encode(Stamp::default(), &event, Config::DEFAULT.caps);
+    let mut bytes = encoded.head.to_vec();
+    bytes.extend(encoded.first.iter().chain(encoded.second).flat_map(|u| u.to_ne_bytes()));
+    let record = notifyring::record::decode(&bytes).unwrap();
+    let d = Delivered {
+        seq,
+        record: &record,
+        bytes: &bytes,
+        origin: Origin::Local,
+        process: ProcessName::Unknown,
+        token: None,
+    };
+    channel.deliver(pending, &d)
 }

@@ -28,20 +28,21 @@ mod workload;
 
 #[path = "json_schema/mod.rs"]
 mod json_schema;
+#[path = "recordings/mod.rs"]
+mod recordings;
 #[path = "stepped/mod.rs"]
 mod stepped;
 
 use engine::{Format, Options, Output};
-use flate2::read::MultiGzDecoder;
-use json_schema::{recorded_traces, schema, shared_traces_dir};
+use json_schema::{recorded_traces, schema};
 use notifyring::sim::objects::SimObjects;
 use notifyring::worker::format::{Clock, Line};
 use notifyring::worker::names::{Lookup, Name};
 use notifyring::worker::token::{Sid, TokenFacts};
 use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Recorded, Stamp, Stats, WorkerEnv};
+use recordings::{input_lines, readme_column, readme_counts};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,35 +50,6 @@ use std::time::Duration;
 /// Trace key → Sysmon's key.
 const TOKEN_KEYS: [(&str, &str); 3] =
     [("user", "User"), ("integrity_level", "IntegrityLevel"), ("logon_id", "LogonId")];
-
-fn input_lines(path: &Path) -> Vec<Value> {
-    let file = std::fs::File::open(path).unwrap();
-    BufReader::new(MultiGzDecoder::new(file)).lines().map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect()
-}
-
-/// The README's rows for the token keys: key → column → count.
-fn readme_counts() -> Option<HashMap<String, HashMap<String, u64>>> {
-    let text = std::fs::read_to_string(shared_traces_dir().join("README.md")).ok()?;
-    let mut lines = text.lines().skip_while(|l| !l.starts_with("Events that carry each optional key"));
-    let header = lines.find(|l| l.starts_with("| key |"))?;
-    let columns: Vec<String> = header.split('|').map(str::trim).skip(2).map(str::to_owned).collect();
-    let mut table = HashMap::new();
-    for row in lines.skip(1).take_while(|l| l.starts_with('|')) {
-        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
-        let counts = columns.iter().zip(&cells[2..]).filter_map(|(c, n)| Some((c.clone(), n.parse().ok()?))).collect();
-        table.insert(cells[1].to_owned(), counts);
-    }
-    Some(table)
-}
-
-/// The README column whose words are all words of the file name.
-fn readme_column<'a>(columns: impl Iterator<Item = &'a String>, file: &str) -> String {
-    let words: Vec<&str> = file.trim_end_matches(".jsonl.gz").split('_').collect();
-    let matching: Vec<&String> =
-        columns.filter(|c| !c.is_empty() && c.split('_').all(|w| words.contains(&w))).collect();
-    assert_eq!(matching.len(), 1, "README column of {file}: {matching:?}");
-    matching[0].clone()
-}
 
 #[test]
 fn every_recorded_token_fact_reaches_its_creates_json_and_every_reference_is_released() {

@@ -4,6 +4,8 @@
 #   `notifyring status` and `notifyring watch` each print the one-line "driver not
 #   loaded" error and exit 2 (CreateFileW of \\.\NotifyRing fails with
 #   ERROR_FILE_NOT_FOUND: the Win32 error mapping, end to end);
+#   the CLI's unit tests, cross-built, pass under Wine (the Windows calls' own tests:
+#   a running child process's image and command line);
 #   `notifyring --version` prints the version and exits 0;
 #   `notifyring account SID` prints what Wine's LookupAccountSidW names a SID (Wine 8:
 #   `NT AUTHORITY\SYSTEM` for S-1-5-18, as Windows; `Everyone`, no domain, for S-1-1-0),
@@ -69,6 +71,29 @@ run() {
     [[ $rc == "$want_rc" ]] || fail "notifyring $*: exit $rc, expected $want_rc; output: $got"
     grep -qxF -- "$want" <<<"$got" || fail "notifyring $*: expected the line '$want'; output: $got"
 }
+
+# The CLI's unit tests, cross-built for Windows, run under Wine: the tests of the Windows
+# calls themselves (cli/src/windows.rs: a running child's image and command line) run
+# nowhere else.
+say "cargo test --no-run --target x86_64-pc-windows-gnu (cli/)"
+UNIT=$(cd "$ROOT" && cargo test --manifest-path cli/Cargo.toml --target x86_64-pc-windows-gnu --no-run \
+    --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        print(m["executable"])')
+[[ -n $UNIT && -f $UNIT ]] || fail "no cross-built unit-test executable"
+rc=0
+"$WINE" "$UNIT" --test-threads 1 >"$OUT/unit.out" 2>&1 || rc=$?
+tr -d '\r' <"$OUT/unit.out" >"$OUT/unit.txt"
+say "the CLI's unit tests under Wine -> exit $rc: $(grep -E '^test result:' "$OUT/unit.txt")"
+[[ $rc == 0 ]] || fail "the CLI's unit tests failed under Wine (see ${OUT#"$ROOT"/}/unit.txt)"
+for t in sys::tests::a_running_process_has_its_image_and_command_line; do
+    grep -qxF "test $t ... ok" "$OUT/unit.txt" || fail "$t did not pass under Wine"
+    # Again, showing what it says of this Wine.
+    "$WINE" "$UNIT" --exact "$t" --nocapture 2>&1 | tr -d '\r' | grep -vE '^(running|test result|$)' | sed 's/^/    /' >&2 || true
+done
 
 NOT_LOADED='notifyring: driver not loaded (\\.\NotifyRing does not exist): start the notifyring service'
 run 2 "$NOT_LOADED" status

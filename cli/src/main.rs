@@ -34,6 +34,9 @@ mod sys;
 #[cfg(windows)]
 mod signature;
 
+#[cfg(any(windows, test))]
+mod command_line;
+
 /// Reads the notifyring driver's event stream.
 #[derive(Parser, Debug)]
 #[command(name = "notifyring", version, about)]

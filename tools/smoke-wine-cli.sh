@@ -5,7 +5,9 @@
 #   loaded" error and exit 2 (CreateFileW of \\.\NotifyRing fails with
 #   ERROR_FILE_NOT_FOUND: the Win32 error mapping, end to end);
 #   the CLI's unit tests, cross-built, pass under Wine (the Windows calls' own tests:
-#   a running child process's image and command line);
+#   a running child process's image and command line; an unsigned PE that no catalog
+#   lists: a SHA1 catalog context and hash, no catalog, Signed=false/Unavailable);
+#   `notifyring facts` of Wine's notepad.exe: Signed=false, SignatureStatus=Unavailable;
 #   `notifyring --version` prints the version and exits 0;
 #   `notifyring account SID` prints what Wine's LookupAccountSidW names a SID (Wine 8:
 #   `NT AUTHORITY\SYSTEM` for S-1-5-18, as Windows; `Everyone`, no domain, for S-1-1-0),
@@ -89,7 +91,8 @@ rc=0
 tr -d '\r' <"$OUT/unit.out" >"$OUT/unit.txt"
 say "the CLI's unit tests under Wine -> exit $rc: $(grep -E '^test result:' "$OUT/unit.txt")"
 [[ $rc == 0 ]] || fail "the CLI's unit tests failed under Wine (see ${OUT#"$ROOT"/}/unit.txt)"
-for t in sys::tests::a_running_process_has_its_image_and_command_line; do
+for t in sys::tests::a_running_process_has_its_image_and_command_line \
+    signature::tests::an_unsigned_file_in_no_catalog_stays_unsigned; do
     grep -qxF "test $t ... ok" "$OUT/unit.txt" || fail "$t did not pass under Wine"
     # Again, showing what it says of this Wine.
     "$WINE" "$UNIT" --exact "$t" --nocapture 2>&1 | tr -d '\r' | grep -vE '^(running|test result|$)' | sed 's/^/    /' >&2 || true
@@ -106,6 +109,10 @@ run 0 'Everyone' account S-1-1-0
 run 1 'notifyring: not a SID: "S-1-5-x" (expected S-1-<authority>-<sub-authority>-...)' account S-1-5-x
 USER_SID=S-1-5-21-1004336348-1177238915-682003330-1001 # tests/cli_watch.rs's user: no name here
 run 1 "notifyring: no account name for $USER_SID" account "$USER_SID"
+# File facts of an unsigned file (Wine's own notepad.exe): no embedded signature, and the
+# catalog look-up that follows finds none (Wine's catalog store is empty), so as before.
+run 0 'Signed=false' facts 'C:\windows\system32\notepad.exe' --hashes md5
+run 0 'SignatureStatus=Unavailable' facts 'C:\windows\system32\notepad.exe' --hashes md5
 # The device is opened before the output file: nothing is created when it fails.
 run 2 "$NOT_LOADED" watch --output 'C:\events.log'
 [[ ! -e $WINEPREFIX/drive_c/events.log ]] || fail "watch --output created the file although the driver is missing"

@@ -61,7 +61,7 @@ fn wide(s: &str) -> Vec<u16> {
 }
 
 /// A handle, closed on drop.
-struct Handle(HANDLE);
+pub struct Handle(pub HANDLE);
 
 impl Drop for Handle {
     fn drop(&mut self) {

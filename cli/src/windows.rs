@@ -9,13 +9,17 @@
 //! thread looks at [`STOP`] after issuing each read and cancels it itself.
 
 use std::ffi::c_void;
+use std::io;
+use std::os::windows::fs::OpenOptionsExt as _;
+use std::os::windows::io::AsRawHandle as _;
 use std::ptr::{null, null_mut};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use notifyring::reader::wire;
 use notifyring::user::accounts::{AccountCache, AccountNames};
-use notifyring::user::disk::Signature;
+use notifyring::user::disk::{FileId, Files, Identity, Signature, StdFiles};
 use notifyring::user::json::HostProcess;
 use notifyring::user::paths::PathMap;
 use notifyring::user::watch::{Anchor, CliError, Watch};
@@ -28,8 +32,9 @@ use windows_sys::Win32::Foundation::{
 };
 use windows_sys::Win32::Security::{LookupAccountSidW, PSID, SID_NAME_USE};
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, FILE_FLAG_OVERLAPPED, FILE_FLAGS_AND_ATTRIBUTES, FILE_READ_ATTRIBUTES, FILE_SHARE_READ,
-    FILE_SHARE_WRITE, OPEN_EXISTING, QueryDosDeviceW, ReadFile,
+    BY_HANDLE_FILE_INFORMATION, CreateFileW, FILE_FLAG_OVERLAPPED, FILE_FLAGS_AND_ATTRIBUTES, FILE_READ_ATTRIBUTES,
+    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, GetFileInformationByHandle, OPEN_EXISTING, QueryDosDeviceW,
+    ReadFile,
 };
 use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
 use windows_sys::Win32::System::IO::{CancelIoEx, DeviceIoControl, GetOverlappedResult, OVERLAPPED};
@@ -279,6 +284,44 @@ fn query_command_line(process: &Handle) -> Result<Option<String>, NTSTATUS> {
     Err(status)
 }
 
+/// The file facts' files: `std`'s, with the volume serial number and file index in each
+/// file's identity, so a file replaced by one of the same size and time is read again.
+pub struct WinFiles;
+
+impl Files for WinFiles {
+    /// One open with `FILE_READ_ATTRIBUTES` only, sharing everything (it never stands in
+    /// the way of a writer, a rename or a delete); `std`'s metadata of that handle and
+    /// `GetFileInformationByHandle` for `dwVolumeSerialNumber` and `nFileIndexHigh/Low`.
+    /// If that call fails the identity has no [`FileId`] (size and time only).
+    fn identity(&self, path: &str) -> io::Result<Identity> {
+        let file = std::fs::OpenOptions::new()
+            .access_mode(FILE_READ_ATTRIBUTES)
+            .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+            .open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"));
+        }
+        let mut info = BY_HANDLE_FILE_INFORMATION::default();
+        // SAFETY: `file` is an open file handle (alive across the call); `info` is writable.
+        let ok = unsafe { GetFileInformationByHandle(file.as_raw_handle(), &raw mut info) };
+        let file_id = (ok != 0).then(|| FileId {
+            volume: u64::from(info.dwVolumeSerialNumber),
+            index: (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow),
+        });
+        Ok(Identity::from_metadata(&meta, file_id))
+    }
+
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        StdFiles.read(path, limit)
+    }
+}
+
+/// The files `DiskFacts` reads: [`WinFiles`].
+pub fn files() -> Arc<dyn Files> {
+    Arc::new(WinFiles)
+}
+
 /// The signature check image loads get their `Signed` fields from.
 #[allow(clippy::unnecessary_wraps, reason = "the same signature as other.rs's, which has none")]
 pub fn signature() -> Option<Box<dyn Signature>> {
@@ -428,5 +471,35 @@ mod tests {
         // No such process: nothing, not a guess.
         assert_eq!(host_process(u64::from(u32::MAX - 3)), None);
         assert_eq!(host_process(1 << 40), None);
+    }
+
+    /// Run on Windows (or Wine): the identity names the file, not only its size and time.
+    #[test]
+    fn a_replaced_file_has_another_identity() {
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("notifyring-identity-{}.dll", std::process::id()));
+        let beside = dir.join(format!("notifyring-identity-{}.new", std::process::id()));
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let write = |at: &std::path::Path, data: &[u8]| {
+            std::fs::write(at, data).expect("write");
+            std::fs::File::options().write(true).open(at).expect("open").set_modified(when).expect("mtime");
+        };
+        write(&path, b"first!");
+        let name = path.to_str().expect("utf-8 temp path");
+        let before = WinFiles.identity(name).expect("identity");
+        assert!(before.file_id.is_some(), "GetFileInformationByHandle answered");
+        // Open for writing meanwhile: the identity's open shares everything.
+        let held = std::fs::File::options().write(true).open(&path).expect("open");
+        assert_eq!(WinFiles.identity(name).expect("identity"), before, "the same file, the same identity");
+        drop(held);
+        write(&beside, b"other!");
+        std::fs::rename(&beside, &path).expect("rename over");
+        let after = WinFiles.identity(name).expect("identity");
+        std::fs::remove_file(&path).expect("remove");
+        eprintln!("file id before and after the replacement: {:?} -> {:?}", before.file_id, after.file_id);
+        assert_eq!((after.len, after.modified), (before.len, before.modified));
+        assert_ne!(after.file_id, before.file_id);
+        assert!(WinFiles.identity(name).is_err(), "gone");
+        assert!(WinFiles.identity(dir.to_str().expect("utf-8")).is_err(), "a directory is not a file");
     }
 }

@@ -4,6 +4,11 @@
 #   `notifyring status` and `notifyring watch` each print the one-line "driver not
 #   loaded" error and exit 2 (CreateFileW of \\.\NotifyRing fails with
 #   ERROR_FILE_NOT_FOUND: the Win32 error mapping, end to end);
+#   the CLI's unit tests, cross-built, pass under Wine (the Windows calls' own tests:
+#   a running child process's image and command line; an unsigned PE that no catalog
+#   lists: a SHA1 catalog context and hash, no catalog, Signed=false/Unavailable; a file
+#   replaced by one of the same size and time has another volume serial/file index);
+#   `notifyring facts` of Wine's notepad.exe: Signed=false, SignatureStatus=Unavailable;
 #   `notifyring --version` prints the version and exits 0;
 #   `notifyring account SID` prints what Wine's LookupAccountSidW names a SID (Wine 8:
 #   `NT AUTHORITY\SYSTEM` for S-1-5-18, as Windows; `Everyone`, no domain, for S-1-1-0),
@@ -70,6 +75,31 @@ run() {
     grep -qxF -- "$want" <<<"$got" || fail "notifyring $*: expected the line '$want'; output: $got"
 }
 
+# The CLI's unit tests, cross-built for Windows, run under Wine: the tests of the Windows
+# calls themselves (cli/src/windows.rs: a running child's image and command line) run
+# nowhere else.
+say "cargo test --no-run --target x86_64-pc-windows-gnu (cli/)"
+UNIT=$(cd "$ROOT" && cargo test --manifest-path cli/Cargo.toml --target x86_64-pc-windows-gnu --no-run \
+    --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        print(m["executable"])')
+[[ -n $UNIT && -f $UNIT ]] || fail "no cross-built unit-test executable"
+rc=0
+"$WINE" "$UNIT" --test-threads 1 >"$OUT/unit.out" 2>&1 || rc=$?
+tr -d '\r' <"$OUT/unit.out" >"$OUT/unit.txt"
+say "the CLI's unit tests under Wine -> exit $rc: $(grep -E '^test result:' "$OUT/unit.txt")"
+[[ $rc == 0 ]] || fail "the CLI's unit tests failed under Wine (see ${OUT#"$ROOT"/}/unit.txt)"
+for t in sys::tests::a_running_process_has_its_image_and_command_line \
+    signature::tests::an_unsigned_file_in_no_catalog_stays_unsigned \
+    sys::tests::a_replaced_file_has_another_identity; do
+    grep -qxF "test $t ... ok" "$OUT/unit.txt" || fail "$t did not pass under Wine"
+    # Again, showing what it says of this Wine.
+    "$WINE" "$UNIT" --exact "$t" --nocapture 2>&1 | tr -d '\r' | grep -vE '^(running|test result|$)' | sed 's/^/    /' >&2 || true
+done
+
 NOT_LOADED='notifyring: driver not loaded (\\.\NotifyRing does not exist): start the notifyring service'
 run 2 "$NOT_LOADED" status
 run 2 "$NOT_LOADED" watch --json --kinds process
@@ -81,6 +111,10 @@ run 0 'Everyone' account S-1-1-0
 run 1 'notifyring: not a SID: "S-1-5-x" (expected S-1-<authority>-<sub-authority>-...)' account S-1-5-x
 USER_SID=S-1-5-21-1004336348-1177238915-682003330-1001 # tests/cli_watch.rs's user: no name here
 run 1 "notifyring: no account name for $USER_SID" account "$USER_SID"
+# File facts of an unsigned file (Wine's own notepad.exe): no embedded signature, and the
+# catalog look-up that follows finds none (Wine's catalog store is empty), so as before.
+run 0 'Signed=false' facts 'C:\windows\system32\notepad.exe' --hashes md5
+run 0 'SignatureStatus=Unavailable' facts 'C:\windows\system32\notepad.exe' --hashes md5
 # The device is opened before the output file: nothing is created when it fails.
 run 2 "$NOT_LOADED" watch --output 'C:\events.log'
 [[ ! -e $WINEPREFIX/drive_c/events.log ]] || fail "watch --output created the file although the driver is missing"

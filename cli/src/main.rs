@@ -34,6 +34,9 @@ mod sys;
 #[cfg(windows)]
 mod signature;
 
+#[cfg(any(windows, test))]
+mod command_line;
+
 /// Reads the notifyring driver's event stream.
 #[derive(Parser, Debug)]
 #[command(name = "notifyring", version, about)]
@@ -117,7 +120,7 @@ impl WatchArgs {
             wait: std::time::Duration::from_millis(self.facts_wait),
             ..DiskConfig::default()
         };
-        Some(DiskFacts::new(config, sys::signature()))
+        Some(DiskFacts::with_files(config, sys::files(), sys::signature()))
     }
 }
 
@@ -199,7 +202,7 @@ fn status() -> Result<(), CliError> {
 /// `notifyring facts FILE`: the same `DiskFacts` path `watch` uses, for one image load.
 fn facts(args: &FactsArgs) -> Result<(), CliError> {
     let config = DiskConfig { hashes: args.hashes, wait: std::time::Duration::from_secs(600), ..DiskConfig::default() };
-    let mut disk = DiskFacts::new(config, sys::signature());
+    let mut disk = DiskFacts::with_files(config, sys::files(), sys::signature());
     let event = FileEvent { kind: Kind::ImageLoad, pid: 0, ticks: 0, path: &args.file, win32_path: &args.file };
     let facts = disk.file_facts(&event).ok_or_else(|| CliError::File(args.file.clone()))?;
     let mut out = Output::open(None)?;

@@ -2,7 +2,9 @@
 //! (The crate still builds, lints and tests on the Linux host.)
 
 use notifyring::user::accounts::AccountNames;
-use notifyring::user::disk::Signature;
+use std::sync::Arc;
+
+use notifyring::user::disk::{Files, Signature, StdFiles};
 use notifyring::user::paths::PathMap;
 use notifyring::user::watch::{CliError, Watch};
 use notifyring::worker::token::Sid;
@@ -32,6 +34,11 @@ pub const fn status_reply() -> Result<Vec<u8>, CliError> {
 /// The defaults (never used: nothing opens here).
 pub fn path_map() -> PathMap {
     PathMap::default()
+}
+
+/// The files `DiskFacts` reads: `std`'s (device and inode in the identity on Unix).
+pub fn files() -> Arc<dyn Files> {
+    Arc::new(StdFiles)
 }
 
 /// No signature check outside Windows: the signature fields stay absent.

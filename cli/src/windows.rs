@@ -1,6 +1,6 @@
 //! The Windows calls: open `\\.\NotifyRing`, read batches overlapped until Ctrl+C,
 //! ask for the status; and what the JSON output needs to know about the machine (the
-//! drive letters' volumes, the Windows directory, process images, the clock, the
+//! drive letters' volumes, the Windows directory, process images and command lines, the clock, the
 //! account names of user SIDs).
 //!
 //! Ctrl+C: the console handler (another thread) sets [`STOP`] and cancels the pending
@@ -9,25 +9,32 @@
 //! thread looks at [`STOP`] after issuing each read and cancels it itself.
 
 use std::ffi::c_void;
+use std::io;
+use std::os::windows::fs::OpenOptionsExt as _;
+use std::os::windows::io::AsRawHandle as _;
 use std::ptr::{null, null_mut};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use notifyring::reader::wire;
 use notifyring::user::accounts::{AccountCache, AccountNames};
-use notifyring::user::disk::Signature;
+use notifyring::user::disk::{FileId, Files, Identity, Signature, StdFiles};
 use notifyring::user::json::HostProcess;
 use notifyring::user::paths::PathMap;
 use notifyring::user::watch::{Anchor, CliError, Watch};
 use notifyring::worker::token::{SID_MAX, Sid};
+use windows_sys::Wdk::System::Threading::{NtQueryInformationProcess, ProcessCommandLineInformation};
 use windows_sys::Win32::Foundation::{
     CloseHandle, ERROR_INSUFFICIENT_BUFFER, ERROR_IO_PENDING, ERROR_NONE_MAPPED, ERROR_OPERATION_ABORTED, GENERIC_READ,
-    GetLastError, HANDLE, INVALID_HANDLE_VALUE,
+    GetLastError, HANDLE, INVALID_HANDLE_VALUE, NTSTATUS, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL,
+    STATUS_INFO_LENGTH_MISMATCH,
 };
 use windows_sys::Win32::Security::{LookupAccountSidW, PSID, SID_NAME_USE};
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, FILE_FLAG_OVERLAPPED, FILE_FLAGS_AND_ATTRIBUTES, FILE_READ_ATTRIBUTES, FILE_SHARE_READ,
-    FILE_SHARE_WRITE, OPEN_EXISTING, QueryDosDeviceW, ReadFile,
+    BY_HANDLE_FILE_INFORMATION, CreateFileW, FILE_FLAG_OVERLAPPED, FILE_FLAGS_AND_ATTRIBUTES, FILE_READ_ATTRIBUTES,
+    FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, GetFileInformationByHandle, OPEN_EXISTING, QueryDosDeviceW,
+    ReadFile,
 };
 use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
 use windows_sys::Win32::System::IO::{CancelIoEx, DeviceIoControl, GetOverlappedResult, OVERLAPPED};
@@ -59,7 +66,7 @@ fn wide(s: &str) -> Vec<u16> {
 }
 
 /// A handle, closed on drop.
-struct Handle(HANDLE);
+pub struct Handle(pub HANDLE);
 
 impl Drop for Handle {
     fn drop(&mut self) {
@@ -139,7 +146,7 @@ impl Reader {
             let n = self.read(&mut buf, len)?;
             let Some(n) = n else { break };
             let Some(bytes) = buf.get(..n).filter(|b| !b.is_empty()) else { continue };
-            watch.batch(bytes, anchor, |pid| process_image(pid).map(HostProcess::from), |line| out.line(line))?;
+            watch.batch(bytes, anchor, host_process, |line| out.line(line))?;
             out.flush()?;
         }
         Ok(())
@@ -205,8 +212,10 @@ fn anchor() -> Anchor {
     Anchor { wall_ns, ticks: u64::try_from(ticks).unwrap_or(0) }
 }
 
-/// The NT image path of process `pid`, for processes started before the watch.
-fn process_image(pid: u64) -> Option<String> {
+/// What Windows says of process `pid`, for processes started before the watch: its NT
+/// image path (`QueryFullProcessImageName`) and, where it can be read, its command line
+/// ([`command_line`]); `None` if the process cannot be opened or has no image path.
+fn host_process(pid: u64) -> Option<HostProcess> {
     let pid = u32::try_from(pid).ok()?;
     // SAFETY: plain call; a null result is handled.
     let h = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid) };
@@ -218,7 +227,99 @@ fn process_image(pid: u64) -> Option<String> {
     let mut len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
     // SAFETY: `buf` holds `len` units; `len` is writable.
     let ok = unsafe { QueryFullProcessImageNameW(process.0, PROCESS_NAME_NATIVE, buf.as_mut_ptr(), &raw mut len) };
-    (ok != 0).then(|| String::from_utf16_lossy(buf.get(..len as usize).unwrap_or(&[])))
+    if ok == 0 {
+        return None;
+    }
+    let image = String::from_utf16_lossy(buf.get(..len as usize).unwrap_or(&[]));
+    Some(HostProcess { image, command_line: command_line(&process) })
+}
+
+/// Bytes first offered for a command line; a longer one is asked again with the length
+/// Windows says it needs (up to 64 KiB: `UNICODE_STRING` counts bytes in a `u16`).
+const COMMAND_LINE_BYTES: usize = 4096;
+
+/// The command line of the process `process` (opened with
+/// `PROCESS_QUERY_LIMITED_INFORMATION`); any failure is `None` ([`query_command_line`]).
+fn command_line(process: &Handle) -> Option<String> {
+    query_command_line(process).ok().flatten()
+}
+
+/// `NtQueryInformationProcess` with `ProcessCommandLineInformation` (Windows 8.1 and
+/// later), asked once more with the returned length if the buffer was too small: the
+/// line ([`crate::command_line::from_reply`]'s `None` for a reply it does not trust), or
+/// the call's failing `NTSTATUS` (Wine 8 answers `STATUS_INVALID_INFO_CLASS`).
+fn query_command_line(process: &Handle) -> Result<Option<String>, NTSTATUS> {
+    // 8-aligned storage: the reply starts with a UNICODE_STRING, which holds a pointer.
+    let mut buf = vec![0u64; COMMAND_LINE_BYTES / 8];
+    let mut status = STATUS_INFO_LENGTH_MISMATCH;
+    for _ in 0..2 {
+        let Ok(len) = u32::try_from(buf.len() * 8) else { break };
+        let mut returned = 0u32;
+        // SAFETY: `buf` holds `len` writable bytes, 8-aligned; `returned` is writable;
+        // `process` is an open process handle with the access this class needs.
+        status = unsafe {
+            NtQueryInformationProcess(
+                process.0,
+                ProcessCommandLineInformation,
+                buf.as_mut_ptr().cast(),
+                len,
+                &raw mut returned,
+            )
+        };
+        if matches!(status, STATUS_INFO_LENGTH_MISMATCH | STATUS_BUFFER_TOO_SMALL | STATUS_BUFFER_OVERFLOW)
+            && returned > len
+        {
+            buf.resize((returned as usize).div_ceil(8), 0);
+            continue;
+        }
+        if status < 0 {
+            return Err(status);
+        }
+        // The string's `Buffer` is an address inside `buf`: read it as an offset.
+        let base = buf.as_ptr().addr();
+        let written = (returned as usize).min(buf.len() * 8);
+        let reply: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).take(written).collect();
+        return Ok(crate::command_line::from_reply(&reply, base));
+    }
+    Err(status)
+}
+
+/// The file facts' files: `std`'s, with the volume serial number and file index in each
+/// file's identity, so a file replaced by one of the same size and time is read again.
+pub struct WinFiles;
+
+impl Files for WinFiles {
+    /// One open with `FILE_READ_ATTRIBUTES` only, sharing everything (it never stands in
+    /// the way of a writer, a rename or a delete); `std`'s metadata of that handle and
+    /// `GetFileInformationByHandle` for `dwVolumeSerialNumber` and `nFileIndexHigh/Low`.
+    /// If that call fails the identity has no [`FileId`] (size and time only).
+    fn identity(&self, path: &str) -> io::Result<Identity> {
+        let file = std::fs::OpenOptions::new()
+            .access_mode(FILE_READ_ATTRIBUTES)
+            .share_mode(FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+            .open(path)?;
+        let meta = file.metadata()?;
+        if !meta.is_file() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"));
+        }
+        let mut info = BY_HANDLE_FILE_INFORMATION::default();
+        // SAFETY: `file` is an open file handle (alive across the call); `info` is writable.
+        let ok = unsafe { GetFileInformationByHandle(file.as_raw_handle(), &raw mut info) };
+        let file_id = (ok != 0).then(|| FileId {
+            volume: u64::from(info.dwVolumeSerialNumber),
+            index: (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow),
+        });
+        Ok(Identity::from_metadata(&meta, file_id))
+    }
+
+    fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
+        StdFiles.read(path, limit)
+    }
+}
+
+/// The files `DiskFacts` reads: [`WinFiles`].
+pub fn files() -> Arc<dyn Files> {
+    Arc::new(WinFiles)
 }
 
 /// The signature check image loads get their `Signed` fields from.
@@ -327,4 +428,78 @@ fn until_nul(units: &[u16]) -> String {
 #[allow(clippy::unnecessary_wraps, reason = "the same signature as other.rs's, which has none")]
 pub fn account_names() -> Option<Box<dyn AccountNames + Send>> {
     Some(Box::new(AccountCache::new(|sid: &Sid| lookup_account(sid).ok())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+    use windows_sys::Win32::Foundation::STATUS_INVALID_INFO_CLASS;
+
+    /// Run on Windows (or Wine: tools/smoke-wine-cli.sh runs these): a process started
+    /// before the look-up, a child `cmd.exe` waiting on its stdin, is named as the watch
+    /// names a parent it never saw created.
+    #[test]
+    fn a_running_process_has_its_image_and_command_line() {
+        let mut child = Command::new("cmd.exe")
+            .args(["/d", "/q", "/k", "rem", "notifyring-marker-13"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("cmd.exe starts");
+        let host = host_process(u64::from(child.id()));
+        let _ = child.kill();
+        let _ = child.wait();
+        let host = host.expect("the child is open to PROCESS_QUERY_LIMITED_INFORMATION");
+        assert!(host.image.to_ascii_lowercase().ends_with("\\cmd.exe"), "image {:?}", host.image);
+        // Where the class is implemented (Windows 8.1 and later) the line is read; where it
+        // is not (Wine 8: STATUS_INVALID_INFO_CLASS, as asked of this very process) it is
+        // absent, never guessed.
+        // SAFETY: no preconditions; closing the pseudo-handle (on drop) has no effect.
+        let this = Handle(unsafe { windows_sys::Win32::System::Threading::GetCurrentProcess() });
+        match query_command_line(&this) {
+            Err(STATUS_INVALID_INFO_CLASS) => {
+                eprintln!("ProcessCommandLineInformation: STATUS_INVALID_INFO_CLASS here; expecting no command line");
+                assert_eq!(host.command_line, None);
+            }
+            Ok(Some(_)) => {
+                let line = host.command_line.expect("its command line");
+                assert!(line.contains("/k rem notifyring-marker-13"), "command line {line:?}");
+            }
+            other => panic!("this process's own command line: {other:?}"),
+        }
+        // No such process: nothing, not a guess.
+        assert_eq!(host_process(u64::from(u32::MAX - 3)), None);
+        assert_eq!(host_process(1 << 40), None);
+    }
+
+    /// Run on Windows (or Wine): the identity names the file, not only its size and time.
+    #[test]
+    fn a_replaced_file_has_another_identity() {
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!("notifyring-identity-{}.dll", std::process::id()));
+        let beside = dir.join(format!("notifyring-identity-{}.new", std::process::id()));
+        let when = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        let write = |at: &std::path::Path, data: &[u8]| {
+            std::fs::write(at, data).expect("write");
+            std::fs::File::options().write(true).open(at).expect("open").set_modified(when).expect("mtime");
+        };
+        write(&path, b"first!");
+        let name = path.to_str().expect("utf-8 temp path");
+        let before = WinFiles.identity(name).expect("identity");
+        assert!(before.file_id.is_some(), "GetFileInformationByHandle answered");
+        // Open for writing meanwhile: the identity's open shares everything.
+        let held = std::fs::File::options().write(true).open(&path).expect("open");
+        assert_eq!(WinFiles.identity(name).expect("identity"), before, "the same file, the same identity");
+        drop(held);
+        write(&beside, b"other!");
+        std::fs::rename(&beside, &path).expect("rename over");
+        let after = WinFiles.identity(name).expect("identity");
+        std::fs::remove_file(&path).expect("remove");
+        eprintln!("file id before and after the replacement: {:?} -> {:?}", before.file_id, after.file_id);
+        assert_eq!((after.len, after.modified), (before.len, before.modified));
+        assert_ne!(after.file_id, before.file_id);
+        assert!(WinFiles.identity(name).is_err(), "gone");
+        assert!(WinFiles.identity(dir.to_str().expect("utf-8")).is_err(), "a directory is not a file");
+    }
 }

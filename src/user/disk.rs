@@ -2,10 +2,12 @@
 //! on disk after the event arrives, as Sysmon does.
 //!
 //! * **Cache.** Results are kept per path (ASCII-lowercased: Windows paths ignore case)
-//!   together with the file's identity when it was read ([`Identity`]: size and
-//!   modification time; a [`Files`] implementation may add more, e.g. the volume serial
-//!   and file index on Windows). The same path with the same identity is never read
-//!   again; another identity (the file was replaced) is read anew. At most
+//!   together with the file's identity when it was read ([`Identity`]: size,
+//!   modification time and, where the platform gives it, a [`FileId`]: the volume serial
+//!   number and file index on Windows, from the CLI's `Files`; device and inode on Unix,
+//!   from [`StdFiles`]). The same path with the same identity is never read again;
+//!   another identity (the file was replaced, even by one of the same size and
+//!   modification time) is read anew. At most
 //!   [`DiskConfig::cache`] paths are kept; the oldest go first.
 //! * **Never stalls the stream.** Reading, hashing and signature checks run on one
 //!   background thread fed through a bounded queue ([`DiskConfig::queue`]). The event
@@ -48,9 +50,45 @@ pub struct Identity {
     pub len: u64,
     /// Last modification time, where the file system has one.
     pub modified: Option<SystemTime>,
-    /// Anything else the platform knows (Windows: volume serial and file index);
-    /// 0 where unused.
-    pub extra: u128,
+    /// Which file the path named, where the platform says: a file replaced at the same
+    /// path (written elsewhere and renamed over it) has another, even with the same size
+    /// and modification time.
+    pub file_id: Option<FileId>,
+}
+
+impl Identity {
+    /// The size and modification time of `meta`, with `file_id`.
+    #[must_use]
+    pub fn from_metadata(meta: &std::fs::Metadata, file_id: Option<FileId>) -> Self {
+        Self { len: meta.len(), modified: meta.modified().ok(), file_id }
+    }
+}
+
+/// A file's identity on its machine: the volume and the file's number on it.
+///
+/// Windows: the volume serial number and the file index (`GetFileInformationByHandle`,
+/// the CLI's `Files`); Unix: the device and the inode (`std`'s metadata, [`StdFiles`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct FileId {
+    /// Volume serial number (Windows) or device (Unix).
+    pub volume: u64,
+    /// File index (Windows) or inode (Unix).
+    pub index: u64,
+}
+
+/// The device and inode of `meta` (Unix).
+#[cfg(unix)]
+#[allow(clippy::unnecessary_wraps, reason = "the same signature as elsewhere, where there is none")]
+fn std_file_id(meta: &std::fs::Metadata) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt as _;
+    Some(FileId { volume: meta.dev(), index: meta.ino() })
+}
+
+/// Nothing `std` gives portably (on Windows its file index is unstable): the CLI's own
+/// `Files` adds it there.
+#[cfg(not(unix))]
+const fn std_file_id(_meta: &std::fs::Metadata) -> Option<FileId> {
+    None
 }
 
 /// How [`DiskFacts`] reaches files (a trait so that tests can count and delay reads).
@@ -68,7 +106,8 @@ pub trait Files: Send + Sync + 'static {
     fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>>;
 }
 
-/// The real file system (`std::fs`).
+/// The real file system (`std::fs`); the identity's [`FileId`] is the device and inode on
+/// Unix, none elsewhere.
 pub struct StdFiles;
 
 impl Files for StdFiles {
@@ -77,7 +116,7 @@ impl Files for StdFiles {
         if !meta.is_file() {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a file"));
         }
-        Ok(Identity { len: meta.len(), modified: meta.modified().ok(), extra: 0 })
+        Ok(Identity::from_metadata(&meta, std_file_id(&meta)))
     }
 
     fn read(&self, path: &str, limit: u64) -> io::Result<Vec<u8>> {
@@ -387,7 +426,7 @@ mod tests {
     impl FakeFiles {
         fn put(&self, path: &str, modified: u64, data: &[u8]) {
             let modified = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(modified));
-            let id = Identity { len: data.len() as u64, modified, extra: 0 };
+            let id = Identity { len: data.len() as u64, modified, file_id: None };
             self.files.lock().unwrap().insert(path.to_ascii_lowercase(), (id, data.to_vec()));
         }
         fn reads(&self) -> usize {
@@ -561,6 +600,42 @@ mod tests {
         assert_eq!(signature_facts(trust::REVOKED, None).status, "Revoked");
         let bad = signature_facts(0x8009_6010_u32.cast_signed(), name());
         assert_eq!((bad.signed, bad.status.as_str()), (true, "0x80096010"));
+    }
+
+    /// A file replaced at its path by another of the same size and modification time
+    /// (written beside it and renamed over it, as installers do): only the inode tells
+    /// them apart, and the new one is read.
+    #[cfg(unix)]
+    #[test]
+    fn a_replaced_file_of_the_same_size_and_time_is_read_again() {
+        let dir = std::env::temp_dir();
+        let path = dir.join(alloc::format!("notifyring-disk-replaced-{}.dll", std::process::id()));
+        let beside = dir.join(alloc::format!("notifyring-disk-replaced-{}.new", std::process::id()));
+        let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let write = |at: &std::path::Path, data: &[u8]| {
+            std::fs::write(at, data).expect("write");
+            std::fs::File::options().write(true).open(at).expect("open").set_modified(when).expect("mtime");
+        };
+        write(&path, b"first!");
+        let path_str = path.to_str().expect("utf-8 temp path");
+        let mut disk = DiskFacts::new(PATIENT, None);
+        let first = disk.file_facts(&event(Kind::ImageLoad, path_str)).expect("facts");
+        assert_eq!(first.hashes, Some(md5(b"first!")));
+        let before = StdFiles.identity(path_str).expect("identity");
+        assert_eq!(disk.file_facts(&event(Kind::ImageLoad, path_str)), Some(first));
+        assert_eq!((disk.stats().computed, disk.stats().hits), (1, 1));
+
+        write(&beside, b"other!");
+        std::fs::rename(&beside, &path).expect("rename over");
+        let after = StdFiles.identity(path_str).expect("identity");
+        // Size and time alone would call it the same file.
+        assert_eq!((after.len, after.modified), (before.len, before.modified));
+        assert_ne!(after.file_id, before.file_id);
+        assert!(after.file_id.is_some());
+        let second = disk.file_facts(&event(Kind::ImageLoad, path_str)).expect("facts");
+        std::fs::remove_file(&path).expect("remove");
+        assert_eq!(second.hashes, Some(md5(b"other!")));
+        assert_eq!((disk.stats().computed, disk.stats().hits), (2, 1));
     }
 
     #[test]

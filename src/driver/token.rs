@@ -22,7 +22,6 @@
 //! the probe prints `user=S-1-5-21-0-0-0-1000 integrity=High logon=0x0 failures=0` there.
 
 use core::ffi::c_void;
-use core::fmt;
 use core::mem::offset_of;
 use core::ptr;
 
@@ -209,35 +208,5 @@ pub(super) fn probe(env: &mut impl WorkerEnv, level: u32) {
     let mut facts = TokenFacts::default();
     let failures = env.process_token(object, &mut facts);
     env.release_process(object);
-    super::say(level, format_args!("token-probe pid={pid} {} failures={failures}", Shown(&facts)));
-}
-
-/// `user=… integrity=… logon=…`, `-` for each fact not known.
-struct Shown<'a>(&'a TokenFacts);
-
-impl fmt::Display for Shown<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut result = Ok(());
-        let mut put = |piece: &[u8]| {
-            if result.is_ok() {
-                result = f.write_str(core::str::from_utf8(piece).unwrap_or("?"));
-            }
-        };
-        put(b"user=");
-        match self.0.user {
-            Some(sid) => sid.write(&mut put),
-            None => put(b"-"),
-        }
-        put(b" integrity=");
-        match self.0.integrity_level() {
-            Some(level) => token::write_integrity(level, &mut put),
-            None => put(b"-"),
-        }
-        put(b" logon=");
-        match self.0.logon_id {
-            Some(id) => token::write_logon_id(id, &mut put),
-            None => put(b"-"),
-        }
-        result
-    }
+    super::say(level, format_args!("token-probe pid={pid}{} failures={failures}", token::Shown(&facts)));
 }

@@ -402,11 +402,6 @@ impl<L: Lock> Channel<L> {
         self.with(|s| s.reader == Some(reader) || self.note(s.attach(reader)))
     }
 
-    /// Whether `reader` is the attached reader.
-    pub fn is_reader(&self, reader: usize) -> bool {
-        self.with(|s| s.reader == Some(reader))
-    }
-
     /// Detaches `reader` (its handle's cleanup) and hands back every pending read, to be
     /// completed cancelled by the caller outside the lock. Nothing if `reader` is not
     /// the attached one.

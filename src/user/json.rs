@@ -303,10 +303,7 @@ impl JsonFormatter {
             return None;
         };
         let image = Some(String::from(self.paths.win32(&known.image)));
-        let (command_line, command_line_truncated) = known.command_line.map_or((None, false), |c| {
-            let cut = c.encode_utf16().count() > PARENT_COMMAND_LINE_UNITS;
-            (Some(if cut { cut_units(&c, PARENT_COMMAND_LINE_UNITS) } else { c }), cut)
-        });
+        let (command_line, command_line_truncated) = known.command_line.map_or((None, false), kept_for_children);
         let facts = ProcessFacts { image, command_line, command_line_truncated, user: None };
         if !self.processes.insert(pid, facts.clone()) {
             self.counters.processes_dropped += 1;
@@ -433,10 +430,8 @@ impl JsonFormatter {
         truncation(o, "CommandLineOriginalLength", cmd);
         // Remember it for its children, its images and its threads.
         let (kept, cut) = command_line.map_or((None, false), |c| {
-            let units = c.encode_utf16().count();
-            let cut = units > PARENT_COMMAND_LINE_UNITS;
-            let kept = if cut { cut_units(&c, PARENT_COMMAND_LINE_UNITS) } else { c };
-            (Some(kept), cut || cmd.is_some_and(|t| t.truncated()))
+            let (kept, cut) = kept_for_children(c);
+            (kept, cut || cmd.is_some_and(|t| t.truncated()))
         });
         let facts = ProcessFacts { image, command_line: kept, command_line_truncated: cut, user };
         if !self.processes.insert(rec.pid, facts) {
@@ -633,6 +628,13 @@ fn truncation(o: &mut Object, key: &str, text: Option<Text<'_>>) {
 }
 
 /// The first `units` UTF-16 units of `s` (not splitting a surrogate pair).
+/// A command line as a process's children see it (`ParentCommandLine`): at most
+/// [`PARENT_COMMAND_LINE_UNITS`] units, and whether it was cut.
+fn kept_for_children(command_line: String) -> (Option<String>, bool) {
+    let cut = command_line.encode_utf16().count() > PARENT_COMMAND_LINE_UNITS;
+    (Some(if cut { cut_units(&command_line, PARENT_COMMAND_LINE_UNITS) } else { command_line }), cut)
+}
+
 fn cut_units(s: &str, units: usize) -> String {
     let mut n = 0;
     s.chars()

@@ -324,23 +324,6 @@ fn text(lines: &mut Lines<'_, impl FnMut(Line<'_>)>, key: &[u8], value: Option<T
     }
 }
 
-/// ` user=S-1-… integrity=High logon=0x3e7`, each only if known.
-fn token_facts(l: &mut Lines<'_, impl FnMut(Line<'_>)>, token: &super::token::TokenFacts) {
-    use super::token::{write_integrity, write_logon_id};
-    if let Some(user) = token.user {
-        l.put(b" user=");
-        user.write(|p| l.put(p));
-    }
-    if let Some(level) = token.integrity_level() {
-        l.put(b" integrity=");
-        write_integrity(level, |p| l.put(p));
-    }
-    if let Some(id) = token.logon_id {
-        l.put(b" logon=");
-        write_logon_id(id, |p| l.put(p));
-    }
-}
-
 fn stamp(lines: &mut Lines<'_, impl FnMut(Line<'_>)>, ticks: u64, clock: Clock) {
     let (sign, delta) =
         if ticks >= clock.start_ticks { (b"+", ticks - clock.start_ticks) } else { (b"-", clock.start_ticks - ticks) };
@@ -394,7 +377,7 @@ pub fn record(rec: &Record<'_>, ctx: &Context<'_>, buf: &mut [u8; LINE_BUF], out
                 l.put(b" subsystem=1");
             }
             if let Some(token) = ctx.token {
-                token_facts(&mut l, token);
+                token.write(None, |p| l.put(p));
             }
             text(&mut l, b"image", rec.image);
             if ctx.omit_command_line {

@@ -135,14 +135,19 @@ impl Sid {
 
 impl core::fmt::Display for Sid {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let mut result = Ok(());
-        self.write(|piece| {
-            if result.is_ok() {
-                result = f.write_str(core::str::from_utf8(piece).unwrap_or("?"));
-            }
-        });
-        result
+        write_fmt(f, |put| self.write(put))
     }
+}
+
+/// Runs a `put`-style writer (ASCII pieces) into a formatter.
+fn write_fmt(f: &mut core::fmt::Formatter<'_>, writer: impl FnOnce(&mut dyn FnMut(&[u8]))) -> core::fmt::Result {
+    let mut result = Ok(());
+    writer(&mut |piece: &[u8]| {
+        if result.is_ok() {
+            result = f.write_str(core::str::from_utf8(piece).unwrap_or("?"));
+        }
+    });
+    result
 }
 
 /// What the worker learned from a new process's primary token. A field the host could
@@ -164,6 +169,44 @@ impl TokenFacts {
     #[must_use]
     pub const fn is_empty(&self) -> bool {
         self.user.is_none() && self.integrity.is_none() && self.logon_id.is_none()
+    }
+
+    /// Writes ` user=S-1-… integrity=… logon=0x…` through `put`: each fact it knows, and
+    /// for one it does not, `unknown` (or nothing at all, with `None`).
+    pub fn write(&self, unknown: Option<&[u8]>, mut put: impl FnMut(&[u8])) {
+        match (self.user, unknown) {
+            (Some(user), _) => {
+                put(b" user=");
+                user.write(&mut put);
+            }
+            (None, Some(unknown)) => {
+                put(b" user=");
+                put(unknown);
+            }
+            (None, None) => {}
+        }
+        match (self.integrity_level(), unknown) {
+            (Some(level), _) => {
+                put(b" integrity=");
+                write_integrity(level, &mut put);
+            }
+            (None, Some(unknown)) => {
+                put(b" integrity=");
+                put(unknown);
+            }
+            (None, None) => {}
+        }
+        match (self.logon_id, unknown) {
+            (Some(id), _) => {
+                put(b" logon=");
+                write_logon_id(id, &mut put);
+            }
+            (None, Some(unknown)) => {
+                put(b" logon=");
+                put(unknown);
+            }
+            (None, None) => {}
+        }
     }
 
     /// The integrity level as Sysmon writes it ([`integrity_word`]), if known.
@@ -250,4 +293,14 @@ pub fn write_logon_id(id: u64, mut put: impl FnMut(&[u8])) {
 pub fn parse_logon_id(text: &str) -> Option<u64> {
     let hex = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"))?;
     u64::from_str_radix(hex, 16).ok()
+}
+
+/// [`TokenFacts::write`] as `Display`, `-` for each fact not known (the driver's
+/// token-probe line).
+pub struct Shown<'a>(pub &'a TokenFacts);
+
+impl core::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write_fmt(f, |put| self.0.write(Some(b"-"), put))
+    }
 }

@@ -157,8 +157,8 @@ impl<Q: WorkQueue> Pipeline<Q> {
 
     /// [`Pipeline::record`] for a record that keeps `object` (non-zero: the new process
     /// of a process create) alive until the worker is done with it: `take` (the driver's
-    /// `ObfReferenceObject`) runs only once the record has its place in the ring, after
-    /// the copy and before the commit. So a lost record never took a reference and has
+    /// `ObfReferenceObject`) runs only once the record has its place in the ring and was
+    /// written there, after the copy and before the commit. So a lost record never took a reference and has
     /// none to drop, and a committed one always holds exactly one, which the worker (or
     /// unload's final drain) releases through [`crate::worker::WorkerEnv::release_process`].
     #[inline]
@@ -168,7 +168,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
 
     /// [`Pipeline::record`], calling `between` after the copy and before the commit: a
     /// simulated producer preempted mid-record (host tests only). `None` if the event
-    /// was lost before reaching that point.
+    /// was lost before reaching that point (or its copy was refused).
     #[cfg(not(any(target_os = "windows", loom, notifyring_no_std)))]
     pub fn record_paused<R>(
         &self,
@@ -198,9 +198,10 @@ impl<Q: WorkQueue> Pipeline<Q> {
         // local could be `Vec::reserve` for all it knows).
         match Ring::reserve(ring, encoded.payload_len()) {
             Ok(reservation) => {
-                // Sized from these very strings, so the write is never refused.
-                let _written = reservation.write(&encoded.head, encoded.first, encoded.second);
-                let paused = between();
+                // Sized from these very strings, so the write is never refused; should it
+                // be, the record commits as zeros, holding nothing, so `between` (the
+                // reference) runs only for a record that was written.
+                let paused = reservation.write(&encoded.head, encoded.first, encoded.second).then(between);
                 reservation.commit();
                 // The commit was the Dekker RMW, so this check cannot miss a worker
                 // going idle.
@@ -208,7 +209,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
                     Wake::Queued => Recorded::Queued,
                     Wake::NotNeeded => Recorded::Pending,
                 };
-                (outcome, Some(paused))
+                (outcome, paused)
             }
             Err(loss) => {
                 // No wake-up: a full ring holds records whose commits already woke the

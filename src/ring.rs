@@ -10,8 +10,9 @@
 //! crate offers an allocation-free MPSC ring of variable-size records for `no_std`.
 //!
 //! # Layout
-//! Positions are monotonically increasing byte counters; `pos & mask` is the offset.
-//! A record is an 8-byte header word followed by its payload, padded to 8 bytes:
+//! Positions are byte counters that grow by whole records and wrap at 2^43 (8 TiB, a
+//! multiple of every ring size); `pos & mask` is the offset. A record is an 8-byte
+//! header word followed by its payload, padded to 8 bytes:
 //!
 //! ```text
 //!  header: | lost-before (32) | BUSY (1) | PAD (1) | COMMITTED (1) | payload length (29) |
@@ -25,9 +26,18 @@
 //! * lost-before: events lost (ring full) since the previous record; the consumer turns
 //!   it into an in-band LOST marker at exactly this place in the stream.
 //!
+//! The producer word packs the next free position (in 8-byte units, 40 bits) with the
+//! events lost since the last reservation (24 bits). A loss and a reservation are each one
+//! CAS on that word, so every loss is ordered against every reservation, and a reservation
+//! takes exactly the losses made at its position: a producer preempted between winning its
+//! place and stamping its header cannot pick up losses that happened after its place (a
+//! separate counter, taken after the CAS, did exactly that: a loss showed up before records
+//! committed before it happened).
+//!
 //! # Protocol
-//! * Reserve: a bounded CAS loop advances `producer`; no lock, no wait. A full ring fails
-//!   at once and the loss is counted.
+//! * Reserve: a bounded CAS loop advances the producer word and takes its losses; no
+//!   lock, no wait. A full ring fails at once and the loss is counted by a CAS on the same
+//!   word, at the position the decision was made on.
 //! * Commit: one RMW that clears BUSY (release for the payload, and the first half of
 //!   the Dekker pair with the scheduler; see `schedule`).
 //! * Consume: read the header at `consumer` (acquire); stop, without spinning, at a
@@ -43,6 +53,37 @@ const PAD: u64 = 1 << 30;
 const COMMITTED: u64 = 1 << 29;
 const LEN_MASK: u64 = COMMITTED - 1;
 const LOST_SHIFT: u32 = 32;
+
+/// Bits of the producer word that hold the position, in 8-byte units.
+const POS_BITS: u32 = 40;
+/// Byte positions wrap here: 2^40 units of 8 bytes.
+const POS_WRAP: u64 = 1 << (POS_BITS + 3);
+/// Where byte positions wrap (8 TiB), for tests that start a ring just before it.
+pub const POSITION_WRAP: u64 = POS_WRAP;
+/// One loss in the producer word.
+const LOST_ONE: u64 = 1 << POS_BITS;
+/// The most losses the producer word holds; beyond it they go to `lost_overflow`.
+const LOST_MAX: u64 = u64::MAX >> POS_BITS;
+
+/// The byte position in a producer word.
+const fn position(word: u64) -> u64 {
+    (word & (LOST_ONE - 1)) << 3
+}
+
+/// The losses in a producer word.
+const fn losses(word: u64) -> u64 {
+    word >> POS_BITS
+}
+
+/// A producer word at byte position `pos` with no losses.
+const fn at(pos: u64) -> u64 {
+    (pos >> 3) & (LOST_ONE - 1)
+}
+
+/// `to - from` in wrapping position arithmetic.
+const fn distance(from: u64, to: u64) -> u64 {
+    to.wrapping_sub(from) & (POS_WRAP - 1)
+}
 
 /// Smallest ring: 4 KiB.
 #[cfg(not(loom))]
@@ -139,14 +180,18 @@ pub enum Pop<R> {
 
 /// The ring. See the module documentation for the protocol.
 pub struct Ring {
-    /// Next free byte position. Only producers advance it, by CAS.
+    /// The producer word: the next free position ([`position`]) and the events lost since
+    /// the last reservation ([`losses`]). Only producers write it, each time by CAS, except
+    /// the consumer taking the losses of an empty ring ([`Ring::take_trailing_losses`]).
     producer: CachePadded<AtomicU64>,
     /// First unconsumed byte position. Only the consumer advances it (Release); every
     /// word in `[consumer, consumer + capacity)` outside `[consumer, producer)` is zero.
     consumer: CachePadded<AtomicU64>,
-    /// Losses not yet attached to a record header. Touched by producers only when it is
-    /// non-zero or they fail, so it stays a shared, clean cache line in the common case.
-    lost_pending: CachePadded<AtomicU64>,
+    /// Losses the producer word could not hold: beyond [`LOST_MAX`] between two
+    /// reservations, or given up after [`MAX_ATTEMPTS`] lost races. Taken with the next
+    /// reservation's own, so only they may be reported a record late. Touched by producers
+    /// only when it is non-zero or they overflow, so it stays a shared, clean cache line.
+    lost_overflow: CachePadded<AtomicU64>,
     words: Words,
     /// Capacity in bytes (a power of two).
     capacity: u64,
@@ -165,11 +210,26 @@ impl Ring {
         Some(Self {
             producer: CachePadded::new(AtomicU64::new(0)),
             consumer: CachePadded::new(AtomicU64::new(0)),
-            lost_pending: CachePadded::new(AtomicU64::new(0)),
+            lost_overflow: CachePadded::new(AtomicU64::new(0)),
             words: Words::try_new(bytes / 8)?,
             capacity: bytes as u64,
             mask: bytes as u64 - 1,
         })
+    }
+
+    /// [`Ring::try_new`], with the positions starting at byte `start` (a multiple of 8)
+    /// instead of 0: host tests run records across the point where positions wrap
+    /// ([`POSITION_WRAP`]), which no test could reach by writing 8 TiB.
+    #[cfg(not(any(target_os = "windows", notifyring_no_std)))]
+    #[must_use]
+    pub fn try_new_at(bytes: usize, start: u64) -> Option<Self> {
+        let ring = Self::try_new(bytes)?;
+        let start = start & (POS_WRAP - 1) & !7;
+        // Relaxed: not shared yet.
+        ring.producer.store(at(start), Ordering::Relaxed);
+        // Relaxed: as above.
+        ring.consumer.store(start, Ordering::Relaxed);
+        Some(ring)
     }
 
     /// Capacity in bytes.
@@ -182,10 +242,12 @@ impl Ring {
     #[must_use]
     pub fn used(&self) -> u64 {
         // Relaxed: a statistic; no memory is accessed on the strength of it.
-        let producer = self.producer.load(Ordering::Relaxed);
+        let producer = position(self.producer.load(Ordering::Relaxed));
         // Relaxed: as above.
         let consumer = self.consumer.load(Ordering::Relaxed);
-        producer.saturating_sub(consumer)
+        // A stale pair can put the consumer ahead: that reads as empty, not as 8 TiB.
+        let used = distance(consumer, producer);
+        if used > self.capacity { 0 } else { used }
     }
 
     #[inline]
@@ -201,47 +263,63 @@ impl Ring {
     /// [`Loss`] when the ring is full or the reservation lost too many races.
     #[inline]
     pub fn reserve(&self, payload_len: usize) -> Result<Reservation<'_>, Loss> {
-        let Some(total) = (payload_len as u64).checked_add(8 + 7).map(|n| n & !7) else {
-            return Err(self.lose(Loss::Full));
-        };
-        if payload_len as u64 > LEN_MASK || total > self.capacity {
-            return Err(self.lose(Loss::Full));
-        }
-        // Relaxed: only a starting guess; the CAS below validates it.
-        let mut pos = self.producer.load(Ordering::Relaxed);
+        let total = (payload_len as u64).checked_add(8 + 7).map(|n| n & !7);
+        let fits = total.is_some_and(|t| payload_len as u64 <= LEN_MASK && t <= self.capacity);
+        // Relaxed: only a starting guess; the CASes below validate it.
+        let mut word = self.producer.load(Ordering::Relaxed);
         for _ in 0..MAX_ATTEMPTS {
+            let pos = position(word);
             // Acquire: pairs with the Release store of `consumer` in `pop`, made after the
             // consumer zeroed the words it gave back; we may write them once we win.
             let consumer = self.consumer.load(Ordering::Acquire);
-            // Wrapping arithmetic below cannot wrap: offset < capacity, total <= capacity,
-            // and both are at most 256 MiB.
+            let ahead = distance(consumer, pos);
+            if ahead >= POS_WRAP / 2 {
+                // `word` is older than the consumer (the distance is "negative"): others
+                // moved on; reload. (A stale `consumer` only makes the ring look fuller.)
+                // Relaxed: as the first load.
+                word = self.producer.load(Ordering::Relaxed);
+                continue;
+            }
+            // `ahead` < 2^42 and the rest below 2^29: no wrap in the sums below.
+            let total = total.unwrap_or(0);
             let offset = pos & self.mask;
             let pad = if offset.wrapping_add(total) > self.capacity { self.capacity.wrapping_sub(offset) } else { 0 };
-            let end = pos.wrapping_add(pad).wrapping_add(total);
-            match end.checked_sub(consumer) {
-                // `pos` is older than the consumer: another producer moved on; reload.
-                None => {
-                    // Relaxed: as the first load.
-                    pos = self.producer.load(Ordering::Relaxed);
-                    continue;
+            let needed = ahead.wrapping_add(pad).wrapping_add(total);
+            // Relaxed on every CAS: they only order losses and reservations against each
+            // other (one word, one modification order) and hand out disjoint ranges; the
+            // zeroed words were acquired from `consumer` above, and the consumer learns of a
+            // record through its header, not through this word.
+            if !fits || needed > self.capacity {
+                // Full: counted at exactly the state this decision was made on, so the loss
+                // rides on the next reservation after it, never on an earlier one.
+                let lost = if losses(word) < LOST_MAX { word.wrapping_add(LOST_ONE) } else { word };
+                match self.producer.compare_exchange_weak(word, lost, Ordering::Relaxed, Ordering::Relaxed) {
+                    Ok(_) => {
+                        if lost == word {
+                            self.overflow(1);
+                        }
+                        return Err(Loss::Full);
+                    }
+                    Err(actual) => {
+                        word = actual;
+                        continue;
+                    }
                 }
-                Some(needed) if needed > self.capacity => return Err(self.lose(Loss::Full)),
-                Some(_) => {}
             }
-            // Relaxed on both paths: the CAS only hands out disjoint ranges; the data the
-            // range needs (zeroed words) was acquired from `consumer` above, and the
-            // consumer learns of the record through its header, not through `producer`.
-            match self.producer.compare_exchange_weak(pos, end, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return Ok(self.stamp(pos, pad, payload_len as u64)),
-                Err(actual) => pos = actual,
+            let end = at(pos.wrapping_add(pad).wrapping_add(total) & (POS_WRAP - 1));
+            match self.producer.compare_exchange_weak(word, end, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return Ok(self.stamp(pos, pad, payload_len as u64, losses(word))),
+                Err(actual) => word = actual,
             }
         }
-        Err(self.lose(Loss::Contended))
+        self.overflow(1);
+        Err(Loss::Contended)
     }
 
-    /// After a won CAS: writes the skip record (if any) and the BUSY header.
+    /// After a won CAS: writes the skip record (if any) and the BUSY header; the record
+    /// will carry the `lost` events its CAS took (and any overflow).
     #[inline]
-    fn stamp(&self, pos: u64, pad: u64, payload_len: u64) -> Reservation<'_> {
+    fn stamp(&self, pos: u64, pad: u64, payload_len: u64, lost: u64) -> Reservation<'_> {
         if pad != 0
             && let Some(h) = self.words.header(self.word(pos))
         {
@@ -258,38 +336,41 @@ impl Ring {
             // replaces and reads nothing else on its strength.
             h.store(BUSY | payload_len, Ordering::Relaxed);
         }
-        let lost = u64::from(self.take_lost_pending()) << LOST_SHIFT;
+        let lost = u64::from(self.with_overflow(lost)) << LOST_SHIFT;
         Reservation { ring: self, index, len: payload_len, header: COMMITTED | payload_len | lost }
     }
 
-    /// Takes up to `u32::MAX` pending losses for this record's header.
+    /// `lost` plus any overflowed losses, at most `u32::MAX` (the header's field); the
+    /// excess goes back to the overflow, for a later record.
     #[inline]
-    fn take_lost_pending(&self) -> u32 {
+    fn with_overflow(&self, lost: u64) -> u32 {
         // Relaxed: the count travels to the consumer inside our header (released by the
         // commit); the RMWs below keep the total exact between racing producers.
-        if self.lost_pending.load(Ordering::Relaxed) == 0 {
-            return 0;
-        }
-        // Relaxed: as above.
-        let taken = self.lost_pending.swap(0, Ordering::Relaxed);
+        let extra = if self.lost_overflow.load(Ordering::Relaxed) == 0 {
+            0
+        } else {
+            // Relaxed: as above.
+            self.lost_overflow.swap(0, Ordering::Relaxed)
+        };
+        let taken = lost.saturating_add(extra);
         let kept = u32::try_from(taken).unwrap_or(u32::MAX);
         if u64::from(kept) < taken {
-            // Relaxed: as above; the excess goes to a later record.
-            self.lost_pending.fetch_add(taken - u64::from(kept), Ordering::Relaxed);
+            self.overflow(taken - u64::from(kept));
         }
         kept
     }
 
     #[cold]
-    fn lose(&self, why: Loss) -> Loss {
+    fn overflow(&self, count: u64) {
         // Relaxed: the count is the data; RMWs keep it exact. It reaches the consumer
         // through a later record's header (released by that commit) or `take_trailing_losses`.
-        self.lost_pending.fetch_add(1, Ordering::Relaxed);
-        why
+        self.lost_overflow.fetch_add(count, Ordering::Relaxed);
     }
 
     /// Whether the worker has something to do: a committed record at the consumer
-    /// position or losses to report. The worker's re-check after going idle.
+    /// position, or losses to report on a ring with nothing reserved (losses behind a
+    /// reserved record wait for a record after them, or for the ring to empty). The
+    /// worker's re-check after going idle.
     ///
     /// Only atomic reads: a racing consumer makes the answer stale, never unsound.
     #[must_use]
@@ -304,34 +385,44 @@ impl Ring {
         });
         // Relaxed: pending losses are reported on a best-effort schedule (next record,
         // next empty ring, or unload); this only lets a worker report them sooner.
-        ready || self.lost_pending.load(Ordering::Relaxed) != 0
+        let word = self.producer.load(Ordering::Relaxed);
+        let empty = position(word) == pos;
+        // Relaxed: as above.
+        ready || (empty && (losses(word) != 0 || self.lost_overflow.load(Ordering::Relaxed) != 0))
     }
 
-    /// Whether the record at the consumer position is reserved but not yet committed:
-    /// the worker's re-check after going idle must not resume for another ring's work
-    /// while this head blocks the merge (its commit wakes the worker instead).
-    ///
-    /// Only atomic reads, like [`Ring::has_work`].
-    #[must_use]
-    pub fn head_busy(&self) -> bool {
-        // Relaxed: as in `has_work`.
-        let pos = self.consumer.load(Ordering::Relaxed);
-        let ready = self.words.header(self.word(pos)).is_some_and(|h| {
-            // Dekker load: pairs with the RMW in `Reservation::commit` and `stamp`.
-            ready(h.load(DEKKER_LOAD))
-        });
-        // Relaxed: a stale position only makes the worker look once more.
-        !ready && self.producer.load(Ordering::Relaxed) != pos
-    }
-
-    /// Takes the losses no record carried (the ring went quiet after them).
+    /// Takes the losses no record carried (the ring went quiet after them): only those of
+    /// an empty ring, since losses behind a reserved record belong before the record
+    /// reserved after them.
     ///
     /// # Safety
-    /// Only the consumer may call this, and only after `pop` returned `Empty`.
+    /// Only the consumer may call this (it reads the consumer position as its own).
     #[must_use]
     pub unsafe fn take_trailing_losses(&self) -> u64 {
+        // Relaxed: we are the only writer of `consumer`.
+        let consumer = self.consumer.load(Ordering::Relaxed);
+        // Relaxed: the CAS below validates it.
+        let mut word = self.producer.load(Ordering::Relaxed);
+        let mut taken = 0;
+        for _ in 0..MAX_ATTEMPTS {
+            if position(word) != consumer {
+                // Something was reserved since: it carries the losses, and the overflow too.
+                return 0;
+            }
+            if losses(word) == 0 {
+                break;
+            }
+            // Relaxed: the count is the data; the CAS orders it against the producers'.
+            match self.producer.compare_exchange_weak(word, at(consumer), Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => {
+                    taken = losses(word);
+                    break;
+                }
+                Err(actual) => word = actual,
+            }
+        }
         // Relaxed: the count is the data; the RMW keeps it exact against producers.
-        self.lost_pending.swap(0, Ordering::Relaxed)
+        taken.saturating_add(self.lost_overflow.swap(0, Ordering::Relaxed))
     }
 
     /// Consumes the record at the consumer position, lending `f` the number of events
@@ -368,7 +459,7 @@ impl Ring {
             let header = h.load(Ordering::Acquire);
             if !ready(header) {
                 // Relaxed: only to tell an empty ring from a busy head in the result.
-                let producer = self.producer.load(Ordering::Relaxed);
+                let producer = position(self.producer.load(Ordering::Relaxed));
                 return if producer == pos { Pop::Empty } else { Pop::Busy };
             }
             let len = header & LEN_MASK;
@@ -378,7 +469,7 @@ impl Ring {
                 // Relaxed: published by the Release store of `consumer` below.
                 h.store(0, Ordering::Relaxed);
                 // Release: pairs with the Acquire load of `consumer` in `reserve`.
-                self.consumer.store(pos.wrapping_add(total), Ordering::Release);
+                self.consumer.store(pos.wrapping_add(total) & (POS_WRAP - 1), Ordering::Release);
                 continue;
             }
             // The header was written by `stamp` with a length that fit the ring.
@@ -398,14 +489,13 @@ impl Ring {
             h.store(0, Ordering::Relaxed);
             // Release: pairs with the Acquire load of `consumer` in `reserve`, so the
             // zeroing and our reads happen before any producer reuses these words.
-            self.consumer.store(pos.wrapping_add(total), Ordering::Release);
+            self.consumer.store(pos.wrapping_add(total) & (POS_WRAP - 1), Ordering::Release);
             if let Some(value) = taken {
                 return Pop::Record { lost_before, value: Some(value) };
             }
             // Unreachable by construction (`reserve` sized it to fit); skipping keeps the
             // consumer moving, and the losses it carried stay counted.
-            // Relaxed: as in `take_lost_pending`.
-            self.lost_pending.fetch_add(u64::from(lost_before), Ordering::Relaxed);
+            self.overflow(u64::from(lost_before));
             return Pop::Busy;
         }
     }

@@ -39,7 +39,7 @@ pub struct WorkerStats {
     pub largest_batch: AtomicU64,
     /// Largest ring occupancy in bytes seen by the worker or a failed reservation.
     pub high_water: AtomicU64,
-    /// Times the worker stopped at a record still being copied.
+    /// Runs that stopped because the only records left were still being copied.
     pub busy_stops: AtomicU64,
     /// Output lines handed to the debugger.
     pub lines: AtomicU64,
@@ -81,7 +81,7 @@ pub struct Snapshot {
     pub largest_batch: u64,
     /// Ring high-water mark in bytes.
     pub high_water: u64,
-    /// Stops at a busy record.
+    /// Runs stopped because only records still being copied were left.
     pub busy_stops: u64,
     /// Lines printed.
     pub lines: u64,

@@ -116,6 +116,43 @@ fn ring_loss_is_reported_once() {
     });
 }
 
+/// Two producers race for the last free place: the loser's loss happened after the
+/// winner's place, so it never rides on the winner's record, whenever the winner (perhaps
+/// preempted between winning the place and stamping its header) takes its losses. It is
+/// reported after that record (here as a trailing loss: nothing is reserved later).
+#[test]
+fn ring_loss_rides_on_the_reservation_after_it() {
+    model(|| {
+        let ring = Arc::new(Ring::try_new(512).unwrap());
+        // 304 bytes taken: one 200-byte record (HEAD + 120) fits after it, two do not.
+        let filler = ring.reserve(HEAD + 2 * 112).unwrap();
+        assert!(filler.write(&[9; HEAD], &[0; 112], &[]));
+        filler.commit();
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let ring = ring.clone();
+                thread::spawn(move || {
+                    ring.reserve(HEAD + 120).map_or(false, |r| {
+                        assert!(r.write(&[1; HEAD], &[0; 60], &[]));
+                        r.commit();
+                        true
+                    })
+                })
+            })
+            .collect();
+        let stored: Vec<bool> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(stored.iter().filter(|&&s| s).count(), 1, "exactly one fits");
+        let mut lost_before = Vec::new();
+        // SAFETY: sole consumer, every producer joined.
+        while let Pop::Record { lost_before: l, .. } = unsafe { ring.pop(|_, _| ()) } {
+            lost_before.push(l);
+        }
+        assert_eq!(lost_before, [0, 0], "the loss rode on the record reserved before it");
+        // SAFETY: sole consumer, after Empty.
+        assert_eq!(unsafe { ring.take_trailing_losses() }, 1);
+    });
+}
+
 /// The simulated `IoQueueWorkItem` for models: remembers that the item is queued and
 /// fails on a double queue (bug check 0xE4).
 #[derive(Default)]
@@ -279,12 +316,32 @@ fn unload_while_recording() {
 }
 
 /// Two processors' rings and the merge: each producer records into its own ring while
-/// the worker merges and may find one head still being copied (it stops there and goes
-/// idle without resuming for the other ring's work: that commit must wake it). Nothing
-/// is stranded, nothing queued twice.
+/// the worker merges and may find one head still being copied (it passes that ring over,
+/// and goes idle once only such heads are left: that commit must wake it). Nothing is
+/// stranded, nothing queued twice.
 #[test]
 fn two_rings_merge_no_lost_wakeup() {
     model(|| two_producers_then_drain(2));
+}
+
+/// A head being copied on one ring holds back only that ring: the worker's run delivers
+/// the other ring's committed record whatever the state of the second producer (not yet
+/// started, reserved and copying, or committed), and after its commit nothing is stranded.
+#[test]
+fn a_busy_ring_holds_back_only_itself() {
+    model(|| {
+        let (p, queue) = pipeline_on(8, 2);
+        let delivered = Arc::new(AtomicUsize::new(0));
+        p.record(Stamp { ticks: 4, cpu: 0 }, &event(4));
+        let producer = spawn_producer_on(&p, 8, 1);
+        let mut env = CountEnv { delivered: delivered.clone() };
+        assert!(dispatch(&p, &queue, &mut env), "the first record queued the work item");
+        assert!(delivered.load(Ordering::Relaxed) >= 1, "ring 0's record waited for ring 1");
+        producer.join().unwrap();
+        while dispatch(&p, &queue, &mut env) {}
+        assert_eq!(delivered.load(Ordering::Relaxed), 2, "a committed record was stranded");
+        assert!(p.is_idle());
+    });
 }
 
 /// The reader channel's lock, as the kernel's spin lock is modelled: a loom mutex.

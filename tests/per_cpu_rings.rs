@@ -1,6 +1,7 @@
 //! One ring per processor, merged by the worker, on the real pipeline stepped by hand
 //! (deterministic): records come out in timestamp order across rings and in each ring's
-//! own order; a head still being copied stops the run until its commit wakes the worker;
+//! own order; a head still being copied holds back only its own ring, and its commit
+//! wakes the worker;
 //! each ring's losses are reported at their place and `#N` gaps equal them; a record kept
 //! half-printed is resumed from its own ring; `RingBytes` is split with a floor.
 
@@ -92,22 +93,48 @@ fn rings_merge_by_timestamp_and_keep_their_own_order() {
 }
 
 #[test]
-fn a_head_being_copied_stops_the_run_until_its_commit_wakes_the_worker() {
+fn a_head_being_copied_holds_back_only_its_own_ring() {
     let p = pipeline(1 << 20, 2);
     let mut env = Env::default();
     event(&p, 0, 20, 1);
-    // Processor 1 stamps at 10, is "preempted" between reserve and commit; meanwhile the
-    // worker runs.
+    // Processor 1 stamps at 10 and is "preempted" between reserve and commit; meanwhile
+    // the worker runs, processor 0 records again, and another callback records on
+    // processor 1, behind the busy head.
     let e = Event::ThreadCreate { pid: 40, tid: 2, creator: ClientId { pid: 40, tid: 1 } };
     let (outcome, _) = p.record_paused(Stamp { ticks: 10, cpu: 1 }, &e, || {
         run_all(&p, &mut env);
+        assert_eq!(tids(&env), [1], "ring 0's record passes ring 1's busy head: {:?}", env.lines);
+        assert_eq!(event(&p, 0, 30, 3), Recorded::Queued, "the worker went idle, nothing left for it");
+        assert_eq!(event(&p, 1, 40, 4), Recorded::Pending);
+        run_all(&p, &mut env);
+        assert_eq!(tids(&env), [1, 3], "ring 1 waits for its own head, ring 0 does not: {:?}", env.lines);
     });
-    assert_eq!(tids(&env)[..], [] as [u64; 0], "nothing passes a head being copied: {:?}", env.lines);
-    assert_eq!(p.stats().snapshot().busy_stops, 1, "one stop at the busy head, no spinning");
+    assert_eq!(p.stats().snapshot().busy_stops, 2, "each run stopped once at the busy head, no spinning");
     assert_eq!(outcome, Recorded::Queued, "the worker went idle; the commit found it idle and queued it");
-    // Everything comes out, oldest first.
     run_all(&p, &mut env);
-    assert_eq!(tids(&env), [2, 1], "{:?}", env.lines);
+    assert_eq!(tids(&env), [1, 3, 2, 4], "then ring 1, in its own order: {:?}", env.lines);
+}
+
+#[test]
+fn an_empty_rings_losses_are_reported_while_another_rings_head_is_busy() {
+    let p = pipeline(4096, 2);
+    let mut env = Env::default();
+    let e = Event::ThreadCreate { pid: 40, tid: 1, creator: ClientId { pid: 40, tid: 1 } };
+    let (_, _) = p.record_paused(Stamp { ticks: 1, cpu: 1 }, &e, || {
+        let mut tid = 100;
+        while event(&p, 0, tid, tid) != Recorded::Lost {
+            tid += 1;
+        }
+        event(&p, 0, 1000, 900);
+        event(&p, 0, 1001, 901);
+        run_all(&p, &mut env);
+        let last = env.lines.last().expect("lines");
+        assert!(last.starts_with("notifyring: LOST 3 events"), "ring 0 drained, its losses follow: {:?}", env.lines);
+    });
+    run_all(&p, &mut env);
+    assert!(env.lines.last().unwrap().contains(" tid=1 "), "then ring 1's record: {:?}", env.lines);
+    let s = p.stats().snapshot();
+    assert_eq!((s.lost_total(), s.lost_reported), (3, 3));
 }
 
 #[test]

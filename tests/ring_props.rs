@@ -1,7 +1,9 @@
 //! Property tests of the ring against a model: random interleavings of reserve, commit
-//! (in any order) and pop, through wrap-around and full, single-threaded.
+//! (in any order) and pop, through wrap-around and full, single-threaded, from position 0
+//! and from just before the point where positions wrap; every loss is reported exactly
+//! where it happened (before the first record reserved after it).
 
-use notifyring::ring::{Pop, Reservation, Ring};
+use notifyring::ring::{POSITION_WRAP, Pop, Reservation, Ring};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 
@@ -58,11 +60,18 @@ proptest! {
     })]
 
     #[test]
-    fn ring_matches_model(ops in prop::collection::vec(op(), 1..if cfg!(miri) { 120 } else { 400 }), log2 in 12u32..14) {
-        let ring = Ring::try_new(1 << log2).unwrap();
+    fn ring_matches_model(
+        ops in prop::collection::vec(op(), 1..if cfg!(miri) { 120 } else { 400 }),
+        log2 in 12u32..14,
+        start in prop_oneof![Just(0u64), (1u64..4096).prop_map(|b| POSITION_WRAP - 8 * b)],
+    ) {
+        let ring = Ring::try_new_at(1 << log2, start).unwrap();
         let capacity = 1usize << log2;
         // Reserved records in reservation order: (id, units, committed).
         let mut model: VecDeque<(u32, usize, bool)> = VecDeque::new();
+        // The losses each record must carry: those since the reservation before it.
+        let mut expected_lost: std::collections::HashMap<u32, u64> = std::collections::HashMap::new();
+        let mut pending = 0u64;
         let mut outstanding: Vec<(u32, Reservation<'_>)> = Vec::new();
         let mut next_id = 0u32;
         let mut lost = 0u64;
@@ -77,9 +86,11 @@ proptest! {
                         assert!(r.write(&head, &text, &[]));
                         model.push_back((next_id, units, false));
                         outstanding.push((next_id, r));
+                        expected_lost.insert(next_id, std::mem::take(&mut pending));
                         next_id += 1;
                     } else {
                         lost += 1;
+                        pending += 1;
                         // A pad is smaller than the record that caused it, and the live
                         // span holds at most one, plus the one this record needs.
                         prop_assert!(live + total(units) + 2 * max_total > capacity,
@@ -99,13 +110,16 @@ proptest! {
                     match (popped, model.front()) {
                         (Pop::Record { value: (lost_before, (id, units)), .. }, Some(&(mid, munits, true))) => {
                             prop_assert_eq!((id, units), (mid, munits), "records come out in reservation order");
+                            prop_assert_eq!(u64::from(lost_before), expected_lost[&id], "losses at their place");
                             reported += u64::from(lost_before);
                             model.pop_front();
                         }
                         (Pop::Busy, Some(&(_, _, false))) => {}
                         (Pop::Empty, None) => {
                             // SAFETY: sole consumer, after Empty.
-                            reported += unsafe { ring.take_trailing_losses() };
+                            let trailing = unsafe { ring.take_trailing_losses() };
+                            prop_assert_eq!(trailing, std::mem::take(&mut pending), "the losses since the last record");
+                            reported += trailing;
                         }
                         (got, want) => prop_assert!(false, "pop gave {:?}, model head {:?}",
                             match got { Pop::Record{..} => "record", Pop::Busy => "busy", Pop::Empty => "empty" }, want),
@@ -123,11 +137,14 @@ proptest! {
             match unsafe { ring.pop(|lost_before, bytes| (lost_before, check(bytes))) } {
                 Pop::Record { value: (lost_before, (id, _)), .. } => {
                     prop_assert_eq!(Some(id), model.pop_front().map(|e| e.0));
+                    prop_assert_eq!(u64::from(lost_before), expected_lost[&id], "losses at their place");
                     reported += u64::from(lost_before);
                 }
                 Pop::Empty => {
                     // SAFETY: sole consumer, after Empty.
-                    reported += unsafe { ring.take_trailing_losses() };
+                    let trailing = unsafe { ring.take_trailing_losses() };
+                    prop_assert_eq!(trailing, pending, "the losses since the last record");
+                    reported += trailing;
                     break;
                 }
                 Pop::Busy => prop_assert!(false, "busy with every record committed"),
@@ -211,4 +228,31 @@ fn a_kept_record_is_lent_again_with_its_losses_and_then_consumed() {
     assert_eq!(consumed, Pop::Record { value: Some((2, 2)), lost_before: 2 });
     // SAFETY: sole consumer.
     assert_eq!(unsafe { ring.pop(|_, _| ()) }, Pop::Empty);
+}
+
+#[test]
+fn a_write_of_another_length_is_refused_and_its_record_holds_nothing() {
+    use notifyring::event::{ClientId, Event, Stamp};
+    use notifyring::record::{self, Caps};
+    let ring = Ring::try_new(4096).unwrap();
+    let image: Vec<u16> = "x.exe".encode_utf16().collect();
+    let event = Event::ProcessCreate {
+        pid: 8,
+        parent_pid: 4,
+        creator: ClientId { pid: 4, tid: 12 },
+        file_open_name_available: true,
+        subsystem_process: false,
+        image: Some(&image),
+        command_line: None,
+    };
+    let mut encoded = record::encode(Stamp::default(), &event, Caps::DEFAULT);
+    encoded.hold(0xffff_c000_0000_1000);
+    assert!(record::held(&encoded.head).is_some(), "the head says it holds the object");
+    // Reserved one unit short of what the write brings.
+    let r = ring.reserve(encoded.payload_len() - 2).unwrap();
+    assert!(!r.write(&encoded.head, encoded.first, encoded.second), "a longer payload is refused");
+    r.commit();
+    // SAFETY: sole consumer.
+    let popped = unsafe { ring.pop(|_, bytes| (record::held(bytes), bytes.iter().all(|&b| b == 0))) };
+    assert_eq!(popped, Pop::Record { lost_before: 0, value: (None, true) }, "zeros, holding nothing to release");
 }

@@ -15,11 +15,13 @@
 //!   the worker looks; a record stamped earlier but reserved later (its callback was
 //!   preempted between reading the clock and reserving) can come after records stamped
 //!   later on other processors: the stream never waits for it;
-//! * if any ring's head is still being copied, the run stops there, as it always did
-//!   with one ring, and that record's commit wakes the worker again, so no ring is held
-//!   back longer than a head being copied holds it;
+//! * a ring whose head is still being copied (its callback preempted between reserve and
+//!   commit) is passed over: the other rings' records go on, and only that ring waits;
+//!   its commit wakes the worker again. So one preempted producer holds back its own
+//!   processor's ring, not every ring;
 //! * a ring's losses are reported (a LOST line, or its object) right before that ring's
-//!   next record in the merged stream, or when every ring is empty; `#N` counts every
+//!   next record in the merged stream, or once that ring is empty and no ring has a
+//!   committed record; `#N` counts every
 //!   event delivered or lost before it, so its gaps still equal the LOST counts.
 //!
 //! [`Pipeline::run_worker`] is the routine's whole body: it follows the schedule's
@@ -182,14 +184,16 @@ impl WorkerState {
     }
 
     /// Which ring's head goes next: the oldest committed head (by timestamp; the lower
-    /// ring on a tie), or the ring whose head a run left half-printed. `Busy` if any
-    /// ring's head is still being copied (its commit wakes the worker again), `Empty`
-    /// if no ring has a record.
+    /// ring on a tie), or the ring whose head a run left half-printed. A ring whose head is
+    /// still being copied is passed over: its commit wakes the worker, and only that ring
+    /// waits for it. `Busy` if such rings are all that have records, `Empty` if no ring has
+    /// a record.
     fn pick(&self, rings: &[Ring]) -> Next {
         if let Some(head) = self.head {
             return Next::Ring(head.ring);
         }
         let mut best: Option<(u64, usize)> = None;
+        let mut busy = false;
         for (i, ring) in rings.iter().enumerate() {
             let mut ticks = None;
             // SAFETY: the caller owns the consumer side; the closure only reads the
@@ -201,12 +205,16 @@ impl WorkerState {
                 })
             };
             match (peeked, ticks) {
-                (Pop::Busy, _) => return Next::Busy,
+                (Pop::Busy, _) => busy = true,
                 (Pop::Record { .. }, Some(t)) if best.is_none_or(|(b, _)| t < b) => best = Some((t, i)),
                 _ => {}
             }
         }
-        best.map_or(Next::Empty, |(_, i)| Next::Ring(i))
+        match best {
+            Some((_, i)) => Next::Ring(i),
+            None if busy => Next::Busy,
+            None => Next::Empty,
+        }
     }
 
     /// Drains up to `budget` records (all of them, untimed, if `None`) from the rings,
@@ -218,23 +226,27 @@ impl WorkerState {
             if budget.is_some_and(|b| count >= b) || (timed && self.run.spent) {
                 return (count, Stop::Budget);
             }
-            let ring = match self.pick(rings) {
-                Next::Ring(i) => rings.get(i).map(|r| (i, r)),
-                Next::Busy => {
-                    stats::bump(&stats.worker.busy_stops);
-                    return (count, Stop::Busy);
+            let (index, ring) = match self.pick(rings) {
+                Next::Ring(i) => match rings.get(i) {
+                    Some(ring) => (i, ring),
+                    None => return (count, Stop::Empty),
+                },
+                stop => {
+                    // No committed head anywhere: report the losses of the rings that are
+                    // empty (a busy ring's losses wait for the record reserved after them).
+                    for ring in rings {
+                        // SAFETY: as below; it takes nothing from a ring that is not empty.
+                        let trailing = unsafe { ring.take_trailing_losses() };
+                        // Printed even past the budget: the count is already taken.
+                        let muted = trailing != 0 && !env.event_lines();
+                        self.report_lost(trailing, stats, env, muted);
+                    }
+                    if matches!(stop, Next::Busy) {
+                        stats::bump(&stats.worker.busy_stops);
+                        return (count, Stop::Busy);
+                    }
+                    return (count, Stop::Empty);
                 }
-                Next::Empty => None,
-            };
-            let Some((index, ring)) = ring else {
-                for ring in rings {
-                    // SAFETY: as above, and every ring was just found empty.
-                    let trailing = unsafe { ring.take_trailing_losses() };
-                    // Printed even past the budget: the count is already taken.
-                    let muted = trailing != 0 && !env.event_lines();
-                    self.report_lost(trailing, stats, env, muted);
-                }
-                return (count, Stop::Empty);
             };
             // SAFETY: the caller owns the consumer side (RUNNING, or stopped and idle).
             let popped = unsafe {
@@ -518,10 +530,10 @@ impl<Q: WorkQueue> Pipeline<Q> {
             stats::raise(&counters.worker.longest_run_ticks, env.now_ticks().wrapping_sub(start));
             // Leaves RUNNING: from here only atomics of the ring and schedule.
             self.schedule.finish_run();
-            // Resume only if the merge can move: a head still being copied blocks it, and
-            // that record's commit wakes the worker (the same Dekker pair as ever).
-            let blocked = self.rings.iter().any(Ring::head_busy);
-            if blocked || !self.rings.iter().any(Ring::has_work) || !self.schedule.resume() {
+            // Resume only if some ring has a committed head (or an empty ring has losses):
+            // a head still being copied is no work, and its commit wakes the worker (the
+            // same Dekker pair as ever).
+            if !self.rings.iter().any(Ring::has_work) || !self.schedule.resume() {
                 return;
             }
             // Resumed: RUNNING again, with what is left of this run's budgets.

@@ -5,6 +5,7 @@
 //! more about the host scheduler than about the code, so it is never a pass/fail bound.
 
 use notifyring::sim::{CollectEnv, SimKernel, Unloaded};
+use notifyring::stats::Snapshot;
 use notifyring::{ClientId, Config, Event, Recorded, Stamp};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,7 +35,15 @@ fn event(p: u64, i: u64, text: &[u16]) -> Event<'_> {
     }
 }
 
-fn run_producers(kernel: &SimKernel, producers: u64, per_producer: u64, stop_early: &AtomicBool) -> Vec<Producer> {
+/// Runs `producers` threads of `per_producer` events each (fewer once `stop_early` is
+/// set); `progress` counts the calls made so far, for tests that act mid-burst.
+fn run_producers(
+    kernel: &SimKernel,
+    producers: u64,
+    per_producer: u64,
+    stop_early: &AtomicBool,
+    progress: &AtomicU64,
+) -> Vec<Producer> {
     let text: Vec<u16> = (0..32_767u32).map(|i| u16::try_from(0x41 + i % 26).unwrap()).collect();
     std::thread::scope(|s| {
         #[expect(clippy::needless_collect, reason = "all producers must start before any is joined")]
@@ -51,6 +60,7 @@ fn run_producers(kernel: &SimKernel, producers: u64, per_producer: u64, stop_ear
                         let r = kernel.pipeline().record(Stamp { ticks: i, cpu: 0 }, &event(p, i, text));
                         out.worst = out.worst.max(t.elapsed());
                         out.lost.push(r == Recorded::Lost);
+                        progress.fetch_add(1, Ordering::Relaxed);
                     }
                     out
                 })
@@ -105,6 +115,20 @@ fn check(unloaded: &Unloaded<CollectEnv>, producers: &[Producer]) {
     assert_eq!(reported_so_far, lost, "LOST lines add up");
 }
 
+/// Waits until the counters satisfy `done`, or fails after a deadline far beyond any
+/// scheduling delay: the condition is what the test asserts, not the host's timing.
+fn wait_for(kernel: &SimKernel, done: impl Fn(&Snapshot) -> bool, what: &str) -> Snapshot {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = kernel.pipeline().stats().snapshot();
+        if done(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "not within 60 s: {what}");
+        std::thread::yield_now();
+    }
+}
+
 fn env() -> CollectEnv {
     CollectEnv::default()
 }
@@ -119,7 +143,7 @@ fn ring_sizes_record_sizes_and_producers_conserve_and_place_losses() {
         let e = env();
         let kernel = SimKernel::start(&config, e.clock(), e).unwrap();
         kernel.stall_each_run(Duration::from_micros(stall_us));
-        let out = run_producers(&kernel, producers, 3000, &never);
+        let out = run_producers(&kernel, producers, 3000, &never, &AtomicU64::new(0));
         let unloaded = kernel.unload();
         check(&unloaded, &out);
         let worst = out.iter().map(|p| p.worst).max().unwrap();
@@ -145,10 +169,19 @@ fn unload_while_producers_are_mid_record_queued_running_or_full() {
             _ => {}
         }
         let stop = AtomicBool::new(false);
+        let progress = AtomicU64::new(0);
         let out = std::thread::scope(|s| {
-            let producers =
-                s.spawn(|| run_producers(&kernel, 3, if *what == "full" { 2000 } else { 1_000_000 }, &stop));
-            std::thread::sleep(Duration::from_millis(1 + (round as u64 % 4)));
+            let per_producer = if *what == "full" { 2000 } else { 1_000_000 };
+            let (kernel, stop, progress) = (&kernel, &stop, &progress);
+            let producers = s.spawn(move || run_producers(kernel, 3, per_producer, stop, progress));
+            // Mid-burst by the producers' own count, not by a guess at the host's timing:
+            // 1,000 to 4,000 calls in, with every producer still far from its end.
+            let mid = 1000 * (1 + round as u64 % 4);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while progress.load(Ordering::Relaxed) < mid && !producers.is_finished() {
+                assert!(Instant::now() < deadline, "the producers made no progress in 60 s");
+                std::thread::yield_now();
+            }
             if *what != "full" {
                 // STOPPING while callbacks are still in flight (stricter than the driver,
                 // which removes them first): they must neither queue nor lose anything.
@@ -180,23 +213,19 @@ fn stalled_producer_blocks_no_one_and_delivery_resumes_after_its_commit() {
         // While the stalled record sits BUSY at the head, the others fill the ring and
         // keep returning at once.
         let never = AtomicBool::new(false);
-        let out = run_producers(&kernel, 3, 20_000, &never);
+        let out = run_producers(&kernel, 3, 20_000, &never, &AtomicU64::new(0));
         others_done.store(out.iter().map(|p| p.lost.len() as u64).sum(), Ordering::Relaxed);
-        let s = kernel.pipeline().stats().snapshot();
+        // The others' commits queued the worker: wait (with a deadline, however the host
+        // schedules its thread) until it has run into the busy head and stopped there.
+        let s = wait_for(&kernel, |s| s.busy_stops > 0, "the worker stopped at the busy record");
         assert_eq!(s.delivered_total(), 0, "nothing passes the busy head");
         assert!(s.lost_total() > 0, "the ring filled up behind it");
-        assert!(s.busy_stops > 0, "the worker stopped at the busy record");
         (out, s.worker_runs)
     });
     assert_ne!(outcome, Recorded::Lost);
     let (out, runs_while_stalled) = paused.unwrap();
-    // After the commit, delivery resumes: unload's final drain must deliver everything
-    // that was reserved, and nothing else is needed to get it moving.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while kernel.pipeline().stats().snapshot().delivered_total() == 0 {
-        assert!(Instant::now() < deadline, "delivery did not resume after the commit");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    // After the commit, delivery resumes without anything but the commit's own wake-up.
+    wait_for(&kernel, |s| s.delivered_total() > 0, "delivery resumed after the commit");
     let unloaded = kernel.unload();
     let s = &unloaded.stats;
     let recorded = others_done.load(Ordering::Relaxed) + 1;

@@ -150,14 +150,20 @@ fn unload_mid_burst_leaves_nothing_queued_and_conserves() {
                     while !stop.load(Ordering::Relaxed) {
                         kernel.pipeline().record(Stamp::default(), &tagged(p, i));
                         i += 1;
+                        recorded.fetch_add(1, Ordering::Relaxed);
                     }
-                    recorded.fetch_add(i, Ordering::Relaxed);
                 });
             }
             if round % 2 == 0 {
                 kernel.stall_each_run(Duration::from_micros(300));
             }
-            std::thread::sleep(Duration::from_millis(2 + round % 5));
+            // Mid-burst by the producers' own count (2,000 to 6,000 calls in), not by a
+            // guess at the host's timing.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while recorded.load(Ordering::Relaxed) < 1000 * (2 + round % 5) {
+                assert!(Instant::now() < deadline, "the producers made no progress in 60 s");
+                std::thread::yield_now();
+            }
             // Callbacks are removed first (the removal waits for callbacks in flight):
             // joining the producers is that step.
             stop.store(true, Ordering::Relaxed);
@@ -177,16 +183,20 @@ fn producer_paused_between_reserve_and_commit_does_not_stop_others() {
     let pipeline = kernel.pipeline_arc();
     let (_, outcome) = pipeline.record_paused(Stamp::default(), &tagged(9, 0), || {
         let (recorded, _) = burst(&kernel, 2, 10_000);
-        // The others kept returning; the worker ran but stopped at the paused record.
-        std::thread::sleep(Duration::from_millis(20));
+        // The others kept returning, and their commits queued the worker: wait (with a
+        // deadline, however the host schedules it) until it has stopped at the paused record.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while kernel.pipeline().stats().snapshot().busy_stops == 0 {
+            assert!(Instant::now() < deadline, "the worker never stopped at the busy record");
+            std::thread::yield_now();
+        }
         let s = kernel.pipeline().stats().snapshot();
         assert_eq!(s.delivered_total(), 0, "nothing behind the busy record is delivered yet");
-        assert!(s.busy_stops > 0, "the worker stopped at the busy record instead of spinning");
         recorded
     });
     let recorded = outcome.expect("reserved") + 1;
     // After the commit, delivery resumes without anyone else queueing.
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while kernel.pipeline().stats().snapshot().delivered_total() + kernel.pipeline().stats().snapshot().lost_total()
         < recorded
     {

@@ -23,7 +23,7 @@ use crate::record::{self, Caps};
 use crate::ring::{Loss, Ring};
 use crate::schedule::{Schedule, Wake, WorkQueue};
 use crate::stats::{self, Stats};
-use crate::sync::UnsafeCell;
+use crate::sync::{AtomicU64, Ordering, UnsafeCell};
 use crate::worker::WorkerState;
 use crate::worker::format::Clock;
 
@@ -67,6 +67,8 @@ pub struct Pipeline<Q: WorkQueue> {
     /// Touched only by the party that owns the consumer side: a work item routine
     /// holding RUNNING, or unload once the schedule is stopped and idle.
     pub(crate) worker: UnsafeCell<WorkerState>,
+    /// The system time just before the process routine was registered (0: not set).
+    watch_start: AtomicU64,
 }
 
 // SAFETY: the ring and schedule are built for concurrent use; the worker state is only
@@ -111,6 +113,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
             caps: config.effective_caps(),
             stats,
             worker: UnsafeCell::new(worker),
+            watch_start: AtomicU64::new(0),
         })
     }
 
@@ -221,6 +224,25 @@ impl<Q: WorkQueue> Pipeline<Q> {
                 (Recorded::Lost, None)
             }
         }
+    }
+
+    /// Records when the watch starts: the system time (`KeQuerySystemTime`'s clock, 100 ns
+    /// units) read just before the process routine is registered (DriverEntry). A thread
+    /// created by another process in a process the worker did not see created is remote
+    /// if that process was created before this time. Before it is set, such a thread stays
+    /// undecided (`remote=?`).
+    pub fn watching_since(&self, system_time: u64) {
+        // Relaxed: set once, before any notify routine is registered; the records it is
+        // compared for reach the worker only through routines registered after it (the
+        // kernel publishes a registration with its own interlocked operations), and those
+        // records through the commit's Release and the worker's Acquire.
+        self.watch_start.store(system_time, Ordering::Relaxed);
+    }
+
+    /// See [`Pipeline::watching_since`]; 0 if not set.
+    pub(crate) fn watch_start(&self) -> u64 {
+        // Relaxed: see `watching_since`.
+        self.watch_start.load(Ordering::Relaxed)
     }
 
     /// Unload, step 2: no one queues the work item from now on.

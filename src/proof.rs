@@ -200,6 +200,14 @@ pub unsafe extern "C" fn proof_decode_format(bytes: *const u8, len: usize, seq: 
             _ => Origin::Unknown,
         },
         token: (seq & 32 != 0).then_some(&token),
+        start: (seq & 128 != 0).then(|| crate::worker::start::ThreadStart {
+            address: opaque(),
+            region: match (seq >> 8) & 3 {
+                0 => crate::worker::start::StartRegion::Unknown,
+                1 => crate::worker::start::StartRegion::NoImage,
+                _ => crate::worker::start::StartRegion::Image { base: opaque() },
+            },
+        }),
     };
     let mut env = Env;
     format::record(&rec, &ctx, &mut buf, |l| env.print(l));

@@ -47,6 +47,9 @@ pub struct WorkerStats {
     pub lookup_failures: AtomicU64,
     /// Token queries that failed (each leaves one token fact absent).
     pub token_failures: AtomicU64,
+    /// Start addresses of threads from another process that could not be read (the
+    /// thread was gone by then): the field is absent.
+    pub start_failures: AtomicU64,
     /// Processes not remembered because the pid table was full.
     pub names_dropped: AtomicU64,
     /// Longest work item run, in performance-counter ticks.
@@ -89,6 +92,8 @@ pub struct Snapshot {
     pub lookup_failures: u64,
     /// See [`WorkerStats::token_failures`].
     pub token_failures: u64,
+    /// See [`WorkerStats::start_failures`].
+    pub start_failures: u64,
     /// Names not remembered.
     pub names_dropped: u64,
     /// Longest work item run, in performance-counter ticks.
@@ -153,6 +158,7 @@ impl Stats {
                 lines: AtomicU64::new(0),
                 lookup_failures: AtomicU64::new(0),
                 token_failures: AtomicU64::new(0),
+                start_failures: AtomicU64::new(0),
                 names_dropped: AtomicU64::new(0),
                 longest_run_ticks: AtomicU64::new(0),
             }),
@@ -193,6 +199,7 @@ impl Stats {
             lines: get(&w.lines),
             lookup_failures: get(&w.lookup_failures),
             token_failures: get(&w.token_failures),
+            start_failures: get(&w.start_failures),
             names_dropped: get(&w.names_dropped),
             longest_run_ticks: get(&w.longest_run_ticks),
         }

@@ -622,6 +622,7 @@ fn deliver_thread_create(
         origin: Origin::Local,
         process: ProcessName::Unknown,
         token: None,
+        start: None,
     };
     channel.deliver(pending, &d)
 }

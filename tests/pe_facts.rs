@@ -122,11 +122,12 @@ fn pefile_facts(files: &[PathBuf]) -> Option<Vec<serde_json::Value>> {
     Some(lines.lines().map(|l| serde_json::from_str(l).expect("json")).collect())
 }
 
-/// Compares `files` with pefile; returns (files compared, with imports, with strings).
-fn compare_with_pefile(files: &[PathBuf]) -> Option<(usize, usize, usize)> {
+/// Compares `files` with pefile; returns (files compared, with imports, with strings,
+/// exported addresses).
+fn compare_with_pefile(files: &[PathBuf]) -> Option<(usize, usize, usize, usize)> {
     let reference = pefile_facts(files)?;
     assert_eq!(reference.len(), files.len());
-    let (mut imports, mut strings, mut compared) = (0, 0, 0);
+    let (mut imports, mut strings, mut compared, mut exports) = (0, 0, 0, 0);
     for (path, want) in files.iter().zip(&reference) {
         let data = std::fs::read(path).expect("read");
         if want.get("error").is_some() {
@@ -150,8 +151,27 @@ fn compare_with_pefile(files: &[PathBuf]) -> Option<(usize, usize, usize)> {
             assert_eq!(ours.as_deref(), s.get(key).and_then(|x| x.as_str()), "{key} of {}", path.display());
         }
         strings += usize::from(v.original_file_name.is_some() || v.file_version.is_some());
+        exports += exports_match(&data, path, &want["exports"]);
     }
-    Some((compared, imports, strings))
+    Some((compared, imports, strings, exports))
+}
+
+/// `StartFunction`'s look-up against pefile's export list: at every exported address the
+/// first name (in name order) pefile gives there; one byte past it, nothing unless
+/// another export starts there.
+fn exports_match(data: &[u8], path: &Path, want: &serde_json::Value) -> usize {
+    let mut first: std::collections::BTreeMap<u32, &str> = std::collections::BTreeMap::new();
+    for export in want.as_array().expect("exports") {
+        let rva = u32::try_from(export[0].as_u64().expect("rva")).expect("an RVA fits 32 bits");
+        first.entry(rva).or_insert_with(|| export[1].as_str().expect("name"));
+    }
+    for (&rva, &name) in &first {
+        assert_eq!(pe::export_at(data, rva).as_deref(), Some(name), "export at {rva:#x} of {}", path.display());
+        if !first.contains_key(&(rva + 1)) {
+            assert_eq!(pe::export_at(data, rva + 1), None, "{rva:#x} + 1 of {}", path.display());
+        }
+    }
+    first.len()
 }
 
 #[test]
@@ -160,14 +180,15 @@ fn every_wine_pe_file_matches_pefile() {
     if files.is_empty() {
         return;
     }
-    if let Some((compared, imports, strings)) = compare_with_pefile(&files) {
+    if let Some((compared, imports, strings, exports)) = compare_with_pefile(&files) {
         eprintln!(
-            "pefile agrees on {compared} of {} Wine PE files ({imports} with imports, {strings} with version strings)",
+            "pefile agrees on {compared} of {} Wine PE files ({imports} with imports, {strings} with version \
+             strings, {exports} exported addresses)",
             files.len()
         );
         // Not vacuous: most of Wine's files import something; about a third carry a
-        // version resource (224 of 665 with Wine 8).
-        assert!(compared > files.len() / 2 && imports > compared / 2 && strings > compared / 5);
+        // version resource (224 of 665 with Wine 8); kernel32.dll alone exports ~1,600.
+        assert!(compared > files.len() / 2 && imports > compared / 2 && strings > compared / 5 && exports > 10_000);
     }
 }
 
@@ -182,7 +203,7 @@ fn the_projects_driver_matches_pefile_and_coreutils() {
     let data = std::fs::read(&sys).expect("read");
     let imports = pe::import_string(&data).expect("the driver imports from ntoskrnl");
     assert!(imports.split(',').all(|i| i.starts_with("ntoskrnl.exe.") || i.starts_with("hal.")), "{imports}");
-    if let Some((compared, with_imports, _)) = compare_with_pefile(std::slice::from_ref(&sys)) {
+    if let Some((compared, with_imports, _, _)) = compare_with_pefile(std::slice::from_ref(&sys)) {
         assert_eq!((compared, with_imports), (1, 1));
     }
 }

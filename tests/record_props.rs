@@ -5,6 +5,7 @@
 use notifyring::record::{self, Caps, Detail, HEAD};
 use notifyring::worker::format::{self, Clock, Context, LINE_BUF, LINE_MAX, ProcessName};
 use notifyring::worker::names::Origin;
+use notifyring::worker::start::{StartRegion, ThreadStart};
 use notifyring::worker::token::{Sid, TokenFacts};
 use notifyring::{ClientId, Event, Kind, Stamp};
 use proptest::prelude::*;
@@ -166,6 +167,8 @@ fn lines_with(rec: &record::Record<'_>, seq: u64, omit: bool, token: Option<&Tok
         process: if rec.kind == Kind::ProcessCreate { ProcessName::NotApplicable } else { ProcessName::Unknown },
         origin: Origin::Remote,
         token,
+        // The longest start facts a thread line can carry.
+        start: Some(ThreadStart { address: u64::MAX, region: StartRegion::Image { base: u64::MAX } }),
     };
     format::record(rec, &ctx, &mut buf, |l| {
         assert_eq!(l.with_nul().last(), Some(&0), "every line is NUL-terminated");

@@ -16,6 +16,7 @@ mod stepped;
 use notifyring::sim::{CollectEnv, SimKernel};
 use notifyring::worker::format::{Clock, Line};
 use notifyring::worker::names::{Lookup, Name};
+use notifyring::worker::start::{StartRegion, ThreadStart};
 use notifyring::{ClientId, Config, Event, Pipeline, Stamp, Stats, WorkerEnv};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +32,12 @@ struct Env {
     lookups: Vec<u64>,
     now: u64,
     line_cost: u64,
+    /// Creation times (system time) the kernel reports by pid; absent: the look-up fails.
+    created: HashMap<u64, u64>,
+    /// Start facts by (pid, tid); absent: the thread is gone.
+    starts: HashMap<(u64, u64), ThreadStart>,
+    /// The threads whose start address was asked for.
+    start_lookups: Vec<u64>,
 }
 
 impl WorkerEnv for Env {
@@ -53,6 +60,15 @@ impl WorkerEnv for Env {
 
     fn now_ticks(&mut self) -> u64 {
         self.now
+    }
+
+    fn process_created(&mut self, pid: u64) -> Option<u64> {
+        self.created.get(&pid).copied()
+    }
+
+    fn thread_start(&mut self, pid: u64, tid: u64) -> Option<ThreadStart> {
+        self.start_lookups.push(tid);
+        self.starts.get(&(pid, tid)).copied()
     }
 }
 
@@ -136,6 +152,79 @@ fn a_thread_from_another_process_into_one_never_seen_created_is_unknown() {
     run_all(&p, &mut env);
     assert!(thread_line(&env, 1).contains(" remote=? proc=\"explorer.exe\""), "{:?}", env.lines);
     assert!(thread_line(&env, 4).contains(" remote=1 proc=\"svchost.exe\""), "{:?}", env.lines);
+}
+
+#[test]
+fn a_thread_from_another_process_into_one_created_before_the_watch_is_remote() {
+    let p = pipeline(&Config::DEFAULT);
+    // The system time just before the process routine was registered.
+    p.watching_since(50_000);
+    let mut env = Env::default();
+    let injector = ClientId { pid: 666, tid: 2 };
+    for (pid, created) in [(1000, 49_999), (1004, 50_000), (1008, 50_001)] {
+        env.created.insert(pid, created);
+    }
+    env.processes.insert(1000, r"C:\Windows\System32\lsass.exe");
+    env.starts.insert((1000, 1), ThreadStart { address: 0x2ba_a070_0000, region: StartRegion::NoImage });
+    let in_image = StartRegion::Image { base: 0x7ffb_9284_0000 };
+    env.starts.insert((1004, 2), ThreadStart { address: 0x7ffb_9285_e540, region: in_image });
+    env.starts.insert((1008, 3), ThreadStart::at(0x7ffb_0000_1000));
+    // Created before the watch: it had its first thread then too, so this one is remote.
+    record(&p, &thread(1000, 1, injector));
+    // A tie on the coarse clock says nothing.
+    record(&p, &thread(1004, 2, injector));
+    // Created after the watch started, its create not seen (lost, or just before the
+    // routine was registered): undecided.
+    record(&p, &thread(1008, 3, injector));
+    // The look-up fails (the process is gone): undecided.
+    record(&p, &thread(1012, 4, injector));
+    // A second thread into the old process: remote as ever; its thread is gone by now.
+    record(&p, &thread(1000, 5, injector));
+    // Its own thread: local, and no start address is read for it.
+    record(&p, &thread(1000, 6, ClientId { pid: 1000, tid: 9 }));
+    run_all(&p, &mut env);
+    assert!(
+        thread_line(&env, 1).ends_with(r#"by=666:2 remote=1 start=0x2baa0700000 start_image=- proc="lsass.exe""#),
+        "{:?}",
+        env.lines
+    );
+    assert!(
+        thread_line(&env, 2).contains(" remote=? start=0x7ffb9285e540 start_image=0x7ffb92840000 proc="),
+        "{:?}",
+        env.lines
+    );
+    assert!(thread_line(&env, 3).contains(" remote=? start=0x7ffb00001000 proc="), "region unknown: {:?}", env.lines);
+    assert!(thread_line(&env, 4).contains(" remote=? proc=?"), "{:?}", env.lines);
+    assert!(thread_line(&env, 5).contains(" remote=1 proc="), "no start address, none printed: {:?}", env.lines);
+    assert!(thread_line(&env, 6).contains(" remote=0 proc="), "{:?}", env.lines);
+    assert_eq!(env.start_lookups, [1, 2, 3, 4, 5], "asked for every thread from another process, once");
+    assert_eq!(p.stats().snapshot().start_failures, 2, "threads 4 and 5 were gone");
+}
+
+#[test]
+fn without_a_watch_start_a_thread_into_an_unseen_process_stays_unknown() {
+    let p = pipeline(&Config::DEFAULT);
+    let mut env = Env::default();
+    env.created.insert(1000, 1);
+    record(&p, &thread(1000, 1, ClientId { pid: 666, tid: 2 }));
+    run_all(&p, &mut env);
+    assert!(thread_line(&env, 1).contains(" remote=? proc=?"), "{:?}", env.lines);
+}
+
+#[test]
+fn a_process_seen_created_is_never_asked_its_age() {
+    let p = pipeline(&Config::DEFAULT);
+    p.watching_since(50_000);
+    let mut env = Env::default();
+    // Its creation time would say "before the watch": it is not asked, the create decides.
+    env.created.insert(7212, 1);
+    let parent = ClientId { pid: 868, tid: 6016 };
+    let image: Vec<u16> = r"\??\C:\Windows\System32\notepad.exe".encode_utf16().collect();
+    record(&p, &create(7212, parent, &image));
+    record(&p, &thread(7212, 7216, parent));
+    run_all(&p, &mut env);
+    assert!(thread_line(&env, 7216).contains(" remote=0 initial=1 proc="), "{:?}", env.lines);
+    assert!(env.start_lookups.is_empty(), "no start address for a first thread");
 }
 
 #[test]

@@ -19,6 +19,7 @@ use notifyring::sim::{QueueReport, SimKernel, SimQueue};
 use notifyring::stats::Snapshot;
 use notifyring::user::json::{Counters, HostProcess, JsonFormatter};
 use notifyring::user::paths::PathMap;
+use notifyring::user::starts::{StartPlace, StartPlaces, ThreadStart};
 use notifyring::worker::format::{Clock, Line};
 use notifyring::worker::names::{Lookup, Name};
 use notifyring::worker::token::TokenFacts;
@@ -192,6 +193,31 @@ struct ReplayEnv {
     files: Option<RecordedFacts>,
     /// The simulated process objects the process creates' records hold.
     objects: Arc<SimObjects>,
+    /// The host kernel's processes as the worker's stream has shown them so far: a pid's
+    /// creation time from its create to its exit. A pid the trace never creates was
+    /// created before the driver started watching.
+    lives: HashMap<u64, Life>,
+    /// Remote threads' start facts as the recording has them, by (pid, tid).
+    thread_starts: HashMap<(u64, u64), ThreadStart>,
+}
+
+/// A process as the simulated kernel's look-ups see it.
+#[derive(Clone, Copy)]
+enum Life {
+    /// Created at this time (the replay's clock stands in for the system time).
+    Created(u64),
+    /// Exited: a look-up fails.
+    Exited,
+}
+
+/// The recording's start places, served to the JSON formatter as the CLI's Windows
+/// look-ups would.
+struct RecordedStartPlaces(HashMap<(u64, u64), StartPlace>);
+
+impl StartPlaces for RecordedStartPlaces {
+    fn start_place(&mut self, pid: u64, start: &ThreadStart) -> Option<StartPlace> {
+        self.0.get(&(pid, start.address)).cloned()
+    }
 }
 
 impl ReplayEnv {
@@ -231,6 +257,18 @@ impl WorkerEnv for ReplayEnv {
     }
 
     fn delivered(&mut self, event: &Delivered<'_>) {
+        // What the host kernel would answer about the pid from here on: its process was
+        // created (at the create's stamp) or has exited. Kept in stream order, so the
+        // answer does not depend on how far the producers ran ahead of the worker.
+        match event.record.kind {
+            Kind::ProcessCreate => {
+                self.lives.insert(event.record.pid, Life::Created(event.record.stamp.ticks));
+            }
+            Kind::ProcessExit => {
+                self.lives.insert(event.record.pid, Life::Exited);
+            }
+            _ => {}
+        }
         let Some((formatter, counts)) = self.json.as_mut() else { return };
         let processes = &self.processes;
         let command_lines = &self.command_lines;
@@ -278,6 +316,19 @@ impl WorkerEnv for ReplayEnv {
 
     fn release_process(&mut self, object: u64) {
         self.objects.dereference(object);
+    }
+
+    fn process_created(&mut self, pid: u64) -> Option<u64> {
+        match self.lives.get(&pid) {
+            Some(Life::Created(ticks)) => Some(*ticks),
+            Some(Life::Exited) => None,
+            // Never created in the trace: running before the watch (tick 0 of this clock).
+            None => Some(0),
+        }
+    }
+
+    fn thread_start(&mut self, pid: u64, tid: u64) -> Option<ThreadStart> {
+        self.thread_starts.get(&(pid, tid)).copied()
     }
 }
 
@@ -557,6 +608,15 @@ fn record_all(
     })
 }
 
+/// The JSON formatter of a replay: it names the SIDs as the recording machine did, and
+/// places the threads' starts as the recording does.
+fn json_formatter(workload: &Workload, clock: Clock, utc_start_ns: u128, paths: &PathMap) -> JsonFormatter {
+    let mut formatter = JsonFormatter::new(clock, utc_start_ns, paths.clone(), Config::DEFAULT.names);
+    formatter.account_names(Box::new(workload.accounts.clone()));
+    formatter.start_places(Box::new(RecordedStartPlaces(workload.start_places.clone())));
+    formatter
+}
+
 /// Replays `workload` through a freshly started simulated kernel.
 ///
 /// # Errors
@@ -582,12 +642,8 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
     // The wall clock at the same moment: UtcTime = this + the stamp's offset, as the
     // driver's reader would compute it.
     let utc_start_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let json = (options.format == Format::Json).then(|| {
-        let mut formatter = JsonFormatter::new(clock, utc_start_ns, options.paths.clone(), Config::DEFAULT.names);
-        // Names the SIDs as the recording machine did.
-        formatter.account_names(Box::new(workload.accounts.clone()));
-        (formatter, JsonCounts::default())
-    });
+    let json = (options.format == Format::Json)
+        .then(|| (json_formatter(workload, clock, utc_start_ns, &options.paths), JsonCounts::default()));
     // The recording's file facts, named by the stamps the producers write.
     let stamps =
         (json.is_some() && !workload.file_facts.is_empty()).then(|| Arc::new(Stamps::new(workload.events.len())));
@@ -604,8 +660,13 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         json,
         files,
         objects: Arc::clone(&objects),
+        lives: HashMap::new(),
+        thread_starts: workload.thread_starts.clone(),
     };
     let kernel = SimKernel::start(&config, clock, env).map_err(RunError::Pipeline)?;
+    // The watch starts now, before the first record (as DriverEntry reads the system time
+    // before registering the process routine); processes the trace never creates are older.
+    kernel.pipeline().watching_since(clock.start_ticks.max(1));
     if !options.stall_worker.is_zero() {
         kernel.stall_each_run(options.stall_worker);
     }

@@ -15,6 +15,7 @@
 
 use crate::workload::{Accounts, Item, Timed, Workload, utf16};
 use notifyring::event::ClientId;
+use notifyring::user::starts::{StartPlace, StartRegion, ThreadStart};
 use notifyring::worker::token::TokenFacts;
 use std::collections::HashMap;
 
@@ -656,7 +657,12 @@ fn background(rng: &mut Rng, ids: &mut Ids, t0: u64, out: &mut Vec<Timed>) {
         let (pid, _) = *rng.pick(RESIDENT);
         let tid = ids.tid(rng);
         let t = t0 + rng.below(10_000_000);
-        let creator = ClientId { pid, tid: 8 + 4 * rng.below(20) };
+        let own = ClientId { pid, tid: 8 + 4 * rng.below(20) };
+        // Now and then (by thread id, so the random sequence stays as it was) a thread
+        // comes from Explorer instead: an injection into a process that was running before
+        // the driver, which the worker tells remote by that process's age.
+        let injected = tid.is_multiple_of(256) && pid != EXPLORER && pid != notifyring::worker::SYSTEM_PID;
+        let creator = if injected { ClientId { pid: EXPLORER, tid: 9_004 } } else { own };
         out.push(Timed { t_ns: t, item: Item::ThreadCreate { pid, tid, creator } });
         out.push(Timed { t_ns: t + rng.between(100_000, 9_000_000), item: Item::ThreadExit { pid, tid } });
     }
@@ -706,6 +712,7 @@ pub fn generate(seed: u64, events: usize) -> Workload {
     let processes =
         RESIDENT.iter().filter(|(_, image)| !image.is_empty()).map(|(pid, image)| (*pid, utf16(image))).collect();
     let (tokens, accounts) = tokens(&all);
+    let (thread_starts, start_places) = starts(&all);
     Workload {
         events: all,
         processes,
@@ -714,10 +721,46 @@ pub fn generate(seed: u64, events: usize) -> Workload {
         file_facts: HashMap::new(),
         tokens,
         accounts,
+        thread_starts,
+        start_places,
         sources: vec![format!("synthetic workload (seed {seed}, {events} events)")],
         malformed: Vec::new(),
         malformed_lines: 0,
     }
+}
+
+/// Start facts by (pid, tid), and their places by (pid, address): see [`Workload`].
+type Starts = (HashMap<(u64, u64), ThreadStart>, HashMap<(u64, u64), StartPlace>);
+
+/// Start addresses for the threads another process creates, by creator, as the recordings
+/// show them: csrss.exe's console control threads start at `KERNELBASE!CtrlRoutine`,
+/// Explorer's "injections" in private memory (outside every image). First threads have
+/// none: the worker never asks for theirs.
+fn starts(events: &[Timed]) -> Starts {
+    const CTRL_ROUTINE: u64 = 0x7ff8_9c86_5ea0;
+    const KERNELBASE: u64 = 0x7ff8_9c80_0000;
+    let (mut addresses, mut places) = (HashMap::new(), HashMap::new());
+    for e in events {
+        let Item::ThreadCreate { pid, tid, creator } = e.item else { continue };
+        let (start, place) = match creator.pid {
+            CSRSS => (
+                ThreadStart { address: CTRL_ROUTINE, region: StartRegion::Image { base: KERNELBASE } },
+                StartPlace::Image {
+                    path: "C:\\Windows\\System32\\KernelBase.dll".to_owned(),
+                    function: Some("CtrlRoutine".to_owned()),
+                },
+            ),
+            EXPLORER => (
+                ThreadStart { address: 0x2ba_a070_0000 + ((tid & 0xffff) << 16), region: StartRegion::NoImage },
+                StartPlace::NoImage,
+            ),
+            _ => continue,
+        };
+        let address = start.address;
+        addresses.insert((pid, tid), start);
+        places.insert((pid, address), place);
+    }
+    (addresses, places)
 }
 
 /// Token facts for the synthetic process creates: a service host's children run as

@@ -4,7 +4,10 @@
 //! Null fields are normal and become 0, `false` or "no string". The optional file facts
 //! of process creates and image loads (`original_file_name`, …, `signature_status`: what
 //! Sysmon read from the image file) are kept per event, for the JSON output
-//! (`crate::facts`). A line that does not
+//! (`crate::facts`), and so are a remote thread's start facts (`start_address`,
+//! `start_module`, `start_function`); a thread create with `creator_pid` is created by
+//! that process, and `process_image`/`creator_image` name processes the trace never
+//! creates, for the host's look-ups. A line that does not
 //! fit the schema is skipped and reported as `FILE:LINE: reason`; a file that cannot be
 //! read, is not JSON Lines at all, or holds no event is an error. Nothing here panics
 //! on any input.
@@ -13,6 +16,7 @@ use crate::workload::{Item, Malformed, Timed, Workload};
 use flate2::read::MultiGzDecoder;
 use notifyring::event::ClientId;
 use notifyring::user::facts::FileFacts;
+use notifyring::user::starts::{StartPlace, StartRegion, ThreadStart, parse_start_address};
 use notifyring::worker::token::{TokenFacts, integrity_rid, parse_logon_id};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -93,6 +97,21 @@ struct Line<'a> {
     signature: Option<&'a RawValue>,
     #[serde(borrow)]
     signature_status: Option<&'a RawValue>,
+    /// Optional (thread creates from Sysmon's event 8): the new thread's start address,
+    /// the image holding it and the export at it.
+    #[serde(borrow)]
+    start_address: Option<&'a RawValue>,
+    #[serde(borrow)]
+    start_module: Option<&'a RawValue>,
+    #[serde(borrow)]
+    start_function: Option<&'a RawValue>,
+    /// Optional (thread creates): the process whose thread created this one, and its image.
+    creator_pid: Option<u64>,
+    #[serde(borrow)]
+    creator_image: Option<&'a RawValue>,
+    /// Optional: the image the recording machine gave the event's own process.
+    #[serde(borrow)]
+    process_image: Option<&'a RawValue>,
 }
 
 /// Per-file counts, for the summary.
@@ -175,13 +194,14 @@ fn load_file(path: &Path, offset: u64, workload: &mut Workload) -> Result<FileSt
             }
         }
         match parse_line(text, &mut last_t) {
-            Ok(Parsed { t_ns, item, known, facts, token }) => {
+            Ok(Parsed { t_ns, item, known, facts, token, start }) => {
+                // The first name and the first command line the recording gives a pid: an
+                // image load's `process_image` may name it before a create's
+                // `parent_cmdline` gives its command line.
                 for (pid, image, command_line) in known {
-                    if let std::collections::hash_map::Entry::Vacant(e) = workload.processes.entry(pid) {
-                        e.insert(image);
-                        if let Some(command_line) = command_line {
-                            workload.command_lines.insert(pid, command_line);
-                        }
+                    workload.processes.entry(pid).or_insert(image);
+                    if let Some(command_line) = command_line {
+                        workload.command_lines.entry(pid).or_insert(command_line);
                     }
                 }
                 if let Some(facts) = facts {
@@ -197,6 +217,11 @@ fn load_file(path: &Path, offset: u64, workload: &mut Workload) -> Result<FileSt
                     let (integrity, app_container) = token.integrity.map_or((None, false), |(r, a)| (Some(r), a));
                     let facts = TokenFacts { user, integrity, app_container, logon_id: token.logon_id };
                     workload.tokens.insert(workload.events.len(), facts);
+                }
+                if let (Some((address, place)), Item::ThreadCreate { pid, tid, .. }) = (start, &item) {
+                    let region = if place == StartPlace::NoImage { StartRegion::NoImage } else { StartRegion::Unknown };
+                    workload.thread_starts.insert((*pid, *tid), ThreadStart { address, region });
+                    workload.start_places.insert((*pid, address), place);
                 }
                 workload.events.push(Timed { t_ns: offset.saturating_add(t_ns), item });
                 stats.events += 1;
@@ -243,6 +268,8 @@ struct Parsed {
     known: Known,
     facts: Option<FileFacts>,
     token: Option<RecordedToken>,
+    /// A thread create's start address and its place, as recorded.
+    start: Option<(u64, StartPlace)>,
 }
 
 /// The line's token facts (process creates). A value Sysmon would not write (an
@@ -288,9 +315,13 @@ fn parse_line(text: &str, last_t: &mut u64) -> Result<Parsed, String> {
                 u32::try_from(exit_code).map_err(|_| format!("exit_code {exit_code} does not fit 32 bits"))?;
             Item::ProcessExit { pid, exit_status }
         }
-        Some("thread_create") => {
-            Item::ThreadCreate { pid, tid: line.tid.unwrap_or(0), creator: ClientId { pid, tid: 0 } }
-        }
+        // Created by `creator_pid`'s thread where recorded (its thread id is not), else by
+        // its own process.
+        Some("thread_create") => Item::ThreadCreate {
+            pid,
+            tid: line.tid.unwrap_or(0),
+            creator: ClientId { pid: line.creator_pid.unwrap_or(pid), tid: 0 },
+        },
         Some("thread_exit") => Item::ThreadExit { pid, tid: line.tid.unwrap_or(0) },
         Some("image_load") => Item::ImageLoad {
             pid,
@@ -319,13 +350,42 @@ fn parse_line(text: &str, last_t: &mut u64) -> Result<Parsed, String> {
     {
         known.push((*parent_pid, parent, string(line.parent_cmdline, "parent_cmdline")?));
     }
+    // What the recording machine answered for the event's own process and a thread's
+    // creator: the host's look-up serves it for processes the trace never creates.
+    if let Some(image) = string(line.process_image, "process_image")?
+        && pid != 0
+    {
+        known.push((pid, image, None));
+    }
+    if let (Some(creator), Some(image)) = (line.creator_pid, string(line.creator_image, "creator_image")?)
+        && creator != 0
+    {
+        known.push((creator, image, None));
+    }
     // File facts belong to the events that name an image file.
     let facts = match item {
         Item::ProcessCreate { .. } | Item::ImageLoad { .. } => file_facts(&line)?,
         _ => None,
     };
     let token = if matches!(item, Item::ProcessCreate { .. }) { token(&line)? } else { None };
-    Ok(Parsed { t_ns, item, known, facts, token })
+    let start = if matches!(item, Item::ThreadCreate { .. }) { start(&line)? } else { None };
+    Ok(Parsed { t_ns, item, known, facts, token, start })
+}
+
+/// A thread create's start address and where it lies, as recorded. Without
+/// `start_module` the thread started outside every image: the traces drop Sysmon's empty
+/// `StartModule` and `StartFunction`. A start address that is not `0x` and hex digits
+/// makes the line malformed.
+fn start(line: &Line<'_>) -> Result<Option<(u64, StartPlace)>, String> {
+    let text = |raw, key| string(raw, key).map(|s| s.map(|units| String::from_utf16_lossy(&units)));
+    let Some(address) = text(line.start_address, "start_address")? else { return Ok(None) };
+    let address =
+        parse_start_address(&address).ok_or_else(|| format!("start_address {address:?} is not 0x and hex digits"))?;
+    let place = match text(line.start_module, "start_module")? {
+        Some(path) => StartPlace::Image { path, function: text(line.start_function, "start_function")? },
+        None => StartPlace::NoImage,
+    };
+    Ok(Some((address, place)))
 }
 
 /// The line's file facts, if it has any. A string that is not one makes the line

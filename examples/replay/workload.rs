@@ -5,6 +5,7 @@
 use notifyring::event::{ClientId, Event, Kind};
 use notifyring::user::accounts::AccountNames;
 use notifyring::user::facts::FileFacts;
+use notifyring::user::starts::{StartPlace, ThreadStart};
 use notifyring::worker::token::{Sid, TokenFacts};
 use std::collections::HashMap;
 
@@ -134,6 +135,12 @@ pub struct Workload {
     pub tokens: HashMap<usize, TokenFacts>,
     /// The recording's account names and the SIDs they stand for.
     pub accounts: Accounts,
+    /// A remote thread's start facts as recorded, by (pid, tid): what the simulated kernel
+    /// reads from the thread and the target's memory (outside every image where the
+    /// recording says so; the base of an image is not recorded).
+    pub thread_starts: HashMap<(u64, u64), ThreadStart>,
+    /// Where that address lies, by (pid, address): what user mode learns of it.
+    pub start_places: HashMap<(u64, u64), StartPlace>,
     /// Where the events came from, for the summary.
     pub sources: Vec<String>,
     /// Skipped input lines (at most `trace::MALFORMED_SHOWN_PER_FILE` per file).

@@ -18,6 +18,7 @@ use notifyring::sim::device::{SimLock, VecRead as Buf, VecReads as Queue};
 use notifyring::worker::Delivered;
 use notifyring::worker::format::{self, Clock, Context, LINE_BUF, ProcessName};
 use notifyring::worker::names::{Name, Origin};
+use notifyring::worker::start::{StartRegion, ThreadStart};
 use notifyring::worker::token::{Sid, TokenFacts};
 use notifyring::{ClientId, Event, Stamp};
 use std::collections::BTreeMap;
@@ -59,7 +60,7 @@ fn bytes(data: &[u8]) {
 fn print(entry: &Entry<'_>, clock: Clock) {
     let mut buf = [0u8; LINE_BUF];
     match *entry {
-        Entry::Event { seq, origin, process, record, token, .. } => {
+        Entry::Event { seq, origin, process, record, token, start, .. } => {
             let mut name = Name::EMPTY;
             let ctx = Context {
                 seq,
@@ -68,6 +69,7 @@ fn print(entry: &Entry<'_>, clock: Clock) {
                 process: process.name_in(&mut name),
                 origin,
                 token: token.as_ref(),
+                start,
             };
             format::record(&record, &ctx, &mut buf, |l| check_line(&l));
         }
@@ -90,11 +92,13 @@ fn take(seen: &mut Seen, bytes: &[u8], clock: Clock) {
         let entry = entry.expect("a read's entries decode");
         print(&entry, clock);
         let seq = match entry {
-            Entry::Event { seq, bytes, token, .. } => {
+            Entry::Event { seq, bytes, token, start, .. } => {
                 assert_eq!(record::held(bytes), None, "a kernel address on the wire");
-                // The record as it left, then its token facts' wire form (if any).
+                // The record as it left, then its token facts' wire form and its start
+                // address (if any).
                 let mut got = bytes.to_vec();
                 got.extend(token.map(|t| wire::token_bytes(&t)).iter().flatten());
+                got.extend(start.map(start_bytes).iter().flatten());
                 assert!(seen.events.insert(seq, got).is_none(), "position {seq} twice");
                 seq
             }
@@ -107,6 +111,18 @@ fn take(seen: &mut Seen, bytes: &[u8], clock: Clock) {
         assert!(last.is_none_or(|l| seq > l), "entries in stream order");
         last = Some(seq);
     }
+}
+
+/// Start facts as their 16 wire bytes (address, image base or 0), for comparing streams.
+fn start_bytes(start: ThreadStart) -> [u8; 16] {
+    let base = match start.region {
+        StartRegion::Image { base } => base,
+        StartRegion::Unknown | StartRegion::NoImage => 0,
+    };
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&start.address.to_le_bytes());
+    b[8..].copy_from_slice(&base.to_le_bytes());
+    b
 }
 
 /// One event as the worker delivers it: a thread create, an image load, or a process
@@ -194,6 +210,15 @@ fn channel(input: &mut Input<'_>) {
                     2 => ProcessName::Unknown,
                     _ => ProcessName::NotApplicable,
                 };
+                let start = input.bool().then(|| ThreadStart {
+                    address: input.u64(),
+                    region: match input.u8() % 3 {
+                        0 => StartRegion::Unknown,
+                        1 => StartRegion::NoImage,
+                        // A base of 0 is "no image" on the wire: never an image's base.
+                        _ => StartRegion::Image { base: input.u64().max(1) },
+                    },
+                });
                 let d = Delivered {
                     seq,
                     record: &rec,
@@ -201,10 +226,12 @@ fn channel(input: &mut Input<'_>) {
                     origin: Origin::Remote,
                     process,
                     token: token.as_ref(),
+                    start,
                 };
                 let mut expected = bytes.clone();
                 record::scrub_held(&mut expected);
                 expected.extend(token.map(|t| wire::token_bytes(&t)).iter().flatten());
+                expected.extend(start.map(start_bytes).iter().flatten());
                 delivered.insert(seq, expected);
                 if let Some((read, n)) = channel.deliver(&queue, &d) {
                     take(&mut seen, &read.0[..n], clock);

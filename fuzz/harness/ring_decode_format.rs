@@ -57,7 +57,15 @@ fn format_record(rec: &record::Record<'_>, seq: u64, clock: Clock, omit: bool, p
     let mut buf = [0u8; LINE_BUF];
     let mut c = Collector { seq: Some(seq), lines: 0 };
     let origin = [Origin::Local, Origin::Initial, Origin::Remote, Origin::Unknown][(seq % 4) as usize];
-    let ctx = Context { seq, clock, omit_command_line: omit, process, origin, token: None };
+    let start = (seq % 8 >= 4).then_some(notifyring::worker::start::ThreadStart {
+        address: seq.rotate_left(40),
+        region: match seq % 3 {
+            0 => notifyring::worker::start::StartRegion::Unknown,
+            1 => notifyring::worker::start::StartRegion::NoImage,
+            _ => notifyring::worker::start::StartRegion::Image { base: seq.rotate_left(24) },
+        },
+    });
+    let ctx = Context { seq, clock, omit_command_line: omit, process, origin, token: None, start };
     format::record(rec, &ctx, &mut buf, |l| c.take(l));
     assert!(c.lines >= 1, "a record prints at least one line");
 }

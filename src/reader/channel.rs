@@ -235,6 +235,7 @@ impl State {
             self.fifo.push(&unit.to_le_bytes());
         }
         self.fifo.push(entry.token);
+        self.fifo.push(entry.start());
         self.fifo.push(entry.record_head());
         self.fifo.push(entry.record_rest);
         self.fifo.push_zeros(entry.pad);

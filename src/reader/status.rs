@@ -14,7 +14,7 @@ use crate::stats::Snapshot;
 use crate::worker::format::micros;
 
 /// Items [`items`] returns.
-pub const ITEMS: usize = 49;
+pub const ITEMS: usize = 50;
 
 /// The inputs: what the driver knows when the IOCTL arrives.
 #[derive(Clone, Copy, Debug)]
@@ -81,6 +81,7 @@ pub fn items(i: &Inputs) -> [(&'static str, u64); ITEMS] {
         ("busy_stops", s.busy_stops),
         ("lookup_failures", s.lookup_failures),
         ("token_failures", s.token_failures),
+        ("start_failures", s.start_failures),
         ("names_dropped", s.names_dropped),
         ("longest_run_us", micros(s.longest_run_ticks, i.frequency)),
         // Not on the statistics line (it would count itself), but a counter all the same.

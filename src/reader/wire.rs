@@ -17,9 +17,12 @@
 //!   0  entry bytes u32  4  tag u8 (1 event, 2 lost)  5 origin u8  6 process u8
 //!   7  event: token facts bytes / 8 (0: none, else 11)
 //!   8  seq u64
-//!   event: 16 name units u16, 18 0 u16, 20 record bytes u32,
-//!          24 name (UTF-16LE), then the token facts (if any), then the record as in the
-//!          ring (`record::decode`) except that a held object's address is zeroed
+//!   event: 16 name units u16, 18 extras u8 (bit 0: start facts follow the token facts;
+//!          bit 1: their region is known), 19 0 u8, 20 record bytes u32,
+//!          24 name (UTF-16LE), then the token facts (if any), then the start facts (if
+//!          bit 0: the thread's start address u64, and the base of the image holding it
+//!          u64, 0 for none), then the record as in the ring (`record::decode`) except
+//!          that a held object's address is zeroed
 //!   token facts (88 bytes): 0 which u8 (bit 0 user, 1 integrity, 2 logon id,
 //!          3 AppContainer), 1 SID bytes u8, 2 0 u16, 4 integrity RID u32,
 //!          8 logon id u64, 16 the user's SID (68 bytes, zero-padded), 84 0 u32
@@ -37,6 +40,7 @@
 use crate::record::{self, Record};
 use crate::worker::format::Clock;
 use crate::worker::names::{NAME_UNITS, Name, Origin};
+use crate::worker::start::{StartRegion, ThreadStart};
 use crate::worker::token::{SID_MAX, Sid, TokenFacts};
 
 /// The device's kernel name.
@@ -60,7 +64,7 @@ pub const IOCTL_STATUS: u32 = (0x22 << 16) | (0x800 << 2);
 pub const STATUS_MAX: usize = 4096;
 
 /// The protocol version a batch and a status reply carry. Bump it on any layout change.
-pub const VERSION: u16 = 2;
+pub const VERSION: u16 = 3;
 /// A batch's first four bytes.
 pub const BATCH_MAGIC: [u8; 4] = *b"NRB1";
 /// A status reply's first four bytes.
@@ -77,12 +81,19 @@ pub const LOST_READER: u8 = 2;
 pub const ENTRY_HEAD: usize = 24;
 /// Bytes of an event's token facts, when it has them.
 pub const TOKEN_BYTES: usize = 88;
+/// Bytes of an event's start facts, when it has them.
+pub const START_BYTES: usize = 16;
+/// Entry extras bit: start facts follow the token facts.
+const EXTRA_START: u8 = 1;
+/// Entry extras bit: the start facts' region is known (their image base, or 0: none).
+const EXTRA_REGION: u8 = 2;
 const _: () = assert!(16 + SID_MAX + 4 == TOKEN_BYTES && TOKEN_BYTES.is_multiple_of(8));
 /// Bytes of a LOST entry.
 pub const LOST_ENTRY: usize = 24;
 /// The largest event entry: the longest record (both strings at their 32,767-unit
 /// maximum) with the longest name.
-pub const MAX_ENTRY: usize = align8(ENTRY_HEAD + 2 * NAME_UNITS + TOKEN_BYTES + record::HEAD + 4 * 32_767);
+pub const MAX_ENTRY: usize =
+    align8(ENTRY_HEAD + 2 * NAME_UNITS + TOKEN_BYTES + START_BYTES + record::HEAD + 4 * 32_767);
 /// The smallest read the driver accepts: one batch header and the largest entry fit.
 pub const MIN_READ: usize = 256 << 10;
 const _: () = assert!(BATCH_HEADER + MAX_ENTRY <= MIN_READ);
@@ -156,6 +167,8 @@ pub(crate) struct EventEntry<'a> {
     pub head: [u8; ENTRY_HEAD],
     pub name: &'a [u16],
     pub token: &'a [u8],
+    pub start: [u8; START_BYTES],
+    pub start_len: usize,
     pub record_head: [u8; record::HEAD],
     pub record_head_len: usize,
     pub record_rest: &'a [u8],
@@ -168,9 +181,15 @@ impl EventEntry<'_> {
         ENTRY_HEAD
             .wrapping_add(self.name.len().wrapping_mul(2))
             .wrapping_add(self.token.len())
+            .wrapping_add(self.start_len)
             .wrapping_add(self.record_head_len)
             .wrapping_add(self.record_rest.len())
             .wrapping_add(self.pad)
+    }
+
+    /// The start address as it goes out (empty if the event has none).
+    pub fn start(&self) -> &[u8] {
+        self.start.get(..self.start_len).unwrap_or(&[])
     }
 
     /// The record's head as it goes out.
@@ -205,6 +224,18 @@ pub fn token_bytes(token: &TokenFacts) -> [u8; TOKEN_BYTES] {
     b
 }
 
+/// The wire form of start facts (zeros for none).
+fn start_bytes(start: Option<ThreadStart>) -> [u8; START_BYTES] {
+    let mut b = [0u8; START_BYTES];
+    if let Some(start) = start {
+        put(&mut b, 0, &start.address.to_le_bytes());
+        if let StartRegion::Image { base } = start.region {
+            put(&mut b, 8, &base.to_le_bytes());
+        }
+    }
+    b
+}
+
 /// Token facts from their wire form; `None` if they are malformed.
 fn parse_token(b: &[u8]) -> Option<TokenFacts> {
     let which = *b.first()?;
@@ -234,9 +265,14 @@ pub(crate) fn event_entry<'a>(d: &crate::worker::Delivered<'a>, token: &'a [u8])
         ProcessName::NoImageFile => (2, &[]),
         ProcessName::Unknown => (3, &[]),
     };
-    // Bounded by the ring's record size, NAME_UNITS and TOKEN_BYTES: far from overflowing.
-    let unpadded =
-        ENTRY_HEAD.wrapping_add(name.len().wrapping_mul(2)).wrapping_add(token.len()).wrapping_add(d.bytes.len());
+    let start_len = if d.start.is_some() { START_BYTES } else { 0 };
+    // Bounded by the ring's record size, NAME_UNITS, TOKEN_BYTES and START_BYTES: far
+    // from overflowing.
+    let unpadded = ENTRY_HEAD
+        .wrapping_add(name.len().wrapping_mul(2))
+        .wrapping_add(token.len())
+        .wrapping_add(start_len)
+        .wrapping_add(d.bytes.len());
     let total = unpadded.wrapping_add(7) & !7;
     let mut head = [0u8; ENTRY_HEAD];
     put(&mut head, 0, &u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
@@ -244,6 +280,12 @@ pub(crate) fn event_entry<'a>(d: &crate::worker::Delivered<'a>, token: &'a [u8])
     put(&mut head, 4, &[TAG_EVENT, origin_byte(d.origin), process, token_words]);
     put(&mut head, 8, &d.seq.to_le_bytes());
     put(&mut head, 16, &u16::try_from(name.len()).unwrap_or(0).to_le_bytes());
+    let extras = match d.start.map(|s| s.region) {
+        None => 0,
+        Some(StartRegion::Unknown) => EXTRA_START,
+        Some(_) => EXTRA_START | EXTRA_REGION,
+    };
+    put(&mut head, 18, &[extras]);
     put(&mut head, 20, &u32::try_from(d.bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
     // The held object's address stays in the kernel.
     let split = d.bytes.len().min(record::HEAD);
@@ -255,6 +297,8 @@ pub(crate) fn event_entry<'a>(d: &crate::worker::Delivered<'a>, token: &'a [u8])
         head,
         name,
         token,
+        start: start_bytes(d.start),
+        start_len,
         record_head,
         record_head_len: split,
         record_rest,
@@ -385,6 +429,8 @@ pub enum Entry<'a> {
         record: Record<'a>,
         /// A process create's token facts.
         token: Option<TokenFacts>,
+        /// A thread from another process: where it starts, where read.
+        start: Option<ThreadStart>,
     },
     /// `count` events lost just before stream position `seq + 1`.
     Lost {
@@ -477,8 +523,22 @@ fn parse_entry(body: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
                 TOKEN_BYTES => Some(parse_token(entry.get(token_at..token_at.checked_add(TOKEN_BYTES)?)?)?),
                 _ => return None,
             };
-            let start = token_at.wrapping_add(usize::from(token_words).wrapping_mul(8));
-            let bytes = entry.get(start..start.checked_add(record_bytes)?)?;
+            let start_at = token_at.wrapping_add(usize::from(token_words).wrapping_mul(8));
+            let extras = *entry.get(18)?;
+            let (start, record_at) = if extras == 0 {
+                (None, start_at)
+            } else {
+                let address = le64(entry, start_at)?;
+                let base = le64(entry, start_at.checked_add(8)?)?;
+                let region = match (extras, base) {
+                    (EXTRA_START, 0) => StartRegion::Unknown,
+                    (x, 0) if x == EXTRA_START | EXTRA_REGION => StartRegion::NoImage,
+                    (x, base) if x == EXTRA_START | EXTRA_REGION => StartRegion::Image { base },
+                    _ => return None,
+                };
+                (Some(ThreadStart { address, region }), start_at.checked_add(START_BYTES)?)
+            };
+            let bytes = entry.get(record_at..record_at.checked_add(record_bytes)?)?;
             let process = match process {
                 0 => Process::NotApplicable,
                 1 => Process::Known(name),
@@ -487,7 +547,7 @@ fn parse_entry(body: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
                 _ => return None,
             };
             let record = record::decode(bytes).ok()?;
-            Some((Entry::Event { seq, origin: origin_of(origin)?, process, bytes, record, token }, len))
+            Some((Entry::Event { seq, origin: origin_of(origin)?, process, bytes, record, token, start }, len))
         }
         _ => None,
     }

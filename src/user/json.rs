@@ -36,6 +36,7 @@ use std::collections::HashMap;
 use super::accounts::{AccountNames, NoAccountNames};
 use super::facts::{FileEvent, FileFacts, FileFactsSource, NoFileFacts};
 use super::paths::PathMap;
+use super::starts::{NoStartPlaces, StartPlace, StartPlaces, StartRegion, ThreadStart, start_address};
 use crate::record::{Detail, Record, Text};
 use crate::worker::Delivered;
 use crate::worker::format::Clock;
@@ -113,6 +114,9 @@ pub struct Counters {
     pub lookup_failures: u64,
     /// User SIDs with no account name (`User` is then the SID).
     pub accounts_unresolved: u64,
+    /// Start addresses whose place could not be said (`StartModule` and `StartFunction`
+    /// absent).
+    pub start_places_unknown: u64,
 }
 
 /// Where the formatter names user SIDs.
@@ -124,10 +128,20 @@ impl core::fmt::Debug for Accounts {
     }
 }
 
+/// Where the formatter learns a start address's place.
+struct Starts(Box<dyn StartPlaces + Send>);
+
+impl core::fmt::Debug for Starts {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Starts")
+    }
+}
+
 /// The JSON formatter and what it remembers between events.
 #[derive(Debug)]
 pub struct JsonFormatter {
     accounts: Accounts,
+    starts: Starts,
     processes: Processes,
     paths: PathMap,
     clock: Clock,
@@ -243,6 +257,7 @@ impl JsonFormatter {
     pub fn new(clock: Clock, utc_start_ns: u128, paths: PathMap, processes: usize) -> Self {
         Self {
             accounts: Accounts(Box::new(NoAccountNames)),
+            starts: Starts(Box::new(NoStartPlaces)),
             processes: Processes::new(processes),
             paths,
             clock,
@@ -262,6 +277,12 @@ impl JsonFormatter {
     /// Where `User` gets its account names (default: none, `User` is the SID).
     pub fn account_names(&mut self, names: Box<dyn AccountNames + Send>) {
         self.accounts = Accounts(names);
+    }
+
+    /// Where `StartModule` and `StartFunction` come from (default: nowhere, so only
+    /// `StartAddress` is printed).
+    pub fn start_places(&mut self, places: Box<dyn StartPlaces + Send>) {
+        self.starts = Starts(places);
     }
 
     /// What was counted so far.
@@ -342,7 +363,7 @@ impl JsonFormatter {
         o.str("UtcTime", &self.utc(rec.stamp.ticks));
         match rec.detail {
             Detail::ProcessCreate { .. } => self.process_create(&mut o, rec, d.token, &mut lookup, files),
-            Detail::ThreadCreate { .. } => self.thread_create(&mut o, rec, d.origin, &mut lookup),
+            Detail::ThreadCreate { .. } => self.thread_create(&mut o, rec, d.origin, d.start, &mut lookup),
             Detail::ImageLoad { .. } => self.image_load(&mut o, rec, &mut lookup, files),
             _ => self.other(&mut o, rec, &mut lookup),
         }
@@ -476,6 +497,7 @@ impl JsonFormatter {
         o: &mut Object,
         rec: &Record<'_>,
         origin: Origin,
+        start: Option<ThreadStart>,
         lookup: &mut impl FnMut(u64) -> Option<HostProcess>,
     ) {
         let Detail::ThreadCreate { tid, creator } = rec.detail else { return };
@@ -489,6 +511,7 @@ impl JsonFormatter {
                 o.str("TargetImage", &image);
             }
             o.num("NewThreadId", tid);
+            self.start(o, rec.pid, start);
             if let Some(user) = self.user_of(creator.pid) {
                 o.str("SourceUser", &user);
             }
@@ -513,6 +536,32 @@ impl JsonFormatter {
                 Origin::Local | Origin::Remote => "no",
             },
         );
+        self.start(o, rec.pid, start);
+    }
+
+    /// `StartAddress` and, where its place is known, `StartModule` and `StartFunction`
+    /// (empty strings for a start outside every image, as Sysmon writes them: the kernel's
+    /// answer suffices for that).
+    fn start(&mut self, o: &mut Object, pid: u64, start: Option<ThreadStart>) {
+        let Some(start) = start else { return };
+        o.str("StartAddress", &start_address(start.address));
+        let place = match start.region {
+            StartRegion::NoImage => Some(StartPlace::NoImage),
+            StartRegion::Image { .. } | StartRegion::Unknown => self.starts.0.start_place(pid, &start),
+        };
+        match place {
+            Some(StartPlace::Image { path, function }) => {
+                o.str("StartModule", &self.paths.win32(&path));
+                if let Some(function) = function {
+                    o.str("StartFunction", &function);
+                }
+            }
+            Some(StartPlace::NoImage) => {
+                o.str("StartModule", "");
+                o.str("StartFunction", "");
+            }
+            None => self.counters.start_places_unknown += 1,
+        }
     }
 
     /// `EventID` 6 (a kernel-mode image: `Hashes` and the signature, no version

@@ -12,6 +12,8 @@
 //!   IMPHASH), from its bytes;
 //! * [`disk`]: the CLI's [`facts::FileFactsSource`]: those facts read from the file on
 //!   disk, cached by file identity, computed off the event path;
+//! * [`starts`]: where a thread from another process started (the image and export at
+//!   its start address), and where the JSON formatter learns it;
 //! * [`watch`]: the `notifyring` CLI's portable part: a read's batch to text lines or
 //!   JSON, its filters and summary, its errors and exit codes, the status reply as text.
 
@@ -21,4 +23,5 @@ pub mod facts;
 pub mod json;
 pub mod paths;
 pub mod pe;
+pub mod starts;
 pub mod watch;

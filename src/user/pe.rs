@@ -25,6 +25,9 @@
 //!   traces, e.g. for `win32u.dll`), and so does [`Hashes::format`].
 //! * [`Hashes`]: which algorithms, and the `SHA1=…,MD5=…,SHA256=…,IMPHASH=…` string
 //!   (uppercase hex, always in that order, as Sysmon writes it).
+//! * [`export_at`]: the exported function at an address of the mapped image (Sysmon's
+//!   `StartFunction`), from the export directory: a named export whose address is exactly
+//!   that RVA (forwarders name another DLL's function and never match).
 //!
 //! Bad input never panics: anything malformed or truncated makes the affected fact
 //! absent (a property test feeds arbitrary and mutated bytes).
@@ -191,6 +194,28 @@ fn with_pe<'a, T>(
         object::FileKind::Pe64 => f64(&PeFile::parse(data).ok()?),
         _ => None,
     }
+}
+
+// --- Exports ---------------------------------------------------------------------------
+
+/// The name of the function `data` exports at `rva` (an offset into the mapped image).
+///
+/// Where several names share it, the first in the export name table (which is sorted).
+/// `None` if no named export is exactly there, or the file is not a PE.
+#[must_use]
+pub fn export_at(data: &[u8], rva: u32) -> Option<String> {
+    with_pe(data, |f| export_named(f, rva), |f| export_named(f, rva))
+}
+
+fn export_named<Pe: ImageNtHeaders>(file: &PeFile<'_, Pe>, rva: u32) -> Option<String> {
+    let table = file.export_table().ok()??;
+    for (name, index) in table.name_iter() {
+        let Ok(address) = table.address_by_index(u32::from(index)) else { continue };
+        if address == rva && !table.is_forward(address) {
+            return table.name_from_pointer(name).ok().map(|n| String::from_utf8_lossy(n).into_owned());
+        }
+    }
+    None
 }
 
 // --- Imports ---------------------------------------------------------------------------

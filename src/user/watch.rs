@@ -283,7 +283,7 @@ impl Watch {
             found = found.saturating_add(1);
             match entry {
                 Entry::Lost { seq, count, reason } => self.lost(seq, count, reason, &mut out),
-                Entry::Event { seq, origin, process, bytes, record, token } => {
+                Entry::Event { seq, origin, process, bytes, record, token, start } => {
                     let mut name = Name::EMPTY;
                     let d = Delivered {
                         seq,
@@ -292,6 +292,7 @@ impl Watch {
                         origin,
                         process: process.name_in(&mut name),
                         token: token.as_ref(),
+                        start,
                     };
                     self.event(&d, process, (batch.clock, omitted), &mut lookup, &mut out);
                 }
@@ -361,6 +362,7 @@ impl Watch {
             process: d.process,
             origin: d.origin,
             token: d.token,
+            start: d.start,
         };
         format::record(d.record, &ctx, &mut self.line, |l| out(ascii(l.text())));
     }

@@ -22,6 +22,7 @@
 use crate::record::{Detail, Record, Text};
 use crate::stats::Snapshot;
 use crate::worker::names::{Name, Origin};
+use crate::worker::start::{StartRegion, ThreadStart};
 
 /// Longest physical line in bytes, without its NUL.
 pub const LINE_MAX: usize = 511;
@@ -287,6 +288,9 @@ pub struct Context<'n> {
     pub origin: Origin,
     /// A process create's token facts (`user=`, `integrity=`, `logon=`), if read.
     pub token: Option<&'n super::token::TokenFacts>,
+    /// A thread from another process: its start address (`start=`) and the image base it
+    /// lies in (`start_image=`, `-` for none), if read.
+    pub start: Option<ThreadStart>,
 }
 
 /// The worker's knowledge of a record's process, for the `proc=` field.
@@ -402,6 +406,18 @@ pub fn record(rec: &Record<'_>, ctx: &Context<'_>, buf: &mut [u8; LINE_BUF], out
                 Origin::Remote => b" remote=1",
                 Origin::Unknown => b" remote=?",
             });
+            if let Some(start) = ctx.start {
+                l.put(b" ");
+                l.key_hex(b"start=", start.address, 1);
+                match start.region {
+                    StartRegion::Unknown => {}
+                    StartRegion::NoImage => l.put(b" start_image=-"),
+                    StartRegion::Image { base } => {
+                        l.put(b" ");
+                        l.key_hex(b"start_image=", base, 1);
+                    }
+                }
+            }
         }
         Detail::ThreadExit { tid } => {
             l.put(b" ");
@@ -486,6 +502,7 @@ pub fn stats(
     l.key_dec(b" busy_stops=", s.busy_stops);
     l.key_dec(b" lookup_failures=", s.lookup_failures);
     l.key_dec(b" token_failures=", s.token_failures);
+    l.key_dec(b" start_failures=", s.start_failures);
     l.key_dec(b" names_dropped=", s.names_dropped);
     l.key_dec(b" longest_run_us=", micros(s.longest_run_ticks, clock.frequency));
     l.finish();

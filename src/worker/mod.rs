@@ -30,6 +30,7 @@
 
 pub mod format;
 pub mod names;
+pub mod start;
 pub mod token;
 
 use crate::config::Config;
@@ -40,6 +41,7 @@ use crate::schedule::WorkQueue;
 use crate::stats::{self, Snapshot, Stats};
 use format::{Clock, Context, LINE_BUF, Line, ProcessName};
 use names::{Entry, Lookup, Name, Names, Origin};
+use start::ThreadStart;
 use token::TokenFacts;
 
 /// What the worker needs from its host.
@@ -61,6 +63,22 @@ pub trait WorkerEnv {
     /// Default: no token facts, no failures (a host that has no tokens).
     fn process_token(&mut self, _object: u64, _facts: &mut TokenFacts) -> u32 {
         0
+    }
+    /// When the process `pid` now names was created, as the system time (`KeQuerySystemTime`'s
+    /// clock: 100 ns units since 1601) its creation was stamped with; `None` if the look-up
+    /// failed (no such process any more). Asked only about a thread that another process
+    /// created in `pid` when the worker did not see `pid` created: a process created before
+    /// the driver started watching ([`Pipeline::watching_since`]) had its first thread then
+    /// too. Default: `None` (the host cannot say).
+    fn process_created(&mut self, _pid: u64) -> Option<u64> {
+        None
+    }
+    /// Where the new thread `tid` of process `pid` starts: its Win32 start address and
+    /// what `pid`'s memory holds there; `None` if the address cannot be read (the thread is
+    /// gone, or `tid` now names a thread of another process). Asked for every thread
+    /// created by another process that is not a new process's first. Default: `None`.
+    fn thread_start(&mut self, _pid: u64, _tid: u64) -> Option<ThreadStart> {
+        None
     }
     /// Drops the reference the process callback took on `object`
     /// ([`Pipeline::record_holding`]): called exactly once for every record that holds
@@ -96,6 +114,9 @@ pub struct Delivered<'a> {
     pub process: ProcessName<'a>,
     /// A process create's token facts, read through the reference the record held.
     pub token: Option<&'a TokenFacts>,
+    /// A thread from another process (remote, or undecided): where it starts, where the
+    /// host could read it.
+    pub start: Option<ThreadStart>,
 }
 
 /// The process every Windows since XP runs as pid 4; it has no image file, and
@@ -110,6 +131,9 @@ pub struct WorkerState {
     seq: u64,
     /// Events reported lost so far (the pid table compares against it).
     losses: u64,
+    /// The system time just before the process routine was registered (0: unknown), as
+    /// [`Pipeline::watching_since`] set it; read at the start of each run.
+    watch_start: u64,
     clock: Clock,
     batch: u32,
     /// A run stops printing once it has run this long (and printed at least a line).
@@ -136,6 +160,8 @@ struct Head {
     muted: bool,
     /// The token facts read when it was taken (its reference is already dropped).
     token: Option<TokenFacts>,
+    /// The thread's start facts, read when it was taken.
+    start: Option<ThreadStart>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -144,6 +170,12 @@ struct Run {
     lines: u32,
     /// Whether the budget is spent (set by the first line refused).
     spent: bool,
+}
+
+/// What [`WorkerState::learn`] decided about a record.
+struct Learnt {
+    origin: Origin,
+    start: Option<ThreadStart>,
 }
 
 /// What the merge takes next.
@@ -167,6 +199,7 @@ impl WorkerState {
             line: [0; LINE_BUF],
             seq: 0,
             losses: 0,
+            watch_start: 0,
             clock,
             batch: config.batch.max(1),
             budget_ticks: u64::from(config.run_budget_ms).saturating_mul(clock.frequency) / 1000,
@@ -324,10 +357,11 @@ impl WorkerState {
                 l.finish();
                 return true;
             };
-            let origin = self.learn(rec, stats, env);
+            let Learnt { origin, start } = self.learn(rec, stats, env);
             let process = process_name(&self.names, rec);
-            env.delivered(&Delivered { seq: self.seq, record: rec, bytes, origin, process, token: token.as_ref() });
-            Head { ring, seq: self.seq, origin, printed: 0, muted, token }
+            let token_ref = token.as_ref();
+            env.delivered(&Delivered { seq: self.seq, record: rec, bytes, origin, process, token: token_ref, start });
+            Head { ring, seq: self.seq, origin, printed: 0, muted, token, start }
         };
         // A kept record decoded when it was first visited, so this cannot fail.
         let Ok(rec) = decoded else { return true };
@@ -339,6 +373,7 @@ impl WorkerState {
             process,
             origin: head.origin,
             token: head.token.as_ref(),
+            start: head.start,
         };
         // Lines before `head.printed` went out in an earlier run; formatting is
         // deterministic, so they are formatted again and skipped. A muted record is not
@@ -384,18 +419,20 @@ impl WorkerState {
     }
 
     /// What the worker learns from a record before printing it (once per record): the
-    /// pid table's name and thread facts. Returns a thread-create's origin.
-    fn learn(&mut self, rec: &Record<'_>, stats: &Stats, env: &mut impl WorkerEnv) -> Origin {
+    /// pid table's name and thread facts; for a thread-create, its origin and, for one from
+    /// another process, its start address.
+    fn learn(&mut self, rec: &Record<'_>, stats: &Stats, env: &mut impl WorkerEnv) -> Learnt {
         use record::Detail;
+        const LOCAL: Learnt = Learnt { origin: Origin::Local, start: None };
         match rec.detail {
             Detail::ProcessCreate { creator, .. } => {
                 let name = rec.image.map(|t| Name::from_path(t.units()));
                 if !self.names.insert_created(rec.pid, name.as_ref(), creator, self.losses) {
                     stats::bump(&stats.worker.names_dropped);
                 }
-                return Origin::Local;
+                return LOCAL;
             }
-            Detail::ImageLoad { .. } if rec.pid == 0 => return Origin::Local,
+            Detail::ImageLoad { .. } if rec.pid == 0 => return LOCAL,
             _ => {}
         }
         if matches!(self.names.get(rec.pid), Entry::Unseen) {
@@ -415,12 +452,41 @@ impl WorkerState {
             }
         }
         match rec.detail {
-            Detail::ThreadCreate { creator, .. } => self.names.thread_origin(rec.pid, creator, self.losses),
+            Detail::ThreadCreate { tid, creator } => {
+                let mut origin = self.names.thread_origin(rec.pid, creator, self.losses);
+                if origin == Origin::Unknown && !self.names.seen_created(rec.pid) {
+                    origin = self.older_than_the_watch(rec.pid, env);
+                }
+                let start = if matches!(origin, Origin::Remote | Origin::Unknown) {
+                    let start = env.thread_start(rec.pid, tid);
+                    if start.is_none() {
+                        stats::bump(&stats.worker.start_failures);
+                    }
+                    start
+                } else {
+                    None
+                };
+                Learnt { origin, start }
+            }
             Detail::ThreadExit { .. } => {
                 self.names.note_thread(rec.pid);
-                Origin::Local
+                LOCAL
             }
-            _ => Origin::Local,
+            _ => LOCAL,
+        }
+    }
+
+    /// A thread created in `pid` by another process, when the worker did not see `pid`
+    /// created: `Remote` if `pid` was created before the watch started (it had its first
+    /// thread then too), else `Unknown`. Both times come from the same clock, whose ticks
+    /// are coarse (about 15.6 ms): a tie says nothing, and neither does a failed look-up.
+    fn older_than_the_watch(&self, pid: u64, env: &mut impl WorkerEnv) -> Origin {
+        if self.watch_start == 0 {
+            return Origin::Unknown;
+        }
+        match env.process_created(pid) {
+            Some(created) if created < self.watch_start => Origin::Remote,
+            _ => Origin::Unknown,
         }
     }
 
@@ -514,6 +580,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
         stats::bump(&counters.worker.worker_runs);
         let start = env.now_ticks();
         state.run = Run { start, lines: 0, spent: false };
+        state.watch_start = self.watch_start();
         let mut budget = state.batch;
         loop {
             self.raise_high_water();
@@ -563,6 +630,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
             let state = unsafe { &mut *state };
             self.raise_high_water();
             state.run = Run::default();
+            state.watch_start = self.watch_start();
             state.drain(&self.rings, self.stats, env, None);
             state.print_stats(b"final-stats", self.ring_bytes(), self.stats, env);
             self.stats.snapshot()

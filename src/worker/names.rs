@@ -228,6 +228,12 @@ impl Names {
         })
     }
 
+    /// Whether the worker saw `pid`'s process-create record (and has not forgotten it).
+    #[must_use]
+    pub fn seen_created(&self, pid: u64) -> bool {
+        self.find(pid).and_then(|i| self.slots.get(i)).is_some_and(|s| s.creator.is_some())
+    }
+
     /// A thread of `pid` exited: the process has had a thread.
     pub fn note_thread(&mut self, pid: u64) {
         if let Some(s) = self.find(pid).and_then(|i| self.slots.get_mut(i)) {

@@ -3,6 +3,7 @@
 Usage: python3 pefile_facts.py FILE...  -> one JSON object per file, one per line:
 {"path", "imphash" (pefile's get_imphash(), "" if none), "strings" (the version resource in language 0x409, else 0, else the first; its table:
 040904B0, else 040904E4, else the first VarFileInfo Translation's, else the first),
+"exports" ([rva, name] of each named export that is not a forwarder, in name order),
 "error" (pefile could not parse it)}.
 """
 import json
@@ -64,9 +65,17 @@ def strings(pe):
     return out
 
 
+def exports(pe):
+    directory = getattr(pe, "DIRECTORY_ENTRY_EXPORT", None)
+    if directory is None:
+        return []
+    named = [s for s in directory.symbols if s.name and not s.forwarder]
+    return [[s.address, s.name.decode("latin-1")] for s in sorted(named, key=lambda s: s.name)]
+
+
 for path in sys.argv[1:]:
     try:
         pe = pefile.PE(path)
-        print(json.dumps({"path": path, "imphash": pe.get_imphash(), "strings": strings(pe)}))
+        print(json.dumps({"path": path, "imphash": pe.get_imphash(), "strings": strings(pe), "exports": exports(pe)}))
     except Exception as e:  # noqa: BLE001 - reported, the test decides
         print(json.dumps({"path": path, "error": str(e)}))

@@ -7,7 +7,9 @@
 #   the CLI's unit tests, cross-built, pass under Wine (the Windows calls' own tests:
 #   a running child process's image and command line; an unsigned PE that no catalog
 #   lists: a SHA1 catalog context and hash, no catalog, Signed=false/Unavailable; a file
-#   replaced by one of the same size and time has another volume serial/file index);
+#   replaced by one of the same size and time has another volume serial/file index; a
+#   thread start at LoadLibraryW is placed in the image mapped there and named by its
+#   export, one in private memory is outside every image);
 #   `notifyring facts` of Wine's notepad.exe: Signed=false, SignatureStatus=Unavailable;
 #   `notifyring --version` prints the version and exits 0;
 #   `notifyring account SID` prints what Wine's LookupAccountSidW names a SID (Wine 8:
@@ -94,7 +96,8 @@ say "the CLI's unit tests under Wine -> exit $rc: $(grep -E '^test result:' "$OU
 [[ $rc == 0 ]] || fail "the CLI's unit tests failed under Wine (see ${OUT#"$ROOT"/}/unit.txt)"
 for t in sys::tests::a_running_process_has_its_image_and_command_line \
     signature::tests::an_unsigned_file_in_no_catalog_stays_unsigned \
-    sys::tests::a_replaced_file_has_another_identity; do
+    sys::tests::a_replaced_file_has_another_identity \
+    sys::tests::a_thread_start_is_placed_in_its_image_and_named_by_its_export; do
     grep -qxF "test $t ... ok" "$OUT/unit.txt" || fail "$t did not pass under Wine"
     # Again, showing what it says of this Wine.
     "$WINE" "$UNIT" --exact "$t" --nocapture 2>&1 | tr -d '\r' | grep -vE '^(running|test result|$)' | sed 's/^/    /' >&2 || true

@@ -54,6 +54,7 @@ PARAMETERS=(RingBytes=16384 ImagePathCap=260 BatchSize=4 PidTableSize=64 OmitCom
 # why this run never calls it. Any other stubbed import fails step 1.
 declare -A WINE_STUBS_ALLOWED=(
     [PsGetProcessExitStatus]="the process-exit callback's: Wine's PsSetCreateProcessNotifyRoutineEx never calls back"
+    [PsGetProcessCreateTimeQuadPart]="the worker's age check of a remote thread's target: Wine's PsSetCreateThreadNotifyRoutine never calls back"
 )
 APIS=(PsSetCreateProcessNotifyRoutineEx PsSetCreateThreadNotifyRoutine PsSetLoadImageNotifyRoutine)
 KINDS=(process-create process-exit thread-create thread-exit image-load)
@@ -285,7 +286,22 @@ done
 probe=$(grep -m1 '^notifyring: token-probe ' <<<"$lines") || fail "no token-probe line from DriverEntry"
 [[ $probe =~ ^notifyring:\ token-probe\ pid=[0-9]+\ user=S-1-5-21-0-0-0-1000\ integrity=High\ logon=0x0\ failures=0$ ]] ||
     fail "token-probe: expected 'user=S-1-5-21-0-0-0-1000 integrity=High logon=0x0 failures=0' (what Wine's ntdll answers), got: $probe"
-timing "DriverEntry ok: configuration read back, device and link created, ${#APIS[@]} registrations STATUS_SUCCESS; $probe"
+# DriverEntry's thread probe: the worker's thread-start path (src/driver/lookup.rs) on its
+# own thread: PsLookupThreadByThreadId, PsGetThreadProcessId, ObOpenObjectByPointer,
+# ZwQueryInformationThread(ThreadQuerySetWin32StartAddress), then PsLookupProcessByProcessId
+# and ZwQueryVirtualMemory(MemoryBasicInformation) of the address: Wine answers the thread's
+# real start address, which lies in an image (winedevice.exe's thread starts in a DLL).
+thread_probe=$(grep -m1 '^notifyring: thread-probe ' <<<"$lines") || fail "no thread-probe line from DriverEntry"
+[[ $thread_probe =~ ^notifyring:\ thread-probe\ pid=[0-9]+\ tid=[0-9]+\ start=0x[0-9a-f]+\ start_image=0x[0-9a-f]+$ ]] ||
+    fail "thread-probe: expected a start address inside an image, got: $thread_probe"
+# The watch's start: KUSER_SHARED_DATA.SystemTime as the WDK's KeQuerySystemTime macro reads
+# it (Wine emulates the kernel's shared page), 100 ns units since 1601: within a day of now.
+watch=$(grep -m1 '^notifyring: watch-start ' <<<"$lines") || fail "no watch-start line from DriverEntry"
+[[ $watch =~ ^notifyring:\ watch-start\ system-time=([0-9]+)$ ]] || fail "watch-start: $watch"
+now_filetime=$((($(date +%s) + 11644473600) * 10000000))
+((${BASH_REMATCH[1]} > now_filetime - 864000000000 && ${BASH_REMATCH[1]} < now_filetime + 864000000000)) ||
+    fail "watch-start: system time ${BASH_REMATCH[1]} is not within a day of now ($now_filetime)"
+timing "DriverEntry ok: configuration read back, device and link created, ${#APIS[@]} registrations STATUS_SUCCESS; $probe; $thread_probe; $watch"
 # No event has happened yet: a stats line can only come from the periodic timer's DPC
 # (StatsIntervalSeconds=1) waking the worker through the gate.
 wait_line "$start1" '^notifyring: stats delivered=0 ' \
@@ -448,9 +464,10 @@ for kind in "${KINDS[@]}"; do
     [[ $kind != image-load ]] || n=$((n + json_events))
     [[ $(stat_of "$kind") == "$n" ]] || fail "final-stats $kind=$(stat_of "$kind"), but $n $kind events were printed or read"
 done
-# token_failures counts the worker's failed token queries; no process create reaches the
-# worker under Wine (and the probe's are not counted), so it must parse and be 0.
-for counter in lost lost_reported token_failures; do
+# token_failures counts the worker's failed token queries, start_failures its unread start
+# addresses; no process or thread create reaches the worker under Wine (and the probes'
+# are not counted), so they must parse and be 0.
+for counter in lost lost_reported token_failures start_failures; do
     [[ $(stat_of $counter) == 0 ]] || fail "final-stats $counter=$(stat_of $counter) (expected 0)"
 done
 seqs=$(sed -E 's/^notifyring: #([0-9]+) .*/\1/' <<<"$events" | tr '\n' ' ')

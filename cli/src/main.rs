@@ -182,6 +182,12 @@ fn watch(args: &WatchArgs) -> Result<(), CliError> {
     {
         watch = watch.with_account_names(names);
     }
+    // JSON's `StartModule`/`StartFunction`: the file mapped at a thread's start, its export.
+    if args.json
+        && let Some(places) = sys::start_places(sys::path_map())
+    {
+        watch = watch.with_start_places(places);
+    }
     reader.run(&mut watch, &mut out)?;
     out.flush()?;
     eprintln!("{}", watch.summary());

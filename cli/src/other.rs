@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use notifyring::user::disk::{Files, Signature, StdFiles};
 use notifyring::user::paths::PathMap;
+use notifyring::user::starts::StartPlaces;
 use notifyring::user::watch::{CliError, Watch};
 use notifyring::worker::token::Sid;
 
@@ -49,6 +50,11 @@ pub fn signature() -> Option<Box<dyn Signature>> {
 /// Always [`CliError::NotWindows`]: account names come from Windows.
 pub const fn lookup_account(_sid: &Sid) -> Result<String, CliError> {
     Err(CliError::NotWindows)
+}
+
+/// No start places outside Windows: only the kernel's answers are printed.
+pub fn start_places(_paths: PathMap) -> Option<Box<dyn StartPlaces + Send>> {
+    None
 }
 
 /// No account names outside Windows: `User` stays the SID.

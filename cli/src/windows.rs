@@ -22,8 +22,11 @@ use notifyring::user::accounts::{AccountCache, AccountNames};
 use notifyring::user::disk::{FileId, Files, Identity, Signature, StdFiles};
 use notifyring::user::json::HostProcess;
 use notifyring::user::paths::PathMap;
+use notifyring::user::pe::{self, Exports};
+use notifyring::user::starts::{StartPlace, StartPlaces, StartRegion, ThreadStart};
 use notifyring::user::watch::{Anchor, CliError, Watch};
 use notifyring::worker::token::{SID_MAX, Sid};
+use std::collections::HashMap;
 use windows_sys::Wdk::System::Threading::{NtQueryInformationProcess, ProcessCommandLineInformation};
 use windows_sys::Win32::Foundation::{
     CloseHandle, ERROR_INSUFFICIENT_BUFFER, ERROR_IO_PENDING, ERROR_NONE_MAPPED, ERROR_OPERATION_ABORTED, GENERIC_READ,
@@ -38,10 +41,13 @@ use windows_sys::Win32::Storage::FileSystem::{
 };
 use windows_sys::Win32::System::Console::SetConsoleCtrlHandler;
 use windows_sys::Win32::System::IO::{CancelIoEx, DeviceIoControl, GetOverlappedResult, OVERLAPPED};
+use windows_sys::Win32::System::Memory::{MEM_COMMIT, MEM_IMAGE, MEMORY_BASIC_INFORMATION, VirtualQueryEx};
 use windows_sys::Win32::System::Performance::QueryPerformanceCounter;
+use windows_sys::Win32::System::ProcessStatus::K32GetMappedFileNameW;
 use windows_sys::Win32::System::SystemInformation::GetWindowsDirectoryW;
 use windows_sys::Win32::System::Threading::{
-    CreateEventW, OpenProcess, PROCESS_NAME_NATIVE, PROCESS_QUERY_LIMITED_INFORMATION, QueryFullProcessImageNameW,
+    CreateEventW, OpenProcess, PROCESS_NAME_NATIVE, PROCESS_QUERY_INFORMATION, PROCESS_QUERY_LIMITED_INFORMATION,
+    QueryFullProcessImageNameW,
 };
 
 use crate::Output;
@@ -423,6 +429,104 @@ fn until_nul(units: &[u16]) -> String {
     String::from_utf16_lossy(units.split(|&u| u == 0).next().unwrap_or(&[]))
 }
 
+/// Export tables kept at most; past it, the cache starts again.
+const EXPORT_CACHE: usize = 256;
+
+/// Where `watch --json` places a thread's start inside an image: the file Windows maps
+/// at the image's base in the target process (`K32GetMappedFileNameW`) and that file's
+/// export at the address (its export table read from disk once per path, cached). Where
+/// the kernel could not say what lies at the address, `VirtualQueryEx` does. Both need
+/// `PROCESS_QUERY_INFORMATION`, which a protected process (lsass.exe as a PPL) refuses
+/// from user mode: there only the kernel's own answer (the empty pair for a start
+/// outside every image) is printed.
+pub struct WinStartPlaces {
+    paths: PathMap,
+    exports: HashMap<String, Arc<Exports>>,
+}
+
+impl WinStartPlaces {
+    /// A look-up that converts the mapped files' NT paths with `paths`.
+    #[must_use]
+    pub fn new(paths: PathMap) -> Self {
+        Self { paths, exports: HashMap::new() }
+    }
+
+    /// The named exports of the file at `path` (NT form), read once; empty if unreadable.
+    fn exports(&mut self, path: &str) -> Arc<Exports> {
+        if let Some(known) = self.exports.get(path) {
+            return Arc::clone(known);
+        }
+        let win32 = self.paths.win32(path).into_owned();
+        let exports = Arc::new(std::fs::read(&win32).map(|data| pe::exports(&data)).unwrap_or_default());
+        if self.exports.len() >= EXPORT_CACHE {
+            self.exports.clear();
+        }
+        self.exports.insert(path.to_owned(), Arc::clone(&exports));
+        exports
+    }
+}
+
+impl StartPlaces for WinStartPlaces {
+    fn start_place(&mut self, pid: u64, start: &ThreadStart) -> Option<StartPlace> {
+        let pid = u32::try_from(pid).ok()?;
+        // SAFETY: plain call; a null result is handled.
+        let h = unsafe { OpenProcess(PROCESS_QUERY_INFORMATION, 0, pid) };
+        if h.is_null() {
+            return None;
+        }
+        let process = Handle(h);
+        let region = match start.region {
+            StartRegion::Unknown => mapped_region(&process, start.address),
+            known => known,
+        };
+        let base = match region {
+            StartRegion::Image { base } => base,
+            StartRegion::NoImage => return Some(StartPlace::NoImage),
+            StartRegion::Unknown => return None,
+        };
+        let path = mapped_file(&process, base)?;
+        let rva = u32::try_from(start.address.checked_sub(base)?).ok()?;
+        let function = self.exports(&path).at(rva).map(String::from);
+        Some(StartPlace::Image { path, function })
+    }
+}
+
+/// What `process`'s memory holds at `address` (`VirtualQueryEx`), as the kernel would
+/// have said: the image mapped there (its allocation's base), none, or `Unknown` if the
+/// query failed.
+fn mapped_region(process: &Handle, address: u64) -> StartRegion {
+    let mut info = MEMORY_BASIC_INFORMATION::default();
+    let size = std::mem::size_of::<MEMORY_BASIC_INFORMATION>();
+    let Ok(address) = usize::try_from(address) else { return StartRegion::Unknown };
+    // SAFETY: `process` has PROCESS_QUERY_INFORMATION; `info` is writable and `size`
+    // bytes long; the address is only a number to the call.
+    let n = unsafe { VirtualQueryEx(process.0, std::ptr::without_provenance(address), &raw mut info, size) };
+    if n < size {
+        return StartRegion::Unknown;
+    }
+    if info.State == MEM_COMMIT && info.Type == MEM_IMAGE {
+        StartRegion::Image { base: info.AllocationBase.addr() as u64 }
+    } else {
+        StartRegion::NoImage
+    }
+}
+
+/// The NT path of the file mapped at `address` in `process`, if any.
+fn mapped_file(process: &Handle, address: u64) -> Option<String> {
+    let mut buf = vec![0u16; 32_768];
+    let at = std::ptr::without_provenance::<c_void>(usize::try_from(address).ok()?);
+    let len = u32::try_from(buf.len()).ok()?;
+    // SAFETY: `process` has PROCESS_QUERY_INFORMATION; `buf` holds `len` writable units.
+    let n = unsafe { K32GetMappedFileNameW(process.0, at, buf.as_mut_ptr(), len) };
+    (n > 0).then(|| String::from_utf16_lossy(buf.get(..n as usize).unwrap_or(&[])))
+}
+
+/// Where `watch --json` places threads' starts: [`WinStartPlaces`].
+#[allow(clippy::unnecessary_wraps, reason = "the same signature as other.rs's, which has none")]
+pub fn start_places(paths: PathMap) -> Option<Box<dyn StartPlaces + Send>> {
+    Some(Box::new(WinStartPlaces::new(paths)))
+}
+
 /// Where `watch --json` names user SIDs: [`lookup_account`], each SID asked once; a SID
 /// with no name (or a failed look-up) is `None`, and `User` is then the SID.
 #[allow(clippy::unnecessary_wraps, reason = "the same signature as other.rs's, which has none")]
@@ -471,6 +575,65 @@ mod tests {
         // No such process: nothing, not a guess.
         assert_eq!(host_process(u64::from(u32::MAX - 3)), None);
         assert_eq!(host_process(1 << 40), None);
+    }
+
+    /// Run on Windows (or Wine: tools/smoke-wine-cli.sh runs these): a start inside an
+    /// image is placed in the file mapped there and named by that file's export, asked
+    /// with the kernel's image base or without it; private memory is outside every image;
+    /// a process that does not exist places nothing.
+    #[test]
+    fn a_thread_start_is_placed_in_its_image_and_named_by_its_export() {
+        use windows_sys::Win32::System::LibraryLoader::{
+            GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT, GetModuleFileNameW,
+            GetModuleHandleExW, GetModuleHandleW, GetProcAddress,
+        };
+        use windows_sys::Win32::System::Memory::{MEM_RELEASE, MEM_RESERVE, PAGE_READWRITE, VirtualAlloc, VirtualFree};
+        // Where a thread that injects a DLL starts: LoadLibraryW.
+        let kernel32 = wide("kernel32.dll");
+        // SAFETY: a NUL-terminated name; kernel32.dll is loaded in every process.
+        let module = unsafe { GetModuleHandleW(kernel32.as_ptr()) };
+        assert!(!module.is_null(), "kernel32.dll is loaded");
+        // SAFETY: a loaded module and a NUL-terminated ASCII name.
+        let function = unsafe { GetProcAddress(module, c"LoadLibraryW".as_ptr().cast()) }.expect("LoadLibraryW");
+        let address = function as usize as u64;
+        // The image that holds it (kernel32.dll, or kernelbase.dll where it is forwarded).
+        let mut holder = null_mut();
+        let flags = GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT;
+        // SAFETY: with FROM_ADDRESS the name argument is an address inside the module.
+        let ok = unsafe { GetModuleHandleExW(flags, (function as *const c_void).cast(), &raw mut holder) };
+        assert_ne!(ok, 0, "the address lies in a loaded module");
+        let mut file = vec![0u16; 32_768];
+        // SAFETY: `file` holds its length in units; `holder` is a loaded module.
+        let n = unsafe { GetModuleFileNameW(holder, file.as_mut_ptr(), u32::try_from(file.len()).unwrap()) };
+        let file = String::from_utf16_lossy(&file[..n as usize]);
+        let base = holder.addr() as u64;
+        let paths = path_map();
+        let mut places = WinStartPlaces::new(paths.clone());
+        let pid = u64::from(std::process::id());
+        for region in [StartRegion::Unknown, StartRegion::Image { base }] {
+            let place = places.start_place(pid, &ThreadStart { address, region });
+            let Some(StartPlace::Image { path, function }) = place else { panic!("{region:?}: {place:?}") };
+            eprintln!("LoadLibraryW at {address:#x}: {path} ({file}), export {function:?}");
+            // The same file; Windows names it by the same path, Wine 8 by where its builtin
+            // DLL really lies (`\??\Z:\usr\lib\…\kernel32.dll` for C:\windows\system32's).
+            let name = |p: &str| p.rsplit('\\').next().unwrap_or_default().to_ascii_lowercase();
+            assert_eq!(name(&paths.win32(&path)), name(&file), "{region:?}: {path} is not {file}");
+            assert_eq!(function.as_deref(), Some("LoadLibraryW"), "{region:?}");
+        }
+        // One byte in: the image still, but no export starts there.
+        let inside =
+            places.start_place(pid, &ThreadStart { address: address + 1, region: StartRegion::Image { base } });
+        assert!(matches!(inside, Some(StartPlace::Image { function: None, .. })), "{inside:?}");
+        // Private memory, as injected code gets: outside every image.
+        // SAFETY: a fresh committed read-write page, released below.
+        let private = unsafe { VirtualAlloc(null(), 4096, MEM_COMMIT | MEM_RESERVE, PAGE_READWRITE) };
+        assert!(!private.is_null());
+        let place = places.start_place(pid, &ThreadStart::at(private.addr() as u64));
+        // SAFETY: the page allocated above, released once.
+        unsafe { VirtualFree(private, 0, MEM_RELEASE) };
+        assert_eq!(place, Some(StartPlace::NoImage));
+        // No such process: nothing, not a guess.
+        assert_eq!(places.start_place(u64::from(u32::MAX - 3), &ThreadStart::at(address)), None);
     }
 
     /// Run on Windows (or Wine): the identity names the file, not only its size and time.

@@ -11,7 +11,7 @@ use core::ptr;
 
 use wdk_sys::ntddk::{
     IoAllocateWorkItem, IoFreeWorkItem, KeDelayExecutionThread, KeQueryActiveProcessorCountEx, ObfReferenceObject,
-    ZwClose, ZwOpenKey, ZwQueryValueKey,
+    PsGetCurrentProcessId, PsGetCurrentThreadId, ZwClose, ZwOpenKey, ZwQueryValueKey,
 };
 use wdk_sys::{
     _KEY_VALUE_INFORMATION_CLASS, _MODE, BOOLEAN, DRIVER_OBJECT, HANDLE, KEY_READ, KEY_VALUE_PARTIAL_INFORMATION,
@@ -24,14 +24,14 @@ use wdk_sys::{
 use super::queue::{ReadIrp, ReadQueue, SpinLock};
 use super::work_item::{KernelEnv, WorkItemQueue};
 use super::{
-    Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, device, image, install, performance_counter, pool, process, say,
-    system_routine, thread, timer, token, with_unicode,
+    Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, device, image, install, lookup, performance_counter, pool, process,
+    say, system_routine, thread, timer, token, with_unicode,
 };
 use crate::config::{Config, LEVEL_NAME, Sources, VALUE_NAMES};
 use crate::pipeline::{NewError, Pipeline};
 use crate::reader::Channel;
 use crate::reader::wire::{DEVICE_NAME, DOS_NAME};
-use crate::worker::format::Clock;
+use crate::worker::format::{self, Clock};
 
 /// `ALL_PROCESSOR_GROUPS` (0xffff) as the `USHORT` `KeQueryActiveProcessorCountEx` takes.
 const ALL_PROCESSOR_GROUPS_U16: u16 = 0xffff;
@@ -177,7 +177,14 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
     // The worker's token path once, on the current process, before any routine is
     // registered: on Wine, whose process routine never runs, this is its only run.
     token::probe(&mut KernelEnv { driver: published }, level);
+    // Likewise its thread-start path, on this very thread.
+    thread_probe(level);
 
+    // The watch starts now: a process created before this time had its first thread before
+    // it too, so a later thread from another process is remote (`Pipeline::watching_since`).
+    let watch_start = super::system_time();
+    published.pipeline.watching_since(watch_start);
+    say(level, format_args!("watch-start system-time={watch_start}"));
     let wanted = enabled(config.sources);
     let mut registered = [false; 3];
     for ((source, &on), done) in SOURCES.iter().zip(&wanted).zip(&mut registered) {
@@ -275,6 +282,33 @@ fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
     device::delete(driver.device);
     drop(driver);
     true
+}
+
+/// DriverEntry's self-check of the worker's thread-start path (`PASSIVE_LEVEL`): reads
+/// where this very thread starts, as the worker reads a remote thread's, and prints one
+/// line: `notifyring: thread-probe pid=4 tid=… start=0x… start_image=0x…` (`start=?` if it
+/// could not be read).
+fn thread_probe(level: u32) {
+    // SAFETY: no preconditions.
+    let pid = super::id(unsafe { PsGetCurrentProcessId() });
+    // SAFETY: no preconditions.
+    let tid = super::id(unsafe { PsGetCurrentThreadId() });
+    let mut text = [0u8; 64];
+    let mut len = 0;
+    let mut put = |piece: &[u8]| {
+        for &b in piece {
+            if let Some(slot) = text.get_mut(len) {
+                *slot = b;
+                len += 1;
+            }
+        }
+    };
+    match lookup::thread_start(pid, tid) {
+        Some(start) => format::write_start(&start, put),
+        None => put(b" start=?"),
+    }
+    let shown = core::str::from_utf8(text.get(..len).unwrap_or(&[])).unwrap_or("");
+    say(level, format_args!("thread-probe pid={pid} tid={tid}{shown}"));
 }
 
 /// Unload may wait; callbacks never do.

@@ -1,7 +1,8 @@
 //! The Windows layer: it only adapts. DriverEntry/Unload own the kernel objects
 //! (`entry`); one file per notify callback extracts fields and calls
 //! [`Pipeline::record`]; `work_item` runs the worker on the single `IO_WORKITEM`, and
-//! `token` reads a new process's token facts for it; `timer` wakes it periodically for
+//! `token` reads a new process's token facts for it, `lookup` what it asks by id (a
+//! process's image and creation time, where a new thread starts); `timer` wakes it periodically for
 //! the statistics line; `device` is `\Device\NotifyRing` and its dispatch routines,
 //! `queue` the reader's locks and cancel-safe read queue.
 
@@ -10,6 +11,7 @@ extern crate wdk_panic;
 mod device;
 mod entry;
 mod image;
+mod lookup;
 mod pool;
 mod process;
 mod queue;
@@ -149,6 +151,30 @@ fn performance_counter(frequency: Option<&mut u64>) -> u64 {
     }
     // SAFETY: as above.
     unsafe { now.QuadPart }.cast_unsigned()
+}
+
+/// The system time now, as `KeQuerySystemTime` reads it (100 ns units since 1601, the
+/// clock `PsGetProcessCreateTimeQuadPart` stamps processes with). On x64 the WDK's
+/// `KeQuerySystemTime` is a macro: one 8-byte load of `KUSER_SHARED_DATA.SystemTime` at
+/// `KI_USER_SHARED_DATA + 0x14`, which is what this does (an inline `mov`: Rust's
+/// volatile reads want the 8-alignment the field lacks, and read piecewise the compiler
+/// may fold a load into a compare, which Wine's emulation of the page does not handle).
+fn system_time() -> u64 {
+    /// `KI_USER_SHARED_DATA` on x64 (wdm.h), plus `SystemTime`'s offset.
+    const SYSTEM_TIME: u64 = 0xFFFF_F780_0000_0014;
+    let time: u64;
+    // SAFETY: reads 8 bytes of KUSER_SHARED_DATA, mapped read-only at this address in
+    // every process for the system's life; the field lies within one cache line, so the
+    // load is atomic on x64, as the WDK's macro relies on. Touches nothing else.
+    unsafe {
+        core::arch::asm!(
+            "mov {time}, qword ptr [{address}]",
+            address = in(reg) SYSTEM_TIME,
+            time = out(reg) time,
+            options(nostack, readonly, preserves_flags),
+        );
+    }
+    time
 }
 
 /// A kernel routine looked up by name at run time (`PASSIVE_LEVEL`): NULL where this

@@ -1,19 +1,19 @@
 //! The worker's kernel side: the single `IO_WORKITEM`, queued only through the
 //! schedule's gate ([`WorkQueue::queue`]), and its routine, which runs the portable
-//! worker at `PASSIVE_LEVEL` with a [`KernelEnv`] (`DbgPrintEx`, process look-ups, token
-//! facts (`token`), clock, and the reader's channel, whose reads it completes).
+//! worker at `PASSIVE_LEVEL` with a [`KernelEnv`] (`DbgPrintEx`, the look-ups by id
+//! (`lookup`), token facts (`token`), clock, and the reader's channel, whose reads it
+//! completes).
 
 use core::ffi::c_void;
 
-use wdk_sys::ntddk::{
-    ExFreePool, IoQueueWorkItem, ObfDereferenceObject, PsLookupProcessByProcessId, SeLocateProcessImageName,
-};
-use wdk_sys::{_WORK_QUEUE_TYPE, NT_SUCCESS, PDEVICE_OBJECT, PEPROCESS, PIO_WORKITEM, PUNICODE_STRING, PVOID};
+use wdk_sys::ntddk::{IoQueueWorkItem, ObfDereferenceObject};
+use wdk_sys::{_WORK_QUEUE_TYPE, PDEVICE_OBJECT, PEPROCESS, PIO_WORKITEM, PVOID};
 
 use crate::config::DebuggerOutput;
 use crate::schedule::WorkQueue;
 use crate::worker::format::{Line, ProcessName};
 use crate::worker::names::{Lookup, Name};
+use crate::worker::start::ThreadStart;
 use crate::worker::token::TokenFacts;
 use crate::worker::{Delivered, WorkerEnv};
 
@@ -92,19 +92,15 @@ impl WorkerEnv for KernelEnv<'_> {
     }
 
     fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
-        let Ok(pid) = usize::try_from(pid) else { return Lookup::Failed };
-        let mut process: PEPROCESS = core::ptr::null_mut();
-        // SAFETY: PASSIVE_LEVEL; `process` receives a referenced EPROCESS on success.
-        let status = unsafe { PsLookupProcessByProcessId(core::ptr::without_provenance_mut(pid), &raw mut process) };
-        if !NT_SUCCESS(status) {
-            return Lookup::Failed;
-        }
-        // The process exists; without an image name it is one of the minimal processes
-        // (Registry, MemCompression, Secure System, …), which have no image file.
-        let found = if image_name(process, name) { Lookup::Found } else { Lookup::NoImageFile };
-        // SAFETY: drops the reference PsLookupProcessByProcessId took.
-        unsafe { ObfDereferenceObject(process.cast::<c_void>()) };
-        found
+        super::lookup::process_image(pid, name)
+    }
+
+    fn process_created(&mut self, pid: u64) -> Option<u64> {
+        super::lookup::process_created(pid)
+    }
+
+    fn thread_start(&mut self, pid: u64, tid: u64) -> Option<ThreadStart> {
+        super::lookup::thread_start(pid, tid)
     }
 
     fn now_ticks(&mut self) -> u64 {
@@ -129,26 +125,4 @@ impl WorkerEnv for KernelEnv<'_> {
         // no reference outlives the driver.
         let _ = unsafe { ObfDereferenceObject(process) };
     }
-}
-
-/// The file name of `process`'s image, via `SeLocateProcessImageName`.
-fn image_name(process: PEPROCESS, name: &mut Name) -> bool {
-    let mut image: PUNICODE_STRING = core::ptr::null_mut();
-    // SAFETY: `process` is referenced by the caller; on success `image` is a pool
-    // allocation holding a UNICODE_STRING and its buffer, which the caller frees.
-    let status = unsafe { SeLocateProcessImageName(process, &raw mut image) };
-    if !NT_SUCCESS(status) || image.is_null() {
-        return false;
-    }
-    // SAFETY: `image` is valid until the ExFreePool below.
-    let found = match unsafe { super::units(image) } {
-        Some(units) if !units.is_empty() => {
-            *name = Name::from_path(units.iter().copied());
-            true
-        }
-        _ => false,
-    };
-    // SAFETY: SeLocateProcessImageName's allocation, freed once, after its last use.
-    unsafe { ExFreePool(image.cast::<c_void>()) };
-    found
 }

@@ -25,7 +25,7 @@
 //!   traces, e.g. for `win32u.dll`), and so does [`Hashes::format`].
 //! * [`Hashes`]: which algorithms, and the `SHA1=…,MD5=…,SHA256=…,IMPHASH=…` string
 //!   (uppercase hex, always in that order, as Sysmon writes it).
-//! * [`export_at`]: the exported function at an address of the mapped image (Sysmon's
+//! * [`exports`]: the exported function at each address of the mapped image (Sysmon's
 //!   `StartFunction`), from the export directory: a named export whose address is exactly
 //!   that RVA (forwarders name another DLL's function and never match).
 //!
@@ -198,24 +198,54 @@ fn with_pe<'a, T>(
 
 // --- Exports ---------------------------------------------------------------------------
 
-/// The name of the function `data` exports at `rva` (an offset into the mapped image).
-///
-/// Where several names share it, the first in the export name table (which is sorted).
-/// `None` if no named export is exactly there, or the file is not a PE.
-#[must_use]
-pub fn export_at(data: &[u8], rva: u32) -> Option<String> {
-    with_pe(data, |f| export_named(f, rva), |f| export_named(f, rva))
+/// A file's named exports by address: (RVA, name), sorted by RVA, one name per address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Exports(Vec<(u32, String)>);
+
+impl Exports {
+    /// The named function exported at `rva` (an offset into the mapped image), if any.
+    #[must_use]
+    pub fn at(&self, rva: u32) -> Option<&str> {
+        let i = self.0.binary_search_by_key(&rva, |&(a, _)| a).ok()?;
+        self.0.get(i).map(|(_, name)| name.as_str())
+    }
+
+    /// How many addresses have a name.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether none has.
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
-fn export_named<Pe: ImageNtHeaders>(file: &PeFile<'_, Pe>, rva: u32) -> Option<String> {
-    let table = file.export_table().ok()??;
+/// The named exports of `data` (empty for a file that is not a PE or exports nothing).
+///
+/// Where several names share an address, the first in the export name table (which is
+/// sorted) names it. Forwarders name another DLL's function and are left out.
+#[must_use]
+pub fn exports(data: &[u8]) -> Exports {
+    with_pe(data, |f| Some(named_exports(f)), |f| Some(named_exports(f))).unwrap_or_default()
+}
+
+fn named_exports<Pe: ImageNtHeaders>(file: &PeFile<'_, Pe>) -> Exports {
+    let Ok(Some(table)) = file.export_table() else { return Exports::default() };
+    let mut named: Vec<(u32, String)> = Vec::new();
     for (name, index) in table.name_iter() {
         let Ok(address) = table.address_by_index(u32::from(index)) else { continue };
-        if address == rva && !table.is_forward(address) {
-            return table.name_from_pointer(name).ok().map(|n| String::from_utf8_lossy(n).into_owned());
+        let Ok(name) = table.name_from_pointer(name) else { continue };
+        if !table.is_forward(address) {
+            named.push((address, String::from_utf8_lossy(name).into_owned()));
         }
     }
-    None
+    // Stable: names stay in table order within an address, and the first is kept.
+    named.sort_by_key(|&(address, _)| address);
+    named.dedup_by_key(|&mut (address, _)| address);
+    Exports(named)
 }
 
 // --- Imports ---------------------------------------------------------------------------

@@ -27,6 +27,7 @@ use super::accounts::AccountNames;
 use super::facts::{FileFactsSource, NoFileFacts};
 use super::json::{HostProcess, JsonFormatter, LOST_BOTH, LOST_READER_FULL, LOST_RING_FULL};
 use super::paths::PathMap;
+use super::starts::StartPlaces;
 use crate::event::Kind;
 use crate::reader::wire::{self, Batch, Entry, Process, Status, WireError};
 use crate::record::Record;
@@ -190,6 +191,10 @@ pub struct Watch {
     /// Where JSON events' `User` gets its account name, until the formatter is made at
     /// the first batch and takes it (`None` then, or without one: `User` is the SID).
     accounts: Option<Box<dyn AccountNames + Send>>,
+    /// Where JSON events' `StartModule`/`StartFunction` come from, until the formatter
+    /// takes it (without one: only what the kernel knows, `StartAddress` and the empty
+    /// pair for a start outside every image).
+    starts: Option<Box<dyn StartPlaces + Send>>,
     filter: Filter,
     paths: PathMap,
     json: Option<JsonFormatter>,
@@ -205,6 +210,7 @@ impl Watch {
             format,
             files: None,
             accounts: None,
+            starts: None,
             filter,
             paths,
             json: None,
@@ -226,6 +232,14 @@ impl Watch {
     #[must_use]
     pub fn with_account_names(mut self, names: Box<dyn AccountNames + Send>) -> Self {
         self.accounts = Some(names);
+        self
+    }
+
+    /// JSON events place a thread's start inside an image through `places` (the CLI: the
+    /// file Windows maps there, and its exports).
+    #[must_use]
+    pub fn with_start_places(mut self, places: Box<dyn StartPlaces + Send>) -> Self {
+        self.starts = Some(places);
         self
     }
 
@@ -270,6 +284,9 @@ impl Watch {
             let mut json = JsonFormatter::new(batch.clock, start, self.paths.clone(), JSON_PROCESSES);
             if let Some(names) = self.accounts.take() {
                 json.account_names(names);
+            }
+            if let Some(places) = self.starts.take() {
+                json.start_places(places);
             }
             self.json = Some(json);
         }

@@ -353,6 +353,23 @@ fn stamp(lines: &mut Lines<'_, impl FnMut(Line<'_>)>, ticks: u64, clock: Clock) 
     lines.put(piece.get(..len).unwrap_or(&[]));
 }
 
+/// A thread's start facts as its line prints them: ` start=0x…`, then ` start_image=0x…`
+/// (the base of the image holding it), ` start_image=-` (outside every image), or nothing
+/// (not known).
+pub fn write_start(start: &ThreadStart, mut put: impl FnMut(&[u8])) {
+    let mut digits = [0u8; 18];
+    put(b" start=");
+    put(hex(start.address, 1, &mut digits));
+    match start.region {
+        StartRegion::Unknown => {}
+        StartRegion::NoImage => put(b" start_image=-"),
+        StartRegion::Image { base } => {
+            put(b" start_image=");
+            put(hex(base, 1, &mut digits));
+        }
+    }
+}
+
 /// Formats `record` as one logical line (plus continuations) and hands the physical
 /// lines to `out`.
 pub fn record(rec: &Record<'_>, ctx: &Context<'_>, buf: &mut [u8; LINE_BUF], out: impl FnMut(Line<'_>)) {
@@ -406,17 +423,8 @@ pub fn record(rec: &Record<'_>, ctx: &Context<'_>, buf: &mut [u8; LINE_BUF], out
                 Origin::Remote => b" remote=1",
                 Origin::Unknown => b" remote=?",
             });
-            if let Some(start) = ctx.start {
-                l.put(b" ");
-                l.key_hex(b"start=", start.address, 1);
-                match start.region {
-                    StartRegion::Unknown => {}
-                    StartRegion::NoImage => l.put(b" start_image=-"),
-                    StartRegion::Image { base } => {
-                        l.put(b" ");
-                        l.key_hex(b"start_image=", base, 1);
-                    }
-                }
+            if let Some(start) = &ctx.start {
+                write_start(start, |p| l.put(p));
             }
         }
         Detail::ThreadExit { tid } => {

@@ -17,7 +17,7 @@
 //! * [`schedule`]: the gate that queues the single work item at most once.
 //! * [`pipeline`]: the record entry point the callbacks call, and unload.
 //! * [`worker`]: the work item routine: drain in batches, name processes, format, print.
-//! * [`reader`]: the user-mode reader's share of the stream (the device `\\.\NotifyRing`):
+//! * [`reader`]: the user-mode reader's share of the stream (the device `\\.\Global\NotifyRing`):
 //!   its fixed buffer, loss accounting, pending reads, and the versioned wire format.
 //! * [`stats`], [`config`]: counters and settings.
 //! * `driver` (Windows only): DriverEntry/Unload, one file per notify callback, the

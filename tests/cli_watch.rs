@@ -450,7 +450,7 @@ fn win32_errors_map_to_the_documented_exit_codes() {
     assert_eq!(err.to_string(), "notifyring: reading failed: Windows error 1167");
     assert_eq!(
         CliError::from_win32("opening", 2).to_string(),
-        r"notifyring: driver not loaded (\\.\NotifyRing does not exist): start the notifyring service"
+        r"notifyring: driver not loaded (\\.\Global\NotifyRing does not exist): start the notifyring service"
     );
 }
 

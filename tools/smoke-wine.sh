@@ -10,7 +10,8 @@
 #      needs (tools/check-pdb.sh);
 #   2. installs it as a demand-start kernel service in a fresh prefix (sc create, the
 #      README's way), sets Parameters values, starts it: the configuration it read,
-#      the device \Device\NotifyRing and its link created, each registration's status;
+#      the device \Device\NotifyRing and its link \DosDevices\Global\NotifyRing created
+#      (Wine's \??\Global links to \??, as on Windows), each registration's status;
 #   3. starts a second copy in the same service group, i.e. the same winedevice.exe,
 #      which makes Wine call the load-image callback: the worker's `image-load` line
 #      for that driver (callback -> ring -> work item -> DbgPrintEx); the copy's own
@@ -262,7 +263,7 @@ for pair in "${PARAMETERS[@]}"; do
     grep -qE "(^| )$pair( |$)" <<<"${config#notifyring: config }" || fail "configuration line lacks $pair: $config"
 done
 grep -q '^notifyring: pool ' <<<"$lines" || fail "no pool line"
-grep -qxF 'notifyring: device \Device\NotifyRing and link \DosDevices\NotifyRing created; DACL: SYSTEM and Administrators only' \
+grep -qxF 'notifyring: device \Device\NotifyRing and link \DosDevices\Global\NotifyRing created; DACL: SYSTEM and Administrators only' \
     <<<"$lines" || fail "no line saying the device and its link were created"
 for api in "${APIS[@]}"; do
     grep -qx "notifyring: $api: 0x00000000" <<<"$lines" || fail "no successful registration line for $api"

@@ -1,4 +1,4 @@
-//! The Windows calls: open `\\.\NotifyRing`, read batches overlapped until Ctrl+C,
+//! The Windows calls: open `\\.\Global\NotifyRing`, read batches overlapped until Ctrl+C,
 //! ask for the status; and what the JSON output needs to know about the machine (the
 //! drive letters' volumes, the Windows directory, process images and command lines, the clock, the
 //! account names of user SIDs).
@@ -108,7 +108,7 @@ unsafe extern "system" fn on_ctrl(_kind: u32) -> i32 {
 }
 
 impl Reader {
-    /// Opens `\\.\NotifyRing` as its reader (`GENERIC_READ`, overlapped).
+    /// Opens `\\.\Global\NotifyRing` as its reader (`GENERIC_READ`, overlapped).
     ///
     /// # Errors
     /// Driver not loaded, access denied, another reader attached, or another failure.

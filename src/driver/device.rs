@@ -1,4 +1,4 @@
-//! The device `\Device\NotifyRing` (`\\.\NotifyRing` for programs): created with a DACL
+//! The device `\Device\NotifyRing` (`\\.\Global\NotifyRing` for programs): created with a DACL
 //! that admits only SYSTEM and Administrators, and its dispatch routines.
 //!
 //! * `IRP_MJ_CREATE`: an open asking for [`READER_ACCESS`] attaches as the one reader

@@ -1,4 +1,4 @@
-//! Step 6: the user-mode reader's share of the stream (`\\.\NotifyRing`), after the
+//! Step 6: the user-mode reader's share of the stream (`\\.\Global\NotifyRing`), after the
 //! worker.
 //!
 //! The worker hands each delivered record and each loss to the [`Channel`]; the

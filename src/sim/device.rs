@@ -1,4 +1,4 @@
-//! The simulated `\\.\NotifyRing`: the reader's [`Channel`] with the kernel's pieces.
+//! The simulated `\\.\Global\NotifyRing`: the reader's [`Channel`] with the kernel's pieces.
 //!
 //! Those pieces: a lock, a cancel-safe queue of pending reads, opens and handle
 //! cleanup, `CancelIoEx`, and the worker environment that feeds the channel — so that

@@ -375,7 +375,7 @@ fn ascii(bytes: &[u8]) -> &str {
 /// Every way the CLI fails: one line on stderr, and an exit code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CliError {
-    /// `\\.\NotifyRing` does not exist (`ERROR_FILE_NOT_FOUND`, `ERROR_PATH_NOT_FOUND`).
+    /// `\\.\Global\NotifyRing` does not exist (`ERROR_FILE_NOT_FOUND`, `ERROR_PATH_NOT_FOUND`).
     DriverNotLoaded,
     /// Opening it was refused (`ERROR_ACCESS_DENIED`).
     NotElevated,
@@ -399,7 +399,7 @@ pub enum CliError {
     },
     /// Any other Windows error, with what was being done.
     Os {
-        /// What failed (`opening \\.\NotifyRing`, `reading`, …).
+        /// What failed (`opening \\.\Global\NotifyRing`, `reading`, …).
         doing: &'static str,
         /// `GetLastError()`.
         code: u32,

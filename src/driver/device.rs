@@ -37,7 +37,8 @@ use wdk_sys::{
 };
 
 use super::queue::{ReadIrp, complete, read_at, stack_location};
-use super::{Driver, NOTIFYRING_STATS, with_unicode};
+use super::{Driver, NOTIFYRING_STATS, with_name};
+use crate::ntname::NtName;
 use crate::reader::ReadOutcome;
 use crate::reader::status::{Inputs, items};
 use crate::reader::wire::{DEVICE_NAME, DOS_NAME, IOCTL_STATUS, READER_ACCESS, STATUS_MAX, encode_status};
@@ -62,6 +63,11 @@ const _: () = assert!(SID_REVISION == 1);
 const ACL_BYTES: usize =
     size_of::<ACL>() + 2 * offset_of!(ACCESS_ALLOWED_ACE, SidStart) + size_of::<Sid<1>>() + size_of::<Sid<2>>();
 
+/// The device's name and its link's, as the kernel takes them (built at compile time: a
+/// name that did not fit would fail the build).
+const DEVICE: NtName = NtName::of(DEVICE_NAME);
+const LINK: NtName = NtName::of(DOS_NAME);
+
 /// Why creating the device failed: the step and its status.
 pub(super) struct Failed(pub(super) &'static str, pub(super) NTSTATUS);
 
@@ -70,7 +76,7 @@ pub(super) struct Failed(pub(super) &'static str, pub(super) NTSTATUS);
 /// `DO_DEVICE_INITIALIZING` set: [`open`] clears it once the driver is ready.
 pub(super) fn create(driver: &mut DRIVER_OBJECT) -> Result<PDEVICE_OBJECT, Failed> {
     let mut device: PDEVICE_OBJECT = ptr::null_mut();
-    let status = with_unicode(DEVICE_NAME, |name| {
+    let status = with_name(&DEVICE, |name| {
         // SAFETY: PASSIVE_LEVEL in DriverEntry; a named device without extension, not
         // exclusive (status-only handles may be open beside the reader's).
         unsafe {
@@ -94,8 +100,8 @@ pub(super) fn create(driver: &mut DRIVER_OBJECT) -> Result<PDEVICE_OBJECT, Faile
         unsafe { IoDeleteDevice(device) };
         return Err(failed);
     }
-    let status = with_unicode(DOS_NAME, |link| {
-        with_unicode(DEVICE_NAME, |name| {
+    let status = with_name(&LINK, |link| {
+        with_name(&DEVICE, |name| {
             // SAFETY: PASSIVE_LEVEL; both names outlive the call, which copies them.
             unsafe { IoCreateSymbolicLink(link.cast_mut(), name.cast_mut()) }
         })
@@ -120,7 +126,7 @@ pub(super) fn open(device: PDEVICE_OBJECT) {
 pub(super) fn delete(device: PDEVICE_OBJECT) {
     // SAFETY: PASSIVE_LEVEL; the link `create` made. Its status cannot change what
     // follows.
-    let _ = with_unicode(DOS_NAME, |link| unsafe { IoDeleteSymbolicLink(link.cast_mut()) });
+    let _ = with_name(&LINK, |link| unsafe { IoDeleteSymbolicLink(link.cast_mut()) });
     // SAFETY: no handle is open and no IRP outstanding (unload runs only then; a failing
     // DriverEntry never cleared DO_DEVICE_INITIALIZING).
     unsafe { IoDeleteDevice(device) };

@@ -28,6 +28,7 @@ use wdk_sys::{_DPFLTR_TYPE, HANDLE, PCUNICODE_STRING, PDEVICE_OBJECT, PVOID, UNI
 
 use crate::config::{Config, Sources};
 use crate::event::Stamp;
+use crate::ntname::{NAME_UNITS, NtName};
 use crate::pipeline::Pipeline;
 use crate::reader::Channel;
 use crate::stats::Stats;
@@ -152,9 +153,20 @@ fn performance_counter(frequency: Option<&mut u64>) -> u64 {
 }
 
 /// A kernel routine looked up by name at run time (`PASSIVE_LEVEL`): NULL where this
-/// kernel does not export it (older Windows, or Wine).
+/// kernel does not export it (older Windows, or Wine). A name that is no routine name at
+/// all (not ASCII, or longer than [`NAME_UNITS`]) is looked up nowhere: NULL too, which
+/// every caller handles as "absent", and an error line says why.
 fn system_routine(name: &str) -> PVOID {
-    with_unicode(name, |name| {
+    let Some(counted) = NtName::new(name) else {
+        say(ERROR_LEVEL, format_args!("routine name {name} is not ASCII or longer than {NAME_UNITS}: not looked up"));
+        return core::ptr::null_mut();
+    };
+    routine(&counted)
+}
+
+/// [`system_routine`] for a name built at compile time (`NtName::of` in a `const` item).
+fn routine(name: &NtName) -> PVOID {
+    with_name(name, |name| {
         // SAFETY: PASSIVE_LEVEL; `name` is a counted string that outlives the call and
         // that the routine only reads.
         unsafe { MmGetSystemRoutineAddress(name.cast_mut()) }
@@ -240,15 +252,12 @@ impl fmt::Display for Status {
     }
 }
 
-/// Calls `f` with `name` (ASCII, at most 40 characters) as a counted UTF-16 string.
-fn with_unicode<R>(name: &str, f: impl FnOnce(PCUNICODE_STRING) -> R) -> R {
-    let mut units = [0u16; 40];
-    let mut len = 0usize;
-    for (unit, byte) in units.iter_mut().zip(name.bytes()) {
-        *unit = u16::from(byte);
-        len += 1;
-    }
-    let bytes = u16::try_from(len * 2).unwrap_or(0);
+/// Calls `f` with `name` as a counted UTF-16 string. Its buffer is a copy on this stack:
+/// `UNICODE_STRING` declares its buffer writable, though the routines given these names
+/// only read them.
+fn with_name<R>(name: &NtName, f: impl FnOnce(PCUNICODE_STRING) -> R) -> R {
+    let mut units = name.buffer();
+    let bytes = name.bytes();
     let string = UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: units.as_mut_ptr() };
     f(&raw const string)
 }

@@ -311,13 +311,13 @@ impl notifyring::reader::Read for ModelRead {
 #[derive(Default)]
 struct ModelPending(loom::sync::Mutex<Vec<ModelRead>>);
 
-impl notifyring::reader::Pending for ModelPending {
+impl notifyring::reader::Pending<ModelLock> for ModelPending {
     type Read = ModelRead;
-    fn insert(&self, read: ModelRead) -> Result<(), ModelRead> {
+    fn insert(&self, _: &notifyring::reader::Held<'_, ModelLock>, read: ModelRead) -> Result<(), ModelRead> {
         self.0.lock().unwrap().push(read);
         Ok(())
     }
-    fn remove_next(&self) -> Option<ModelRead> {
+    fn remove_next(&self, _: Option<&notifyring::reader::Held<'_, ModelLock>>) -> Option<ModelRead> {
         let mut queue = self.0.lock().unwrap();
         if queue.is_empty() { None } else { Some(queue.remove(0)) }
     }

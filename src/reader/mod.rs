@@ -20,4 +20,4 @@ pub mod channel;
 pub mod status;
 pub mod wire;
 
-pub use channel::{Channel, Lock, Pending, Read, ReadOutcome, ReaderCounters};
+pub use channel::{Channel, Held, Lock, Pending, Read, ReadOutcome, ReaderCounters};

@@ -14,7 +14,7 @@ use std::time::Duration;
 use std::vec::Vec;
 
 use crate::config::DebuggerOutput;
-use crate::reader::{Channel, Lock, Pending, Read, ReadOutcome, ReaderCounters};
+use crate::reader::{Channel, Held, Lock, Pending, Read, ReadOutcome, ReaderCounters};
 use crate::worker::format::{Clock, Line};
 use crate::worker::names::{Lookup, Name};
 use crate::worker::{Delivered, WorkerEnv};
@@ -47,15 +47,15 @@ impl Read for VecRead {
 #[derive(Default)]
 pub struct VecReads(pub core::cell::RefCell<VecDeque<VecRead>>);
 
-impl Pending for VecReads {
+impl<L> Pending<L> for VecReads {
     type Read = VecRead;
 
-    fn insert(&self, read: VecRead) -> Result<(), VecRead> {
+    fn insert(&self, _: &Held<'_, L>, read: VecRead) -> Result<(), VecRead> {
         self.0.borrow_mut().push_back(read);
         Ok(())
     }
 
-    fn remove_next(&self) -> Option<VecRead> {
+    fn remove_next(&self, _: Option<&Held<'_, L>>) -> Option<VecRead> {
         self.0.borrow_mut().pop_front()
     }
 }
@@ -105,15 +105,15 @@ impl Read for SimRead {
 #[derive(Default)]
 pub struct SimPending(Mutex<VecDeque<SimRead>>);
 
-impl Pending for SimPending {
+impl<L> Pending<L> for SimPending {
     type Read = SimRead;
 
-    fn insert(&self, read: SimRead) -> Result<(), SimRead> {
+    fn insert(&self, _: &Held<'_, L>, read: SimRead) -> Result<(), SimRead> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).push_back(read);
         Ok(())
     }
 
-    fn remove_next(&self) -> Option<SimRead> {
+    fn remove_next(&self, _: Option<&Held<'_, L>>) -> Option<SimRead> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
     }
 }
@@ -203,7 +203,7 @@ impl SimDevice {
     /// every pending read cancelled.
     pub fn unload(&self) {
         self.channel.detach_any(&self.pending, |r| r.complete(|_| Completion::Cancelled));
-        while let Some(read) = self.pending.remove_next() {
+        while let Some(read) = Pending::<SimLock>::remove_next(&self.pending, None) {
             read.complete(|_| Completion::Cancelled);
         }
     }

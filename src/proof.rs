@@ -246,6 +246,12 @@ impl Pending<NoLock> for OnePending {
             }
         }
     }
+    fn queued(&self, _: &Held<'_, NoLock>) -> usize {
+        let read = self.0.take();
+        let queued = usize::from(read.is_some());
+        self.0.set(read);
+        queued
+    }
     fn remove_next(&self, _: Option<&Held<'_, NoLock>>) -> Option<ProofRead> {
         self.0.take()
     }

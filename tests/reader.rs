@@ -8,7 +8,8 @@
 //! - a reader attaching mid-stream starts at the next record (earlier ones are not its
 //!   losses); a second reader is refused; detaching cancels pending reads;
 //! - a pending read is completed by the worker, by `CancelIoEx`, by handle cleanup or
-//!   by unload, exactly once, and nothing stays queued;
+//!   by unload, exactly once, and nothing stays queued; at most `MAX_PENDING_READS`
+//!   wait, one more is refused at once;
 //! - `DebuggerOutput` mutes event lines while a reader is attached, or always.
 
 #[path = "stepped/mod.rs"]
@@ -289,6 +290,38 @@ fn an_open_without_a_security_context_becomes_the_reader_by_reading() {
     assert_eq!(r.device.counters().attaches, 2);
     second.close();
     assert_eq!(next.poll(), Some(Completion::Cancelled));
+    assert_eq!(r.device.leaks(), 0);
+}
+
+/// A reader may keep `MAX_PENDING_READS` reads waiting; one more is refused at once
+/// (`STATUS_TOO_MANY_COMMANDS`), which queues nothing. A cancel frees a place; the
+/// worker fills the oldest; closing cancels the rest, each read ending exactly once.
+#[test]
+fn at_most_max_pending_reads_wait_and_one_more_is_refused_at_once() {
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    let reader = r.device.open_reader().unwrap();
+    let waiting: Vec<_> = (0..wire::MAX_PENDING_READS).map(|_| reader.read(MIN_READ)).collect();
+    assert!(waiting.iter().all(|t| t.poll().is_none()), "all wait");
+    let refused = reader.read(MIN_READ);
+    assert_eq!(refused.poll(), Some(Completion::TooMany));
+    assert_eq!(refused.completions(), 1);
+    assert_eq!(r.device.counters().reads_pended, wire::MAX_PENDING_READS as u64, "the refused read never waited");
+    // A cancel frees a place for the next read.
+    waiting[1].cancel();
+    let again = reader.read(MIN_READ);
+    assert_eq!(again.poll(), None, "waits in the freed place");
+    assert_eq!(reader.read(MIN_READ).poll(), Some(Completion::TooMany));
+    // The worker fills the oldest waiting read; the others still wait.
+    r.thread(10, 1);
+    r.run();
+    let mut stream = Stream::default();
+    stream.take(waiting[0].poll());
+    assert_eq!(stream.events.len(), 1);
+    assert!([&waiting[2], &waiting[3], &again].iter().all(|t| t.poll().is_none()));
+    reader.close();
+    for ticket in waiting.iter().skip(1).chain([&again]) {
+        assert_eq!((ticket.poll(), ticket.completions()), (Some(Completion::Cancelled), 1));
+    }
     assert_eq!(r.device.leaks(), 0);
 }
 

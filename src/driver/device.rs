@@ -5,7 +5,9 @@
 //!   (a second is refused with `STATUS_SHARING_VIOLATION`); other opens may only ask for
 //!   the status.
 //! * `IRP_MJ_READ`: a batch from the reader's [`Channel`](crate::reader::Channel), or the
-//!   read waits in the cancel-safe queue until the worker fills it.
+//!   read waits in the cancel-safe queue until the worker fills it; beyond
+//!   [`MAX_PENDING_READS`](crate::reader::wire::MAX_PENDING_READS) waiting reads, one is
+//!   refused with `STATUS_TOO_MANY_COMMANDS`.
 //! * `IRP_MJ_DEVICE_CONTROL` ([`IOCTL_STATUS`]): version, configuration and counters.
 //! * `IRP_MJ_CLEANUP` of the reader's handle detaches it and cancels its pending reads.
 //! * `IRP_MJ_CLOSE` detaches it too, should cleanup not have (Wine sends no cleanup).
@@ -33,7 +35,7 @@ use wdk_sys::{
     PIO_SECURITY_CONTEXT, PIRP, SECURITY_BUILTIN_DOMAIN_RID, SECURITY_DESCRIPTOR, SECURITY_DESCRIPTOR_REVISION,
     SECURITY_LOCAL_SYSTEM_RID, SID_REVISION, STATUS_ACCESS_DENIED, STATUS_BUFFER_TOO_SMALL, STATUS_CANCELLED,
     STATUS_DEVICE_NOT_READY, STATUS_INVALID_DEVICE_REQUEST, STATUS_PENDING, STATUS_SHARING_VIOLATION, STATUS_SUCCESS,
-    WRITE_DAC,
+    STATUS_TOO_MANY_COMMANDS, WRITE_DAC,
 };
 
 use super::queue::{ReadIrp, complete, read_at, stack_location};
@@ -341,6 +343,8 @@ unsafe extern "C" fn read_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTAT
         ReadOutcome::Cancelled(read) => read.complete(STATUS_CANCELLED, 0),
         ReadOutcome::NotReader(read) => read.complete(STATUS_ACCESS_DENIED, 0),
         ReadOutcome::TooSmall(read) => read.complete(STATUS_BUFFER_TOO_SMALL, 0),
+        // wire::MAX_PENDING_READS wait already (see there for why this status).
+        ReadOutcome::TooMany(read) => read.complete(STATUS_TOO_MANY_COMMANDS, 0),
     }
 }
 

@@ -306,6 +306,22 @@ impl Pending<SpinLock> for ReadQueue {
         })
     }
 
+    /// Counted by walking the list: at most `MAX_PENDING_READS` links, since `insert`
+    /// is refused beyond that.
+    fn queued(&self, held: &Held<'_, SpinLock>) -> usize {
+        self.locked_at_dpc(held, |head| {
+            let mut queued = 0usize;
+            // SAFETY: the queue lock is held; an initialised list.
+            let mut entry = unsafe { (*head).Flink };
+            while entry != head {
+                queued = queued.saturating_add(1);
+                // SAFETY: the lock is held and `entry` is linked, so its Flink is too.
+                entry = unsafe { (*entry).Flink };
+            }
+            queued
+        })
+    }
+
     fn remove_next(&self, held: Option<&Held<'_, SpinLock>>) -> Option<ReadIrp> {
         let irp = self.locked(held, |head| {
             // SAFETY: the queue lock is held; an initialised list.

@@ -6,7 +6,8 @@
 //! at `DISPATCH_LEVEL`); the pending reads sit in a queue with a lock of its own (the
 //! kernel's cancel-safe IRP queue), always taken inside this one, never around it. The
 //! queue is told which case it is in: inside this lock the channel hands it a [`Held`]
-//! (in the kernel, proof that its caller already runs at `DISPATCH_LEVEL`).
+//! (in the kernel, proof that its caller already runs at `DISPATCH_LEVEL`). At most
+//! [`wire::MAX_PENDING_READS`] reads wait; one more is refused at once.
 //!
 //! With no reader attached (the usual case) the worker does not take the lock at all: an
 //! atomic hint, written under the lock at attach and detach, says whether to
@@ -52,9 +53,9 @@ pub struct Held<'a, L> {
 
 /// The queue of pending reads (the kernel's cancel-safe IRP queue).
 ///
-/// A canceller may take any read out of it at any time; the channel only inserts and
-/// takes the next, inside its lock ([`Held`]) — except when a reader goes, when it takes
-/// what is left outside its lock.
+/// A canceller may take any read out of it at any time; the channel only inserts, counts
+/// and takes the next, inside its lock ([`Held`]) — except when a reader goes, when it
+/// takes what is left outside its lock.
 pub trait Pending<L> {
     /// The request type.
     type Read: Read;
@@ -64,6 +65,9 @@ pub trait Pending<L> {
     /// # Errors
     /// The read itself, when it must not be queued.
     fn insert(&self, held: &Held<'_, L>, read: Self::Read) -> Result<(), Self::Read>;
+    /// How many reads are queued (the channel's lock is held, so no insert runs
+    /// meanwhile; a canceller may only lower it).
+    fn queued(&self, held: &Held<'_, L>) -> usize;
     /// Takes the oldest pending read, if any: inside the channel's lock (`Some`: the
     /// worker filling it) or outside it (`None`: a reader's cleanup, unload).
     fn remove_next(&self, held: Option<&Held<'_, L>>) -> Option<Self::Read>;
@@ -82,6 +86,8 @@ pub enum ReadOutcome<R> {
     NotReader(R),
     /// Buffer smaller than [`wire::MIN_READ`]: refuse it.
     TooSmall(R),
+    /// [`wire::MAX_PENDING_READS`] reads wait already: refuse it.
+    TooMany(R),
 }
 
 /// The reader's counters (the status IOCTL reports them).
@@ -458,7 +464,8 @@ impl<L: Lock> Channel<L> {
     }
 
     /// The read dispatch: fills `read` from the buffer, or queues it if there is
-    /// nothing yet (checked and queued under the lock, see the module doc).
+    /// nothing yet (checked and queued under the lock, see the module doc) and fewer than
+    /// [`wire::MAX_PENDING_READS`] wait already.
     pub fn read<P: Pending<L>>(&self, reader: usize, pending: &P, mut read: P::Read) -> ReadOutcome<P::Read> {
         if read.buffer().len() < wire::MIN_READ {
             return ReadOutcome::TooSmall(read);
@@ -470,6 +477,11 @@ impl<L: Lock> Channel<L> {
             if s.has_data() {
                 let n = s.fill(read.buffer());
                 return ReadOutcome::Filled(read, n);
+            }
+            // Counted and inserted in one section of the channel's lock, which every
+            // insert needs: the count can only have dropped meanwhile (a cancel).
+            if pending.queued(held) >= wire::MAX_PENDING_READS {
+                return ReadOutcome::TooMany(read);
             }
             match pending.insert(held, read) {
                 Ok(()) => {
@@ -548,6 +560,9 @@ mod tests {
             type Read = Buf;
             fn insert(&self, _: &Held<'_, SimLock>, read: Buf) -> Result<(), Buf> {
                 Err(read)
+            }
+            fn queued(&self, _: &Held<'_, SimLock>) -> usize {
+                panic!("the queue was counted without a reader")
             }
             fn remove_next(&self, _: Option<&Held<'_, SimLock>>) -> Option<Buf> {
                 panic!("the queue was touched without a reader")

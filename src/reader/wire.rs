@@ -93,6 +93,16 @@ pub const MAX_ENTRY: usize = align8(ENTRY_HEAD + 2 * NAME_UNITS + TOKEN_BYTES + 
 /// The smallest read the driver accepts: one batch header and the largest entry fit.
 pub const MIN_READ: usize = 256 << 10;
 const _: () = assert!(BATCH_HEADER + MAX_ENTRY <= MIN_READ);
+/// The most reads that wait at once for the worker.
+///
+/// All are the attached reader's: any other handle's read is refused before it could
+/// wait. One more is refused at once with
+/// `STATUS_TOO_MANY_COMMANDS` (Win32 `ERROR_TOO_MANY_CMDS`, 56): a limit on outstanding
+/// requests, which is what that status names, and distinct from
+/// `STATUS_INSUFFICIENT_RESOURCES`, which the I/O manager itself returns when it cannot
+/// allocate a read's buffer. The CLI keeps one read waiting; without a cap, one handle
+/// could pin any amount of non-paged memory (each waiting read holds its system buffer).
+pub const MAX_PENDING_READS: usize = 4;
 
 const TAG_EVENT: u8 = 1;
 const TAG_LOST: u8 = 2;

@@ -55,6 +55,10 @@ impl<L> Pending<L> for VecReads {
         Ok(())
     }
 
+    fn queued(&self, _: &Held<'_, L>) -> usize {
+        self.0.borrow().len()
+    }
+
     fn remove_next(&self, _: Option<&Held<'_, L>>) -> Option<VecRead> {
         self.0.borrow_mut().pop_front()
     }
@@ -69,6 +73,8 @@ pub enum Completion {
     Cancelled,
     /// Refused: not the reader, or a buffer below `MIN_READ`.
     Refused,
+    /// Refused: `MAX_PENDING_READS` reads wait already (`STATUS_TOO_MANY_COMMANDS`).
+    TooMany,
 }
 
 /// One read request (an IRP): its buffer and where its completion goes.
@@ -111,6 +117,10 @@ impl<L> Pending<L> for SimPending {
     fn insert(&self, _: &Held<'_, L>, read: SimRead) -> Result<(), SimRead> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).push_back(read);
         Ok(())
+    }
+
+    fn queued(&self, _: &Held<'_, L>) -> usize {
+        self.len()
     }
 
     fn remove_next(&self, _: Option<&Held<'_, L>>) -> Option<SimRead> {
@@ -251,6 +261,7 @@ impl ReaderHandle {
             ReadOutcome::Pending => {}
             ReadOutcome::Cancelled(read) => read.complete(|_| Completion::Cancelled),
             ReadOutcome::NotReader(read) | ReadOutcome::TooSmall(read) => read.complete(|_| Completion::Refused),
+            ReadOutcome::TooMany(read) => read.complete(|_| Completion::TooMany),
         }
         Ticket { id, done, device: self.device.clone() }
     }

@@ -2,6 +2,8 @@
 //! pipeline stepped by hand (deterministic: no threads):
 //! - a reader gets every record the worker delivers, with the same sequence numbers,
 //!   bytes, origins and `proc=` knowledge, in the wire format it decodes;
+//! - one read takes at most its budget (plus one entry) whatever its size, and the rest
+//!   follows in order; the largest entry fits the smallest read;
 //! - a slow reader loses events from its own stream only, each loss reported by an
 //!   exact LOST entry at its place, so `delivered + lost` equals the worker's stream
 //!   since the reader attached; the debugger stream loses nothing;
@@ -16,10 +18,12 @@
 mod stepped;
 
 use notifyring::config::DebuggerOutput;
+use notifyring::reader::FILL_BUDGET;
 use notifyring::reader::wire::{self, Batch, Entry, MIN_READ, WireError};
 use notifyring::sim::CollectEnv;
 use notifyring::sim::device::{Completion, DeviceEnv, OpenError, SimDevice};
 use notifyring::worker::format::Clock;
+use notifyring::worker::names::NAME_UNITS;
 use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Stamp, Stats, WorkerEnv};
 use std::sync::Arc;
 use std::time::Duration;
@@ -214,6 +218,95 @@ fn ring_losses_reach_the_reader_at_their_place() {
     assert_eq!(stream.reasons, wire::LOST_RING, "LOST entries say the ring was full");
     let last = r.env.inner.delivered.last().unwrap().0;
     stream.assert_gapless(1, last);
+}
+
+/// A read copies entries under the channel's spin lock: whatever its buffer's size, it
+/// stops after the entry that reaches `FILL_BUDGET` bytes. Nothing is lost, split or
+/// reordered (a ring LOST stays after the entries before it); the rest comes with the
+/// next reads.
+#[test]
+fn a_read_stops_after_its_budget_and_the_rest_follows_in_order() {
+    // A 64 KiB ring that the worker drains between bursts, then overflows once.
+    let config = Config { ring_bytes: 64 << 10, ..Config::DEFAULT };
+    let mut r = rig(4 << 20, DebuggerOutput::Never, &config);
+    let reader = r.device.open_reader().unwrap();
+    let path: Vec<u16> = format!(r"\Device\HarddiskVolume3\{}.dll", "x".repeat(200)).encode_utf16().collect();
+    for burst in 0..5 {
+        for n in 0..100 {
+            r.image(1000 + burst * 100 + n, &path);
+        }
+        r.run();
+    }
+    for tid in 0..2000 {
+        r.thread(10, tid);
+    }
+    r.run();
+    r.thread(10, 9999);
+    r.run();
+    let worker_lost: u64 = r.env.inner.lost.iter().map(|l| l.1).sum();
+    assert!(worker_lost > 0, "the ring must have overflowed");
+    let last = r.env.inner.delivered.last().unwrap().0;
+    let largest = r.env.inner.delivered.iter().map(|(_, b)| b.len()).max().unwrap();
+    let mut stream = Stream::default();
+    // (position, is an event) in arrival order, across batches.
+    let mut arrived = Vec::new();
+    // Until a read finds nothing and waits.
+    while let Some(Completion::Data(bytes)) = reader.read(4 << 20).poll() {
+        let batch = Batch::parse(&bytes).unwrap();
+        assert!(batch.entries > 0);
+        arrived.extend(batch.entries().map(|e| match e.unwrap() {
+            Entry::Event { seq, .. } => (seq, true),
+            Entry::Lost { seq, .. } => (seq + 1, false),
+        }));
+        let entries = bytes.len() - wire::BATCH_HEADER;
+        stream.take(Some(Completion::Data(bytes)));
+        // At most the budget plus one entry (and a LOST behind the last one).
+        let largest_entry = wire::ENTRY_HEAD + 2 * NAME_UNITS + largest + 8;
+        assert!(entries < FILL_BUDGET + largest_entry + wire::LOST_ENTRY, "{entries} bytes");
+        if r.device.buffered() > 0 {
+            assert!(entries >= FILL_BUDGET, "stopped short of the budget ({entries} bytes) with more buffered");
+        }
+    }
+    assert!(stream.batches >= 4, "{} batches for more than 4 budgets of entries", stream.batches);
+    stream.assert_gapless(1, last);
+    assert!(arrived.windows(2).all(|w| w[0].0 < w[1].0), "entries out of order");
+    assert!(arrived.iter().any(|&(_, event)| !event), "the ring's LOST reached the reader");
+    assert_eq!(stream.lost, r.env.inner.lost, "the worker's LOST reports, at the same positions");
+}
+
+/// The largest entry (an image path and a command line at 32,767 units each) is more
+/// than the budget, and still fits one read of `MIN_READ` bytes: each read takes one.
+#[test]
+fn the_largest_entry_fits_one_read_of_the_smallest_size() {
+    let caps = notifyring::record::Caps { image: 32_767, command_line: 32_767 };
+    let config = Config { caps, ..Config::DEFAULT };
+    let mut r = rig(1 << 20, DebuggerOutput::Never, &config);
+    let reader = r.device.open_reader().unwrap();
+    let image: Vec<u16> = std::iter::repeat_n(u16::from(b'i'), 32_767).collect();
+    let command_line: Vec<u16> = std::iter::repeat_n(u16::from(b'c'), 32_767).collect();
+    for pid in 1..=3 {
+        let event = Event::ProcessCreate {
+            pid,
+            parent_pid: 4,
+            creator: ClientId { pid: 4, tid: 8 },
+            file_open_name_available: true,
+            subsystem_process: false,
+            image: Some(&image),
+            command_line: Some(&command_line),
+        };
+        r.pipeline.record(Stamp::default(), &event);
+    }
+    r.run();
+    let mut stream = Stream::default();
+    for n in 1..=3 {
+        let Some(Completion::Data(bytes)) = reader.read(MIN_READ).poll() else { panic!("read {n}: no data") };
+        let batch = Batch::parse(&bytes).unwrap();
+        assert_eq!(batch.entries, 1, "read {n}: one entry, past the budget on its own");
+        assert!(bytes.len() > FILL_BUDGET && bytes.len() <= MIN_READ, "read {n}: {} bytes", bytes.len());
+        stream.take(Some(Completion::Data(bytes)));
+    }
+    assert_eq!(reader.read(MIN_READ).poll(), None, "nothing left: the next read waits");
+    assert_eq!(stream.events, r.env.inner.delivered, "all three, whole, in order");
 }
 
 #[test]

@@ -46,8 +46,10 @@ use windows_sys::Win32::System::Threading::{
 
 use crate::Output;
 
-/// Bytes per read: a few times the driver's minimum, so a busy stream comes in fewer reads.
-const READ_BYTES: usize = 4 * wire::MIN_READ;
+/// Bytes per read: the driver's minimum, which holds the most one read returns
+/// (`channel::MAX_BATCH`: the driver copies a bounded share per read under its spin lock).
+const READ_BYTES: usize = wire::MIN_READ;
+const _: () = assert!(notifyring::reader::MAX_BATCH <= READ_BYTES);
 
 /// Set by the console handler: the user asked to stop.
 static STOP: AtomicBool = AtomicBool::new(false);

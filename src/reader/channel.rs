@@ -7,7 +7,9 @@
 //! kernel's cancel-safe IRP queue), always taken inside this one, never around it. The
 //! queue is told which case it is in: inside this lock the channel hands it a [`Held`]
 //! (in the kernel, proof that its caller already runs at `DISPATCH_LEVEL`). At most
-//! [`wire::MAX_PENDING_READS`] reads wait; one more is refused at once.
+//! [`wire::MAX_PENDING_READS`] reads wait; one more is refused at once. One read copies
+//! at most [`FILL_BUDGET`] bytes of entries and the one entry that crosses it under the
+//! lock, whatever its buffer's size; the rest stays buffered for the next read.
 //!
 //! With no reader attached (the usual case) the worker does not take the lock at all: an
 //! atomic hint, written under the lock at attach and detach, says whether to
@@ -89,6 +91,21 @@ pub enum ReadOutcome<R> {
     /// [`wire::MAX_PENDING_READS`] reads wait already: refuse it.
     TooMany(R),
 }
+
+/// Bytes of entries one read takes before it stops, after the entry that reaches them.
+///
+/// The copy runs under the channel's spin lock (`DISPATCH_LEVEL`), so it is bounded
+/// by this plus one entry, not by the read's buffer, which may be megabytes. Entries are
+/// never split and never reordered: the rest waits for the next read.
+pub const FILL_BUDGET: usize = 64 << 10;
+
+/// The most one read returns.
+///
+/// A batch header, entries up to [`FILL_BUDGET`], the largest entry that crosses it, and
+/// the LOST entry that may follow the last one. It fits
+/// [`wire::MIN_READ`], so every entry fits one read and a larger buffer gains nothing.
+pub const MAX_BATCH: usize = BATCH_HEADER + FILL_BUDGET + wire::MAX_ENTRY + LOST_ENTRY;
+const _: () = assert!(MAX_BATCH <= wire::MIN_READ);
 
 /// The reader's counters (the status IOCTL reports them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -274,14 +291,16 @@ impl State {
         }
     }
 
-    /// Moves whole entries into `out` behind a batch header, then the pending LOST if
-    /// everything buffered went and it fits. Returns the bytes written (0: nothing).
+    /// Moves whole entries into `out` behind a batch header, in order, until they reach
+    /// [`FILL_BUDGET`] bytes or `out` is full, then the pending LOST if everything
+    /// buffered went and it fits (so it never overtakes an entry). Returns the bytes
+    /// written (0: nothing).
     fn fill(&mut self, out: &mut [u8]) -> usize {
         let mut at = BATCH_HEADER;
         let mut entries = 0u32;
         let mut events = 0u64;
         let mut lost = 0u64;
-        while self.entries > 0 {
+        while self.entries > 0 && at < BATCH_HEADER + FILL_BUDGET {
             let mut len = [0u8; 8];
             if !self.fifo.peek(&mut len[..]) {
                 break;

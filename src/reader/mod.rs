@@ -20,4 +20,4 @@ pub mod channel;
 pub mod status;
 pub mod wire;
 
-pub use channel::{Channel, Held, Lock, Pending, Read, ReadOutcome, ReaderCounters};
+pub use channel::{Channel, FILL_BUDGET, Held, Lock, MAX_BATCH, Pending, Read, ReadOutcome, ReaderCounters};

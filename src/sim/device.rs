@@ -203,6 +203,12 @@ impl SimDevice {
         self.channel.with(|s| s.counters())
     }
 
+    /// Bytes waiting for the reader.
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.channel.with(|s| s.buffered())
+    }
+
     /// Reads still queued (after a cleanup or unload: leaks, must be 0).
     #[must_use]
     pub fn leaks(&self) -> usize {

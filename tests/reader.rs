@@ -8,7 +8,8 @@
 //!   exact LOST entry at its place, so `delivered + lost` equals the worker's stream
 //!   since the reader attached; the debugger stream loses nothing;
 //! - a reader attaching mid-stream starts at the next record (earlier ones are not its
-//!   losses); a second reader is refused; detaching cancels pending reads;
+//!   losses); a second reader is refused; detaching cancels pending reads; an open is the
+//!   reader when it asked for or was granted read access (`MAXIMUM_ALLOWED`);
 //! - a pending read is completed by the worker, by `CancelIoEx`, by handle cleanup or
 //!   by unload, exactly once, and nothing stays queued; at most `MAX_PENDING_READS`
 //!   wait, one more is refused at once;
@@ -349,6 +350,34 @@ fn one_reader_at_a_time_and_closing_cancels_its_pending_read() {
     stream.take(again.read(MIN_READ).poll());
     assert_eq!(stream.events.len(), 1);
     assert_eq!(r.device.counters().attaches, 2);
+}
+
+/// An administrator's `MAXIMUM_ALLOWED` open names no right in `DesiredAccess`; the rights
+/// the I/O manager granted it (`PreviouslyGrantedAccess`) make it the reader. One
+/// granted only attributes may ask for the status: its reads are refused, and it keeps
+/// no reader out.
+#[test]
+fn a_maximum_allowed_open_is_the_reader_when_granted_read_access() {
+    use notifyring::reader::open::{Access, MAXIMUM_ALLOWED};
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    // FILE_READ_ATTRIBUTES | SYNCHRONIZE.
+    let attributes = Access { desired: MAXIMUM_ALLOWED, granted: 0x0010_0080 };
+    let status_only = r.device.open(Some(attributes)).expect("a status-only open");
+    assert!(!r.device.attached(), "granted no read access: not the reader");
+    assert_eq!(status_only.read(MIN_READ).poll(), Some(Completion::Refused));
+    // FILE_ALL_ACCESS, what the DACL grants Administrators (GENERIC_ALL, mapped).
+    let everything = Access { desired: MAXIMUM_ALLOWED, granted: 0x001f_01ff };
+    let reader = r.device.open(Some(everything)).expect("the reader");
+    assert!(r.device.attached());
+    assert_eq!(r.device.open(Some(everything)).err(), Some(OpenError::ReaderAttached), "one reader at a time");
+    let pending = reader.read(MIN_READ);
+    r.thread(10, 1);
+    r.run();
+    let mut stream = Stream::default();
+    stream.take(pending.poll());
+    assert_eq!(stream.events.len(), 1, "it reads");
+    drop(status_only);
+    assert!(r.device.attached(), "the status-only handle's close detaches nobody");
 }
 
 /// Wine's creates carry no security context, so the driver cannot tell a reader's open

@@ -1,9 +1,10 @@
 //! The device `\Device\NotifyRing` (`\\.\Global\NotifyRing` for programs): created with a DACL
 //! that admits only SYSTEM and Administrators, and its dispatch routines.
 //!
-//! * `IRP_MJ_CREATE`: an open asking for [`READER_ACCESS`] attaches as the one reader
-//!   (a second is refused with `STATUS_SHARING_VIOLATION`); other opens may only ask for
-//!   the status.
+//! * `IRP_MJ_CREATE`: an open asking for [`READER_ACCESS`], or granted it (a
+//!   `MAXIMUM_ALLOWED` open), attaches as the one reader (a second is refused with
+//!   `STATUS_SHARING_VIOLATION`); other opens may only ask for the status
+//!   ([`reader::open`](crate::reader::open) decides).
 //! * `IRP_MJ_READ`: a batch from the reader's [`Channel`](crate::reader::Channel), or the
 //!   read waits in the cancel-safe queue until the worker fills it; beyond
 //!   [`MAX_PENDING_READS`](crate::reader::wire::MAX_PENDING_READS) waiting reads, one is
@@ -30,18 +31,19 @@ use wdk_sys::ntddk::{
 use wdk_sys::{
     _MODE, ACCESS_ALLOWED_ACE, ACL, ACL_REVISION, BOOLEAN, DACL_SECURITY_INFORMATION, DO_BUFFERED_IO,
     DO_DEVICE_INITIALIZING, DOMAIN_ALIAS_RID_ADMINS, DRIVER_OBJECT, FILE_DEVICE_SECURE_OPEN, FILE_DEVICE_UNKNOWN,
-    GENERIC_ALL, GENERIC_READ, HANDLE, IO_STACK_LOCATION, IRP, IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE,
-    IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, KPROCESSOR_MODE, NT_SUCCESS, NTSTATUS, OBJ_KERNEL_HANDLE, PDEVICE_OBJECT,
-    PIO_SECURITY_CONTEXT, PIRP, SECURITY_BUILTIN_DOMAIN_RID, SECURITY_DESCRIPTOR, SECURITY_DESCRIPTOR_REVISION,
-    SECURITY_LOCAL_SYSTEM_RID, SID_REVISION, STATUS_ACCESS_DENIED, STATUS_BUFFER_TOO_SMALL, STATUS_CANCELLED,
-    STATUS_DEVICE_NOT_READY, STATUS_INVALID_DEVICE_REQUEST, STATUS_PENDING, STATUS_SHARING_VIOLATION, STATUS_SUCCESS,
-    STATUS_TOO_MANY_COMMANDS, WRITE_DAC,
+    FILE_READ_DATA, GENERIC_ALL, GENERIC_READ, HANDLE, IO_STACK_LOCATION, IRP, IRP_MJ_CLEANUP, IRP_MJ_CLOSE,
+    IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, KPROCESSOR_MODE, MAXIMUM_ALLOWED, NT_SUCCESS, NTSTATUS,
+    OBJ_KERNEL_HANDLE, PDEVICE_OBJECT, PIO_SECURITY_CONTEXT, PIRP, SECURITY_BUILTIN_DOMAIN_RID, SECURITY_DESCRIPTOR,
+    SECURITY_DESCRIPTOR_REVISION, SECURITY_LOCAL_SYSTEM_RID, SID_REVISION, STATUS_ACCESS_DENIED,
+    STATUS_BUFFER_TOO_SMALL, STATUS_CANCELLED, STATUS_DEVICE_NOT_READY, STATUS_INVALID_DEVICE_REQUEST, STATUS_PENDING,
+    STATUS_SHARING_VIOLATION, STATUS_SUCCESS, STATUS_TOO_MANY_COMMANDS, WRITE_DAC,
 };
 
 use super::queue::{ReadIrp, complete, read_at, stack_location};
 use super::{Driver, NOTIFYRING_STATS, with_name};
 use crate::ntname::NtName;
 use crate::reader::ReadOutcome;
+use crate::reader::open::{self, Access, Open, classify};
 use crate::reader::status::{Inputs, items};
 use crate::reader::wire::{DEVICE_NAME, DOS_NAME, IOCTL_STATUS, READER_ACCESS, STATUS_MAX, encode_status};
 
@@ -64,6 +66,10 @@ const _: () = assert!(SID_REVISION == 1);
 /// `ULONG`, counted as `SidStart`).
 const ACL_BYTES: usize =
     size_of::<ACL>() + 2 * offset_of!(ACCESS_ALLOWED_ACE, SidStart) + size_of::<Sid<1>>() + size_of::<Sid<2>>();
+
+// The generic rights the portable decision knows by value, as winnt.h defines them.
+const _: () = assert!(open::GENERIC_READ == GENERIC_READ && open::GENERIC_ALL == GENERIC_ALL);
+const _: () = assert!(open::MAXIMUM_ALLOWED == MAXIMUM_ALLOWED && READER_ACCESS == FILE_READ_DATA);
 
 /// The device's name and its link's, as the kernel takes them (built at compile time: a
 /// name that did not fit would fail the build).
@@ -237,7 +243,8 @@ unsafe extern "C" fn unsupported(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
     unsafe { complete(irp, STATUS_INVALID_DEVICE_REQUEST, 0) }
 }
 
-/// `IRP_MJ_CREATE` (`PASSIVE_LEVEL`): an open with [`READER_ACCESS`] becomes the reader.
+/// `IRP_MJ_CREATE` (`PASSIVE_LEVEL`): extracts the access the open asked for and was
+/// granted, and acts on [`classify`]'s answer.
 unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     let Some(driver) = super::driver() else {
         // SAFETY: ours to complete, once.
@@ -248,25 +255,28 @@ unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTST
     // SAFETY: IRP_MJ_CREATE: `Parameters.Create` is the live member.
     let context: PIO_SECURITY_CONTEXT =
         unsafe { read_at(stack, offset_of!(IO_STACK_LOCATION, Parameters.Create.SecurityContext)) };
+    // Windows always passes a security context; Wine 8 passes NULL ("FIXME" in its
+    // dispatch_create), and such an open is classified at its first read instead.
     // SAFETY: the I/O manager's security context for this open, NULL-checked.
-    let Some(context) = (unsafe { context.as_ref() }) else {
-        // Windows always passes one; Wine 8 passes NULL ("FIXME" in its dispatch_create),
-        // so the access asked for is unknown: such an open becomes the reader at its first
-        // read (see `read_dispatch`), and a status-only open never reads.
-        // SAFETY: an IRP being dispatched.
-        unsafe { mark_unclassified(irp) };
-        // SAFETY: ours to complete, once.
-        return unsafe { complete(irp, STATUS_SUCCESS, 0) };
-    };
-    let desired = context.DesiredAccess;
-    // IO_SECURITY_CONTEXT's page does not say whether generic rights arrive mapped, so a
-    // GENERIC_READ or GENERIC_ALL open counts as asking for READER_ACCESS either way.
-    let status = if desired & (READER_ACCESS | GENERIC_READ | GENERIC_ALL) == 0 {
-        STATUS_SUCCESS
-    } else {
-        // SAFETY: as above.
-        let file = unsafe { file_of(irp) };
-        if driver.channel.attach(file) { STATUS_SUCCESS } else { STATUS_SHARING_VIOLATION }
+    let access = unsafe { context.as_ref() }.map(|context| Access {
+        desired: context.DesiredAccess,
+        // Where a MAXIMUM_ALLOWED open's rights are: the I/O manager's access check
+        // grants them there, and DesiredAccess names none.
+        // SAFETY: the context's access state, NULL-checked, live for this create.
+        granted: unsafe { context.AccessState.as_ref() }.map_or(0, |state| state.PreviouslyGrantedAccess),
+    });
+    let status = match classify(access) {
+        Open::Reader => {
+            // SAFETY: an IRP being dispatched.
+            let file = unsafe { file_of(irp) };
+            if driver.channel.attach(file) { STATUS_SUCCESS } else { STATUS_SHARING_VIOLATION }
+        }
+        Open::StatusOnly => STATUS_SUCCESS,
+        Open::Unclassified => {
+            // SAFETY: an IRP_MJ_CREATE being dispatched.
+            unsafe { mark_unclassified(irp) };
+            STATUS_SUCCESS
+        }
     };
     // SAFETY: ours to complete, once.
     unsafe { complete(irp, status, 0) }

@@ -9,6 +9,8 @@
 //!   and decoder (user mode decodes with this same code).
 //! * [`channel`]: the reader's fixed buffer, its loss accounting and the protocol
 //!   between the worker, the read dispatch and cancellation.
+//! * [`open`]: what an open of the device is (the reader, status-only, or not yet known),
+//!   from the access its create carries.
 //! * [`status`]: the status IOCTL's items (configuration and counters).
 //!
 //! The worker never waits for the reader: when the reader's buffer is full, events are
@@ -17,6 +19,7 @@
 //! delivers or reports lost arrives as an event or inside a LOST count, exactly once.
 
 pub mod channel;
+pub mod open;
 pub mod status;
 pub mod wire;
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use std::vec::Vec;
 
 use crate::config::DebuggerOutput;
+use crate::reader::open::{Access, Open, classify};
 use crate::reader::{Channel, Held, Lock, Pending, Read, ReadOutcome, ReaderCounters};
 use crate::worker::format::{Clock, Line};
 use crate::worker::names::{Lookup, Name};
@@ -169,26 +170,41 @@ impl SimDevice {
         self.channel.set_command_lines_omitted(omitted);
     }
 
-    /// An open with read access: attaches the reader (`IRP_MJ_CREATE`).
+    /// An open (`IRP_MJ_CREATE`) carrying `access` (`None`: no security context), decided
+    /// as the driver's create dispatch decides it ([`classify`]): one with read access
+    /// attaches as the reader; one without may only ask for the status (its reads are
+    /// refused); one without a security context (Wine 8's) attaches nothing, and its
+    /// first read makes it the reader if no other is (`Channel::attach_at_read`).
+    ///
+    /// # Errors
+    /// [`OpenError::ReaderAttached`] if it asks to read and another reader is attached.
+    pub fn open(self: &Arc<Self>, access: Option<Access>) -> Result<ReaderHandle, OpenError> {
+        let handle = self.handle(classify(access) == Open::Unclassified);
+        match classify(access) {
+            Open::Reader if !self.channel.attach(handle.file) => Err(OpenError::ReaderAttached),
+            Open::Reader | Open::StatusOnly | Open::Unclassified => Ok(handle),
+        }
+    }
+
+    /// A new file object on the device.
+    fn handle(self: &Arc<Self>, unclassified: bool) -> ReaderHandle {
+        let file = usize::try_from(self.next_id.fetch_add(1, Ordering::SeqCst)).unwrap_or(usize::MAX);
+        ReaderHandle { device: self.clone(), file, closed: false, unclassified }
+    }
+
+    /// An open with read access (`GENERIC_READ`, as the CLI's): attaches the reader.
     ///
     /// # Errors
     /// [`OpenError::ReaderAttached`] if another reader is attached.
     pub fn open_reader(self: &Arc<Self>) -> Result<ReaderHandle, OpenError> {
-        let file = usize::try_from(self.next_id.fetch_add(1, Ordering::SeqCst)).unwrap_or(usize::MAX);
-        if self.channel.attach(file) {
-            Ok(ReaderHandle { device: self.clone(), file, closed: false, unclassified: false })
-        } else {
-            Err(OpenError::ReaderAttached)
-        }
+        self.open(Some(Access { desired: crate::reader::open::GENERIC_READ, granted: 0 }))
     }
 
-    /// An open whose create carried no security context (Wine 8's): it does not know
-    /// what access was asked for, so it attaches nothing; its first read makes it the
-    /// reader, if no other is (the driver's read dispatch, `Channel::attach_at_read`).
+    /// An open whose create carried no security context (Wine 8's): `open(None)`, which
+    /// attaches nothing and so cannot fail.
     #[must_use]
     pub fn open_unclassified(self: &Arc<Self>) -> ReaderHandle {
-        let file = usize::try_from(self.next_id.fetch_add(1, Ordering::SeqCst)).unwrap_or(usize::MAX);
-        ReaderHandle { device: self.clone(), file, closed: false, unclassified: true }
+        self.handle(true)
     }
 
     /// Whether a reader is attached.

@@ -362,14 +362,14 @@ fn a_maximum_allowed_open_is_the_reader_when_granted_read_access() {
     let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
     // FILE_READ_ATTRIBUTES | SYNCHRONIZE.
     let attributes = Access { desired: MAXIMUM_ALLOWED, granted: 0x0010_0080 };
-    let status_only = r.device.open(Some(attributes)).expect("a status-only open");
+    let status_only = r.device.open("", Some(attributes)).expect("a status-only open");
     assert!(!r.device.attached(), "granted no read access: not the reader");
     assert_eq!(status_only.read(MIN_READ).poll(), Some(Completion::Refused));
     // FILE_ALL_ACCESS, what the DACL grants Administrators (GENERIC_ALL, mapped).
     let everything = Access { desired: MAXIMUM_ALLOWED, granted: 0x001f_01ff };
-    let reader = r.device.open(Some(everything)).expect("the reader");
+    let reader = r.device.open("", Some(everything)).expect("the reader");
     assert!(r.device.attached());
-    assert_eq!(r.device.open(Some(everything)).err(), Some(OpenError::ReaderAttached), "one reader at a time");
+    assert_eq!(r.device.open("", Some(everything)).err(), Some(OpenError::ReaderAttached), "one reader at a time");
     let pending = reader.read(MIN_READ);
     r.thread(10, 1);
     r.run();
@@ -378,6 +378,25 @@ fn a_maximum_allowed_open_is_the_reader_when_granted_read_access() {
     assert_eq!(stream.events.len(), 1, "it reads");
     drop(status_only);
     assert!(r.device.attached(), "the status-only handle's close detaches nobody");
+}
+
+/// `\\.\Global\NotifyRing\x` names something inside the device, which has no namespace:
+/// not found, whatever the access, and nothing is attached.
+#[test]
+fn a_name_inside_the_device_is_not_found() {
+    use notifyring::reader::open::{Access, GENERIC_READ, MAXIMUM_ALLOWED};
+    let r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    let read = Some(Access { desired: GENERIC_READ, granted: 0 });
+    let everything = Some(Access { desired: MAXIMUM_ALLOWED, granted: 0x001f_01ff });
+    for name in [r"\x", r"\", r"\x\y"] {
+        for access in [read, everything, Some(Access { desired: 0x80, granted: 0 }), None] {
+            assert_eq!(r.device.open(name, access).err(), Some(OpenError::NoSuchName), "{name} with {access:?}");
+        }
+    }
+    assert!(!r.device.attached(), "nothing attached");
+    let reader = r.device.open("", read).expect("the device itself opens");
+    assert!(r.device.attached());
+    drop(reader);
 }
 
 /// Wine's creates carry no security context, so the driver cannot tell a reader's open

@@ -29,7 +29,9 @@
 #   3c. the driver's limits through the CLI's own tests (cli/src/windows.rs, cross-built,
 #      run --ignored against the driver): a reader keeps 4 reads waiting and a 5th is
 #      refused at once with ERROR_TOO_MANY_CMDS (the CLI's exit 6); Wine's trace shows
-#      the 5 reads dispatched and the 4 waiting ones cancelled;
+#      the 5 reads dispatched and the 4 waiting ones cancelled; a name inside the device
+#      (\\.\Global\NotifyRing\x) is not found (ERROR_FILE_NOT_FOUND), refused by Wine's
+#      server before any driver (its trace shows only the device's own create);
 #   4. stops the service: callbacks removed, worker idle, final drain, a final-stats
 #      line that agrees with the event lines printed, and nothing wrong afterwards.
 # Throughout: no KeBugCheckEx (a Rust panic), no page fault, no unimplemented call.
@@ -459,6 +461,22 @@ if [[ $WINEDEBUG == *trace+ntoskrnl* ]]; then
 fi
 wait_status reader_attached 0 "the cap test's reader stayed attached after its handle closed"
 timing "the cap: 4 reads wait, the 5th is refused at once (ERROR_TOO_MANY_CMDS, the CLI's exit 6), cancelling ends the 4"
+
+names=$(offset)
+device_test a_name_inside_the_device_is_not_found
+# Wine's account: only the device's own open reached a driver. Wine 8's server refuses a
+# name past a device itself (and its dispatch_create never fills FileObject->FileName),
+# so the driver's own refusal of such a name does not run under Wine.
+# The driver's device is the one the cap test's reads went to (other drivers in other
+# winedevice.exe processes see creates from the test process too).
+if [[ $WINEDEBUG == *trace+ntoskrnl* ]]; then
+    ours=$(sed -n 's/.*:trace:ntoskrnl:dispatch_read device \([0-9A-Fa-f]*\) .*/\1/p' <<<"$trace" | sort -u)
+    [[ -n $ours && $(wc -l <<<"$ours") == 1 ]] || fail "Wine's trace: the cap test's reads went to no single device: $ours"
+    creates=$(tail -c "+$((names + 1))" "$LOG" | tr -d '\r' | grep -c ":trace:ntoskrnl:dispatch_create device $ours " || true)
+    ((creates == 1)) || fail "Wine's trace: expected 1 create of the driver's device (its own open) in the name test, got $creates"
+    say "   Wine: 1 create reached the driver (the device itself); the 4 opens of a name inside it did not"
+fi
+timing "a name inside the device: ERROR_FILE_NOT_FOUND (refused by Wine's server, as the driver refuses it on Windows)"
 
 say "4. sc stop $SERVICE"
 stop1=$(offset)

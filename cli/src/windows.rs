@@ -442,7 +442,9 @@ mod tests {
     use super::*;
     use notifyring::user::watch::{ERROR_TOO_MANY_CMDS, status_text};
     use std::process::{Command, Stdio};
-    use windows_sys::Win32::Foundation::{ERROR_IO_INCOMPLETE, STATUS_INVALID_INFO_CLASS, WAIT_OBJECT_0};
+    use windows_sys::Win32::Foundation::{
+        ERROR_FILE_NOT_FOUND, ERROR_IO_INCOMPLETE, STATUS_INVALID_INFO_CLASS, WAIT_OBJECT_0,
+    };
     use windows_sys::Win32::System::Threading::WaitForSingleObject;
 
     /// One overlapped read of `wire::MIN_READ` bytes on `device`, its buffer and
@@ -476,6 +478,25 @@ mod tests {
             // SAFETY: the handle and OVERLAPPED of this read; `n` is writable.
             let done = unsafe { GetOverlappedResult(device.0, &raw const *self.ov, &raw mut n, i32::from(wait)) };
             if done == 0 { Err(last_error()) } else { Ok(n) }
+        }
+    }
+
+    /// Against the real driver (`tools/smoke-wine.sh` runs it under Wine): a name inside
+    /// the device (`\\.\Global\NotifyRing\x`) is not found, whatever the access:
+    /// `ERROR_FILE_NOT_FOUND`, from the driver's `STATUS_OBJECT_NAME_NOT_FOUND` on
+    /// Windows; Wine 8's server gives the same answer before any driver sees the create
+    /// (the lane checks that in Wine's trace).
+    #[test]
+    #[ignore = "needs the notifyring driver loaded: tools/smoke-wine.sh runs it"]
+    fn a_name_inside_the_device_is_not_found() {
+        drop(open_device(FILE_READ_ATTRIBUTES, 0).expect("the driver's device itself opens"));
+        for name in ["x", "x\\y"] {
+            let path = format!("{}\\{name}", wire::USER_PATH);
+            for access in [GENERIC_READ, FILE_READ_ATTRIBUTES] {
+                let code = open_path(&path, access, 0).err();
+                eprintln!("{path} (access {access:#x}): Windows error {code:?}");
+                assert_eq!(code, Some(ERROR_FILE_NOT_FOUND), "{path}");
+            }
         }
     }
 

@@ -35,8 +35,9 @@ use wdk_sys::{
     IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, KPROCESSOR_MODE, MAXIMUM_ALLOWED, NT_SUCCESS, NTSTATUS,
     OBJ_KERNEL_HANDLE, PDEVICE_OBJECT, PIO_SECURITY_CONTEXT, PIRP, SECURITY_BUILTIN_DOMAIN_RID, SECURITY_DESCRIPTOR,
     SECURITY_DESCRIPTOR_REVISION, SECURITY_LOCAL_SYSTEM_RID, SID_REVISION, STATUS_ACCESS_DENIED,
-    STATUS_BUFFER_TOO_SMALL, STATUS_CANCELLED, STATUS_DEVICE_NOT_READY, STATUS_INVALID_DEVICE_REQUEST, STATUS_PENDING,
-    STATUS_SHARING_VIOLATION, STATUS_SUCCESS, STATUS_TOO_MANY_COMMANDS, WRITE_DAC,
+    STATUS_BUFFER_TOO_SMALL, STATUS_CANCELLED, STATUS_DEVICE_NOT_READY, STATUS_INVALID_DEVICE_REQUEST,
+    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_PENDING, STATUS_SHARING_VIOLATION, STATUS_SUCCESS, STATUS_TOO_MANY_COMMANDS,
+    WRITE_DAC,
 };
 
 use super::queue::{ReadIrp, complete, read_at, stack_location};
@@ -243,8 +244,16 @@ unsafe extern "C" fn unsupported(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
     unsafe { complete(irp, STATUS_INVALID_DEVICE_REQUEST, 0) }
 }
 
-/// `IRP_MJ_CREATE` (`PASSIVE_LEVEL`): extracts the access the open asked for and was
-/// granted, and acts on [`classify`]'s answer.
+/// `IRP_MJ_CREATE` (`PASSIVE_LEVEL`): extracts the name the open names inside the device
+/// and the access it asked for and was granted, and acts on [`classify`]'s answer.
+///
+/// A name inside the device (`\\.\Global\NotifyRing\x`) is refused
+/// (`STATUS_OBJECT_NAME_NOT_FOUND`), the second of the two ways "Controlling Device
+/// Namespace Access" gives a device without a namespace. The first, which the device also
+/// has, is `FILE_DEVICE_SECURE_OPEN`: it makes the I/O manager apply the device's DACL to
+/// such opens too (without it their security would be left to the driver). It does not
+/// stop the create from reaching this routine, which would otherwise open the device
+/// under another name (a reader, even); refusing the name does.
 unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     let Some(driver) = super::driver() else {
         // SAFETY: ours to complete, once.
@@ -252,6 +261,12 @@ unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTST
     };
     // SAFETY: an IRP being dispatched.
     let stack = unsafe { stack_location(irp) };
+    // SAFETY: every create carries its file object here.
+    let file_object = unsafe { (*stack).FileObject };
+    // The path after the device's name; a create by relative name (a related file
+    // object) carries it here too.
+    // SAFETY: the create's file object, NULL-checked, not shared yet.
+    let name_bytes = unsafe { file_object.as_ref() }.map_or(0, |file| file.FileName.Length);
     // SAFETY: IRP_MJ_CREATE: `Parameters.Create` is the live member.
     let context: PIO_SECURITY_CONTEXT =
         unsafe { read_at(stack, offset_of!(IO_STACK_LOCATION, Parameters.Create.SecurityContext)) };
@@ -265,7 +280,8 @@ unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTST
         // SAFETY: the context's access state, NULL-checked, live for this create.
         granted: unsafe { context.AccessState.as_ref() }.map_or(0, |state| state.PreviouslyGrantedAccess),
     });
-    let status = match classify(access) {
+    let status = match classify(usize::from(name_bytes), access) {
+        Open::NoSuchName => STATUS_OBJECT_NAME_NOT_FOUND,
         Open::Reader => {
             // SAFETY: an IRP being dispatched.
             let file = unsafe { file_of(irp) };

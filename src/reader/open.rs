@@ -1,7 +1,8 @@
 //! What an open of the device is, from what its `IRP_MJ_CREATE` carries.
 //!
-//! The access asked for and already granted decide it. The create dispatch only
-//! extracts those and acts on the answer; the simulated device asks the same.
+//! A name inside the device, and the access asked for and already granted, decide it.
+//! The create dispatch only extracts those and acts on the answer; the simulated device
+//! asks the same.
 
 use super::wire::READER_ACCESS;
 
@@ -27,6 +28,9 @@ pub struct Access {
 /// What an open is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Open {
+    /// A name inside the device (`\\.\Global\NotifyRing\x`): the device has no
+    /// namespace, so no such object exists (`STATUS_OBJECT_NAME_NOT_FOUND`).
+    NoSuchName,
     /// With read access: the reader, if no other is attached.
     Reader,
     /// Without it: may ask for the status only.
@@ -47,10 +51,18 @@ pub const fn is_reader(access: Access) -> bool {
     (access.desired | access.granted) & (READER_ACCESS | GENERIC_READ | GENERIC_ALL) != 0
 }
 
-/// The create dispatch's decision. `access` is `None` for a create without a security
-/// context.
+/// The create dispatch's decision.
+///
+/// `name_bytes` is the length of the create's `FileObject->FileName`, the part of the
+/// path after the device's name: any name at all is refused, whatever the access
+/// ("Controlling Device Namespace Access": a device without a namespace may fail every
+/// create whose `FileName` is not empty). `access` is `None` for a create without a
+/// security context.
 #[must_use]
-pub const fn classify(access: Option<Access>) -> Open {
+pub const fn classify(name_bytes: usize, access: Option<Access>) -> Open {
+    if name_bytes != 0 {
+        return Open::NoSuchName;
+    }
     match access {
         None => Open::Unclassified,
         Some(access) if is_reader(access) => Open::Reader,
@@ -71,7 +83,7 @@ mod tests {
 
     /// What an open with a security context carrying these masks is.
     const fn open_with(desired: u32, granted: u32) -> Open {
-        classify(Some(Access { desired, granted }))
+        classify(0, Some(Access { desired, granted }))
     }
 
     #[test]
@@ -104,6 +116,18 @@ mod tests {
 
     #[test]
     fn an_open_without_a_security_context_is_unclassified() {
-        assert_eq!(classify(None), Open::Unclassified);
+        assert_eq!(classify(0, None), Open::Unclassified);
+    }
+
+    #[test]
+    fn a_name_inside_the_device_is_never_opened() {
+        // `\x` is 4 bytes; a lone `\` 2. Whatever the access, with or without a context.
+        for access in
+            [Some(Access { desired: GENERIC_READ, granted: 0 }), Some(Access { desired: 0, granted: 0 }), None]
+        {
+            for name_bytes in [2, 4, 0xfffe] {
+                assert_eq!(classify(name_bytes, access), Open::NoSuchName, "{name_bytes} bytes, {access:?}");
+            }
+        }
     }
 }

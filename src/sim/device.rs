@@ -155,6 +155,8 @@ pub struct SimDevice {
 pub enum OpenError {
     /// Another reader is attached (`STATUS_SHARING_VIOLATION`).
     ReaderAttached,
+    /// A name inside the device (`STATUS_OBJECT_NAME_NOT_FOUND`).
+    NoSuchName,
 }
 
 impl SimDevice {
@@ -170,19 +172,26 @@ impl SimDevice {
         self.channel.set_command_lines_omitted(omitted);
     }
 
-    /// An open (`IRP_MJ_CREATE`) carrying `access` (`None`: no security context), decided
-    /// as the driver's create dispatch decides it ([`classify`]): one with read access
-    /// attaches as the reader; one without may only ask for the status (its reads are
-    /// refused); one without a security context (Wine 8's) attaches nothing, and its
-    /// first read makes it the reader if no other is (`Channel::attach_at_read`).
+    /// An open (`IRP_MJ_CREATE`) of `name` inside the device (`""`: the device itself)
+    /// carrying `access` (`None`: no security context), decided as the driver's create
+    /// dispatch decides it ([`classify`]): a name inside the device is not found; one
+    /// with read access attaches as the reader; one without may only ask for the status
+    /// (its reads are refused); one without a security context (Wine 8's) attaches
+    /// nothing, and its first read makes it the reader if no other is
+    /// (`Channel::attach_at_read`).
     ///
     /// # Errors
+    /// [`OpenError::NoSuchName`] for a name inside the device;
     /// [`OpenError::ReaderAttached`] if it asks to read and another reader is attached.
-    pub fn open(self: &Arc<Self>, access: Option<Access>) -> Result<ReaderHandle, OpenError> {
-        let handle = self.handle(classify(access) == Open::Unclassified);
-        match classify(access) {
+    pub fn open(self: &Arc<Self>, name: &str, access: Option<Access>) -> Result<ReaderHandle, OpenError> {
+        let open = classify(name.encode_utf16().count().saturating_mul(2), access);
+        if open == Open::NoSuchName {
+            return Err(OpenError::NoSuchName);
+        }
+        let handle = self.handle(open == Open::Unclassified);
+        match open {
             Open::Reader if !self.channel.attach(handle.file) => Err(OpenError::ReaderAttached),
-            Open::Reader | Open::StatusOnly | Open::Unclassified => Ok(handle),
+            _ => Ok(handle),
         }
     }
 
@@ -197,10 +206,10 @@ impl SimDevice {
     /// # Errors
     /// [`OpenError::ReaderAttached`] if another reader is attached.
     pub fn open_reader(self: &Arc<Self>) -> Result<ReaderHandle, OpenError> {
-        self.open(Some(Access { desired: crate::reader::open::GENERIC_READ, granted: 0 }))
+        self.open("", Some(Access { desired: crate::reader::open::GENERIC_READ, granted: 0 }))
     }
 
-    /// An open whose create carried no security context (Wine 8's): `open(None)`, which
+    /// An open whose create carried no security context (Wine 8's): `open("", None)`, which
     /// attaches nothing and so cannot fail.
     #[must_use]
     pub fn open_unclassified(self: &Arc<Self>) -> ReaderHandle {

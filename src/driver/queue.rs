@@ -176,15 +176,15 @@ impl Read for ReadIrp {
 /// and `IoSetCancelRoutine`'s page): a doubly-linked list of IRPs through
 /// `Tail.Overlay.ListEntry`, guarded by `lock`.
 ///
-/// * [`Pending::insert`] (queue lock held, the channel's too) sets [`cancel_routine`]; if the IRP is already
-///   cancelled *and* taking the routine back succeeds, nobody else will touch it: it is
-///   handed back to be completed `STATUS_CANCELLED`. Otherwise it is marked pending and
-///   linked; should a cancel be in flight already, its routine waits for the queue lock
-///   and finds the IRP linked.
-/// * [`Pending::remove_next`] (queue lock held; the channel's for the worker, not for a
-///   reader's cleanup or unload) takes the first IRP whose routine it can
-///   clear: from then on no cancel routine will run for it. One whose routine is already
-///   NULL is being cancelled: it stays linked, and its cancel routine unlinks it.
+/// * [`Pending::insert`] (queue lock held, the channel's too) sets [`cancel_routine`]; if
+///   the IRP is already cancelled *and* taking the routine back succeeds, nobody else
+///   will touch it: it is handed back to be completed `STATUS_CANCELLED`. Otherwise it
+///   is marked pending and linked; should a cancel be in flight already, its routine
+///   waits for the queue lock and finds the IRP linked.
+/// * [`Pending::remove_next`] (queue lock held; the channel's too for the worker, not for
+///   a reader's cleanup or unload) takes the first IRP whose routine it can clear: from
+///   then on no cancel routine will run for it. One whose routine is already NULL is
+///   being cancelled: it stays linked, and its cancel routine unlinks it.
 /// * [`cancel_routine`] releases the system cancel spin lock first, takes only the queue
 ///   lock, unlinks the IRP (an unlinked IRP's links point at itself), and completes it.
 ///

@@ -102,8 +102,8 @@ pub const FILL_BUDGET: usize = 64 << 10;
 /// The most one read returns.
 ///
 /// A batch header, entries up to [`FILL_BUDGET`], the largest entry that crosses it, and
-/// the LOST entry that may follow the last one. It fits
-/// [`wire::MIN_READ`], so every entry fits one read and a larger buffer gains nothing.
+/// the LOST entry that may follow the last one. It fits [`wire::MIN_READ`], so every
+/// entry fits one read and a larger buffer gains nothing.
 pub const MAX_BATCH: usize = BATCH_HEADER + FILL_BUDGET + wire::MAX_ENTRY + LOST_ENTRY;
 const _: () = assert!(MAX_BATCH <= wire::MIN_READ);
 

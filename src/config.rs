@@ -56,7 +56,7 @@ pub struct Config {
 pub enum DebuggerOutput {
     /// 0: always (the default, and the behaviour before the reader existed).
     Always,
-    /// 1: only while no reader is attached to `\\.\NotifyRing`.
+    /// 1: only while no reader is attached to `\\.\Global\NotifyRing`.
     WithoutReader,
     /// 2: never.
     Never,

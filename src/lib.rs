@@ -17,9 +17,10 @@
 //! * [`schedule`]: the gate that queues the single work item at most once.
 //! * [`pipeline`]: the record entry point the callbacks call, and unload.
 //! * [`worker`]: the work item routine: drain in batches, name processes, format, print.
-//! * [`reader`]: the user-mode reader's share of the stream (the device `\\.\NotifyRing`):
+//! * [`reader`]: the user-mode reader's share of the stream (the device `\\.\Global\NotifyRing`):
 //!   its fixed buffer, loss accounting, pending reads, and the versioned wire format.
-//! * [`stats`], [`config`]: counters and settings.
+//! * [`stats`], [`config`]: counters and settings; [`ntname`]: the names the driver
+//!   hands the kernel, as counted UTF-16 built at compile time.
 //! * `driver` (Windows only): DriverEntry/Unload, one file per notify callback, the
 //!   work item — a thin layer that extracts fields and calls the portable code.
 //! * `sim` (host only): a simulated kernel that fires the same entry points from
@@ -46,6 +47,7 @@ compile_error!("on Windows, build either the driver (default features) or `--no-
 
 pub mod config;
 pub mod event;
+pub mod ntname;
 pub mod pipeline;
 pub mod reader;
 pub mod record;

@@ -9,7 +9,7 @@
 //! checks, `unwrap`, debug assertions, division by zero, …), the handler is reachable,
 //! the symbol is needed, and the link fails. Run: `tools/prove-no-panic.sh`.
 
-use crate::reader::{Channel, Lock, Pending, Read, ReadOutcome};
+use crate::reader::{Channel, Held, Lock, Pending, Read, ReadOutcome};
 use crate::record;
 use crate::worker::format::{self, Clock, Context, LINE_BUF, Line, ProcessName};
 use crate::worker::names::{Lookup, Name, Origin};
@@ -240,9 +240,9 @@ impl Read for ProofRead {
 /// At most one pending read (its queue's behaviour is the kernel's, outside the proof).
 pub struct OnePending(core::cell::Cell<Option<ProofRead>>);
 
-impl Pending for OnePending {
+impl Pending<NoLock> for OnePending {
     type Read = ProofRead;
-    fn insert(&self, read: ProofRead) -> Result<(), ProofRead> {
+    fn insert(&self, _: &Held<'_, NoLock>, read: ProofRead) -> Result<(), ProofRead> {
         match self.0.take() {
             None => {
                 self.0.set(Some(read));
@@ -254,7 +254,13 @@ impl Pending for OnePending {
             }
         }
     }
-    fn remove_next(&self) -> Option<ProofRead> {
+    fn queued(&self, _: &Held<'_, NoLock>) -> usize {
+        let read = self.0.take();
+        let queued = usize::from(read.is_some());
+        self.0.set(read);
+        queued
+    }
+    fn remove_next(&self, _: Option<&Held<'_, NoLock>>) -> Option<ProofRead> {
         self.0.take()
     }
 }

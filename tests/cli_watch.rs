@@ -438,8 +438,13 @@ fn truncated_or_garbage_batches_are_errors_not_panics() {
 
 #[test]
 fn win32_errors_map_to_the_documented_exit_codes() {
-    let cases =
-        [(2, 2, "driver not loaded"), (3, 2, "driver not loaded"), (5, 3, "elevated"), (32, 4, "another reader")];
+    let cases = [
+        (2, 2, "driver not loaded"),
+        (3, 2, "driver not loaded"),
+        (5, 3, "elevated"),
+        (32, 4, "another reader"),
+        (56, 6, "4 reads of this reader are waiting already"),
+    ];
     for (code, exit, says) in cases {
         let err = CliError::from_win32("opening", code);
         assert_eq!(err.exit_code(), exit, "{code}");
@@ -450,7 +455,7 @@ fn win32_errors_map_to_the_documented_exit_codes() {
     assert_eq!(err.to_string(), "notifyring: reading failed: Windows error 1167");
     assert_eq!(
         CliError::from_win32("opening", 2).to_string(),
-        r"notifyring: driver not loaded (\\.\NotifyRing does not exist): start the notifyring service"
+        r"notifyring: driver not loaded (\\.\Global\NotifyRing does not exist): start the notifyring service"
     );
 }
 

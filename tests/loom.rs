@@ -368,13 +368,18 @@ impl notifyring::reader::Read for ModelRead {
 #[derive(Default)]
 struct ModelPending(loom::sync::Mutex<Vec<ModelRead>>);
 
-impl notifyring::reader::Pending for ModelPending {
+impl notifyring::reader::Pending<ModelLock> for ModelPending {
     type Read = ModelRead;
-    fn insert(&self, read: ModelRead) -> Result<(), ModelRead> {
-        self.0.lock().unwrap().push(read);
+    fn insert(&self, _: &notifyring::reader::Held<'_, ModelLock>, read: ModelRead) -> Result<(), ModelRead> {
+        let mut queue = self.0.lock().unwrap();
+        assert!(queue.len() < notifyring::reader::wire::MAX_PENDING_READS, "a read queued beyond the cap");
+        queue.push(read);
         Ok(())
     }
-    fn remove_next(&self) -> Option<ModelRead> {
+    fn queued(&self, _: &notifyring::reader::Held<'_, ModelLock>) -> usize {
+        self.0.lock().unwrap().len()
+    }
+    fn remove_next(&self, _: Option<&notifyring::reader::Held<'_, ModelLock>>) -> Option<ModelRead> {
         let mut queue = self.0.lock().unwrap();
         if queue.is_empty() { None } else { Some(queue.remove(0)) }
     }
@@ -447,6 +452,59 @@ fn reader_read_dispatch_worker_and_cancel() {
         assert_eq!(counters.lost, 0);
         assert_eq!(read_events as u64, counters.events_read);
         assert_eq!(read_events == 2, buffered == 0);
+    });
+}
+
+/// One place below the cap: two read dispatches race a `CancelIoEx` of a waiting read.
+/// The queue never holds more than `MAX_PENDING_READS` (the model queue asserts it on
+/// every insert), a read is refused only when the cap is reached, and every read ends
+/// once or still waits.
+#[test]
+fn reader_pending_cap_holds_while_reads_and_a_cancel_race() {
+    use notifyring::reader::{Channel, ReadOutcome, wire};
+    model(|| {
+        let clock = Clock { start_ticks: 0, frequency: 1 };
+        let channel = Arc::new(Channel::try_new(4096, clock, ModelLock::default()).unwrap());
+        let pending = Arc::new(ModelPending::default());
+        assert!(channel.attach(1));
+        let cap = u32::try_from(wire::MAX_PENDING_READS).unwrap();
+        for id in 1..cap {
+            assert!(matches!(channel.read(1, &*pending, ModelRead(id, vec![0; wire::MIN_READ])), ReadOutcome::Pending));
+        }
+        let refused = Arc::new(AtomicUsize::new(0));
+        let dispatch =
+            |id: u32, channel: &Channel<ModelLock>, pending: &ModelPending, refused: &AtomicUsize| match channel.read(
+                1,
+                pending,
+                ModelRead(id, vec![0; wire::MIN_READ]),
+            ) {
+                ReadOutcome::Pending => {}
+                ReadOutcome::TooMany(_) => {
+                    refused.fetch_add(1, Ordering::SeqCst);
+                }
+                _ => panic!("read {id}: neither queued nor refused for the cap"),
+            };
+        let other = {
+            let (channel, pending, refused) = (channel.clone(), pending.clone(), refused.clone());
+            thread::spawn(move || dispatch(cap, &channel, &pending, &refused))
+        };
+        let cancel_io = {
+            let pending = pending.clone();
+            thread::spawn(move || {
+                // CancelIoEx on read 1, which waits from the start.
+                let mut queue = pending.0.lock().unwrap();
+                let at = queue.iter().position(|r| r.0 == 1).expect("read 1 waits");
+                drop(queue.remove(at));
+            })
+        };
+        dispatch(cap + 1, &channel, &pending, &refused);
+        other.join().unwrap();
+        cancel_io.join().unwrap();
+        let refused = refused.load(Ordering::SeqCst);
+        let waiting = pending.0.lock().unwrap().len();
+        assert!(refused <= 1, "a read was refused below the cap");
+        // cap - 1 waited, one was cancelled, two arrived: all but the refused ones wait.
+        assert_eq!(waiting + refused, wire::MAX_PENDING_READS);
     });
 }
 

@@ -2,23 +2,29 @@
 //! pipeline stepped by hand (deterministic: no threads):
 //! - a reader gets every record the worker delivers, with the same sequence numbers,
 //!   bytes, origins and `proc=` knowledge, in the wire format it decodes;
+//! - one read takes at most its budget (plus one entry) whatever its size, and the rest
+//!   follows in order; the largest entry fits the smallest read;
 //! - a slow reader loses events from its own stream only, each loss reported by an
 //!   exact LOST entry at its place, so `delivered + lost` equals the worker's stream
 //!   since the reader attached; the debugger stream loses nothing;
 //! - a reader attaching mid-stream starts at the next record (earlier ones are not its
-//!   losses); a second reader is refused; detaching cancels pending reads;
+//!   losses); a second reader is refused; detaching cancels pending reads; an open is the
+//!   reader when it asked for or was granted read access (`MAXIMUM_ALLOWED`);
 //! - a pending read is completed by the worker, by `CancelIoEx`, by handle cleanup or
-//!   by unload, exactly once, and nothing stays queued;
+//!   by unload, exactly once, and nothing stays queued; at most `MAX_PENDING_READS`
+//!   wait, one more is refused at once;
 //! - `DebuggerOutput` mutes event lines while a reader is attached, or always.
 
 #[path = "stepped/mod.rs"]
 mod stepped;
 
 use notifyring::config::DebuggerOutput;
+use notifyring::reader::FILL_BUDGET;
 use notifyring::reader::wire::{self, Batch, Entry, MIN_READ, WireError};
 use notifyring::sim::CollectEnv;
 use notifyring::sim::device::{Completion, DeviceEnv, OpenError, SimDevice};
 use notifyring::worker::format::Clock;
+use notifyring::worker::names::NAME_UNITS;
 use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Stamp, Stats, WorkerEnv};
 use std::sync::Arc;
 use std::time::Duration;
@@ -215,6 +221,95 @@ fn ring_losses_reach_the_reader_at_their_place() {
     stream.assert_gapless(1, last);
 }
 
+/// A read copies entries under the channel's spin lock: whatever its buffer's size, it
+/// stops after the entry that reaches `FILL_BUDGET` bytes. Nothing is lost, split or
+/// reordered (a ring LOST stays after the entries before it); the rest comes with the
+/// next reads.
+#[test]
+fn a_read_stops_after_its_budget_and_the_rest_follows_in_order() {
+    // A 64 KiB ring that the worker drains between bursts, then overflows once.
+    let config = Config { ring_bytes: 64 << 10, ..Config::DEFAULT };
+    let mut r = rig(4 << 20, DebuggerOutput::Never, &config);
+    let reader = r.device.open_reader().unwrap();
+    let path: Vec<u16> = format!(r"\Device\HarddiskVolume3\{}.dll", "x".repeat(200)).encode_utf16().collect();
+    for burst in 0..5 {
+        for n in 0..100 {
+            r.image(1000 + burst * 100 + n, &path);
+        }
+        r.run();
+    }
+    for tid in 0..2000 {
+        r.thread(10, tid);
+    }
+    r.run();
+    r.thread(10, 9999);
+    r.run();
+    let worker_lost: u64 = r.env.inner.lost.iter().map(|l| l.1).sum();
+    assert!(worker_lost > 0, "the ring must have overflowed");
+    let last = r.env.inner.delivered.last().unwrap().0;
+    let largest = r.env.inner.delivered.iter().map(|(_, b)| b.len()).max().unwrap();
+    let mut stream = Stream::default();
+    // (position, is an event) in arrival order, across batches.
+    let mut arrived = Vec::new();
+    // Until a read finds nothing and waits.
+    while let Some(Completion::Data(bytes)) = reader.read(4 << 20).poll() {
+        let batch = Batch::parse(&bytes).unwrap();
+        assert!(batch.entries > 0);
+        arrived.extend(batch.entries().map(|e| match e.unwrap() {
+            Entry::Event { seq, .. } => (seq, true),
+            Entry::Lost { seq, .. } => (seq + 1, false),
+        }));
+        let entries = bytes.len() - wire::BATCH_HEADER;
+        stream.take(Some(Completion::Data(bytes)));
+        // At most the budget plus one entry (and a LOST behind the last one).
+        let largest_entry = wire::ENTRY_HEAD + 2 * NAME_UNITS + largest + 8;
+        assert!(entries < FILL_BUDGET + largest_entry + wire::LOST_ENTRY, "{entries} bytes");
+        if r.device.buffered() > 0 {
+            assert!(entries >= FILL_BUDGET, "stopped short of the budget ({entries} bytes) with more buffered");
+        }
+    }
+    assert!(stream.batches >= 4, "{} batches for more than 4 budgets of entries", stream.batches);
+    stream.assert_gapless(1, last);
+    assert!(arrived.windows(2).all(|w| w[0].0 < w[1].0), "entries out of order");
+    assert!(arrived.iter().any(|&(_, event)| !event), "the ring's LOST reached the reader");
+    assert_eq!(stream.lost, r.env.inner.lost, "the worker's LOST reports, at the same positions");
+}
+
+/// The largest entry (an image path and a command line at 32,767 units each) is more
+/// than the budget, and still fits one read of `MIN_READ` bytes: each read takes one.
+#[test]
+fn the_largest_entry_fits_one_read_of_the_smallest_size() {
+    let caps = notifyring::record::Caps { image: 32_767, command_line: 32_767 };
+    let config = Config { caps, ..Config::DEFAULT };
+    let mut r = rig(1 << 20, DebuggerOutput::Never, &config);
+    let reader = r.device.open_reader().unwrap();
+    let image: Vec<u16> = std::iter::repeat_n(u16::from(b'i'), 32_767).collect();
+    let command_line: Vec<u16> = std::iter::repeat_n(u16::from(b'c'), 32_767).collect();
+    for pid in 1..=3 {
+        let event = Event::ProcessCreate {
+            pid,
+            parent_pid: 4,
+            creator: ClientId { pid: 4, tid: 8 },
+            file_open_name_available: true,
+            subsystem_process: false,
+            image: Some(&image),
+            command_line: Some(&command_line),
+        };
+        r.pipeline.record(Stamp::default(), &event);
+    }
+    r.run();
+    let mut stream = Stream::default();
+    for n in 1..=3 {
+        let Some(Completion::Data(bytes)) = reader.read(MIN_READ).poll() else { panic!("read {n}: no data") };
+        let batch = Batch::parse(&bytes).unwrap();
+        assert_eq!(batch.entries, 1, "read {n}: one entry, past the budget on its own");
+        assert!(bytes.len() > FILL_BUDGET && bytes.len() <= MIN_READ, "read {n}: {} bytes", bytes.len());
+        stream.take(Some(Completion::Data(bytes)));
+    }
+    assert_eq!(reader.read(MIN_READ).poll(), None, "nothing left: the next read waits");
+    assert_eq!(stream.events, r.env.inner.delivered, "all three, whole, in order");
+}
+
 #[test]
 fn a_reader_attaching_mid_stream_starts_at_the_next_record() {
     let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
@@ -257,6 +352,53 @@ fn one_reader_at_a_time_and_closing_cancels_its_pending_read() {
     assert_eq!(r.device.counters().attaches, 2);
 }
 
+/// An administrator's `MAXIMUM_ALLOWED` open names no right in `DesiredAccess`; the rights
+/// the I/O manager granted it (`PreviouslyGrantedAccess`) make it the reader. One
+/// granted only attributes may ask for the status: its reads are refused, and it keeps
+/// no reader out.
+#[test]
+fn a_maximum_allowed_open_is_the_reader_when_granted_read_access() {
+    use notifyring::reader::open::{Access, MAXIMUM_ALLOWED};
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    // FILE_READ_ATTRIBUTES | SYNCHRONIZE.
+    let attributes = Access { desired: MAXIMUM_ALLOWED, granted: 0x0010_0080 };
+    let status_only = r.device.open("", Some(attributes)).expect("a status-only open");
+    assert!(!r.device.attached(), "granted no read access: not the reader");
+    assert_eq!(status_only.read(MIN_READ).poll(), Some(Completion::Refused));
+    // FILE_ALL_ACCESS, what the DACL grants Administrators (GENERIC_ALL, mapped).
+    let everything = Access { desired: MAXIMUM_ALLOWED, granted: 0x001f_01ff };
+    let reader = r.device.open("", Some(everything)).expect("the reader");
+    assert!(r.device.attached());
+    assert_eq!(r.device.open("", Some(everything)).err(), Some(OpenError::ReaderAttached), "one reader at a time");
+    let pending = reader.read(MIN_READ);
+    r.thread(10, 1);
+    r.run();
+    let mut stream = Stream::default();
+    stream.take(pending.poll());
+    assert_eq!(stream.events.len(), 1, "it reads");
+    drop(status_only);
+    assert!(r.device.attached(), "the status-only handle's close detaches nobody");
+}
+
+/// `\\.\Global\NotifyRing\x` names something inside the device, which has no namespace:
+/// not found, whatever the access, and nothing is attached.
+#[test]
+fn a_name_inside_the_device_is_not_found() {
+    use notifyring::reader::open::{Access, GENERIC_READ, MAXIMUM_ALLOWED};
+    let r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    let read = Some(Access { desired: GENERIC_READ, granted: 0 });
+    let everything = Some(Access { desired: MAXIMUM_ALLOWED, granted: 0x001f_01ff });
+    for name in [r"\x", r"\", r"\x\y"] {
+        for access in [read, everything, Some(Access { desired: 0x80, granted: 0 }), None] {
+            assert_eq!(r.device.open(name, access).err(), Some(OpenError::NoSuchName), "{name} with {access:?}");
+        }
+    }
+    assert!(!r.device.attached(), "nothing attached");
+    let reader = r.device.open("", read).expect("the device itself opens");
+    assert!(r.device.attached());
+    drop(reader);
+}
+
 /// Wine's creates carry no security context, so the driver cannot tell a reader's open
 /// from a status-only one: such an open becomes the reader at its first read.
 #[test]
@@ -289,6 +431,38 @@ fn an_open_without_a_security_context_becomes_the_reader_by_reading() {
     assert_eq!(r.device.counters().attaches, 2);
     second.close();
     assert_eq!(next.poll(), Some(Completion::Cancelled));
+    assert_eq!(r.device.leaks(), 0);
+}
+
+/// A reader may keep `MAX_PENDING_READS` reads waiting; one more is refused at once
+/// (`STATUS_TOO_MANY_COMMANDS`), which queues nothing. A cancel frees a place; the
+/// worker fills the oldest; closing cancels the rest, each read ending exactly once.
+#[test]
+fn at_most_max_pending_reads_wait_and_one_more_is_refused_at_once() {
+    let mut r = rig(1 << 20, DebuggerOutput::Always, &Config::DEFAULT);
+    let reader = r.device.open_reader().unwrap();
+    let waiting: Vec<_> = (0..wire::MAX_PENDING_READS).map(|_| reader.read(MIN_READ)).collect();
+    assert!(waiting.iter().all(|t| t.poll().is_none()), "all wait");
+    let refused = reader.read(MIN_READ);
+    assert_eq!(refused.poll(), Some(Completion::TooMany));
+    assert_eq!(refused.completions(), 1);
+    assert_eq!(r.device.counters().reads_pended, wire::MAX_PENDING_READS as u64, "the refused read never waited");
+    // A cancel frees a place for the next read.
+    waiting[1].cancel();
+    let again = reader.read(MIN_READ);
+    assert_eq!(again.poll(), None, "waits in the freed place");
+    assert_eq!(reader.read(MIN_READ).poll(), Some(Completion::TooMany));
+    // The worker fills the oldest waiting read; the others still wait.
+    r.thread(10, 1);
+    r.run();
+    let mut stream = Stream::default();
+    stream.take(waiting[0].poll());
+    assert_eq!(stream.events.len(), 1);
+    assert!([&waiting[2], &waiting[3], &again].iter().all(|t| t.poll().is_none()));
+    reader.close();
+    for ticket in waiting.iter().skip(1).chain([&again]) {
+        assert_eq!((ticket.poll(), ticket.completions()), (Some(Completion::Cancelled), 1));
+    }
     assert_eq!(r.device.leaks(), 0);
 }
 

@@ -2,7 +2,7 @@
 # The CLI's Wine check: the cross-built notifyring.exe (tools/build-cli-windows.sh)
 # starts under Wine in a fresh prefix with no driver loaded, and
 #   `notifyring status` and `notifyring watch` each print the one-line "driver not
-#   loaded" error and exit 2 (CreateFileW of \\.\NotifyRing fails with
+#   loaded" error and exit 2 (CreateFileW of \\.\Global\NotifyRing fails with
 #   ERROR_FILE_NOT_FOUND: the Win32 error mapping, end to end);
 #   the CLI's unit tests, cross-built, pass under Wine (the Windows calls' own tests:
 #   a running child process's image and command line; an unsigned PE that no catalog
@@ -16,12 +16,14 @@
 #   `NT AUTHORITY\SYSTEM` for S-1-5-18, as Windows; `Everyone`, no domain, for S-1-1-0),
 #   and a malformed SID or one with no name is a one-line error, exit 1;
 #   a bad option value exits 1 with clap's message (usage errors are not exit 2);
-#   with a stand-in device — a FIFO that the prefix's dosdevices/notifyring names, which
-#   Wine opens for \\.\NotifyRing — fed the batches tests/cli_watch.rs made with the
-#   real worker and reader channel: `watch` prints exactly the debugger's lines for
-#   them (and `--json`, `--kinds`, `--output` their share; `--json` names the
-#   process creates' users through LookupAccountSidW); SIGINT, which Wine turns into
-#   Ctrl+C, cancels the pending overlapped read: the summary line on stderr, exit 0.
+#   with a stand-in device — a FIFO that the prefix's dosdevices/global/notifyring names,
+#   which Wine opens for \\.\Global\NotifyRing (its ntdll maps \??\Global\NotifyRing to
+#   that path before asking its object namespace, where the driver's link lives) — fed
+#   the batches tests/cli_watch.rs made with the real worker and reader channel: `watch`
+#   prints exactly the debugger's lines for them (and `--json`, `--kinds`, `--output`
+#   their share; `--json` names the process creates' users through LookupAccountSidW);
+#   SIGINT, which Wine turns into Ctrl+C, cancels the pending overlapped read: the
+#   summary line on stderr, exit 0.
 # What it cannot show: the driver's own device (its read, IOCTL and sharing rules), and
 # message boundaries: the FIFO is a byte stream, so batches are written a second apart
 # for each to arrive as one read.
@@ -103,7 +105,7 @@ for t in sys::tests::a_running_process_has_its_image_and_command_line \
     "$WINE" "$UNIT" --exact "$t" --nocapture 2>&1 | tr -d '\r' | grep -vE '^(running|test result|$)' | sed 's/^/    /' >&2 || true
 done
 
-NOT_LOADED='notifyring: driver not loaded (\\.\NotifyRing does not exist): start the notifyring service'
+NOT_LOADED='notifyring: driver not loaded (\\.\Global\NotifyRing does not exist): start the notifyring service'
 run 2 "$NOT_LOADED" status
 run 2 "$NOT_LOADED" watch --json --kinds process
 run 0 "notifyring 0.1.0" --version
@@ -129,7 +131,8 @@ say "cargo test --release --test cli_watch (writes the batches)"
 STREAM=$ROOT/target/tmp/cli-stream
 [[ -f $STREAM/batch0.bin && -f $STREAM/lines.txt ]] || fail "no batches in ${STREAM#"$ROOT"/}"
 mkfifo "$OUT/device"
-ln -s "$OUT/device" "$WINEPREFIX/dosdevices/notifyring"
+mkdir -p "$WINEPREFIX/dosdevices/global"
+ln -s "$OUT/device" "$WINEPREFIX/dosdevices/global/notifyring"
 
 # watch_fed NAME ARGS...: runs `notifyring watch ARGS` on the stand-in fed every batch,
 # stops it with SIGINT; stdout in $OUT/NAME.out, stderr in $OUT/NAME.err; must exit 0.

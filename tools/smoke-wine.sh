@@ -10,7 +10,8 @@
 #      needs (tools/check-pdb.sh);
 #   2. installs it as a demand-start kernel service in a fresh prefix (sc create, the
 #      README's way), sets Parameters values, starts it: the configuration it read,
-#      the device \Device\NotifyRing and its link created, each registration's status;
+#      the device \Device\NotifyRing and its link \DosDevices\Global\NotifyRing created
+#      (Wine's \??\Global links to \??, as on Windows), each registration's status;
 #   3. starts a second copy in the same service group, i.e. the same winedevice.exe,
 #      which makes Wine call the load-image callback: the worker's `image-load` line
 #      for that driver (callback -> ring -> work item -> DbgPrintEx); the copy's own
@@ -25,6 +26,12 @@
 #      SIGINT (Ctrl+C under Wine) makes the reader CancelIoEx its pending read, which the
 #      driver's cancel routine completes: exit 0 and the summary line; its handle's
 #      close detaches it (Wine sends IRP_MJ_CLOSE but no IRP_MJ_CLEANUP);
+#   3c. the driver's limits through the CLI's own tests (cli/src/windows.rs, cross-built,
+#      run --ignored against the driver): a reader keeps 4 reads waiting and a 5th is
+#      refused at once with ERROR_TOO_MANY_CMDS (the CLI's exit 6); Wine's trace shows
+#      the 5 reads dispatched and the 4 waiting ones cancelled; a name inside the device
+#      (\\.\Global\NotifyRing\x) is not found (ERROR_FILE_NOT_FOUND), refused by Wine's
+#      server before any driver (its trace shows only the device's own create);
 #   4. stops the service: callbacks removed, worker idle, final drain, a final-stats
 #      line that agrees with the event lines printed, and nothing wrong afterwards.
 # Throughout: no KeBugCheckEx (a Rust panic), no page fault, no unimplemented call.
@@ -117,6 +124,16 @@ cp "$NR_WS_LINK/target/$NR_WIN_TARGET/release/notifyring.pdb" "$OUT/notifyring.p
 timing "built ${SYS#"$NR_ROOT"/} ($(stat -c %s "$SYS") bytes) and notifyring.pdb ($(stat -c %s "$OUT/notifyring.pdb") bytes)"
 EXE=$(bash "$NR_ROOT/tools/build-cli-windows.sh" | tail -n 1) || fail "tools/build-cli-windows.sh failed"
 timing "built the CLI ${EXE#"$NR_ROOT"/} (tools/build-cli-windows.sh)"
+# The CLI's unit tests, cross-built: step 3c runs the ones that need the driver.
+CLI_TESTS=$(cd "$NR_ROOT" && cargo test --manifest-path cli/Cargo.toml --target x86_64-pc-windows-gnu --no-run \
+    --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        print(m["executable"])')
+[[ -n $CLI_TESTS && -f $CLI_TESTS ]] || fail "no cross-built CLI unit-test executable"
+timing "built the CLI's unit tests ${CLI_TESTS#"$NR_ROOT"/}"
 
 # --- 1. The PE ---------------------------------------------------------------------------
 
@@ -263,7 +280,7 @@ for pair in "${PARAMETERS[@]}"; do
     grep -qE "(^| )$pair( |$)" <<<"${config#notifyring: config }" || fail "configuration line lacks $pair: $config"
 done
 grep -q '^notifyring: pool ' <<<"$lines" || fail "no pool line"
-grep -qxF 'notifyring: device \Device\NotifyRing and link \DosDevices\NotifyRing created; DACL: SYSTEM and Administrators only' \
+grep -qxF 'notifyring: device \Device\NotifyRing and link \DosDevices\Global\NotifyRing created; DACL: SYSTEM and Administrators only' \
     <<<"$lines" || fail "no line saying the device and its link were created"
 for api in "${APIS[@]}"; do
     grep -qx "notifyring: $api: 0x00000000" <<<"$lines" || fail "no successful registration line for $api"
@@ -434,6 +451,48 @@ fi
 # Wine sends IRP_MJ_CLOSE when the handle goes, no IRP_MJ_CLEANUP: the close detaches.
 wait_status reader_attached 0 "the reader stayed attached after its process ended (no close?)"
 timing "SIGINT: the pending read was cancelled and completed, exit 0, '$summary'; the handle's close detached the reader"
+
+say "3c. the driver's limits, from the CLI's own tests against it (cross-built, run --ignored)"
+# device_test NAME: runs one of the CLI's driver tests (cli/src/windows.rs), shows what it
+# printed, fails the lane if it fails.
+device_test() {
+    local rc=0
+    WINEDEBUG=-all timeout -s KILL "$TIMEOUT" "$WINE" "$CLI_TESTS" --ignored --exact "sys::tests::$1" --nocapture \
+        >"$OUT/$1.txt" 2>&1 || rc=$?
+    tr -d '\r' <"$OUT/$1.txt" | grep -vE '^(running|test result|$)' | sed 's/^/    /' >&2
+    [[ $rc == 0 ]] && grep -q "^test sys::tests::$1 \.\.\. ok" <(tr -d '\r' <"$OUT/$1.txt") ||
+        fail "the CLI's test $1 failed under Wine against the driver (exit $rc, see ${OUT#"$NR_ROOT"/}/$1.txt)"
+}
+cap=$(offset)
+device_test a_read_beyond_the_drivers_cap_is_refused_at_once
+# Wine's account: all five reads reached the driver, and the four waiting ones were
+# cancelled through its cancel routine (the fifth never waited).
+if [[ $WINEDEBUG == *trace+ntoskrnl* ]]; then
+    trace=$(tail -c "+$((cap + 1))" "$LOG" | tr -d '\r')
+    reads=$(grep -c ':trace:ntoskrnl:dispatch_read ' <<<"$trace" || true)
+    cancels=$(grep -c ':trace:ntoskrnl:dispatch_cancel ' <<<"$trace" || true)
+    ((reads == 5 && cancels == 4)) ||
+        fail "Wine's trace: expected 5 reads dispatched and 4 cancelled by the cap test, got $reads and $cancels"
+    say "   Wine: $reads reads dispatched to the driver, $cancels cancelled"
+fi
+wait_status reader_attached 0 "the cap test's reader stayed attached after its handle closed"
+timing "the cap: 4 reads wait, the 5th is refused at once (ERROR_TOO_MANY_CMDS, the CLI's exit 6), cancelling ends the 4"
+
+names=$(offset)
+device_test a_name_inside_the_device_is_not_found
+# Wine's account: only the device's own open reached a driver. Wine 8's server refuses a
+# name past a device itself (and its dispatch_create never fills FileObject->FileName),
+# so the driver's own refusal of such a name does not run under Wine.
+# The driver's device is the one the cap test's reads went to (other drivers in other
+# winedevice.exe processes see creates from the test process too).
+if [[ $WINEDEBUG == *trace+ntoskrnl* ]]; then
+    ours=$(sed -n 's/.*:trace:ntoskrnl:dispatch_read device \([0-9A-Fa-f]*\) .*/\1/p' <<<"$trace" | sort -u)
+    [[ -n $ours && $(wc -l <<<"$ours") == 1 ]] || fail "Wine's trace: the cap test's reads went to no single device: $ours"
+    creates=$(tail -c "+$((names + 1))" "$LOG" | tr -d '\r' | grep -c ":trace:ntoskrnl:dispatch_create device $ours " || true)
+    ((creates == 1)) || fail "Wine's trace: expected 1 create of the driver's device (its own open) in the name test, got $creates"
+    say "   Wine: 1 create reached the driver (the device itself); the 4 opens of a name inside it did not"
+fi
+timing "a name inside the device: ERROR_FILE_NOT_FOUND (refused by Wine's server, as the driver refuses it on Windows)"
 
 say "4. sc stop $SERVICE"
 stop1=$(offset)

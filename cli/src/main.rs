@@ -1,4 +1,4 @@
-//! `notifyring`: the user-mode reader of the notifyring driver (`\\.\NotifyRing`).
+//! `notifyring`: the user-mode reader of the notifyring driver (`\\.\Global\NotifyRing`).
 //!
 //! * `notifyring watch`: prints events as they arrive, as the debugger's text lines or
 //!   as JSON, filtered in user mode, until Ctrl+C; then a one-line summary on stderr.

@@ -1,4 +1,4 @@
-//! The Windows calls: open `\\.\NotifyRing`, read batches overlapped until Ctrl+C,
+//! The Windows calls: open `\\.\Global\NotifyRing`, read batches overlapped until Ctrl+C,
 //! ask for the status; and what the JSON output needs to know about the machine (the
 //! drive letters' volumes, the Windows directory, process images and command lines, the clock, the
 //! account names of user SIDs).
@@ -52,8 +52,10 @@ use windows_sys::Win32::System::Threading::{
 
 use crate::Output;
 
-/// Bytes per read: a few times the driver's minimum, so a busy stream comes in fewer reads.
-const READ_BYTES: usize = 4 * wire::MIN_READ;
+/// Bytes per read: the driver's minimum, which holds the most one read returns
+/// (`channel::MAX_BATCH`: the driver copies a bounded share per read under its spin lock).
+const READ_BYTES: usize = wire::MIN_READ;
+const _: () = assert!(notifyring::reader::MAX_BATCH <= READ_BYTES);
 
 /// Set by the console handler: the user asked to stop.
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -83,14 +85,19 @@ impl Drop for Handle {
 
 /// Opens the device with `access`; the driver's refusals become their [`CliError`].
 fn open_device(access: u32, flags: FILE_FLAGS_AND_ATTRIBUTES) -> Result<Handle, CliError> {
-    let path = wide(wire::USER_PATH);
+    open_path(wire::USER_PATH, access, flags).map_err(|code| CliError::from_win32("opening the device", code))
+}
+
+/// Opens `path` as the device is opened; a failure is its Win32 error.
+fn open_path(path: &str, access: u32, flags: FILE_FLAGS_AND_ATTRIBUTES) -> Result<Handle, u32> {
+    let path = wide(path);
     // SAFETY: `path` is NUL-terminated and outlives the call; the null security
     // attributes and template handle are allowed.
     let h = unsafe {
         CreateFileW(path.as_ptr(), access, FILE_SHARE_READ | FILE_SHARE_WRITE, null(), OPEN_EXISTING, flags, null_mut())
     };
     if h == INVALID_HANDLE_VALUE {
-        return Err(CliError::from_win32("opening the device", last_error()));
+        return Err(last_error());
     }
     Ok(Handle(h))
 }
@@ -114,7 +121,7 @@ unsafe extern "system" fn on_ctrl(_kind: u32) -> i32 {
 }
 
 impl Reader {
-    /// Opens `\\.\NotifyRing` as its reader (`GENERIC_READ`, overlapped).
+    /// Opens `\\.\Global\NotifyRing` as its reader (`GENERIC_READ`, overlapped).
     ///
     /// # Errors
     /// Driver not loaded, access denied, another reader attached, or another failure.
@@ -537,8 +544,108 @@ pub fn account_names() -> Option<Box<dyn AccountNames + Send>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use notifyring::user::watch::{ERROR_TOO_MANY_CMDS, status_text};
     use std::process::{Command, Stdio};
-    use windows_sys::Win32::Foundation::STATUS_INVALID_INFO_CLASS;
+    use windows_sys::Win32::Foundation::{
+        ERROR_FILE_NOT_FOUND, ERROR_IO_INCOMPLETE, STATUS_INVALID_INFO_CLASS, WAIT_OBJECT_0,
+    };
+    use windows_sys::Win32::System::Threading::WaitForSingleObject;
+
+    /// One overlapped read of `wire::MIN_READ` bytes on `device`, its buffer and
+    /// OVERLAPPED on the heap so that they stay put until it ends.
+    struct Overlapped {
+        event: Handle,
+        ov: Box<OVERLAPPED>,
+        buf: Vec<u8>,
+    }
+
+    impl Overlapped {
+        /// Issues the read: itself, and `ReadFile`'s error (0 if it succeeded at once).
+        fn issue(device: &Handle) -> (Self, u32) {
+            // SAFETY: null attributes and name are allowed: an unnamed manual-reset event.
+            let event = Handle(unsafe { CreateEventW(null(), 1, 0, null()) });
+            assert!(!event.0.is_null(), "CreateEventW: {}", last_error());
+            let ov = Box::new(OVERLAPPED { hEvent: event.0, ..OVERLAPPED::default() });
+            let mut read = Self { event, ov, buf: vec![0; wire::MIN_READ] };
+            let len = u32::try_from(read.buf.len()).expect("MIN_READ fits a u32");
+            // SAFETY: `buf` holds `len` bytes; `buf` and `ov` live on the heap, owned by
+            // `read`, which the caller keeps until the read has ended.
+            let issued = unsafe { ReadFile(device.0, read.buf.as_mut_ptr(), len, null_mut(), &raw mut *read.ov) };
+            let error = if issued == 0 { last_error() } else { 0 };
+            (read, error)
+        }
+
+        /// `GetOverlappedResult`: `Ok(bytes)` or the read's error (`ERROR_IO_INCOMPLETE`
+        /// while it waits, if `wait` is false).
+        fn result(&self, device: &Handle, wait: bool) -> Result<u32, u32> {
+            let mut n = 0u32;
+            // SAFETY: the handle and OVERLAPPED of this read; `n` is writable.
+            let done = unsafe { GetOverlappedResult(device.0, &raw const *self.ov, &raw mut n, i32::from(wait)) };
+            if done == 0 { Err(last_error()) } else { Ok(n) }
+        }
+    }
+
+    /// Against the real driver (`tools/smoke-wine.sh` runs it under Wine): a name inside
+    /// the device (`\\.\Global\NotifyRing\x`) is not found, whatever the access:
+    /// `ERROR_FILE_NOT_FOUND`, from the driver's `STATUS_OBJECT_NAME_NOT_FOUND` on
+    /// Windows; Wine 8's server gives the same answer before any driver sees the create
+    /// (the lane checks that in Wine's trace).
+    #[test]
+    #[ignore = "needs the notifyring driver loaded: tools/smoke-wine.sh runs it"]
+    fn a_name_inside_the_device_is_not_found() {
+        drop(open_device(FILE_READ_ATTRIBUTES, 0).expect("the driver's device itself opens"));
+        for name in ["x", "x\\y"] {
+            let path = format!("{}\\{name}", wire::USER_PATH);
+            for access in [GENERIC_READ, FILE_READ_ATTRIBUTES] {
+                let code = open_path(&path, access, 0).err();
+                eprintln!("{path} (access {access:#x}): Windows error {code:?}");
+                assert_eq!(code, Some(ERROR_FILE_NOT_FOUND), "{path}");
+            }
+        }
+    }
+
+    /// Against the real driver, loaded with no reader attached (`tools/smoke-wine.sh`
+    /// runs it under Wine, `--ignored --exact`): the reader keeps `MAX_PENDING_READS`
+    /// reads waiting; one more is refused at once with `ERROR_TOO_MANY_CMDS`
+    /// (`STATUS_TOO_MANY_COMMANDS`), which the CLI reports as its own one-line error and
+    /// exit 6, and takes no place; `CancelIoEx` then ends each waiting read once.
+    #[test]
+    #[ignore = "needs the notifyring driver loaded and no reader attached: tools/smoke-wine.sh runs it"]
+    fn a_read_beyond_the_drivers_cap_is_refused_at_once() {
+        let device = open_device(GENERIC_READ, FILE_FLAG_OVERLAPPED).expect("the driver's device");
+        let mut waiting = Vec::new();
+        for _ in 0..wire::MAX_PENDING_READS {
+            let (read, error) = Overlapped::issue(&device);
+            assert_eq!(error, ERROR_IO_PENDING, "a read waits for an event");
+            waiting.push(read);
+        }
+        let (refused, error) = Overlapped::issue(&device);
+        let code = if error == ERROR_IO_PENDING {
+            // Completed by the driver at once, reported through the event.
+            // SAFETY: the read's own event handle.
+            let signalled = unsafe { WaitForSingleObject(refused.event.0, 10_000) };
+            assert_eq!(signalled, WAIT_OBJECT_0, "the read beyond the cap did not end within 10 s");
+            refused.result(&device, false).expect_err("refused")
+        } else {
+            error
+        };
+        assert_eq!(code, ERROR_TOO_MANY_CMDS, "the read beyond the cap");
+        let err = CliError::from_win32("reading", code);
+        eprintln!("read {} -> Windows error {code}: {err}", wire::MAX_PENDING_READS + 1);
+        assert_eq!(err, CliError::TooManyReads);
+        assert_eq!(err.exit_code(), 6);
+        for read in &waiting {
+            assert_eq!(read.result(&device, false), Err(ERROR_IO_INCOMPLETE), "still waiting");
+        }
+        let status = status_text(&status_reply().expect("status")).expect("a status reply");
+        let pended = format!("reader_reads_pended={}", wire::MAX_PENDING_READS);
+        assert!(status.lines().any(|l| l == pended), "{pended} expected in the status:\n{status}");
+        // SAFETY: our open handle; a null OVERLAPPED cancels all of its reads.
+        unsafe { CancelIoEx(device.0, null()) };
+        for read in &waiting {
+            assert_eq!(read.result(&device, true), Err(ERROR_OPERATION_ABORTED), "cancelled");
+        }
+    }
 
     /// Run on Windows (or Wine: tools/smoke-wine-cli.sh runs these): a process started
     /// before the look-up, a child `cmd.exe` waiting on its stdin, is named as the watch

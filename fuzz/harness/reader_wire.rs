@@ -250,6 +250,9 @@ fn channel(input: &mut Input<'_>) {
                     ReadOutcome::Filled(read, n) => take(&mut seen, &read.0[..n], clock),
                     ReadOutcome::Pending => assert_eq!(channel.with(|s| s.buffered()), 0),
                     ReadOutcome::TooSmall(_) => assert!(len < wire::MIN_READ),
+                    ReadOutcome::TooMany(_) => {
+                        assert_eq!(queue.0.borrow().len(), wire::MAX_PENDING_READS, "a read refused below the cap");
+                    }
                     ReadOutcome::Cancelled(_) | ReadOutcome::NotReader(_) => panic!("the reader's read refused"),
                 }
             }

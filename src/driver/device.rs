@@ -1,11 +1,14 @@
-//! The device `\Device\NotifyRing` (`\\.\NotifyRing` for programs): created with a DACL
+//! The device `\Device\NotifyRing` (`\\.\Global\NotifyRing` for programs): created with a DACL
 //! that admits only SYSTEM and Administrators, and its dispatch routines.
 //!
-//! * `IRP_MJ_CREATE`: an open asking for [`READER_ACCESS`] attaches as the one reader
-//!   (a second is refused with `STATUS_SHARING_VIOLATION`); other opens may only ask for
-//!   the status.
+//! * `IRP_MJ_CREATE`: an open asking for [`READER_ACCESS`], or granted it (a
+//!   `MAXIMUM_ALLOWED` open), attaches as the one reader (a second is refused with
+//!   `STATUS_SHARING_VIOLATION`); other opens may only ask for the status
+//!   ([`reader::open`](crate::reader::open) decides).
 //! * `IRP_MJ_READ`: a batch from the reader's [`Channel`](crate::reader::Channel), or the
-//!   read waits in the cancel-safe queue until the worker fills it.
+//!   read waits in the cancel-safe queue until the worker fills it; beyond
+//!   [`MAX_PENDING_READS`](crate::reader::wire::MAX_PENDING_READS) waiting reads, one is
+//!   refused with `STATUS_TOO_MANY_COMMANDS`.
 //! * `IRP_MJ_DEVICE_CONTROL` ([`IOCTL_STATUS`]): version, configuration and counters.
 //! * `IRP_MJ_CLEANUP` of the reader's handle detaches it and cancels its pending reads.
 //! * `IRP_MJ_CLOSE` detaches it too, should cleanup not have (Wine sends no cleanup).
@@ -28,17 +31,20 @@ use wdk_sys::ntddk::{
 use wdk_sys::{
     _MODE, ACCESS_ALLOWED_ACE, ACL, ACL_REVISION, BOOLEAN, DACL_SECURITY_INFORMATION, DO_BUFFERED_IO,
     DO_DEVICE_INITIALIZING, DOMAIN_ALIAS_RID_ADMINS, DRIVER_OBJECT, FILE_DEVICE_SECURE_OPEN, FILE_DEVICE_UNKNOWN,
-    GENERIC_ALL, GENERIC_READ, HANDLE, IO_STACK_LOCATION, IRP, IRP_MJ_CLEANUP, IRP_MJ_CLOSE, IRP_MJ_CREATE,
-    IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, KPROCESSOR_MODE, NT_SUCCESS, NTSTATUS, OBJ_KERNEL_HANDLE, PDEVICE_OBJECT,
-    PIO_SECURITY_CONTEXT, PIRP, SECURITY_BUILTIN_DOMAIN_RID, SECURITY_DESCRIPTOR, SECURITY_DESCRIPTOR_REVISION,
-    SECURITY_LOCAL_SYSTEM_RID, SID_REVISION, STATUS_ACCESS_DENIED, STATUS_BUFFER_TOO_SMALL, STATUS_CANCELLED,
-    STATUS_DEVICE_NOT_READY, STATUS_INVALID_DEVICE_REQUEST, STATUS_PENDING, STATUS_SHARING_VIOLATION, STATUS_SUCCESS,
+    FILE_READ_DATA, GENERIC_ALL, GENERIC_READ, HANDLE, IO_STACK_LOCATION, IRP, IRP_MJ_CLEANUP, IRP_MJ_CLOSE,
+    IRP_MJ_CREATE, IRP_MJ_DEVICE_CONTROL, IRP_MJ_READ, KPROCESSOR_MODE, MAXIMUM_ALLOWED, NT_SUCCESS, NTSTATUS,
+    OBJ_KERNEL_HANDLE, PDEVICE_OBJECT, PIO_SECURITY_CONTEXT, PIRP, SECURITY_BUILTIN_DOMAIN_RID, SECURITY_DESCRIPTOR,
+    SECURITY_DESCRIPTOR_REVISION, SECURITY_LOCAL_SYSTEM_RID, SID_REVISION, STATUS_ACCESS_DENIED,
+    STATUS_BUFFER_TOO_SMALL, STATUS_CANCELLED, STATUS_DEVICE_NOT_READY, STATUS_INVALID_DEVICE_REQUEST,
+    STATUS_OBJECT_NAME_NOT_FOUND, STATUS_PENDING, STATUS_SHARING_VIOLATION, STATUS_SUCCESS, STATUS_TOO_MANY_COMMANDS,
     WRITE_DAC,
 };
 
 use super::queue::{ReadIrp, complete, read_at, stack_location};
-use super::{Driver, NOTIFYRING_STATS, with_unicode};
+use super::{Driver, NOTIFYRING_STATS, with_name};
+use crate::ntname::NtName;
 use crate::reader::ReadOutcome;
+use crate::reader::open::{self, Access, Open, classify};
 use crate::reader::status::{Inputs, items};
 use crate::reader::wire::{DEVICE_NAME, DOS_NAME, IOCTL_STATUS, READER_ACCESS, STATUS_MAX, encode_status};
 
@@ -62,6 +68,15 @@ const _: () = assert!(SID_REVISION == 1);
 const ACL_BYTES: usize =
     size_of::<ACL>() + 2 * offset_of!(ACCESS_ALLOWED_ACE, SidStart) + size_of::<Sid<1>>() + size_of::<Sid<2>>();
 
+// The generic rights the portable decision knows by value, as winnt.h defines them.
+const _: () = assert!(open::GENERIC_READ == GENERIC_READ && open::GENERIC_ALL == GENERIC_ALL);
+const _: () = assert!(open::MAXIMUM_ALLOWED == MAXIMUM_ALLOWED && READER_ACCESS == FILE_READ_DATA);
+
+/// The device's name and its link's, as the kernel takes them (built at compile time: a
+/// name that did not fit would fail the build).
+const DEVICE: NtName = NtName::of(DEVICE_NAME);
+const LINK: NtName = NtName::of(DOS_NAME);
+
 /// Why creating the device failed: the step and its status.
 pub(super) struct Failed(pub(super) &'static str, pub(super) NTSTATUS);
 
@@ -70,7 +85,7 @@ pub(super) struct Failed(pub(super) &'static str, pub(super) NTSTATUS);
 /// `DO_DEVICE_INITIALIZING` set: [`open`] clears it once the driver is ready.
 pub(super) fn create(driver: &mut DRIVER_OBJECT) -> Result<PDEVICE_OBJECT, Failed> {
     let mut device: PDEVICE_OBJECT = ptr::null_mut();
-    let status = with_unicode(DEVICE_NAME, |name| {
+    let status = with_name(&DEVICE, |name| {
         // SAFETY: PASSIVE_LEVEL in DriverEntry; a named device without extension, not
         // exclusive (status-only handles may be open beside the reader's).
         unsafe {
@@ -94,8 +109,8 @@ pub(super) fn create(driver: &mut DRIVER_OBJECT) -> Result<PDEVICE_OBJECT, Faile
         unsafe { IoDeleteDevice(device) };
         return Err(failed);
     }
-    let status = with_unicode(DOS_NAME, |link| {
-        with_unicode(DEVICE_NAME, |name| {
+    let status = with_name(&LINK, |link| {
+        with_name(&DEVICE, |name| {
             // SAFETY: PASSIVE_LEVEL; both names outlive the call, which copies them.
             unsafe { IoCreateSymbolicLink(link.cast_mut(), name.cast_mut()) }
         })
@@ -120,7 +135,7 @@ pub(super) fn open(device: PDEVICE_OBJECT) {
 pub(super) fn delete(device: PDEVICE_OBJECT) {
     // SAFETY: PASSIVE_LEVEL; the link `create` made. Its status cannot change what
     // follows.
-    let _ = with_unicode(DOS_NAME, |link| unsafe { IoDeleteSymbolicLink(link.cast_mut()) });
+    let _ = with_name(&LINK, |link| unsafe { IoDeleteSymbolicLink(link.cast_mut()) });
     // SAFETY: no handle is open and no IRP outstanding (unload runs only then; a failing
     // DriverEntry never cleared DO_DEVICE_INITIALIZING).
     unsafe { IoDeleteDevice(device) };
@@ -229,7 +244,16 @@ unsafe extern "C" fn unsupported(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
     unsafe { complete(irp, STATUS_INVALID_DEVICE_REQUEST, 0) }
 }
 
-/// `IRP_MJ_CREATE` (`PASSIVE_LEVEL`): an open with [`READER_ACCESS`] becomes the reader.
+/// `IRP_MJ_CREATE` (`PASSIVE_LEVEL`): extracts the name the open names inside the device
+/// and the access it asked for and was granted, and acts on [`classify`]'s answer.
+///
+/// A name inside the device (`\\.\Global\NotifyRing\x`) is refused
+/// (`STATUS_OBJECT_NAME_NOT_FOUND`), the second of the two ways "Controlling Device
+/// Namespace Access" gives a device without a namespace. The first, which the device also
+/// has, is `FILE_DEVICE_SECURE_OPEN`: it makes the I/O manager apply the device's DACL to
+/// such opens too (without it their security would be left to the driver). It does not
+/// stop the create from reaching this routine, which would otherwise open the device
+/// under another name (a reader, even); refusing the name does.
 unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
     let Some(driver) = super::driver() else {
         // SAFETY: ours to complete, once.
@@ -237,28 +261,38 @@ unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTST
     };
     // SAFETY: an IRP being dispatched.
     let stack = unsafe { stack_location(irp) };
+    // SAFETY: every create carries its file object here.
+    let file_object = unsafe { (*stack).FileObject };
+    // The path after the device's name; a create by relative name (a related file
+    // object) carries it here too.
+    // SAFETY: the create's file object, NULL-checked, not shared yet.
+    let name_bytes = unsafe { file_object.as_ref() }.map_or(0, |file| file.FileName.Length);
     // SAFETY: IRP_MJ_CREATE: `Parameters.Create` is the live member.
     let context: PIO_SECURITY_CONTEXT =
         unsafe { read_at(stack, offset_of!(IO_STACK_LOCATION, Parameters.Create.SecurityContext)) };
+    // Windows always passes a security context; Wine 8 passes NULL ("FIXME" in its
+    // dispatch_create), and such an open is classified at its first read instead.
     // SAFETY: the I/O manager's security context for this open, NULL-checked.
-    let Some(context) = (unsafe { context.as_ref() }) else {
-        // Windows always passes one; Wine 8 passes NULL ("FIXME" in its dispatch_create),
-        // so the access asked for is unknown: such an open becomes the reader at its first
-        // read (see `read_dispatch`), and a status-only open never reads.
-        // SAFETY: an IRP being dispatched.
-        unsafe { mark_unclassified(irp) };
-        // SAFETY: ours to complete, once.
-        return unsafe { complete(irp, STATUS_SUCCESS, 0) };
-    };
-    let desired = context.DesiredAccess;
-    // IO_SECURITY_CONTEXT's page does not say whether generic rights arrive mapped, so a
-    // GENERIC_READ or GENERIC_ALL open counts as asking for READER_ACCESS either way.
-    let status = if desired & (READER_ACCESS | GENERIC_READ | GENERIC_ALL) == 0 {
-        STATUS_SUCCESS
-    } else {
-        // SAFETY: as above.
-        let file = unsafe { file_of(irp) };
-        if driver.channel.attach(file) { STATUS_SUCCESS } else { STATUS_SHARING_VIOLATION }
+    let access = unsafe { context.as_ref() }.map(|context| Access {
+        desired: context.DesiredAccess,
+        // Where a MAXIMUM_ALLOWED open's rights are: the I/O manager's access check
+        // grants them there, and DesiredAccess names none.
+        // SAFETY: the context's access state, NULL-checked, live for this create.
+        granted: unsafe { context.AccessState.as_ref() }.map_or(0, |state| state.PreviouslyGrantedAccess),
+    });
+    let status = match classify(usize::from(name_bytes), access) {
+        Open::NoSuchName => STATUS_OBJECT_NAME_NOT_FOUND,
+        Open::Reader => {
+            // SAFETY: an IRP being dispatched.
+            let file = unsafe { file_of(irp) };
+            if driver.channel.attach(file) { STATUS_SUCCESS } else { STATUS_SHARING_VIOLATION }
+        }
+        Open::StatusOnly => STATUS_SUCCESS,
+        Open::Unclassified => {
+            // SAFETY: an IRP_MJ_CREATE being dispatched.
+            unsafe { mark_unclassified(irp) };
+            STATUS_SUCCESS
+        }
     };
     // SAFETY: ours to complete, once.
     unsafe { complete(irp, status, 0) }
@@ -335,6 +369,8 @@ unsafe extern "C" fn read_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTAT
         ReadOutcome::Cancelled(read) => read.complete(STATUS_CANCELLED, 0),
         ReadOutcome::NotReader(read) => read.complete(STATUS_ACCESS_DENIED, 0),
         ReadOutcome::TooSmall(read) => read.complete(STATUS_BUFFER_TOO_SMALL, 0),
+        // wire::MAX_PENDING_READS wait already (see there for why this status).
+        ReadOutcome::TooMany(read) => read.complete(STATUS_TOO_MANY_COMMANDS, 0),
     }
 }
 

@@ -25,9 +25,10 @@ use super::queue::{ReadIrp, ReadQueue, SpinLock};
 use super::work_item::{KernelEnv, WorkItemQueue};
 use super::{
     Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, device, image, install, lookup, performance_counter, pool, process,
-    say, system_routine, thread, timer, token, with_unicode,
+    routine, say, thread, timer, token, with_name,
 };
 use crate::config::{Config, LEVEL_NAME, Sources, VALUE_NAMES};
+use crate::ntname::NtName;
 use crate::pipeline::{NewError, Pipeline};
 use crate::reader::Channel;
 use crate::reader::wire::{DEVICE_NAME, DOS_NAME};
@@ -365,13 +366,29 @@ type OpenDriverRegistryKey =
 /// INF writes with `HKR,Parameters`.
 const DRIVER_REG_KEY_PARAMETERS: u32 = 0;
 
+/// `IoOpenDriverRegistryKey`'s name, and the `Parameters` key's, as the kernel takes them.
+const OPEN_DRIVER_REGISTRY_KEY: NtName = NtName::of("IoOpenDriverRegistryKey");
+const PARAMETERS: NtName = NtName::of("Parameters");
+
+/// The `Parameters` values, each with its name as the kernel takes it (built at compile
+/// time: a name that did not fit would fail the build); `DebugLevel` last.
+const VALUES: [(&str, NtName); VALUE_NAMES.len() + 1] = {
+    let mut values = [(LEVEL_NAME, NtName::of(LEVEL_NAME)); VALUE_NAMES.len() + 1];
+    let mut at = 0;
+    while at < VALUE_NAMES.len() {
+        values[at] = (VALUE_NAMES[at], NtName::of(VALUE_NAMES[at]));
+        at += 1;
+    }
+    values
+};
+
 /// Opens the `Parameters` key: with `IoOpenDriverRegistryKey`, the documented way from
 /// Windows 10 1803 (looked up at run time), else relative to the service key's path.
 fn open_parameters(driver: PDRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> Result<Key, NTSTATUS> {
-    let address = system_routine("IoOpenDriverRegistryKey");
+    let address = routine(&OPEN_DRIVER_REGISTRY_KEY);
     if address.is_null() {
         return Key::open(ptr::null_mut(), registry_path)
-            .and_then(|service| with_unicode("Parameters", |name| Key::open(service.0, name)));
+            .and_then(|service| with_name(&PARAMETERS, |name| Key::open(service.0, name)));
     }
     // SAFETY: a non-NULL value MmGetSystemRoutineAddress returned for
     // "IoOpenDriverRegistryKey", whose prototype `OpenDriverRegistryKey` is.
@@ -396,8 +413,9 @@ fn read_config(driver: PDRIVER_OBJECT, registry_path: PCUNICODE_STRING) -> Confi
             return config;
         }
     };
-    for name in VALUE_NAMES.into_iter().chain([LEVEL_NAME]) {
-        match parameters.dword(name) {
+    for (name, counted) in &VALUES {
+        let name = *name;
+        match parameters.dword(counted) {
             Value::Absent => {}
             Value::Dword(value) => {
                 if let Err(rejected) = config.apply(name, value) {
@@ -448,14 +466,14 @@ impl Key {
         if NT_SUCCESS(status) { Ok(Self(handle)) } else { Err(status) }
     }
 
-    fn dword(&self, name: &str) -> Value {
+    fn dword(&self, name: &NtName) -> Value {
         /// `KEY_VALUE_PARTIAL_INFORMATION` with room for four data bytes.
         #[repr(C, align(8))]
         struct Buffer([u8; 24]);
         let mut buffer = Buffer([0; 24]);
         let capacity = u32::try_from(size_of::<Buffer>()).unwrap_or(0);
         let mut written = 0u32;
-        let status = with_unicode(name, |name| {
+        let status = with_name(name, |name| {
             // SAFETY: PASSIVE_LEVEL; `self.0` is an open key, `buffer` has `capacity`
             // writable bytes aligned for the structure, `name` outlives the call.
             unsafe {

@@ -30,6 +30,7 @@ use wdk_sys::{_DPFLTR_TYPE, HANDLE, PCUNICODE_STRING, PDEVICE_OBJECT, PVOID, UNI
 
 use crate::config::{Config, Sources};
 use crate::event::Stamp;
+use crate::ntname::NtName;
 use crate::pipeline::Pipeline;
 use crate::reader::Channel;
 use crate::stats::Stats;
@@ -178,9 +179,10 @@ fn system_time() -> u64 {
 }
 
 /// A kernel routine looked up by name at run time (`PASSIVE_LEVEL`): NULL where this
-/// kernel does not export it (older Windows, or Wine).
-fn system_routine(name: &str) -> PVOID {
-    with_unicode(name, |name| {
+/// kernel does not export it (older Windows, or Wine). Names are built at compile time
+/// (`NtName::of` in a `const` item), so none can be cut.
+fn routine(name: &NtName) -> PVOID {
+    with_name(name, |name| {
         // SAFETY: PASSIVE_LEVEL; `name` is a counted string that outlives the call and
         // that the routine only reads.
         unsafe { MmGetSystemRoutineAddress(name.cast_mut()) }
@@ -266,15 +268,12 @@ impl fmt::Display for Status {
     }
 }
 
-/// Calls `f` with `name` (ASCII, at most 40 characters) as a counted UTF-16 string.
-fn with_unicode<R>(name: &str, f: impl FnOnce(PCUNICODE_STRING) -> R) -> R {
-    let mut units = [0u16; 40];
-    let mut len = 0usize;
-    for (unit, byte) in units.iter_mut().zip(name.bytes()) {
-        *unit = u16::from(byte);
-        len += 1;
-    }
-    let bytes = u16::try_from(len * 2).unwrap_or(0);
+/// Calls `f` with `name` as a counted UTF-16 string. Its buffer is a copy on this stack:
+/// `UNICODE_STRING` declares its buffer writable, though the routines given these names
+/// only read them.
+fn with_name<R>(name: &NtName, f: impl FnOnce(PCUNICODE_STRING) -> R) -> R {
+    let mut units = name.buffer();
+    let bytes = name.bytes();
     let string = UNICODE_STRING { Length: bytes, MaximumLength: bytes, Buffer: units.as_mut_ptr() };
     f(&raw const string)
 }

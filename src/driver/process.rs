@@ -17,6 +17,7 @@ use wdk_sys::{BOOLEAN, HANDLE, NTSTATUS, PEPROCESS, PPS_CREATE_NOTIFY_INFO, PS_C
 
 use super::{id, stamp, units};
 use crate::event::{ClientId, Event};
+use crate::ntname::NtName;
 
 /// `PsSetCreateProcessNotifyRoutineEx2` (ntddk.h, Windows 10 1703): the notify type,
 /// the routine (for `PsCreateProcessNotifySubsystems`), and whether to remove it.
@@ -25,6 +26,9 @@ type NotifyRoutineEx2 = unsafe extern "system" fn(notify_type: u32, information:
 /// `PSCREATEPROCESSNOTIFYTYPE::PsCreateProcessNotifySubsystems`: every subsystem's
 /// processes, Win32 included.
 const PS_CREATE_PROCESS_NOTIFY_SUBSYSTEMS: u32 = 0;
+
+/// The Ex2 routine's name, counted at compile time (too long a name fails the build).
+const EX2_NAME: NtName = NtName::of("PsSetCreateProcessNotifyRoutineEx2");
 
 /// The Ex2 routine `register` used, or NULL if it used `…Ex`; `unregister` removes
 /// the routine with the same API.
@@ -103,7 +107,7 @@ fn ex2(address: *mut c_void, remove: bool) -> NTSTATUS {
 /// Registers the routine (DriverEntry; fails with 0xC0000022 unless the image is
 /// linked with /INTEGRITYCHECK and signed): with Ex2 where the kernel has it.
 pub(super) fn register() -> NTSTATUS {
-    let address = super::system_routine("PsSetCreateProcessNotifyRoutineEx2");
+    let address = super::routine(&EX2_NAME);
     // Relaxed: see `api`.
     EX2.store(address, Ordering::Relaxed);
     if !address.is_null() {

@@ -8,6 +8,13 @@
 //! Both are spin locks: the queue's is taken by the cancel path at `DISPATCH_LEVEL`,
 //! and the channel's is held around the queue's. So everything touched under them is
 //! non-paged: the channel's buffer (default pool), the IRPs and their system buffers.
+//!
+//! Two ways to take the queue's lock, chosen by type, never by asking the IRQL: inside
+//! the channel's lock section the channel lends a [`Held`] proof, and since
+//! [`SpinLock::with`] raised to `DISPATCH_LEVEL`, the queue takes its lock with
+//! `KeAcquireSpinLockAtDpcLevel`; everywhere else (a reader's cleanup and unload taking
+//! what is left, the cancel routine after it dropped the cancel spin lock) it raises with
+//! `KeAcquireSpinLockRaiseToDpc`.
 
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
@@ -15,15 +22,19 @@ use core::mem::offset_of;
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
-use wdk_sys::ntddk::{IoReleaseCancelSpinLock, IofCompleteRequest, KeAcquireSpinLockRaiseToDpc, KeReleaseSpinLock};
+use wdk_sys::ntddk::{
+    IoReleaseCancelSpinLock, IofCompleteRequest, KeAcquireSpinLockAtDpcLevel, KeAcquireSpinLockRaiseToDpc,
+    KeReleaseSpinLock, KeReleaseSpinLockFromDpcLevel,
+};
 use wdk_sys::{
     BOOLEAN, IO_NO_INCREMENT, IO_STACK_LOCATION, IRP, KSPIN_LOCK, LIST_ENTRY, NTSTATUS, PDEVICE_OBJECT, PDRIVER_CANCEL,
     PIRP, PVOID, SL_PENDING_RETURNED, STATUS_CANCELLED,
 };
 
-use crate::reader::{Lock, Pending, Read};
+use crate::reader::{Held, Lock, Pending, Read};
 
-/// A `KSPIN_LOCK`, as the channel's [`Lock`]: its holder runs at `DISPATCH_LEVEL`.
+/// A `KSPIN_LOCK`, as the channel's [`Lock`]: its holder runs at `DISPATCH_LEVEL` (what
+/// a [`Held`] of this lock type proves to the read queue).
 pub(super) struct SpinLock(UnsafeCell<KSPIN_LOCK>);
 
 // SAFETY: a KSPIN_LOCK is made to be shared between processors; only the kernel's
@@ -165,14 +176,15 @@ impl Read for ReadIrp {
 /// and `IoSetCancelRoutine`'s page): a doubly-linked list of IRPs through
 /// `Tail.Overlay.ListEntry`, guarded by `lock`.
 ///
-/// * [`Pending::insert`] (queue lock held) sets [`cancel_routine`]; if the IRP is already
-///   cancelled *and* taking the routine back succeeds, nobody else will touch it: it is
-///   handed back to be completed `STATUS_CANCELLED`. Otherwise it is marked pending and
-///   linked; should a cancel be in flight already, its routine waits for the queue lock
-///   and finds the IRP linked.
-/// * [`Pending::remove_next`] (queue lock held) takes the first IRP whose routine it can
-///   clear: from then on no cancel routine will run for it. One whose routine is already
-///   NULL is being cancelled: it stays linked, and its cancel routine unlinks it.
+/// * [`Pending::insert`] (queue lock held, the channel's too) sets [`cancel_routine`]; if
+///   the IRP is already cancelled *and* taking the routine back succeeds, nobody else
+///   will touch it: it is handed back to be completed `STATUS_CANCELLED`. Otherwise it
+///   is marked pending and linked; should a cancel be in flight already, its routine
+///   waits for the queue lock and finds the IRP linked.
+/// * [`Pending::remove_next`] (queue lock held; the channel's too for the worker, not for
+///   a reader's cleanup or unload) takes the first IRP whose routine it can clear: from
+///   then on no cancel routine will run for it. One whose routine is already NULL is
+///   being cancelled: it stays linked, and its cancel routine unlinks it.
 /// * [`cancel_routine`] releases the system cancel spin lock first, takes only the queue
 ///   lock, unlinks the IRP (an unlinked IRP's links point at itself), and completes it.
 ///
@@ -215,12 +227,41 @@ impl ReadQueue {
         unsafe { head.write(LIST_ENTRY { Flink: head, Blink: head }) };
     }
 
-    /// Runs `f` on the list head holding the queue lock (raises to `DISPATCH_LEVEL`).
-    fn locked<R>(&self, f: impl FnOnce(*mut LIST_ENTRY) -> R) -> R {
+    /// Runs `f` on the list head holding the queue lock: at `DISPATCH_LEVEL` already if
+    /// the channel's lock is `held`, else raising to it.
+    fn locked<R>(&self, held: Option<&Held<'_, SpinLock>>, f: impl FnOnce(*mut LIST_ENTRY) -> R) -> R {
+        match held {
+            Some(held) => self.locked_at_dpc(held, f),
+            None => self.locked_raising(f),
+        }
+    }
+
+    /// Runs `f` holding the queue lock, taken by a caller that holds the channel's spin
+    /// lock (`held`), so runs at `DISPATCH_LEVEL`: `KeAcquireSpinLockAtDpcLevel`, which
+    /// does not raise (drivers call it "if and only if they are already running at an
+    /// IRQL of `DISPATCH_LEVEL` or above", its page says).
+    fn locked_at_dpc<R>(&self, _held: &Held<'_, SpinLock>, f: impl FnOnce(*mut LIST_ENTRY) -> R) -> R {
+        // SAFETY: an initialised spin lock (0 from `new`); `_held` proves that this thread
+        // holds the channel's `SpinLock`, which `SpinLock::with` acquired with
+        // KeAcquireSpinLockRaiseToDpc and releases only after this returns: the caller
+        // runs at DISPATCH_LEVEL, as KeAcquireSpinLockAtDpcLevel requires. Released below
+        // on this processor (no unwinding: panic = abort).
+        unsafe { KeAcquireSpinLockAtDpcLevel(self.lock.get()) };
+        let result = f(self.head.get());
+        // SAFETY: held since the acquire above, still at DISPATCH_LEVEL (the channel's
+        // lock is still held).
+        unsafe { KeReleaseSpinLockFromDpcLevel(self.lock.get()) };
+        result
+    }
+
+    /// Runs `f` holding the queue lock, raising to `DISPATCH_LEVEL` for it and back: a
+    /// caller outside the channel's lock (a reader's cleanup or unload at
+    /// `PASSIVE_LEVEL`, the cancel routine at the IRQL `IoCancelIrp` was called at).
+    fn locked_raising<R>(&self, f: impl FnOnce(*mut LIST_ENTRY) -> R) -> R {
         // SAFETY: an initialised spin lock (0 from `new`); IRQL <= DISPATCH_LEVEL (every
-        // caller: dispatch routines, the worker, unload, the cancel routine after it has
-        // released the cancel spin lock); released below on this processor (no unwinding:
-        // panic = abort).
+        // caller: cleanup, unload, the cancel routine after it has released the cancel
+        // spin lock, which restored `Irp->CancelIrql`, at most DISPATCH_LEVEL); released
+        // below on this processor (no unwinding: panic = abort).
         let irql = unsafe { KeAcquireSpinLockRaiseToDpc(self.lock.get()) };
         let result = f(self.head.get());
         // SAFETY: held since the acquire above; `irql` is what it returned.
@@ -229,14 +270,14 @@ impl ReadQueue {
     }
 }
 
-impl Pending for ReadQueue {
+impl Pending<SpinLock> for ReadQueue {
     type Read = ReadIrp;
 
     /// Queues the read (marked pending: the dispatch routine returns `STATUS_PENDING`),
     /// or hands it back if it was cancelled before it could become cancelable.
-    fn insert(&self, read: ReadIrp) -> Result<(), ReadIrp> {
+    fn insert(&self, held: &Held<'_, SpinLock>, read: ReadIrp) -> Result<(), ReadIrp> {
         let irp = read.irp;
-        self.locked(|head| {
+        self.locked_at_dpc(held, |head| {
             // Who the cancel routine must unlink it from.
             // SAFETY: the caller owns the IRP; DriverContext is the driver's while it does
             // (and while the IRP is queued), and nothing else uses it in this driver.
@@ -265,8 +306,24 @@ impl Pending for ReadQueue {
         })
     }
 
-    fn remove_next(&self) -> Option<ReadIrp> {
-        let irp = self.locked(|head| {
+    /// Counted by walking the list: at most `MAX_PENDING_READS` links, since `insert`
+    /// is refused beyond that.
+    fn queued(&self, held: &Held<'_, SpinLock>) -> usize {
+        self.locked_at_dpc(held, |head| {
+            let mut queued = 0usize;
+            // SAFETY: the queue lock is held; an initialised list.
+            let mut entry = unsafe { (*head).Flink };
+            while entry != head {
+                queued = queued.saturating_add(1);
+                // SAFETY: the lock is held and `entry` is linked, so its Flink is too.
+                entry = unsafe { (*entry).Flink };
+            }
+            queued
+        })
+    }
+
+    fn remove_next(&self, held: Option<&Held<'_, SpinLock>>) -> Option<ReadIrp> {
+        let irp = self.locked(held, |head| {
             // SAFETY: the queue lock is held; an initialised list.
             let mut entry = unsafe { (*head).Flink };
             while entry != head {
@@ -312,7 +369,7 @@ unsafe extern "C" fn cancel_routine(_device: PDEVICE_OBJECT, irp: PIRP) {
     // SAFETY: as above.
     if let Some(queue) = unsafe { queue.as_ref() } {
         let entry = links(irp);
-        queue.locked(|_| {
+        queue.locked_raising(|_| {
             // SAFETY: the queue lock is held; the IRP's links are either in the list or
             // point at themselves (unlinked).
             if unsafe { (*entry).Flink } != entry {

@@ -4,7 +4,12 @@
 //!
 //! One lock guards it (a spin lock in the kernel: the cancel path can run
 //! at `DISPATCH_LEVEL`); the pending reads sit in a queue with a lock of its own (the
-//! kernel's cancel-safe IRP queue), always taken inside this one, never around it.
+//! kernel's cancel-safe IRP queue), always taken inside this one, never around it. The
+//! queue is told which case it is in: inside this lock the channel hands it a [`Held`]
+//! (in the kernel, proof that its caller already runs at `DISPATCH_LEVEL`). At most
+//! [`wire::MAX_PENDING_READS`] reads wait; one more is refused at once. One read copies
+//! at most [`FILL_BUDGET`] bytes of entries and the one entry that crosses it under the
+//! lock, whatever its buffer's size; the rest stays buffered for the next read.
 //!
 //! With no reader attached (the usual case) the worker does not take the lock at all: an
 //! atomic hint, written under the lock at attach and detach, says whether to
@@ -17,6 +22,7 @@
 //! by exactly one party at a time (the queue, the dispatch, the worker, or a canceller).
 
 use alloc::vec::Vec;
+use core::marker::PhantomData;
 
 use super::wire::{self, BATCH_HEADER, EventEntry, LOST_ENTRY};
 use crate::sync::{AtomicU32, Ordering, UnsafeCell};
@@ -36,18 +42,37 @@ pub trait Read {
     fn buffer(&mut self) -> &mut [u8];
 }
 
-/// The queue of pending reads (the kernel's cancel-safe IRP queue). A canceller may
-/// take any read out of it at any time; the channel only inserts and takes the next.
-pub trait Pending {
+/// Proof that the lock of a [`Channel`] with lock type `L` is held.
+///
+/// Only the channel makes one, inside its lock section, and lends it out for that
+/// section only (it cannot be copied, kept, or handed to another thread). With the
+/// kernel's spin lock, the holder runs at `DISPATCH_LEVEL`, so the read queue takes its
+/// own spin lock without raising the IRQL.
+pub struct Held<'a, L> {
+    /// The lock section it was made in; `*const ()` keeps it on the holding thread.
+    section: PhantomData<(&'a L, *const ())>,
+}
+
+/// The queue of pending reads (the kernel's cancel-safe IRP queue).
+///
+/// A canceller may take any read out of it at any time; the channel only inserts, counts
+/// and takes the next, inside its lock ([`Held`]) — except when a reader goes, when it
+/// takes what is left outside its lock.
+pub trait Pending<L> {
     /// The request type.
     type Read: Read;
-    /// Queues `read`; gives it back if it was already cancelled (complete it cancelled).
+    /// Queues `read` (the channel's lock is held); gives it back if it was already
+    /// cancelled (complete it cancelled).
     ///
     /// # Errors
     /// The read itself, when it must not be queued.
-    fn insert(&self, read: Self::Read) -> Result<(), Self::Read>;
-    /// Takes the oldest pending read, if any.
-    fn remove_next(&self) -> Option<Self::Read>;
+    fn insert(&self, held: &Held<'_, L>, read: Self::Read) -> Result<(), Self::Read>;
+    /// How many reads are queued (the channel's lock is held, so no insert runs
+    /// meanwhile; a canceller may only lower it).
+    fn queued(&self, held: &Held<'_, L>) -> usize;
+    /// Takes the oldest pending read, if any: inside the channel's lock (`Some`: the
+    /// worker filling it) or outside it (`None`: a reader's cleanup, unload).
+    fn remove_next(&self, held: Option<&Held<'_, L>>) -> Option<Self::Read>;
 }
 
 /// What became of a read.
@@ -63,7 +88,24 @@ pub enum ReadOutcome<R> {
     NotReader(R),
     /// Buffer smaller than [`wire::MIN_READ`]: refuse it.
     TooSmall(R),
+    /// [`wire::MAX_PENDING_READS`] reads wait already: refuse it.
+    TooMany(R),
 }
+
+/// Bytes of entries one read takes before it stops, after the entry that reaches them.
+///
+/// The copy runs under the channel's spin lock (`DISPATCH_LEVEL`), so it is bounded
+/// by this plus one entry, not by the read's buffer, which may be megabytes. Entries are
+/// never split and never reordered: the rest waits for the next read.
+pub const FILL_BUDGET: usize = 64 << 10;
+
+/// The most one read returns.
+///
+/// A batch header, entries up to [`FILL_BUDGET`], the largest entry that crosses it, and
+/// the LOST entry that may follow the last one. It fits [`wire::MIN_READ`], so every
+/// entry fits one read and a larger buffer gains nothing.
+pub const MAX_BATCH: usize = BATCH_HEADER + FILL_BUDGET + wire::MAX_ENTRY + LOST_ENTRY;
+const _: () = assert!(MAX_BATCH <= wire::MIN_READ);
 
 /// The reader's counters (the status IOCTL reports them).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -250,14 +292,16 @@ impl State {
         }
     }
 
-    /// Moves whole entries into `out` behind a batch header, then the pending LOST if
-    /// everything buffered went and it fits. Returns the bytes written (0: nothing).
+    /// Moves whole entries into `out` behind a batch header, in order, until they reach
+    /// [`FILL_BUDGET`] bytes or `out` is full, then the pending LOST if everything
+    /// buffered went and it fits (so it never overtakes an entry). Returns the bytes
+    /// written (0: nothing).
     fn fill(&mut self, out: &mut [u8]) -> usize {
         let mut at = BATCH_HEADER;
         let mut entries = 0u32;
         let mut events = 0u64;
         let mut lost = 0u64;
-        while self.entries > 0 {
+        while self.entries > 0 && at < BATCH_HEADER + FILL_BUDGET {
             let mut len = [0u8; 8];
             if !self.fifo.peek(&mut len[..]) {
                 break;
@@ -362,10 +406,16 @@ impl<L: Lock> Channel<L> {
 
     /// Runs `f` on the state, holding the lock.
     pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        self.locked(|state, _| f(state))
+    }
+
+    /// Runs `f` on the state holding the lock, with the proof that it is held.
+    fn locked<R>(&self, f: impl FnOnce(&mut State, &Held<'_, L>) -> R) -> R {
         self.lock.with(|| {
             self.state.with_mut(|state| {
+                let held = Held { section: PhantomData };
                 // SAFETY: the lock is held, so this is the only access.
-                f(unsafe { &mut *state })
+                f(unsafe { &mut *state }, &held)
             })
         })
     }
@@ -406,7 +456,7 @@ impl<L: Lock> Channel<L> {
     /// Detaches `reader` (its handle's cleanup) and hands back every pending read, to be
     /// completed cancelled by the caller outside the lock. Nothing if `reader` is not
     /// the attached one.
-    pub fn detach<P: Pending>(&self, reader: usize, pending: &P, mut cancelled: impl FnMut(P::Read)) {
+    pub fn detach<P: Pending<L>>(&self, reader: usize, pending: &P, mut cancelled: impl FnMut(P::Read)) {
         let was = self.with(|s| {
             if s.reader != Some(reader) {
                 return false;
@@ -418,7 +468,8 @@ impl<L: Lock> Channel<L> {
             true
         });
         if was {
-            while let Some(read) = pending.remove_next() {
+            // Outside the lock: the queue raises to take its own.
+            while let Some(read) = pending.remove_next(None) {
                 cancelled(read);
             }
         }
@@ -426,19 +477,20 @@ impl<L: Lock> Channel<L> {
 
     /// Unload: detaches whoever is attached and hands back every pending read, as
     /// [`Channel::detach`] does. Nothing (and no call on `pending`) if no reader is.
-    pub fn detach_any<P: Pending>(&self, pending: &P, cancelled: impl FnMut(P::Read)) {
+    pub fn detach_any<P: Pending<L>>(&self, pending: &P, cancelled: impl FnMut(P::Read)) {
         if let Some(reader) = self.with(|s| s.reader) {
             self.detach(reader, pending, cancelled);
         }
     }
 
     /// The read dispatch: fills `read` from the buffer, or queues it if there is
-    /// nothing yet (checked and queued under the lock, see the module doc).
-    pub fn read<P: Pending>(&self, reader: usize, pending: &P, mut read: P::Read) -> ReadOutcome<P::Read> {
+    /// nothing yet (checked and queued under the lock, see the module doc) and fewer than
+    /// [`wire::MAX_PENDING_READS`] wait already.
+    pub fn read<P: Pending<L>>(&self, reader: usize, pending: &P, mut read: P::Read) -> ReadOutcome<P::Read> {
         if read.buffer().len() < wire::MIN_READ {
             return ReadOutcome::TooSmall(read);
         }
-        self.with(|s| {
+        self.locked(|s, held| {
             if s.reader != Some(reader) {
                 return ReadOutcome::NotReader(read);
             }
@@ -446,7 +498,12 @@ impl<L: Lock> Channel<L> {
                 let n = s.fill(read.buffer());
                 return ReadOutcome::Filled(read, n);
             }
-            match pending.insert(read) {
+            // Counted and inserted in one section of the channel's lock, which every
+            // insert needs: the count can only have dropped meanwhile (a cancel).
+            if pending.queued(held) >= wire::MAX_PENDING_READS {
+                return ReadOutcome::TooMany(read);
+            }
+            match pending.insert(held, read) {
                 Ok(()) => {
                     s.counters.reads_pended = s.counters.reads_pended.wrapping_add(1);
                     ReadOutcome::Pending
@@ -459,34 +516,34 @@ impl<L: Lock> Channel<L> {
     /// The worker, for each delivered record: appends it (or counts it lost for the
     /// reader) and, if a read is pending, fills it. The caller completes the returned
     /// read outside the lock. Never waits for the reader.
-    pub fn deliver<P: Pending>(&self, pending: &P, d: &Delivered<'_>) -> Option<(P::Read, usize)> {
+    pub fn deliver<P: Pending<L>>(&self, pending: &P, d: &Delivered<'_>) -> Option<(P::Read, usize)> {
         if !self.reader_hint() {
             return None;
         }
-        self.with(|s| {
+        self.locked(|s, held| {
             s.reader?;
             s.push_event(d);
-            Self::complete_one(s, pending)
+            Self::complete_one(s, held, pending)
         })
     }
 
     /// The worker, for events lost before the ring: reported to the reader at their place.
-    pub fn lost<P: Pending>(&self, pending: &P, seq: u64, count: u64) -> Option<(P::Read, usize)> {
+    pub fn lost<P: Pending<L>>(&self, pending: &P, seq: u64, count: u64) -> Option<(P::Read, usize)> {
         if !self.reader_hint() {
             return None;
         }
-        self.with(|s| {
+        self.locked(|s, held| {
             s.reader?;
             s.push_lost(seq, count);
-            Self::complete_one(s, pending)
+            Self::complete_one(s, held, pending)
         })
     }
 
-    fn complete_one<P: Pending>(s: &mut State, pending: &P) -> Option<(P::Read, usize)> {
+    fn complete_one<P: Pending<L>>(s: &mut State, held: &Held<'_, L>, pending: &P) -> Option<(P::Read, usize)> {
         if !s.has_data() {
             return None;
         }
-        let mut read = pending.remove_next()?;
+        let mut read = pending.remove_next(Some(held))?;
         let n = s.fill(read.buffer());
         Some((read, n))
     }
@@ -519,12 +576,15 @@ mod tests {
     #[test]
     fn unload_without_a_reader_never_touches_the_queue() {
         struct Untouchable;
-        impl Pending for Untouchable {
+        impl Pending<SimLock> for Untouchable {
             type Read = Buf;
-            fn insert(&self, read: Buf) -> Result<(), Buf> {
+            fn insert(&self, _: &Held<'_, SimLock>, read: Buf) -> Result<(), Buf> {
                 Err(read)
             }
-            fn remove_next(&self) -> Option<Buf> {
+            fn queued(&self, _: &Held<'_, SimLock>) -> usize {
+                panic!("the queue was counted without a reader")
+            }
+            fn remove_next(&self, _: Option<&Held<'_, SimLock>>) -> Option<Buf> {
                 panic!("the queue was touched without a reader")
             }
         }

@@ -1,4 +1,4 @@
-//! Step 6: the user-mode reader's share of the stream (`\\.\NotifyRing`), after the
+//! Step 6: the user-mode reader's share of the stream (`\\.\Global\NotifyRing`), after the
 //! worker.
 //!
 //! The worker hands each delivered record and each loss to the [`Channel`]; the
@@ -9,6 +9,8 @@
 //!   and decoder (user mode decodes with this same code).
 //! * [`channel`]: the reader's fixed buffer, its loss accounting and the protocol
 //!   between the worker, the read dispatch and cancellation.
+//! * [`open`]: what an open of the device is (the reader, status-only, or not yet known),
+//!   from the access its create carries.
 //! * [`status`]: the status IOCTL's items (configuration and counters).
 //!
 //! The worker never waits for the reader: when the reader's buffer is full, events are
@@ -17,7 +19,8 @@
 //! delivers or reports lost arrives as an event or inside a LOST count, exactly once.
 
 pub mod channel;
+pub mod open;
 pub mod status;
 pub mod wire;
 
-pub use channel::{Channel, Lock, Pending, Read, ReadOutcome, ReaderCounters};
+pub use channel::{Channel, FILL_BUDGET, Held, Lock, MAX_BATCH, Pending, Read, ReadOutcome, ReaderCounters};

@@ -1,4 +1,4 @@
-//! The reader's wire format: what one read of `\\.\NotifyRing` returns, and what the
+//! The reader's wire format: what one read of `\\.\Global\NotifyRing` returns, and what the
 //! status IOCTL returns.
 //!
 //! Versioned binary, little-endian, 8-byte aligned entries; the
@@ -45,10 +45,17 @@ use crate::worker::token::{SID_MAX, Sid, TokenFacts};
 
 /// The device's kernel name.
 pub const DEVICE_NAME: &str = "\\Device\\NotifyRing";
-/// Its DOS name (a symbolic link in `\\??`, which `\\DosDevices` names as well).
-pub const DOS_NAME: &str = "\\DosDevices\\NotifyRing";
-/// What a program opens.
-pub const USER_PATH: &str = "\\\\.\\NotifyRing";
+/// Its DOS name: a link in the *global* `\DosDevices` directory.
+///
+/// Every logon session sees it. DriverEntry's system thread would put a plain
+/// `\DosDevices\NotifyRing` there too ("Local and Global MS-DOS Device Names"); the
+/// explicit `Global` makes that independent of the creating thread.
+pub const DOS_NAME: &str = "\\DosDevices\\Global\\NotifyRing";
+/// What a program opens: `\??\Global\NotifyRing`, the global name itself.
+///
+/// A plain `\\.\NotifyRing` is looked up in the caller's session-local `\DosDevices`
+/// first, where a name of the same spelling (`DefineDosDevice`) would shadow the driver's.
+pub const USER_PATH: &str = "\\\\.\\Global\\NotifyRing";
 /// The access right that makes an open the reader (`FILE_READ_DATA`, in `GENERIC_READ`).
 ///
 /// One such open at a time; a second is refused with
@@ -97,6 +104,16 @@ pub const MAX_ENTRY: usize =
 /// The smallest read the driver accepts: one batch header and the largest entry fit.
 pub const MIN_READ: usize = 256 << 10;
 const _: () = assert!(BATCH_HEADER + MAX_ENTRY <= MIN_READ);
+/// The most reads that wait at once for the worker.
+///
+/// All are the attached reader's: any other handle's read is refused before it could
+/// wait. One more is refused at once with
+/// `STATUS_TOO_MANY_COMMANDS` (Win32 `ERROR_TOO_MANY_CMDS`, 56): a limit on outstanding
+/// requests, which is what that status names, and distinct from
+/// `STATUS_INSUFFICIENT_RESOURCES`, which the I/O manager itself returns when it cannot
+/// allocate a read's buffer. The CLI keeps one read waiting; without a cap, one handle
+/// could pin any amount of non-paged memory (each waiting read holds its system buffer).
+pub const MAX_PENDING_READS: usize = 4;
 
 const TAG_EVENT: u8 = 1;
 const TAG_LOST: u8 = 2;

@@ -1,4 +1,4 @@
-//! The simulated `\\.\NotifyRing`: the reader's [`Channel`] with the kernel's pieces.
+//! The simulated `\\.\Global\NotifyRing`: the reader's [`Channel`] with the kernel's pieces.
 //!
 //! Those pieces: a lock, a cancel-safe queue of pending reads, opens and handle
 //! cleanup, `CancelIoEx`, and the worker environment that feeds the channel — so that
@@ -14,7 +14,8 @@ use std::time::Duration;
 use std::vec::Vec;
 
 use crate::config::DebuggerOutput;
-use crate::reader::{Channel, Lock, Pending, Read, ReadOutcome, ReaderCounters};
+use crate::reader::open::{Access, Open, classify};
+use crate::reader::{Channel, Held, Lock, Pending, Read, ReadOutcome, ReaderCounters};
 use crate::worker::format::{Clock, Line};
 use crate::worker::names::{Lookup, Name};
 use crate::worker::{Delivered, WorkerEnv};
@@ -47,15 +48,19 @@ impl Read for VecRead {
 #[derive(Default)]
 pub struct VecReads(pub core::cell::RefCell<VecDeque<VecRead>>);
 
-impl Pending for VecReads {
+impl<L> Pending<L> for VecReads {
     type Read = VecRead;
 
-    fn insert(&self, read: VecRead) -> Result<(), VecRead> {
+    fn insert(&self, _: &Held<'_, L>, read: VecRead) -> Result<(), VecRead> {
         self.0.borrow_mut().push_back(read);
         Ok(())
     }
 
-    fn remove_next(&self) -> Option<VecRead> {
+    fn queued(&self, _: &Held<'_, L>) -> usize {
+        self.0.borrow().len()
+    }
+
+    fn remove_next(&self, _: Option<&Held<'_, L>>) -> Option<VecRead> {
         self.0.borrow_mut().pop_front()
     }
 }
@@ -69,6 +74,8 @@ pub enum Completion {
     Cancelled,
     /// Refused: not the reader, or a buffer below `MIN_READ`.
     Refused,
+    /// Refused: `MAX_PENDING_READS` reads wait already (`STATUS_TOO_MANY_COMMANDS`).
+    TooMany,
 }
 
 /// One read request (an IRP): its buffer and where its completion goes.
@@ -105,15 +112,19 @@ impl Read for SimRead {
 #[derive(Default)]
 pub struct SimPending(Mutex<VecDeque<SimRead>>);
 
-impl Pending for SimPending {
+impl<L> Pending<L> for SimPending {
     type Read = SimRead;
 
-    fn insert(&self, read: SimRead) -> Result<(), SimRead> {
+    fn insert(&self, _: &Held<'_, L>, read: SimRead) -> Result<(), SimRead> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).push_back(read);
         Ok(())
     }
 
-    fn remove_next(&self) -> Option<SimRead> {
+    fn queued(&self, _: &Held<'_, L>) -> usize {
+        self.len()
+    }
+
+    fn remove_next(&self, _: Option<&Held<'_, L>>) -> Option<SimRead> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
     }
 }
@@ -144,6 +155,8 @@ pub struct SimDevice {
 pub enum OpenError {
     /// Another reader is attached (`STATUS_SHARING_VIOLATION`).
     ReaderAttached,
+    /// A name inside the device (`STATUS_OBJECT_NAME_NOT_FOUND`).
+    NoSuchName,
 }
 
 impl SimDevice {
@@ -159,26 +172,48 @@ impl SimDevice {
         self.channel.set_command_lines_omitted(omitted);
     }
 
-    /// An open with read access: attaches the reader (`IRP_MJ_CREATE`).
+    /// An open (`IRP_MJ_CREATE`) of `name` inside the device (`""`: the device itself)
+    /// carrying `access` (`None`: no security context), decided as the driver's create
+    /// dispatch decides it ([`classify`]): a name inside the device is not found; one
+    /// with read access attaches as the reader; one without may only ask for the status
+    /// (its reads are refused); one without a security context (Wine 8's) attaches
+    /// nothing, and its first read makes it the reader if no other is
+    /// (`Channel::attach_at_read`).
+    ///
+    /// # Errors
+    /// [`OpenError::NoSuchName`] for a name inside the device;
+    /// [`OpenError::ReaderAttached`] if it asks to read and another reader is attached.
+    pub fn open(self: &Arc<Self>, name: &str, access: Option<Access>) -> Result<ReaderHandle, OpenError> {
+        let open = classify(name.encode_utf16().count().saturating_mul(2), access);
+        if open == Open::NoSuchName {
+            return Err(OpenError::NoSuchName);
+        }
+        let handle = self.handle(open == Open::Unclassified);
+        match open {
+            Open::Reader if !self.channel.attach(handle.file) => Err(OpenError::ReaderAttached),
+            _ => Ok(handle),
+        }
+    }
+
+    /// A new file object on the device.
+    fn handle(self: &Arc<Self>, unclassified: bool) -> ReaderHandle {
+        let file = usize::try_from(self.next_id.fetch_add(1, Ordering::SeqCst)).unwrap_or(usize::MAX);
+        ReaderHandle { device: self.clone(), file, closed: false, unclassified }
+    }
+
+    /// An open with read access (`GENERIC_READ`, as the CLI's): attaches the reader.
     ///
     /// # Errors
     /// [`OpenError::ReaderAttached`] if another reader is attached.
     pub fn open_reader(self: &Arc<Self>) -> Result<ReaderHandle, OpenError> {
-        let file = usize::try_from(self.next_id.fetch_add(1, Ordering::SeqCst)).unwrap_or(usize::MAX);
-        if self.channel.attach(file) {
-            Ok(ReaderHandle { device: self.clone(), file, closed: false, unclassified: false })
-        } else {
-            Err(OpenError::ReaderAttached)
-        }
+        self.open("", Some(Access { desired: crate::reader::open::GENERIC_READ, granted: 0 }))
     }
 
-    /// An open whose create carried no security context (Wine 8's): it does not know
-    /// what access was asked for, so it attaches nothing; its first read makes it the
-    /// reader, if no other is (the driver's read dispatch, `Channel::attach_at_read`).
+    /// An open whose create carried no security context (Wine 8's): `open("", None)`, which
+    /// attaches nothing and so cannot fail.
     #[must_use]
     pub fn open_unclassified(self: &Arc<Self>) -> ReaderHandle {
-        let file = usize::try_from(self.next_id.fetch_add(1, Ordering::SeqCst)).unwrap_or(usize::MAX);
-        ReaderHandle { device: self.clone(), file, closed: false, unclassified: true }
+        self.handle(true)
     }
 
     /// Whether a reader is attached.
@@ -193,6 +228,12 @@ impl SimDevice {
         self.channel.with(|s| s.counters())
     }
 
+    /// Bytes waiting for the reader.
+    #[must_use]
+    pub fn buffered(&self) -> usize {
+        self.channel.with(|s| s.buffered())
+    }
+
     /// Reads still queued (after a cleanup or unload: leaks, must be 0).
     #[must_use]
     pub fn leaks(&self) -> usize {
@@ -203,7 +244,7 @@ impl SimDevice {
     /// every pending read cancelled.
     pub fn unload(&self) {
         self.channel.detach_any(&self.pending, |r| r.complete(|_| Completion::Cancelled));
-        while let Some(read) = self.pending.remove_next() {
+        while let Some(read) = Pending::<SimLock>::remove_next(&self.pending, None) {
             read.complete(|_| Completion::Cancelled);
         }
     }
@@ -251,6 +292,7 @@ impl ReaderHandle {
             ReadOutcome::Pending => {}
             ReadOutcome::Cancelled(read) => read.complete(|_| Completion::Cancelled),
             ReadOutcome::NotReader(read) | ReadOutcome::TooSmall(read) => read.complete(|_| Completion::Refused),
+            ReadOutcome::TooMany(read) => read.complete(|_| Completion::TooMany),
         }
         Ticket { id, done, device: self.device.clone() }
     }

@@ -394,12 +394,15 @@ fn ascii(bytes: &[u8]) -> &str {
 /// Every way the CLI fails: one line on stderr, and an exit code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CliError {
-    /// `\\.\NotifyRing` does not exist (`ERROR_FILE_NOT_FOUND`, `ERROR_PATH_NOT_FOUND`).
+    /// `\\.\Global\NotifyRing` does not exist (`ERROR_FILE_NOT_FOUND`, `ERROR_PATH_NOT_FOUND`).
     DriverNotLoaded,
     /// Opening it was refused (`ERROR_ACCESS_DENIED`).
     NotElevated,
     /// Another reader is attached (`ERROR_SHARING_VIOLATION`).
     ReaderAttached,
+    /// The driver refused a read: `wire::MAX_PENDING_READS` wait already
+    /// (`STATUS_TOO_MANY_COMMANDS`, Win32 `ERROR_TOO_MANY_CMDS`).
+    TooManyReads,
     /// The driver's bytes are not what this program reads.
     Wire(WireError),
     /// A batch header announces `announced` entries but holds `found`.
@@ -418,7 +421,7 @@ pub enum CliError {
     },
     /// Any other Windows error, with what was being done.
     Os {
-        /// What failed (`opening \\.\NotifyRing`, `reading`, …).
+        /// What failed (`opening \\.\Global\NotifyRing`, `reading`, …).
         doing: &'static str,
         /// `GetLastError()`.
         code: u32,
@@ -444,6 +447,8 @@ pub const ERROR_PATH_NOT_FOUND: u32 = 3;
 pub const ERROR_ACCESS_DENIED: u32 = 5;
 /// `ERROR_SHARING_VIOLATION`.
 pub const ERROR_SHARING_VIOLATION: u32 = 32;
+/// `ERROR_TOO_MANY_CMDS`: `STATUS_TOO_MANY_COMMANDS` in Win32 terms.
+pub const ERROR_TOO_MANY_CMDS: u32 = 56;
 
 impl CliError {
     /// The error a Win32 failure of `doing` is.
@@ -453,6 +458,7 @@ impl CliError {
             ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND => Self::DriverNotLoaded,
             ERROR_ACCESS_DENIED => Self::NotElevated,
             ERROR_SHARING_VIOLATION => Self::ReaderAttached,
+            ERROR_TOO_MANY_CMDS => Self::TooManyReads,
             _ => Self::Os { doing, code },
         }
     }
@@ -465,6 +471,7 @@ impl CliError {
             Self::NotElevated => 3,
             Self::ReaderAttached => 4,
             Self::Wire(WireError::Version { .. }) => 5,
+            Self::TooManyReads => 6,
             Self::Wire(_)
             | Self::EntryCount { .. }
             | Self::StatusItems { .. }
@@ -487,6 +494,11 @@ impl fmt::Display for CliError {
             }
             Self::NotElevated => write!(f, "access denied opening {}: run from an elevated prompt", wire::USER_PATH),
             Self::ReaderAttached => f.write_str("another reader is attached (one at a time): stop it first"),
+            Self::TooManyReads => write!(
+                f,
+                "the driver refused a read: {} reads of this reader are waiting already",
+                wire::MAX_PENDING_READS
+            ),
             Self::Wire(WireError::Version { found }) => write!(
                 f,
                 "protocol version mismatch: the driver speaks {found}, this program {}: use the CLI built with the driver",

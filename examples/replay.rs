@@ -110,6 +110,11 @@ struct Args {
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     run_budget_ms: u32,
 
+    /// Record kernel images' bases (the driver's `KernelImageBases=1`; by default they
+    /// are not recorded: they would tell where the kernel's modules lie).
+    #[arg(long)]
+    kernel_image_bases: bool,
+
     /// Do not print the debugger lines (they are still formatted and counted).
     #[arg(long)]
     quiet: bool,
@@ -173,6 +178,7 @@ fn main() -> ExitCode {
         stall_worker: stall,
         print_delay: Duration::from_micros(args.print_delay_us),
         run_budget_ms: args.run_budget_ms,
+        kernel_image_bases: args.kernel_image_bases,
         output: if args.quiet { engine::Output::Discard } else { engine::Output::Stdout },
         format: args.format,
         paths,

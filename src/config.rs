@@ -48,6 +48,10 @@ pub struct Config {
     pub reader_bytes: usize,
     /// When event lines go to the debugger (`DebuggerOutput`). Default: always.
     pub debugger_output: DebuggerOutput,
+    /// Print and send kernel images' load addresses (`KernelImageBases`). Default: no,
+    /// since anyone who reads the output would learn where the kernel's modules lie,
+    /// which defeats its address-space layout randomisation.
+    pub kernel_image_bases: bool,
 }
 
 /// When the worker prints event and LOST lines to the debugger (`DebuggerOutput`).
@@ -109,7 +113,7 @@ pub struct Rejected {
 pub const RING_FLOOR: usize = 64 << 10;
 
 /// The value names under `Parameters`, in the order the driver reads them.
-pub const VALUE_NAMES: [&str; 13] = [
+pub const VALUE_NAMES: [&str; 14] = [
     "RingBytes",
     "ImagePathCap",
     "CommandLineCap",
@@ -123,6 +127,7 @@ pub const VALUE_NAMES: [&str; 13] = [
     "EnableImage",
     "ReaderBytes",
     "DebuggerOutput",
+    "KernelImageBases",
 ];
 
 /// The name of the `DbgPrintEx` level value (read separately: it names a filter level).
@@ -143,6 +148,7 @@ impl Config {
         level: 3,
         reader_bytes: 1 << 20,
         debugger_output: DebuggerOutput::Always,
+        kernel_image_bases: false,
     };
 
     /// Applies one registry value. Unknown names are ignored (`Ok`).
@@ -220,13 +226,14 @@ impl Config {
                 }
                 self.level = value;
             }
-            "OmitCommandLine" | "EnableProcess" | "EnableThread" | "EnableImage" => {
+            "OmitCommandLine" | "EnableProcess" | "EnableThread" | "EnableImage" | "KernelImageBases" => {
                 let Some(on) = flag(value) else { return reject("0 or 1") };
                 match name {
                     "OmitCommandLine" => self.omit_command_line = on,
                     "EnableProcess" => self.sources.process = on,
                     "EnableThread" => self.sources.thread = on,
-                    _ => self.sources.image = on,
+                    "EnableImage" => self.sources.image = on,
+                    _ => self.kernel_image_bases = on,
                 }
             }
             _ => {}

@@ -63,6 +63,9 @@ pub struct Pipeline<Q: WorkQueue> {
     pub(crate) schedule: Schedule,
     pub(crate) queue: Q,
     caps: Caps,
+    /// Whether a kernel image's base goes into the ring (`KernelImageBases`); otherwise
+    /// the callback records 0, "not given", so it never reaches the debugger or a reader.
+    kernel_image_bases: bool,
     pub(crate) stats: &'static Stats,
     /// Touched only by the party that owns the consumer side: a work item routine
     /// holding RUNNING, or unload once the schedule is stopped and idle.
@@ -111,6 +114,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
             schedule: Schedule::new(),
             queue,
             caps: config.effective_caps(),
+            kernel_image_bases: config.kernel_image_bases,
             stats,
             worker: UnsafeCell::new(worker),
             watch_start: AtomicU64::new(0),
@@ -190,6 +194,19 @@ impl<Q: WorkQueue> Pipeline<Q> {
         object: u64,
         between: impl FnOnce() -> R,
     ) -> (Recorded, Option<R>) {
+        let hidden;
+        let event = match *event {
+            // A kernel image's base would tell the output's readers where the kernel's
+            // modules lie (KASLR): not recorded unless the setting asks for it.
+            Event::ImageLoad { pid, size, kernel_image: true, signature_level, signature_type, image, .. }
+                if !self.kernel_image_bases =>
+            {
+                hidden =
+                    Event::ImageLoad { pid, base: 0, size, kernel_image: true, signature_level, signature_type, image };
+                &hidden
+            }
+            _ => event,
+        };
         let mut encoded = record::encode(stamp, event, self.caps);
         encoded.hold(object);
         let Some(ring) = self.ring_of(stamp.cpu) else {

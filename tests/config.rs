@@ -19,9 +19,11 @@ fn values_in_range_are_applied() {
         ("EnableThread", 0),
         ("EnableImage", 0),
         ("DebugLevel", 0),
+        ("KernelImageBases", 1),
     ] {
         assert_eq!(c.apply(name, value), Ok(()), "{name}={value}");
     }
+    assert!(c.kernel_image_bases);
     assert_eq!(c.ring_bytes, 1 << 16);
     assert_eq!((c.caps.image, c.caps.command_line), (260, 0));
     assert_eq!((c.batch, c.names, c.stats_interval_s, c.level), (1, 16, 0, 0));
@@ -44,6 +46,7 @@ fn values_out_of_range_are_refused_by_name_and_keep_the_default() {
         ("StatsIntervalSeconds", 86_401),
         ("EnableImage", 7),
         ("DebugLevel", 4),
+        ("KernelImageBases", 2),
     ] {
         let mut c = Config::DEFAULT;
         let refused = c.apply(name, value).expect_err(name);

@@ -197,10 +197,16 @@ mod direct {
     struct Env {
         json: JsonFormatter,
         objects: Vec<String>,
+        /// The debugger lines.
+        lines: Vec<String>,
+        /// Each delivered record's bytes, as the reader's wire carries them.
+        records: Vec<Vec<u8>>,
     }
 
     impl WorkerEnv for Env {
-        fn print(&mut self, _: Line<'_>) {}
+        fn print(&mut self, line: Line<'_>) {
+            self.lines.push(String::from_utf8_lossy(line.text()).into_owned());
+        }
         fn process_image(&mut self, _: u64, _: &mut Name) -> Lookup {
             Lookup::Failed
         }
@@ -208,6 +214,7 @@ mod direct {
             0
         }
         fn delivered(&mut self, event: &Delivered<'_>) {
+            self.records.push(event.bytes.to_vec());
             self.objects.push(self.json.event(event, |_| None));
         }
         fn lost(&mut self, seq: u64, count: u64) {
@@ -217,10 +224,21 @@ mod direct {
 
     /// Records `events` and returns the objects, checked against docs/json.md.
     fn objects(events: &[Event<'_>]) -> Vec<Value> {
+        run(&Config::DEFAULT, events).0
+    }
+
+    /// Records `events` with `config`; returns the objects (checked against
+    /// docs/json.md) and the environment (debugger lines, records).
+    fn run(config: &Config, events: &[Event<'_>]) -> (Vec<Value>, Env) {
         let stats: &'static Stats = Box::leak(Box::new(Stats::new()));
         let clock = Clock { start_ticks: 0, frequency: 1_000_000 };
-        let pipeline = Pipeline::new(&Config::DEFAULT, clock, Queue::default(), stats).unwrap();
-        let mut env = Env { json: JsonFormatter::new(clock, 0, PathMap::default(), 64), objects: Vec::new() };
+        let pipeline = Pipeline::new(config, clock, Queue::default(), stats).unwrap();
+        let mut env = Env {
+            json: JsonFormatter::new(clock, 0, PathMap::default(), 64),
+            objects: Vec::new(),
+            lines: Vec::new(),
+            records: Vec::new(),
+        };
         for event in events {
             pipeline.record(Stamp::default(), event);
         }
@@ -228,7 +246,39 @@ mod direct {
             pipeline.run_worker(&mut env);
         }
         let schema = super::schema();
-        env.objects.iter().map(|o| schema.check(o)).collect()
+        (env.objects.iter().map(|o| schema.check(o)).collect(), env)
+    }
+
+    #[test]
+    fn a_kernel_images_base_is_recorded_only_when_the_setting_asks_for_it() {
+        let load = |base, kernel_image| Event::ImageLoad {
+            pid: if kernel_image { 0 } else { 600 },
+            base,
+            size: 4096,
+            kernel_image,
+            signature_level: 0,
+            signature_type: 0,
+            image: None,
+        };
+        let events = [load(0xffff_f805_3a10_0000, true), load(0x7ffb_1a2c_0000, false)];
+        let (objects, env) = run(&Config::DEFAULT, &events);
+        // By default a kernel image's base never enters the ring: not in the debugger's
+        // line, not in the record a reader gets, not in JSON. A user image's base stays.
+        assert!(env.lines[0].contains(" image-load pid=0 base=- size=0x1000 kernel=1 "), "{:?}", env.lines);
+        assert!(env.lines[1].contains(" base=0x7ffb1a2c0000 "), "{:?}", env.lines);
+        let base = |bytes: &[u8]| match notifyring::record::decode(bytes).unwrap().detail {
+            notifyring::record::Detail::ImageLoad { base, .. } => base,
+            _ => unreachable!(),
+        };
+        assert_eq!((base(&env.records[0]), base(&env.records[1])), (0, 0x7ffb_1a2c_0000));
+        assert!(objects[0].get("ImageBase").is_none(), "{}", objects[0]);
+        assert_eq!(objects[1]["ImageBase"], "0x7ffb1a2c0000");
+        // KernelImageBases=1: recorded.
+        let mut config = Config::DEFAULT;
+        config.apply("KernelImageBases", 1).unwrap();
+        let (objects, env) = run(&config, &events);
+        assert!(env.lines[0].contains(" base=0xfffff8053a100000 "), "{:?}", env.lines);
+        assert_eq!(objects[0]["ImageBase"], "0xfffff8053a100000");
     }
 
     const fn create<'a>(pid: u64, parent: u64, image: Option<&'a [u16]>, command_line: Option<&'a [u16]>) -> Event<'a> {
@@ -262,7 +312,7 @@ mod direct {
         assert_eq!(objects[0]["EventID"], 1);
         assert_eq!(objects[1]["EventID"], 6, "a kernel image is a driver load");
         assert!(objects[1].get("ImageLoaded").is_none() && objects[1].get("ProcessId").is_none(), "{}", objects[1]);
-        assert_eq!(objects[1]["ImageBase"], "0xfffff80000000000");
+        assert!(objects[1].get("ImageBase").is_none(), "not recorded by default: {}", objects[1]);
     }
 
     #[test]

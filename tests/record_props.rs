@@ -356,9 +356,17 @@ fn a_32767_unit_command_line_is_truncated_not_rejected() {
     assert_eq!(encoded.payload_len(), HEAD + 2 * 8192);
     let bytes = bytes_of(&encoded);
     let rec = record::decode(&bytes).unwrap();
-    let whole = reassemble(&lines_of(&rec, 1, false), 1);
+    let lines = lines_of(&rec, 1, false);
+    let whole = reassemble(&lines, 1);
     assert!(whole.contains(" image=\"\" "), "empty, not absent: {whole:.200}");
     assert!(whole.ends_with(" cmdline_truncated=8192/32767"), "{}", &whole[whole.len() - 60..]);
+    // The command line's continuation lines are exactly as long as one DbgPrint call
+    // allows: the driver prints "%s\n", and 510 bytes, the newline and the NUL make the
+    // 512 it transmits.
+    assert_eq!(LINE_MAX + "\n".len() + 1, 512);
+    // (The first holds the head fields, the last two the end of the quote and its cut.)
+    let middle = &lines[1..lines.len() - 2];
+    assert!(middle.len() > 10 && middle.iter().all(|l| l.len() == LINE_MAX), "lines filled to the limit");
 }
 
 #[test]

@@ -202,6 +202,26 @@ fn a_thread_from_another_process_into_one_created_before_the_watch_is_remote() {
 }
 
 #[test]
+fn a_start_in_kernel_space_is_shown_only_where_kernel_addresses_may_be() {
+    for show in [false, true] {
+        let mut config = Config::DEFAULT;
+        config.apply("KernelImageBases", u32::from(show)).unwrap();
+        let p = pipeline(&config);
+        p.watching_since(50_000);
+        let mut env = Env::default();
+        env.created.insert(4, 1);
+        // A system thread a driver started from process 700's context.
+        env.starts.insert((4, 9000), ThreadStart::at(0xffff_f805_3a2c_1e40));
+        record(&p, &thread(4, 9000, ClientId { pid: 700, tid: 12 }));
+        run_all(&p, &mut env);
+        let line = thread_line(&env, 9000);
+        assert!(line.contains(" remote=1 "), "{line}");
+        assert_eq!(line.contains(" start=0xfffff8053a2c1e40 "), show, "{line}");
+        assert_eq!(p.stats().snapshot().start_failures, 0, "withheld, not failed");
+    }
+}
+
+#[test]
 fn without_a_watch_start_a_thread_into_an_unseen_process_stays_unknown() {
     let p = pipeline(&Config::DEFAULT);
     let mut env = Env::default();

@@ -334,8 +334,9 @@ start2=$(offset)
 [[ $(sc_error) == *"failed to start service 183" ]] || fail "sc start $SECOND: expected error 183 (name collision), got: $(sc_error)"
 path="C:\\windows\\system32\\drivers\\$SECOND.sys"
 # The worker's line: sequence, time, cpu, kind, then what Wine's IMAGE_INFO holds (a
-# kernel image, no process, base and size of the mapping) and the DOS path it passes.
-event_re='^notifyring: #[0-9]+ \+[0-9]+\.[0-9]{6}s cpu[0-9]+ image-load pid=0 base=0x[0-9a-f]+ size=0x[0-9a-f]+ kernel=1 sig=[0-9]+/[0-9]+ image="'
+# kernel image, no process, the size of the mapping; its base is not recorded, as
+# KernelImageBases is 0 by default) and the DOS path it passes.
+event_re='^notifyring: #[0-9]+ \+[0-9]+\.[0-9]{6}s cpu[0-9]+ image-load pid=0 base=- size=0x[0-9a-f]+ kernel=1 sig=[0-9]+/[0-9]+ image="'
 wait_line "$start2" "${event_re}${path//\\/\\\\}\"$" \
     "no image-load line for $path within ${TIMEOUT}s (callback -> ring -> work item -> DbgPrintEx broken)"
 lines=$(driver_lines "$start2")
@@ -395,6 +396,7 @@ objs = [json.loads(line) for line in open(sys.argv[1])]
 loads = [o for o in objs if o.get("EventID") == 6]
 assert len(loads) == 1 and len(objs) == 1, objs
 assert loads[0]["ImageLoaded"] == sys.argv[2], loads[0]
+assert "ImageBase" not in loads[0], "a kernel image's base reached the reader: %s" % loads[0]
 PY
 sed 's/^/    /' "$OUT/watch.jsonl" >&2
 ! driver_lines "$start3" | grep -q ' image-load ' ||

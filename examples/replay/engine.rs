@@ -82,6 +82,8 @@ pub struct Options {
     pub print_delay: Duration,
     /// The worker's time budget per run.
     pub run_budget_ms: u32,
+    /// Record kernel images' bases (`KernelImageBases`).
+    pub kernel_image_bases: bool,
     /// Where lines go.
     pub output: Output,
     /// Debugger lines or JSON objects.
@@ -100,6 +102,7 @@ impl Default for Options {
             stall_worker: Duration::ZERO,
             print_delay: Duration::ZERO,
             run_budget_ms: Config::DEFAULT.run_budget_ms,
+            kernel_image_bases: Config::DEFAULT.kernel_image_bases,
             output: Output::Discard,
             format: Format::Text,
             paths: PathMap::default(),
@@ -628,6 +631,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         ring_bytes: options.ring_bytes,
         caps: options.caps,
         run_budget_ms: options.run_budget_ms,
+        kernel_image_bases: options.kernel_image_bases,
         // One ring per simulated processor: each producer thread stamps its index as the
         // processor it runs on, as a callback does with the one it runs on.
         processors: u32::try_from(producers).unwrap_or(u32::MAX),

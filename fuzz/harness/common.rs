@@ -71,7 +71,7 @@ impl<'a> Input<'a> {
     }
 }
 
-/// What one physical line must be for `DbgPrintEx("%s\n", line)`: at most 511 bytes
+/// What one physical line must be for `DbgPrintEx("%s\n", line)`: at most 510 bytes
 /// plus exactly one NUL, at the end, starting with the prefix.
 pub fn check_line(line: &Line<'_>) {
     let text = line.text();

@@ -3,7 +3,7 @@
 //! sequences against an exact model.
 //!
 //! Checks: `record::decode` and `format::{record, lost, stats}` never panic; every
-//! physical line is at most 511 bytes plus one NUL, and continuation lines number
+//! physical line is at most 510 bytes plus one NUL, and continuation lines number
 //! themselves 2, 3, … under the record's sequence number; the ring hands records back
 //! in reservation order with their exact bytes and loss counts, reports Busy (never a
 //! record) at an uncommitted head, never reports "no work" when a committed record or a

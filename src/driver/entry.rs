@@ -179,7 +179,7 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
     // registered: on Wine, whose process routine never runs, this is its only run.
     token::probe(&mut KernelEnv { driver: published }, level);
     // Likewise its thread-start path, on this very thread.
-    thread_probe(level);
+    thread_probe(level, config.kernel_image_bases);
 
     // The watch starts now: a process created before this time had its first thread before
     // it too, so a later thread from another process is remote (`Pipeline::watching_since`).
@@ -288,8 +288,9 @@ fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
 /// DriverEntry's self-check of the worker's thread-start path (`PASSIVE_LEVEL`): reads
 /// where this very thread starts, as the worker reads a remote thread's, and prints one
 /// line: `notifyring: thread-probe pid=4 tid=… start=0x… start_image=0x…` (`start=?` if it
-/// could not be read).
-fn thread_probe(level: u32) {
+/// could not be read, `start=-` if it is a kernel address that may not be shown: on
+/// Windows DriverEntry runs on a system thread, whose start is in the kernel).
+fn thread_probe(level: u32, kernel_addresses: bool) {
     // SAFETY: no preconditions.
     let pid = super::id(unsafe { PsGetCurrentProcessId() });
     // SAFETY: no preconditions.
@@ -304,8 +305,9 @@ fn thread_probe(level: u32) {
             }
         }
     };
-    match lookup::thread_start(pid, tid) {
-        Some(start) => format::write_start(&start, put),
+    match lookup::thread_start(pid, tid).map(|s| s.shown(kernel_addresses)) {
+        Some(Some(start)) => format::write_start(&start, put),
+        Some(None) => put(b" start=-"),
         None => put(b" start=?"),
     }
     let shown = core::str::from_utf8(text.get(..len).unwrap_or(&[])).unwrap_or("");
@@ -334,7 +336,7 @@ fn print_config<Q: crate::WorkQueue>(config: &Config, pipeline: &Pipeline<Q>) {
             "config RingBytes={} (in force: {} rings of {}, one per processor) ImagePathCap={} CommandLineCap={} \
              (in force: {}/{}) BatchSize={} RunBudgetMilliseconds={} PidTableSize={} OmitCommandLine={} \
              StatsIntervalSeconds={} EnableProcess={} EnableThread={} EnableImage={} DebugLevel={} ReaderBytes={} \
-             DebuggerOutput={}",
+             DebuggerOutput={} KernelImageBases={}",
             config.ring_bytes,
             pipeline.rings(),
             pipeline.ring_bytes(),
@@ -353,6 +355,7 @@ fn print_config<Q: crate::WorkQueue>(config: &Config, pipeline: &Pipeline<Q>) {
             config.level,
             config.reader_bytes,
             config.debugger_output.value(),
+            u8::from(config.kernel_image_bases),
         ),
     );
 }

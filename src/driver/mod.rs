@@ -217,8 +217,8 @@ const ERROR_LEVEL: u32 = wdk_sys::DPFLTR_ERROR_LEVEL;
 
 /// Prints one line with `DbgPrintEx(IHVDRIVER, level, "%s\n", line)`: the line is
 /// data, never the format string. `line` must end in its NUL (worker lines hold at
-/// most 511 bytes, so with the newline one call carries at most 512); lines without
-/// one are dropped.
+/// most 510 bytes, so with the newline and the NUL one call carries at most 512, all
+/// `DbgPrint` transmits); lines without one are dropped.
 fn print_line(level: u32, line: &[u8]) {
     if line.last() != Some(&0) {
         return;

@@ -14,7 +14,7 @@ use crate::stats::Snapshot;
 use crate::worker::format::micros;
 
 /// Items [`items`] returns.
-pub const ITEMS: usize = 50;
+pub const ITEMS: usize = 51;
 
 /// The inputs: what the driver knows when the IOCTL arrives.
 #[derive(Clone, Copy, Debug)]
@@ -60,6 +60,7 @@ pub fn items(i: &Inputs) -> [(&'static str, u64); ITEMS] {
         ("OmitCommandLine", u64::from(c.omit_command_line)),
         ("ReaderBytes", c.reader_bytes as u64),
         ("DebuggerOutput", u64::from(c.debugger_output.value())),
+        ("KernelImageBases", u64::from(c.kernel_image_bases)),
         ("StatsIntervalSeconds", u64::from(c.stats_interval_s)),
         ("EnableProcess", u64::from(c.sources.process)),
         ("EnableThread", u64::from(c.sources.thread)),

@@ -31,10 +31,10 @@
 //!          own buffer was full (both, when the two kinds of loss are adjacent)
 //! ```
 //!
-//! Nothing in it is a kernel address except an image-load's base, which is the event's
-//! subject: records carry ids, ticks, sizes and strings, never object, pool or record
-//! addresses (the process object a process create's record holds is zeroed on the way
-//! out). The record payload is the ring's native-endian layout, which is
+//! Nothing in it is a kernel address: records carry ids, ticks, sizes and strings, never
+//! object, pool or record addresses (the process object a process create's record holds
+//! is zeroed on the way out), and a kernel image's base only where the driver's
+//! `KernelImageBases=1` lets the callback record it at all. The record payload is the ring's native-endian layout, which is
 //! little-endian on every Windows target.
 
 use crate::record::{self, Record};

@@ -600,7 +600,10 @@ impl JsonFormatter {
         if let Some(user) = self.user_of(rec.pid).filter(|_| !kernel_image) {
             o.str("User", &user);
         }
-        o.str("ImageBase", &alloc::format!("0x{base:x}"));
+        // 0: not given (a kernel image's base unless `KernelImageBases` is set).
+        if base != 0 {
+            o.str("ImageBase", &alloc::format!("0x{base:x}"));
+        }
         o.num("ImageSize", size);
         o.num("SignatureLevel", u64::from(signature_level));
         o.num("SignatureType", u64::from(signature_type));

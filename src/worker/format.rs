@@ -1,7 +1,8 @@
 //! Step 5b: turning one drained record into debugger lines.
 //!
-//! One `DbgPrint` call carries at most 512 bytes, so a physical line is at most
-//! [`LINE_MAX`] bytes plus a NUL, written into a caller-provided fixed buffer. Longer
+//! One `DbgPrint` call transmits at most 512 bytes, and the driver prints a line as
+//! `"%s\n"`: so a physical line is at most [`LINE_MAX`] (510) bytes, which with the
+//! newline and the terminating NUL make 512, written into a caller-provided fixed buffer. Longer
 //! content continues on following lines, each prefixed `notifyring: #SEQ cont=N `, so
 //! nothing is cut silently: concatenating the parts after their prefixes gives the
 //! whole logical line. Nothing here allocates, uses `core::fmt`, or can panic.
@@ -24,8 +25,9 @@ use crate::stats::Snapshot;
 use crate::worker::names::{Name, Origin};
 use crate::worker::start::{StartRegion, ThreadStart};
 
-/// Longest physical line in bytes, without its NUL.
-pub const LINE_MAX: usize = 511;
+/// Longest physical line in bytes, without its NUL: 510, so that the line, the newline
+/// the driver appends and the NUL fit the 512 bytes one `DbgPrint` call transmits.
+pub const LINE_MAX: usize = 510;
 /// Size of the line buffer: a line plus its NUL.
 pub const LINE_BUF: usize = LINE_MAX + 1;
 /// Every line starts with this.
@@ -432,8 +434,13 @@ pub fn record(rec: &Record<'_>, ctx: &Context<'_>, buf: &mut [u8; LINE_BUF], out
             l.key_dec(b"tid=", tid);
         }
         Detail::ImageLoad { base, size, kernel_image, signature_level, signature_type } => {
-            l.put(b" ");
-            l.key_hex(b"base=", base, 1);
+            // 0: not given (a kernel image's base unless `KernelImageBases` is set).
+            if base == 0 {
+                l.put(b" base=-");
+            } else {
+                l.put(b" ");
+                l.key_hex(b"base=", base, 1);
+            }
             l.put(b" ");
             l.key_hex(b"size=", size, 1);
             l.put(b" ");

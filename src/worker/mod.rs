@@ -134,6 +134,8 @@ pub struct WorkerState {
     /// The system time just before the process routine was registered (0: unknown), as
     /// [`Pipeline::watching_since`] set it; read at the start of each run.
     watch_start: u64,
+    /// Whether kernel addresses may be shown (`KernelImageBases`).
+    kernel_addresses: bool,
     clock: Clock,
     batch: u32,
     /// A run stops printing once it has run this long (and printed at least a line).
@@ -200,6 +202,7 @@ impl WorkerState {
             seq: 0,
             losses: 0,
             watch_start: 0,
+            kernel_addresses: config.kernel_image_bases,
             clock,
             batch: config.batch.max(1),
             budget_ticks: u64::from(config.run_budget_ms).saturating_mul(clock.frequency) / 1000,
@@ -462,7 +465,7 @@ impl WorkerState {
                     if start.is_none() {
                         stats::bump(&stats.worker.start_failures);
                     }
-                    start
+                    start.and_then(|s| s.shown(self.kernel_addresses))
                 } else {
                     None
                 };

@@ -31,10 +31,22 @@ pub struct ThreadStart {
     pub region: StartRegion,
 }
 
+/// Where the kernel's half of the x64 address space starts.
+const KERNEL_SPACE: u64 = 0xFFFF_8000_0000_0000;
+
 impl ThreadStart {
     /// A start address whose region is not known.
     #[must_use]
     pub const fn at(address: u64) -> Self {
         Self { address, region: StartRegion::Unknown }
+    }
+
+    /// These facts as they may leave the kernel: a start in kernel space (a system
+    /// thread that a driver started from some process's context) only where kernel
+    /// addresses may be shown (`KernelImageBases=1`), like kernel images' bases: it would
+    /// tell the output's readers where the kernel's code lies.
+    #[must_use]
+    pub const fn shown(self, kernel_addresses: bool) -> Option<Self> {
+        if self.address >= KERNEL_SPACE && !kernel_addresses { None } else { Some(self) }
     }
 }

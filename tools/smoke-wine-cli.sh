@@ -83,13 +83,7 @@ run() {
 # calls themselves (cli/src/windows.rs: a running child's image and command line) run
 # nowhere else.
 say "cargo test --no-run --target x86_64-pc-windows-gnu (cli/)"
-UNIT=$(cd "$ROOT" && cargo test --manifest-path cli/Cargo.toml --target x86_64-pc-windows-gnu --no-run \
-    --message-format=json 2>/dev/null | python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
-        print(m["executable"])')
+UNIT=$(nr_cli_unit_tests)
 [[ -n $UNIT && -f $UNIT ]] || fail "no cross-built unit-test executable"
 rc=0
 "$WINE" "$UNIT" --test-threads 1 >"$OUT/unit.out" 2>&1 || rc=$?

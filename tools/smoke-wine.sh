@@ -125,13 +125,9 @@ timing "built ${SYS#"$NR_ROOT"/} ($(stat -c %s "$SYS") bytes) and notifyring.pdb
 EXE=$(bash "$NR_ROOT/tools/build-cli-windows.sh" | tail -n 1) || fail "tools/build-cli-windows.sh failed"
 timing "built the CLI ${EXE#"$NR_ROOT"/} (tools/build-cli-windows.sh)"
 # The CLI's unit tests, cross-built: step 3c runs the ones that need the driver.
-CLI_TESTS=$(cd "$NR_ROOT" && cargo test --manifest-path cli/Cargo.toml --target x86_64-pc-windows-gnu --no-run \
-    --message-format=json 2>/dev/null | python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
-        print(m["executable"])')
+# shellcheck source=tools/lib/wine-cli.sh
+source "$NR_ROOT/tools/lib/wine-cli.sh"
+CLI_TESTS=$(nr_cli_unit_tests)
 [[ -n $CLI_TESTS && -f $CLI_TESTS ]] || fail "no cross-built CLI unit-test executable"
 timing "built the CLI's unit tests ${CLI_TESTS#"$NR_ROOT"/}"
 
@@ -202,8 +198,6 @@ wine_started=1
 say "2. fresh prefix ${WINEPREFIX#"$NR_ROOT"/}"
 WINEDEBUG=-all "$WINE" wineboot -i >"$OUT/wineboot.log" 2>&1 || fail "wineboot -i failed (see target/wine-smoke/wineboot.log)"
 wineserver -w
-# shellcheck source=tools/lib/wine-cli.sh
-source "$NR_ROOT/tools/lib/wine-cli.sh"
 nr_wine_cli_standin "$WINEPREFIX" "$OUT" 2> >(sed 's/^/smoke-wine: /' >&2)
 drivers=$WINEPREFIX/drive_c/windows/system32/drivers
 cp "$SYS" "$drivers/$SERVICE.sys"

@@ -17,3 +17,17 @@ nr_wine_cli_standin() {
         "$root/tools/wine-cli/bcryptprimitives.c" "$root/tools/wine-cli/bcryptprimitives.def" -ladvapi32
     cp "$work/bcryptprimitives.dll" "$prefix/drive_c/windows/system32/"
 }
+
+# nr_cli_unit_tests: cross-builds the CLI's unit tests for x86_64-pc-windows-gnu (not
+# run) and prints the test executable's path (nothing if the build made none).
+nr_cli_unit_tests() {
+    local root
+    root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+    (cd "$root" && cargo test --manifest-path cli/Cargo.toml --target x86_64-pc-windows-gnu --no-run \
+        --message-format=json 2>/dev/null) | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
+        print(m["executable"])'
+}

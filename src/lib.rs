@@ -45,8 +45,11 @@ extern crate std;
 #[cfg(all(target_os = "windows", feature = "driver", feature = "user"))]
 compile_error!("on Windows, build either the driver (default features) or `--no-default-features --features user`");
 
+pub mod bytes;
 pub mod config;
+pub mod digits;
 pub mod event;
+mod fallible;
 pub mod ntname;
 pub mod pipeline;
 pub mod reader;

@@ -107,7 +107,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
             return Err(NewError::RingSize);
         }
         let processors = usize::try_from(config.processors.max(1)).map_err(|_| NewError::RingSize)?;
-        let rings = crate::sync::try_vec_from(processors, || Ring::try_new(bytes)).ok_or(NewError::NoMemory)?;
+        let rings = crate::fallible::try_vec_from(processors, || Ring::try_new(bytes)).ok_or(NewError::NoMemory)?;
         let worker = worker_pool(&mut || WorkerState::try_new(config, clock)).ok_or(NewError::NoMemory)?;
         Ok(Self {
             rings,

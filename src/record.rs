@@ -7,7 +7,8 @@
 //! and never panics, so the worker cannot be crashed by a corrupt ring.
 
 use crate::event::{ClientId, Event, Kind, Stamp};
-pub use crate::sync::words::HEAD;
+/// Bytes of a record's payload before its strings.
+pub const HEAD: usize = 72;
 
 /// Flag: the first string (image path) is present.
 const HAS_IMAGE: u8 = 1;
@@ -96,7 +97,7 @@ impl Encoded<'_> {
             *flags |= HELD;
         }
         if let Some(slot) = self.head.get_mut(HELD_AT..HELD_AT + 8) {
-            slot.copy_from_slice(&object.to_ne_bytes());
+            slot.copy_from_slice(&object.to_le_bytes());
         }
     }
 
@@ -157,21 +158,21 @@ pub fn encode<'a>(stamp: Stamp, event: &Event<'a>, caps: Caps) -> Encoded<'a> {
     head[1] = flags;
     head[2] = sig_level;
     head[3] = sig_type;
-    head[4..8].copy_from_slice(&stamp.cpu.to_ne_bytes());
-    head[8..16].copy_from_slice(&stamp.ticks.to_ne_bytes());
-    head[16..24].copy_from_slice(&pid.to_ne_bytes());
-    head[24..32].copy_from_slice(&a.to_ne_bytes());
-    head[32..40].copy_from_slice(&b.to_ne_bytes());
-    head[40..48].copy_from_slice(&c.to_ne_bytes());
-    head[48..52].copy_from_slice(&first_len.to_ne_bytes());
+    head[4..8].copy_from_slice(&stamp.cpu.to_le_bytes());
+    head[8..16].copy_from_slice(&stamp.ticks.to_le_bytes());
+    head[16..24].copy_from_slice(&pid.to_le_bytes());
+    head[24..32].copy_from_slice(&a.to_le_bytes());
+    head[32..40].copy_from_slice(&b.to_le_bytes());
+    head[40..48].copy_from_slice(&c.to_le_bytes());
+    head[48..52].copy_from_slice(&first_len.to_le_bytes());
     // Clipped lengths fit u32: they are at most the caps.
-    head[52..56].copy_from_slice(&u32::try_from(first.len()).unwrap_or(u32::MAX).to_ne_bytes());
-    head[56..60].copy_from_slice(&second_len.to_ne_bytes());
-    head[60..64].copy_from_slice(&u32::try_from(second.len()).unwrap_or(u32::MAX).to_ne_bytes());
+    head[52..56].copy_from_slice(&u32::try_from(first.len()).unwrap_or(u32::MAX).to_le_bytes());
+    head[56..60].copy_from_slice(&second_len.to_le_bytes());
+    head[60..64].copy_from_slice(&u32::try_from(second.len()).unwrap_or(u32::MAX).to_le_bytes());
     Encoded { head, first, second }
 }
 
-/// A string as stored: native-endian UTF-16 units (possibly unaligned) plus the length
+/// A string as stored: UTF-16LE units (possibly unaligned) plus the length
 /// the kernel gave before the cap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Text<'a> {
@@ -182,7 +183,7 @@ pub struct Text<'a> {
 impl<'a> Text<'a> {
     /// The stored units, in order.
     pub fn units(&self) -> impl Iterator<Item = u16> + Clone + 'a {
-        self.bytes.chunks_exact(2).map(|p| if let [a, b] = *p { u16::from_ne_bytes([a, b]) } else { 0 })
+        crate::bytes::utf16(self.bytes)
     }
 
     /// Number of stored units.
@@ -280,14 +281,16 @@ pub enum DecodeError {
     Strings,
 }
 
+/// The `u32` at `at` (0 past the end: the decoder checks lengths itself).
 #[inline]
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
-    bytes.get(at..at.wrapping_add(4)).and_then(|s| <[u8; 4]>::try_from(s).ok()).map_or(0, u32::from_ne_bytes)
+    crate::bytes::le32(bytes, at).unwrap_or(0)
 }
 
+/// The `u64` at `at` (0 past the end).
 #[inline]
 fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    bytes.get(at..at.wrapping_add(8)).and_then(|s| <[u8; 8]>::try_from(s).ok()).map_or(0, u64::from_ne_bytes)
+    crate::bytes::le64(bytes, at).unwrap_or(0)
 }
 
 /// The stamp's ticks of an encoded record (0 if it is too short to have them): what the

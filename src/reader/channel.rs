@@ -386,7 +386,7 @@ impl<L: Lock> Channel<L> {
     /// A channel with a `bytes`-byte buffer (allocated here, at driver entry); `None` if
     /// the allocation fails.
     pub fn try_new(bytes: usize, clock: Clock, lock: L) -> Option<Self> {
-        let fifo = Fifo { bytes: crate::sync::try_vec_with(bytes, || 0u8)?, head: 0, len: 0 };
+        let fifo = Fifo { bytes: crate::fallible::try_vec_with(bytes, || 0u8)?, head: 0, len: 0 };
         let state =
             State { fifo, reader: None, lost: None, flags: 0, entries: 0, clock, counters: ReaderCounters::default() };
         Some(Self { lock, state: UnsafeCell::new(state), attached: AtomicU32::new(0) })

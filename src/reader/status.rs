@@ -8,10 +8,10 @@
 
 use super::channel::ReaderCounters;
 use crate::config::Config;
+use crate::digits::micros;
 use crate::event::Kind;
 use crate::record::Caps;
 use crate::stats::Snapshot;
-use crate::worker::format::micros;
 
 /// Items [`items`] returns.
 pub const ITEMS: usize = 51;

@@ -37,6 +37,7 @@
 //! `KernelImageBases=1` lets the callback record it at all. The record payload is the ring's native-endian layout, which is
 //! little-endian on every Windows target.
 
+use crate::bytes::{le16, le32, le64, put};
 use crate::record::{self, Record};
 use crate::worker::format::Clock;
 use crate::worker::names::{NAME_UNITS, Name, Origin};
@@ -147,16 +148,11 @@ impl Process<'_> {
             Self::NoImageFile => ProcessName::NoImageFile,
             Self::Unknown => ProcessName::Unknown,
             Self::Known(bytes) => {
-                *name = Name::from_path(units(bytes));
+                *name = Name::from_path(crate::bytes::utf16(bytes));
                 ProcessName::Known(name)
             }
         }
     }
-}
-
-/// UTF-16LE bytes as units.
-fn units(bytes: &[u8]) -> impl Iterator<Item = u16> + Clone + '_ {
-    bytes.chunks_exact(2).map(|p| u16::from_le_bytes([p.first().copied().unwrap_or(0), p.get(1).copied().unwrap_or(0)]))
 }
 
 const fn origin_byte(origin: Origin) -> u8 {
@@ -345,24 +341,6 @@ pub(crate) fn batch_header(total: usize, entries: u32, clock: Clock, flags: u32)
     put(&mut h, 24, &clock.start_ticks.to_le_bytes());
     put(&mut h, 32, &flags.to_le_bytes());
     h
-}
-
-fn put(dst: &mut [u8], at: usize, bytes: &[u8]) {
-    if let Some(slot) = dst.get_mut(at..at.saturating_add(bytes.len())) {
-        slot.copy_from_slice(bytes);
-    }
-}
-
-fn le16(b: &[u8], at: usize) -> Option<u16> {
-    b.get(at..at.checked_add(2)?)?.try_into().ok().map(u16::from_le_bytes)
-}
-
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at.checked_add(4)?)?.try_into().ok().map(u32::from_le_bytes)
-}
-
-fn le64(b: &[u8], at: usize) -> Option<u64> {
-    b.get(at..at.checked_add(8)?)?.try_into().ok().map(u64::from_le_bytes)
 }
 
 /// Why bytes are not a batch or a status reply of this version.

@@ -368,25 +368,20 @@ const fn align4(n: usize) -> usize {
     n.saturating_add(3) & !3
 }
 
-fn u16_at(data: &[u8], at: usize) -> Option<u16> {
-    let bytes = data.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes(bytes.try_into().ok()?))
-}
-
 /// Parses the block at the start of `data`; also returns its length (`wLength`,
 /// clamped to `data`). `None` if it is too short to be one.
 fn block(data: &[u8]) -> Option<(Block<'_>, usize)> {
-    let length = usize::from(u16_at(data, 0)?).min(data.len());
+    let length = usize::from(crate::bytes::le16(data, 0)?).min(data.len());
     if length < 6 {
         return None;
     }
     let data = data.get(..length)?;
-    let value_length = usize::from(u16_at(data, 2)?);
-    let text = u16_at(data, 4)? == 1;
+    let value_length = usize::from(crate::bytes::le16(data, 2)?);
+    let text = crate::bytes::le16(data, 4)? == 1;
     let mut key = Vec::new();
     let mut at = 6;
     loop {
-        let unit = u16_at(data, at)?;
+        let unit = crate::bytes::le16(data, at)?;
         at += 2;
         if unit == 0 {
             break;
@@ -416,8 +411,7 @@ fn key_is(block: &Block<'_>, name: &str) -> bool {
 
 /// A string block's value: UTF-16 up to the first NUL; `None` if empty.
 fn text_value(block: &Block<'_>) -> Option<String> {
-    let units: Vec<u16> =
-        block.value.chunks_exact(2).map(|p| u16::from_le_bytes([p[0], p[1]])).take_while(|&u| u != 0).collect();
+    let units: Vec<u16> = crate::bytes::utf16(block.value).take_while(|&u| u != 0).collect();
     // A string block without a value (wValueLength 0) has none, even if bytes follow.
     if units.is_empty() || (block.text && block.value_length == 0) {
         return None;
@@ -434,8 +428,8 @@ fn parse_version_info(resource: &[u8]) -> VersionStrings {
             tables.extend(children(child.children));
         } else if key_is(&child, "VarFileInfo") && translation.is_none() {
             translation = children(child.children).find(|v| key_is(v, "Translation")).and_then(|v| {
-                let lang = u16_at(v.value, 0)?;
-                let codepage = u16_at(v.value, 2)?;
+                let lang = crate::bytes::le16(v.value, 0)?;
+                let codepage = crate::bytes::le16(v.value, 2)?;
                 (v.value_length >= 4).then(|| alloc::format!("{lang:04X}{codepage:04X}"))
             });
         }

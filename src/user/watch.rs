@@ -137,7 +137,7 @@ impl Filter {
 
 /// UTF-16LE bytes as a string (U+FFFD for what is not UTF-16).
 fn utf16le(bytes: &[u8]) -> String {
-    let units: Vec<u16> = bytes.chunks_exact(2).map(|p| p.try_into().map_or(0xfffd, u16::from_le_bytes)).collect();
+    let units: Vec<u16> = crate::bytes::utf16(bytes).collect();
     String::from_utf16_lossy(&units)
 }
 

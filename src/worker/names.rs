@@ -156,7 +156,7 @@ impl Names {
     #[must_use]
     pub fn try_new(capacity: usize) -> Option<Self> {
         let capacity = capacity.max(16).checked_next_power_of_two()?;
-        Some(Self { slots: crate::sync::try_vec_with(capacity, || EMPTY)?, len: 0 })
+        Some(Self { slots: crate::fallible::try_vec_with(capacity, || EMPTY)?, len: 0 })
     }
 
     const fn mask(&self) -> usize {

@@ -121,14 +121,14 @@ impl Sid {
         put(b"S-1-");
         let authority = self.authority();
         if authority >> 32 == 0 {
-            put(super::format::dec(authority, &mut buf));
+            put(crate::digits::dec(authority, &mut buf));
         } else {
             let mut hex = [0u8; 18];
-            put(super::format::hex(authority, 12, &mut hex));
+            put(crate::digits::hex(authority, 12, &mut hex));
         }
         for sub in self.sub_authorities() {
             put(b"-");
-            put(super::format::dec(u64::from(sub), &mut buf));
+            put(crate::digits::dec(u64::from(sub), &mut buf));
         }
     }
 }
@@ -271,7 +271,7 @@ pub fn write_integrity(level: Integrity, mut put: impl FnMut(&[u8])) {
         Integrity::Word(word) => put(word.as_bytes()),
         Integrity::Rid(rid) => {
             let mut hex = [0u8; 18];
-            put(super::format::hex(u64::from(rid), 4, &mut hex));
+            put(crate::digits::hex(u64::from(rid), 4, &mut hex));
         }
     }
 }
@@ -285,7 +285,7 @@ pub const fn luid(low: u32, high: i32) -> u64 {
 /// Writes a logon id in Sysmon's form (`0x` and lower-case hex, no padding).
 pub fn write_logon_id(id: u64, mut put: impl FnMut(&[u8])) {
     let mut hex = [0u8; 18];
-    put(super::format::hex(id, 1, &mut hex));
+    put(crate::digits::hex(id, 1, &mut hex));
 }
 
 /// Parses Sysmon's logon id form (`0x3e7`).

@@ -44,9 +44,11 @@
 //!   BUSY or unstamped one; otherwise lend the payload, zero the words, release the
 //!   new `consumer` position.
 
-use crate::sync::words::{Taken, Words};
+mod words;
+
 use crate::sync::{AtomicU64, DEKKER_LOAD, DEKKER_RMW, Ordering, dekker_fence};
 use crossbeam_utils::CachePadded;
+use words::{Taken, Words};
 
 const BUSY: u64 = 1 << 31;
 const PAD: u64 = 1 << 30;
@@ -137,9 +139,9 @@ impl Reservation<'_> {
     /// touch words another reservation owns. A refused record still commits, as zeros.
     #[inline]
     #[must_use]
-    pub fn write(&self, head: &[u8; crate::sync::words::HEAD], first: &[u16], second: &[u16]) -> bool {
+    pub fn write(&self, head: &[u8], first: &[u16], second: &[u16]) -> bool {
         let units = first.len().checked_add(second.len());
-        let len = units.and_then(|u| u.checked_mul(2)).and_then(|b| b.checked_add(crate::sync::words::HEAD));
+        let len = units.and_then(|u| u.checked_mul(2)).and_then(|b| b.checked_add(head.len()));
         if len.and_then(|b| u64::try_from(b).ok()) != Some(self.len) {
             return false;
         }

@@ -47,6 +47,7 @@ compile_error!("on Windows, build either the driver (default features) or `--no-
 
 pub mod bytes;
 pub mod config;
+pub mod delivered;
 pub mod digits;
 pub mod event;
 mod fallible;
@@ -58,6 +59,7 @@ pub mod ring;
 pub mod schedule;
 pub mod stats;
 mod sync;
+pub mod vocab;
 pub mod worker;
 
 #[cfg(all(target_os = "windows", feature = "driver"))]
@@ -73,8 +75,9 @@ pub mod user;
 pub mod proof;
 
 pub use config::Config;
+pub use delivered::Delivered;
 pub use event::{ClientId, Event, Kind, Stamp};
 pub use pipeline::{Pipeline, Recorded};
 pub use schedule::WorkQueue;
 pub use stats::Stats;
-pub use worker::{Delivered, WorkerEnv};
+pub use worker::WorkerEnv;

@@ -24,8 +24,8 @@ use crate::ring::{Loss, Ring};
 use crate::schedule::{Schedule, Wake, WorkQueue};
 use crate::stats::{self, Stats};
 use crate::sync::{AtomicU64, Ordering, UnsafeCell};
+use crate::vocab::clock::Clock;
 use crate::worker::WorkerState;
-use crate::worker::format::Clock;
 
 /// What happened to one recorded event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

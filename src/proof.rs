@@ -11,8 +11,10 @@
 
 use crate::reader::{Channel, Held, Lock, Pending, Read, ReadOutcome};
 use crate::record;
-use crate::worker::format::{self, Clock, Context, LINE_BUF, Line, ProcessName};
-use crate::worker::names::{Lookup, Name, Origin};
+use crate::vocab::clock::Clock;
+use crate::vocab::process::ProcessName;
+use crate::vocab::process::{Lookup, Name, Origin};
+use crate::worker::format::{self, Context, LINE_BUF, Line};
 use crate::{ClientId, Event, Pipeline, Stamp, WorkQueue, WorkerEnv};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
@@ -177,8 +179,8 @@ pub unsafe extern "C" fn proof_decode_format(bytes: *const u8, len: usize, seq: 
     let mut buf = [0u8; LINE_BUF];
     let Ok(rec) = record::decode(bytes) else { return };
     let name = Name::from_path(bytes.chunks_exact(2).map(|p| u16::from(p.first().copied().unwrap_or(0))));
-    let token = crate::worker::token::TokenFacts {
-        user: crate::worker::token::Sid::from_bytes(bytes),
+    let token = crate::vocab::token::TokenFacts {
+        user: crate::vocab::token::Sid::from_bytes(bytes),
         integrity: u32::try_from(opaque()).ok(),
         app_container: seq & 64 != 0,
         logon_id: Some(opaque()),
@@ -200,12 +202,12 @@ pub unsafe extern "C" fn proof_decode_format(bytes: *const u8, len: usize, seq: 
             _ => Origin::Unknown,
         },
         token: (seq & 32 != 0).then_some(&token),
-        start: (seq & 128 != 0).then(|| crate::worker::start::ThreadStart {
+        start: (seq & 128 != 0).then(|| crate::vocab::start::ThreadStart {
             address: opaque(),
             region: match (seq >> 8) & 3 {
-                0 => crate::worker::start::StartRegion::Unknown,
-                1 => crate::worker::start::StartRegion::NoImage,
-                _ => crate::worker::start::StartRegion::Image { base: opaque() },
+                0 => crate::vocab::start::StartRegion::Unknown,
+                1 => crate::vocab::start::StartRegion::NoImage,
+                _ => crate::vocab::start::StartRegion::Image { base: opaque() },
             },
         }),
     };
@@ -285,7 +287,7 @@ impl WorkerEnv for ReaderEnv<'_> {
         opaque()
     }
 
-    fn delivered(&mut self, event: &crate::worker::Delivered<'_>) {
+    fn delivered(&mut self, event: &crate::delivered::Delivered<'_>) {
         if let Some((_, n)) = self.channel.deliver(self.pending, event) {
             observe(n as u64);
         }

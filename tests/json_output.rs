@@ -188,8 +188,9 @@ mod direct {
     use super::stepped::Queue;
     use notifyring::user::json::JsonFormatter;
     use notifyring::user::paths::PathMap;
-    use notifyring::worker::format::{Clock, Line};
-    use notifyring::worker::names::{Lookup, Name};
+    use notifyring::vocab::clock::Clock;
+    use notifyring::vocab::process::{Lookup, Name};
+    use notifyring::worker::format::Line;
     use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Stamp, Stats, WorkerEnv};
     use proptest::prelude::*;
     use serde_json::Value;

@@ -9,9 +9,10 @@ use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use loom::thread;
 use notifyring::record::HEAD;
 use notifyring::ring::{Pop, Ring};
+use notifyring::vocab::clock::Clock;
+use notifyring::vocab::process::{Lookup, Name};
 use notifyring::worker::WorkerEnv;
-use notifyring::worker::format::{Clock, Line};
-use notifyring::worker::names::{Lookup, Name};
+use notifyring::worker::format::Line;
 use notifyring::{ClientId, Config, Event, Pipeline, Stamp, Stats, WorkQueue};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -589,7 +590,7 @@ impl WorkerEnv for RefEnv {
     fn now_ticks(&mut self) -> u64 {
         0
     }
-    fn process_token(&mut self, object: u64, _: &mut notifyring::worker::token::TokenFacts) -> u32 {
+    fn process_token(&mut self, object: u64, _: &mut notifyring::vocab::token::TokenFacts) -> u32 {
         // Relaxed: only the count's value matters; the record's commit ordered it.
         assert!(self.object(object).load(Ordering::Relaxed) > 0, "token read on a freed process");
         0
@@ -665,9 +666,9 @@ fn deliver_thread_create(
     pending: &ModelPending,
     seq: u64,
 ) -> Option<(ModelRead, usize)> {
-    use notifyring::worker::Delivered;
-    use notifyring::worker::format::ProcessName;
-    use notifyring::worker::names::Origin;
+    use notifyring::delivered::Delivered;
+    use notifyring::vocab::process::Origin;
+    use notifyring::vocab::process::ProcessName;
     let event = Event::ThreadCreate { pid: 10, tid: seq, creator: ClientId { pid: 10, tid: 1 } };
     let encoded = notifyring::record::encode(Stamp::default(), &event, Config::DEFAULT.caps);
     let mut bytes = encoded.head.to_vec();

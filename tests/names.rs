@@ -1,7 +1,8 @@
 //! The worker's process names: the file name of an image path (its last 64 units when
 //! longer), and the pid table's insert / look-up / remove with probe chains intact.
 
-use notifyring::worker::names::{Entry, NAME_UNITS, Name, Names};
+use notifyring::vocab::process::{NAME_UNITS, Name};
+use notifyring::worker::names::{Entry, Names};
 use proptest::prelude::*;
 
 /// The reference, with std: the part after the last `\` or `/`, at most its last 64 units.

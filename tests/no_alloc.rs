@@ -1,7 +1,7 @@
 //! The callback path allocates nothing: a counting global allocator watches 100,000
 //! record calls of every kind (including a ring that overflows) on this thread.
 
-use notifyring::worker::format::Clock;
+use notifyring::vocab::clock::Clock;
 use notifyring::{ClientId, Config, Event, Pipeline, Recorded, Stamp, Stats, WorkQueue};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -9,8 +9,9 @@
 mod stepped;
 
 use notifyring::config::RING_FLOOR;
-use notifyring::worker::format::{Clock, Line};
-use notifyring::worker::names::{Lookup, Name};
+use notifyring::vocab::clock::Clock;
+use notifyring::vocab::process::{Lookup, Name};
+use notifyring::worker::format::Line;
 use notifyring::{ClientId, Config, Event, Pipeline, Recorded, Stamp, Stats, WorkerEnv};
 use stepped::Queue;
 

@@ -23,8 +23,8 @@ use notifyring::reader::FILL_BUDGET;
 use notifyring::reader::wire::{self, Batch, Entry, MIN_READ, WireError};
 use notifyring::sim::CollectEnv;
 use notifyring::sim::device::{Completion, DeviceEnv, OpenError, SimDevice};
-use notifyring::worker::format::Clock;
-use notifyring::worker::names::NAME_UNITS;
+use notifyring::vocab::clock::Clock;
+use notifyring::vocab::process::NAME_UNITS;
 use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Stamp, Stats, WorkerEnv};
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,8 +47,8 @@ impl WorkerEnv for Seen {
     fn process_image(
         &mut self,
         pid: u64,
-        name: &mut notifyring::worker::names::Name,
-    ) -> notifyring::worker::names::Lookup {
+        name: &mut notifyring::vocab::process::Name,
+    ) -> notifyring::vocab::process::Lookup {
         self.inner.process_image(pid, name)
     }
     fn now_ticks(&mut self) -> u64 {

@@ -3,10 +3,12 @@
 //! that reassemble to the whole text, and no input that makes either panic.
 
 use notifyring::record::{self, Caps, Detail, HEAD};
-use notifyring::worker::format::{self, Clock, Context, LINE_BUF, LINE_MAX, ProcessName};
-use notifyring::worker::names::Origin;
-use notifyring::worker::start::{StartRegion, ThreadStart};
-use notifyring::worker::token::{Sid, TokenFacts};
+use notifyring::vocab::clock::Clock;
+use notifyring::vocab::process::Origin;
+use notifyring::vocab::process::ProcessName;
+use notifyring::vocab::start::{StartRegion, ThreadStart};
+use notifyring::vocab::token::{Sid, TokenFacts};
+use notifyring::worker::format::{self, Context, LINE_BUF, LINE_MAX};
 use notifyring::{ClientId, Event, Kind, Stamp};
 use proptest::prelude::*;
 use std::fmt::Write as _;

@@ -14,9 +14,10 @@
 mod stepped;
 
 use notifyring::sim::{CollectEnv, SimKernel};
-use notifyring::worker::format::{Clock, Line};
-use notifyring::worker::names::{Lookup, Name};
-use notifyring::worker::start::{StartRegion, ThreadStart};
+use notifyring::vocab::clock::Clock;
+use notifyring::vocab::process::{Lookup, Name};
+use notifyring::vocab::start::{StartRegion, ThreadStart};
+use notifyring::worker::format::Line;
 use notifyring::{ClientId, Config, Event, Pipeline, Stamp, Stats, WorkerEnv};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -21,7 +21,7 @@ use notifyring::user::disk::{DiskConfig, DiskFacts};
 use notifyring::user::facts::{FileEvent, FileFactsSource as _};
 use notifyring::user::pe::Hashes;
 use notifyring::user::watch::{CliError, Filter, Format, Kinds, Watch, status_text};
-use notifyring::worker::token::Sid;
+use notifyring::vocab::token::Sid;
 
 #[cfg(windows)]
 #[path = "windows.rs"]

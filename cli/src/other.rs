@@ -8,7 +8,7 @@ use notifyring::user::disk::{Files, Signature, StdFiles};
 use notifyring::user::paths::PathMap;
 use notifyring::user::starts::StartPlaces;
 use notifyring::user::watch::{CliError, Watch};
-use notifyring::worker::token::Sid;
+use notifyring::vocab::token::Sid;
 
 use crate::Output;
 

@@ -25,7 +25,7 @@ use notifyring::user::paths::PathMap;
 use notifyring::user::pe::{self, Exports};
 use notifyring::user::starts::{StartPlace, StartPlaces, StartRegion, ThreadStart};
 use notifyring::user::watch::{Anchor, CliError, Watch};
-use notifyring::worker::token::{SID_MAX, Sid};
+use notifyring::vocab::token::{SID_MAX, Sid};
 use std::collections::HashMap;
 use windows_sys::Wdk::System::Threading::{NtQueryInformationProcess, ProcessCommandLineInformation};
 use windows_sys::Win32::Foundation::{

@@ -16,7 +16,7 @@
 use crate::workload::{Accounts, Item, Timed, Workload, utf16};
 use notifyring::event::ClientId;
 use notifyring::user::starts::{StartPlace, StartRegion, ThreadStart};
-use notifyring::worker::token::TokenFacts;
+use notifyring::vocab::token::TokenFacts;
 use std::collections::HashMap;
 
 /// `SplitMix64`: tiny, fast, and the same sequence everywhere for a seed.

@@ -17,7 +17,7 @@ use flate2::read::MultiGzDecoder;
 use notifyring::event::ClientId;
 use notifyring::user::facts::FileFacts;
 use notifyring::user::starts::{StartPlace, StartRegion, ThreadStart, parse_start_address};
-use notifyring::worker::token::{TokenFacts, integrity_rid, parse_logon_id};
+use notifyring::vocab::token::{TokenFacts, integrity_rid, parse_logon_id};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::fmt;

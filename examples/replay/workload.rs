@@ -6,7 +6,7 @@ use notifyring::event::{ClientId, Event, Kind};
 use notifyring::user::accounts::AccountNames;
 use notifyring::user::facts::FileFacts;
 use notifyring::user::starts::{StartPlace, ThreadStart};
-use notifyring::worker::token::{Sid, TokenFacts};
+use notifyring::vocab::token::{Sid, TokenFacts};
 use std::collections::HashMap;
 
 /// One event, owning its strings.

@@ -11,15 +11,17 @@
 //! `MIN_READ` is refused; nothing pends while data is buffered.
 
 use crate::common::{Input, check_line};
+use notifyring::delivered::Delivered;
 use notifyring::reader::wire::{self, Batch, Entry};
 use notifyring::reader::{Channel, ReadOutcome};
 use notifyring::record::{self, Caps};
 use notifyring::sim::device::{SimLock, VecRead as Buf, VecReads as Queue};
-use notifyring::worker::Delivered;
-use notifyring::worker::format::{self, Clock, Context, LINE_BUF, ProcessName};
-use notifyring::worker::names::{Name, Origin};
-use notifyring::worker::start::{StartRegion, ThreadStart};
-use notifyring::worker::token::{Sid, TokenFacts};
+use notifyring::vocab::clock::Clock;
+use notifyring::vocab::process::ProcessName;
+use notifyring::vocab::process::{Name, Origin};
+use notifyring::vocab::start::{StartRegion, ThreadStart};
+use notifyring::vocab::token::{Sid, TokenFacts};
+use notifyring::worker::format::{self, Context, LINE_BUF};
 use notifyring::{ClientId, Event, Stamp};
 use std::collections::BTreeMap;
 

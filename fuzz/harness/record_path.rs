@@ -10,8 +10,9 @@
 use crate::common::{Input, check_line, parse, seq_and_part};
 use notifyring::record::Caps;
 use notifyring::stats::Snapshot;
-use notifyring::worker::format::{Clock, Line, PREFIX};
-use notifyring::worker::names::{Lookup, Name};
+use notifyring::vocab::clock::Clock;
+use notifyring::vocab::process::{Lookup, Name};
+use notifyring::worker::format::{Line, PREFIX};
 use notifyring::{ClientId, Config, Event, Kind, Pipeline, Recorded, Stamp, Stats, WorkQueue, WorkerEnv};
 use std::cell::Cell;
 

@@ -13,8 +13,10 @@ use crate::common::{Input, check_line, seq_and_part};
 use notifyring::record::{self, Caps, HEAD};
 use notifyring::ring::{Pop, Reservation, Ring};
 use notifyring::stats::Snapshot;
-use notifyring::worker::format::{self, Clock, Context, LINE_BUF, Line, ProcessName};
-use notifyring::worker::names::{Name, Origin};
+use notifyring::vocab::clock::Clock;
+use notifyring::vocab::process::ProcessName;
+use notifyring::vocab::process::{Name, Origin};
+use notifyring::worker::format::{self, Context, LINE_BUF, Line};
 use notifyring::{ClientId, Event, Stamp};
 use std::collections::VecDeque;
 
@@ -57,12 +59,12 @@ fn format_record(rec: &record::Record<'_>, seq: u64, clock: Clock, omit: bool, p
     let mut buf = [0u8; LINE_BUF];
     let mut c = Collector { seq: Some(seq), lines: 0 };
     let origin = [Origin::Local, Origin::Initial, Origin::Remote, Origin::Unknown][(seq % 4) as usize];
-    let start = (seq % 8 >= 4).then_some(notifyring::worker::start::ThreadStart {
+    let start = (seq % 8 >= 4).then_some(notifyring::vocab::start::ThreadStart {
         address: seq.rotate_left(40),
         region: match seq % 3 {
-            0 => notifyring::worker::start::StartRegion::Unknown,
-            1 => notifyring::worker::start::StartRegion::NoImage,
-            _ => notifyring::worker::start::StartRegion::Image { base: seq.rotate_left(24) },
+            0 => notifyring::vocab::start::StartRegion::Unknown,
+            1 => notifyring::vocab::start::StartRegion::NoImage,
+            _ => notifyring::vocab::start::StartRegion::Image { base: seq.rotate_left(24) },
         },
     });
     let ctx = Context { seq, clock, omit_command_line: omit, process, origin, token: None, start };

@@ -32,7 +32,8 @@ use crate::ntname::NtName;
 use crate::pipeline::{NewError, Pipeline};
 use crate::reader::Channel;
 use crate::reader::wire::{DEVICE_NAME, DOS_NAME};
-use crate::worker::format::{self, Clock};
+use crate::vocab::clock::Clock;
+use crate::worker::format;
 
 /// `ALL_PROCESSOR_GROUPS` (0xffff) as the `USHORT` `KeQueryActiveProcessorCountEx` takes.
 const ALL_PROCESSOR_GROUPS_U16: u16 = 0xffff;

@@ -24,8 +24,8 @@ use wdk_sys::{
     PEPROCESS, PETHREAD, PSIZE_T, PULONG, PUNICODE_STRING, PVOID, SIZE_T, THREADINFOCLASS, ULONG,
 };
 
-use crate::worker::names::{Lookup, Name};
-use crate::worker::start::{StartRegion, ThreadStart};
+use crate::vocab::process::{Lookup, Name};
+use crate::vocab::start::{StartRegion, ThreadStart};
 
 // Declared from their documented prototypes (ntifs.h): the lane's generated bindings lack
 // both, and a declaration of our own cannot clash with the WDK's.

@@ -35,8 +35,8 @@ use wdk_sys::{
     TOKEN_USER, ULONG,
 };
 
+use crate::vocab::token::{self, SID_MAX, Sid, TokenFacts};
 use crate::worker::WorkerEnv;
-use crate::worker::token::{self, SID_MAX, Sid, TokenFacts};
 
 /// The facts [`read`] counts a failure for, each one query: the user, the integrity
 /// level, the logon id. A token that cannot be opened fails all of them.

@@ -10,12 +10,14 @@ use wdk_sys::ntddk::{IoQueueWorkItem, ObfDereferenceObject};
 use wdk_sys::{_WORK_QUEUE_TYPE, PDEVICE_OBJECT, PEPROCESS, PIO_WORKITEM, PVOID};
 
 use crate::config::DebuggerOutput;
+use crate::delivered::Delivered;
 use crate::schedule::WorkQueue;
-use crate::worker::format::{Line, ProcessName};
-use crate::worker::names::{Lookup, Name};
-use crate::worker::start::ThreadStart;
-use crate::worker::token::TokenFacts;
-use crate::worker::{Delivered, WorkerEnv};
+use crate::vocab::process::ProcessName;
+use crate::vocab::process::{Lookup, Name};
+use crate::vocab::start::ThreadStart;
+use crate::vocab::token::TokenFacts;
+use crate::worker::WorkerEnv;
+use crate::worker::format::Line;
 
 /// The driver's one work item, allocated on its device object.
 pub(super) struct WorkItemQueue {

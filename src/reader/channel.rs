@@ -25,9 +25,9 @@ use alloc::vec::Vec;
 use core::marker::PhantomData;
 
 use super::wire::{self, BATCH_HEADER, EventEntry, LOST_ENTRY};
+use crate::delivered::Delivered;
 use crate::sync::{AtomicU32, Ordering, UnsafeCell};
-use crate::worker::Delivered;
-use crate::worker::format::Clock;
+use crate::vocab::clock::Clock;
 
 /// The lock around a [`Channel`]: a spin lock in the kernel, a mutex on the host and in
 /// loom models.

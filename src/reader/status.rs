@@ -106,7 +106,8 @@ pub fn items(i: &Inputs) -> [(&'static str, u64); ITEMS] {
 mod tests {
     use super::*;
     use crate::reader::wire::{STATUS_MAX, Status, encode_status};
-    use crate::worker::format::{Clock, LINE_BUF};
+    use crate::vocab::clock::Clock;
+    use crate::worker::format::LINE_BUF;
 
     fn inputs() -> Inputs {
         let config = Config::DEFAULT;

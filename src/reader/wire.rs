@@ -39,10 +39,10 @@
 
 use crate::bytes::{le16, le32, le64, put};
 use crate::record::{self, Record};
-use crate::worker::format::Clock;
-use crate::worker::names::{NAME_UNITS, Name, Origin};
-use crate::worker::start::{StartRegion, ThreadStart};
-use crate::worker::token::{SID_MAX, Sid, TokenFacts};
+use crate::vocab::clock::Clock;
+use crate::vocab::process::{NAME_UNITS, Name, Origin};
+use crate::vocab::start::{StartRegion, ThreadStart};
+use crate::vocab::token::{SID_MAX, Sid, TokenFacts};
 
 /// The device's kernel name.
 pub const DEVICE_NAME: &str = "\\Device\\NotifyRing";
@@ -139,10 +139,10 @@ pub enum Process<'a> {
 }
 
 impl Process<'_> {
-    /// As [`crate::worker::format::ProcessName`] takes it, with `name` as storage.
+    /// As [`crate::vocab::process::ProcessName`] takes it, with `name` as storage.
     #[must_use]
-    pub fn name_in<'n>(&self, name: &'n mut Name) -> crate::worker::format::ProcessName<'n> {
-        use crate::worker::format::ProcessName;
+    pub fn name_in<'n>(&self, name: &'n mut Name) -> crate::vocab::process::ProcessName<'n> {
+        use crate::vocab::process::ProcessName;
         match *self {
             Self::NotApplicable => ProcessName::NotApplicable,
             Self::NoImageFile => ProcessName::NoImageFile,
@@ -270,8 +270,8 @@ fn parse_token(b: &[u8]) -> Option<TokenFacts> {
 
 /// Lays out the event entry for a delivered record; `token` is `token_bytes` of its
 /// token facts (or empty).
-pub(crate) fn event_entry<'a>(d: &crate::worker::Delivered<'a>, token: &'a [u8]) -> EventEntry<'a> {
-    use crate::worker::format::ProcessName;
+pub(crate) fn event_entry<'a>(d: &crate::delivered::Delivered<'a>, token: &'a [u8]) -> EventEntry<'a> {
+    use crate::vocab::process::ProcessName;
     let (process, name): (u8, &[u16]) = match d.process {
         ProcessName::NotApplicable => (0, &[]),
         ProcessName::Known(name) => (1, name.units()),

@@ -14,11 +14,13 @@ use std::time::Duration;
 use std::vec::Vec;
 
 use crate::config::DebuggerOutput;
+use crate::delivered::Delivered;
 use crate::reader::open::{Access, Open, classify};
 use crate::reader::{Channel, Held, Lock, Pending, Read, ReadOutcome, ReaderCounters};
-use crate::worker::format::{Clock, Line};
-use crate::worker::names::{Lookup, Name};
-use crate::worker::{Delivered, WorkerEnv};
+use crate::vocab::clock::Clock;
+use crate::vocab::process::{Lookup, Name};
+use crate::worker::WorkerEnv;
+use crate::worker::format::Line;
 
 // Orderings in this file are SeqCst: test scaffolding (see the parent module).
 

@@ -10,7 +10,7 @@
 //! the callback returns ([`SimObjects::exit`]), the worst case: the process is gone
 //! before the worker runs, and only the record's reference keeps its token readable.
 
-use crate::worker::token::TokenFacts;
+use crate::vocab::token::TokenFacts;
 use std::collections::HashMap;
 use std::string::String;
 use std::sync::{Mutex, PoisonError};

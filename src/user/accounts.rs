@@ -9,7 +9,7 @@
 use alloc::string::String;
 use std::collections::HashMap;
 
-use crate::worker::token::Sid;
+use crate::vocab::token::Sid;
 
 /// Names a SID: `DOMAIN\user`, or `None` if it has no name here.
 pub trait AccountNames {

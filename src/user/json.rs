@@ -37,11 +37,11 @@ use super::accounts::{AccountNames, NoAccountNames};
 use super::facts::{FileEvent, FileFacts, FileFactsSource, NoFileFacts};
 use super::paths::PathMap;
 use super::starts::{NoStartPlaces, StartPlace, StartPlaces, StartRegion, ThreadStart, start_address};
+use crate::delivered::Delivered;
 use crate::record::{Detail, Record, Text};
-use crate::worker::Delivered;
-use crate::worker::format::Clock;
-use crate::worker::names::Origin;
-use crate::worker::token::{TokenFacts, write_integrity, write_logon_id};
+use crate::vocab::clock::Clock;
+use crate::vocab::process::Origin;
+use crate::vocab::token::{TokenFacts, write_integrity, write_logon_id};
 
 /// `EventID` of a LOST marker.
 pub const LOST_EVENT_ID: u64 = 1000;

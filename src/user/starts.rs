@@ -13,7 +13,7 @@
 
 use alloc::string::String;
 
-pub use crate::worker::start::{StartRegion, ThreadStart};
+pub use crate::vocab::start::{StartRegion, ThreadStart};
 
 /// Where a thread's start address lies.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -28,12 +28,13 @@ use super::facts::{FileFactsSource, NoFileFacts};
 use super::json::{HostProcess, JsonFormatter, LOST_BOTH, LOST_READER_FULL, LOST_RING_FULL};
 use super::paths::PathMap;
 use super::starts::StartPlaces;
+use crate::delivered::Delivered;
 use crate::event::Kind;
 use crate::reader::wire::{self, Batch, Entry, Process, Status, WireError};
 use crate::record::Record;
-use crate::worker::Delivered;
-use crate::worker::format::{self, Clock, Context, LINE_BUF};
-use crate::worker::names::Name;
+use crate::vocab::clock::Clock;
+use crate::vocab::process::Name;
+use crate::worker::format::{self, Context, LINE_BUF};
 
 /// Processes the JSON formatter remembers (as the driver's default pid table).
 const JSON_PROCESSES: usize = crate::config::Config::DEFAULT.names;

@@ -23,8 +23,9 @@
 use crate::digits::{dec, escape, hex, micros};
 use crate::record::{Detail, Record, Text};
 use crate::stats::Snapshot;
-use crate::worker::names::{Name, Origin};
-use crate::worker::start::{StartRegion, ThreadStart};
+use crate::vocab::clock::Clock;
+use crate::vocab::process::{Origin, ProcessName};
+use crate::vocab::start::{StartRegion, ThreadStart};
 
 /// Longest physical line in bytes, without its NUL: 510, so that the line, the newline
 /// the driver appends and the NUL fit the 512 bytes one `DbgPrint` call transmits.
@@ -52,15 +53,6 @@ impl<'a> Line<'a> {
     pub const fn with_nul(&self) -> &'a [u8] {
         self.0
     }
-}
-
-/// Performance-counter time base, for `+seconds` stamps relative to driver start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Clock {
-    /// Ticks at driver start.
-    pub start_ticks: u64,
-    /// Ticks per second (`KeQueryPerformanceCounter`'s frequency).
-    pub frequency: u64,
 }
 
 /// Writes one logical line as physical lines of at most [`LINE_MAX`] bytes.
@@ -236,23 +228,10 @@ pub struct Context<'n> {
     /// For a thread-create: whether it came from another process (ignored otherwise).
     pub origin: Origin,
     /// A process create's token facts (`user=`, `integrity=`, `logon=`), if read.
-    pub token: Option<&'n super::token::TokenFacts>,
+    pub token: Option<&'n crate::vocab::token::TokenFacts>,
     /// A thread from another process: its start address (`start=`) and the image base it
     /// lies in (`start_image=`, `-` for none), if read.
     pub start: Option<ThreadStart>,
-}
-
-/// The worker's knowledge of a record's process, for the `proc=` field.
-#[derive(Clone, Copy, Debug)]
-pub enum ProcessName<'n> {
-    /// Not printed (process-create lines carry the full image; kernel images have none).
-    NotApplicable,
-    /// Known name.
-    Known(&'n Name),
-    /// The process has no image file (`proc=-`).
-    NoImageFile,
-    /// Look-up failed or not possible.
-    Unknown,
 }
 
 fn flag(lines: &mut Lines<'_, impl FnMut(Line<'_>)>, key: &[u8], on: bool) {

@@ -30,19 +30,20 @@
 
 pub mod format;
 pub mod names;
-pub mod start;
-pub mod token;
 
 use crate::config::Config;
+use crate::delivered::Delivered;
 use crate::pipeline::{Pipeline, ShutdownError};
 use crate::record::{self, Record};
 use crate::ring::{Pop, Ring};
 use crate::schedule::WorkQueue;
 use crate::stats::{self, Snapshot, Stats};
-use format::{Clock, Context, LINE_BUF, Line, ProcessName};
-use names::{Entry, Lookup, Name, Names, Origin};
-use start::ThreadStart;
-use token::TokenFacts;
+use crate::vocab::clock::Clock;
+use crate::vocab::process::{Lookup, Name, Origin, ProcessName};
+use crate::vocab::start::ThreadStart;
+use crate::vocab::token::TokenFacts;
+use format::{Context, LINE_BUF, Line};
+use names::{Entry, Names};
 
 /// What the worker needs from its host.
 ///
@@ -97,26 +98,6 @@ pub trait WorkerEnv {
     fn event_lines(&mut self) -> bool {
         true
     }
-}
-
-/// A record with the worker's facts about it, for [`WorkerEnv::delivered`].
-#[derive(Clone, Copy, Debug)]
-pub struct Delivered<'a> {
-    /// Stream position (gaps equal the losses reported before it).
-    pub seq: u64,
-    /// The decoded record.
-    pub record: &'a Record<'a>,
-    /// The record as it sits in the ring (what the reader's wire format carries).
-    pub bytes: &'a [u8],
-    /// For a thread-create: whether it came from another process.
-    pub origin: Origin,
-    /// What the pid table knows of the record's process (the `proc=` field).
-    pub process: ProcessName<'a>,
-    /// A process create's token facts, read through the reference the record held.
-    pub token: Option<&'a TokenFacts>,
-    /// A thread from another process (remote, or undecided): where it starts, where the
-    /// host could read it.
-    pub start: Option<ThreadStart>,
 }
 
 /// The process every Windows since XP runs as pid 4; it has no image file, and

@@ -2,30 +2,27 @@
 //! entry point every notify callback calls (snapshot → its processor's ring → gate), and
 //! the unload path.
 //!
-//! One ring per processor (ETW and Linux perf do the same): with a single ring, every
-//! callback on every processor fights over one producer position and over the memory
-//! another processor just wrote. A callback records into the ring of the processor it
-//! runs on (the stamp's processor number, modulo the ring count, since processors can
-//! be added after driver entry). The rings stay multi-producer: a callback at
-//! `PASSIVE_LEVEL` can be preempted and resumed on another processor mid-record, and
-//! another callback then records into the same ring; the CAS reservation keeps that
-//! correct, and it is now almost never contended. The callback does not raise IRQL to
-//! pin itself to its processor: its strings may be paged, and must be copied at the IRQL
-//! it was called at. The worker merges the rings (see `worker`).
+//! The callback records into its processor's ring ([`Rings`] says why one per processor
+//! and how the worker merges them).
 //!
 //! [`Pipeline::record`] never allocates, locks, waits, prints or panics: it clips and
 //! copies the strings into a reserved record, commits, and wakes the worker through the
-//! schedule's single gate. The worker side is in `worker`.
+//! schedule's single gate.
+//!
+//! [`Pipeline::run_worker`] is the work item routine's whole body: it follows the
+//! schedule's protocol (enter, drain a batch, re-queue through the gate or go idle and
+//! re-check, exit) and touches the worker state only while it owns RUNNING.
 
 use crate::config::Config;
 use crate::event::{Event, Stamp};
 use crate::record::{self, Caps};
 use crate::ring::{Loss, Ring};
+use crate::rings::Rings;
 use crate::schedule::{Schedule, Wake, WorkQueue};
-use crate::stats::{self, Stats};
+use crate::stats::{self, Snapshot, Stats};
 use crate::sync::{AtomicU64, Ordering, UnsafeCell};
 use crate::vocab::clock::Clock;
-use crate::worker::WorkerState;
+use crate::worker::{Pass, WorkerEnv, WorkerState};
 
 /// What happened to one recorded event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,17 +56,17 @@ pub enum ShutdownError {
 /// Ring, schedule, work queue and worker state of one driver instance.
 pub struct Pipeline<Q: WorkQueue> {
     /// One ring per processor, each of `Config::ring_bytes_per_processor` bytes.
-    pub(crate) rings: alloc::vec::Vec<Ring>,
-    pub(crate) schedule: Schedule,
-    pub(crate) queue: Q,
+    rings: Rings,
+    schedule: Schedule,
+    queue: Q,
     caps: Caps,
     /// Whether a kernel image's base goes into the ring (`KernelImageBases`); otherwise
     /// the callback records 0, "not given", so it never reaches the debugger or a reader.
     kernel_image_bases: bool,
-    pub(crate) stats: &'static Stats,
+    stats: &'static Stats,
     /// Touched only by the party that owns the consumer side: a work item routine
     /// holding RUNNING, or unload once the schedule is stopped and idle.
-    pub(crate) worker: UnsafeCell<WorkerState>,
+    worker: UnsafeCell<WorkerState>,
     /// The system time just before the process routine was registered (0: not set).
     watch_start: AtomicU64,
 }
@@ -107,7 +104,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
             return Err(NewError::RingSize);
         }
         let processors = usize::try_from(config.processors.max(1)).map_err(|_| NewError::RingSize)?;
-        let rings = crate::fallible::try_vec_from(processors, || Ring::try_new(bytes)).ok_or(NewError::NoMemory)?;
+        let rings = Rings::try_new(processors, bytes).ok_or(NewError::NoMemory)?;
         let worker = worker_pool(&mut || WorkerState::try_new(config, clock)).ok_or(NewError::NoMemory)?;
         Ok(Self {
             rings,
@@ -130,23 +127,13 @@ impl<Q: WorkQueue> Pipeline<Q> {
     /// Each processor's ring capacity in bytes.
     #[must_use]
     pub fn ring_bytes(&self) -> u64 {
-        self.rings.first().map_or(0, Ring::capacity)
+        self.rings.capacity()
     }
 
     /// Rings (one per processor counted at entry).
     #[must_use]
     pub const fn rings(&self) -> usize {
         self.rings.len()
-    }
-
-    /// The ring of processor `cpu` (modulo the ring count: a processor added later shares).
-    #[inline]
-    fn ring_of(&self, cpu: u32) -> Option<&Ring> {
-        let n = self.rings.len();
-        if n == 0 {
-            return None;
-        }
-        self.rings.get(usize::try_from(cpu).unwrap_or(0) % n)
     }
 
     /// The counters.
@@ -167,7 +154,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
     /// `ObfReferenceObject`) runs only once the record has its place in the ring and was
     /// written there, after the copy and before the commit. So a lost record never took a reference and has
     /// none to drop, and a committed one always holds exactly one, which the worker (or
-    /// unload's final drain) releases through [`crate::worker::WorkerEnv::release_process`].
+    /// unload's final drain) releases through [`WorkerEnv::release_process`].
     #[inline]
     pub fn record_holding(&self, stamp: Stamp, event: &Event<'_>, object: u64, take: impl FnOnce()) -> Recorded {
         self.record_between(stamp, event, object, take).0
@@ -209,13 +196,13 @@ impl<Q: WorkQueue> Pipeline<Q> {
         };
         let mut encoded = record::encode(stamp, event, self.caps);
         encoded.hold(object);
-        let Some(ring) = self.ring_of(stamp.cpu) else {
+        // Path calls, so the static callback check resolves them.
+        let Some(ring) = Rings::of(&self.rings, stamp.cpu) else {
             // No ring at all cannot happen (`new` makes at least one); count it, never panic.
             self.stats.lost(event.kind(), false);
             return (Recorded::Lost, None);
         };
-        // A path call, so the static callback check resolves it (a bare `.reserve()` on a
-        // local could be `Vec::reserve` for all it knows).
+        // (A bare `.reserve()` on a local could be `Vec::reserve` for all it knows.)
         match Ring::reserve(ring, encoded.payload_len()) {
             Ok(reservation) => {
                 // Sized from these very strings, so the write is never refused; should it
@@ -257,7 +244,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
     }
 
     /// See [`Pipeline::watching_since`]; 0 if not set.
-    pub(crate) fn watch_start(&self) -> u64 {
+    fn watch_start(&self) -> u64 {
         // Relaxed: see `watching_since`.
         self.watch_start.load(Ordering::Relaxed)
     }
@@ -276,5 +263,73 @@ impl<Q: WorkQueue> Pipeline<Q> {
     /// The work queue this pipeline calls.
     pub const fn queue(&self) -> &Q {
         &self.queue
+    }
+
+    /// The work item routine's body. Drains at most one batch per pass; re-queues itself
+    /// through the schedule's gate when more is left, otherwise goes idle and re-checks.
+    pub fn run_worker(&self, env: &mut impl WorkerEnv) {
+        if self.schedule.enter() {
+            self.worker.with_mut(|state| {
+                // SAFETY: `enter` returned true, so this routine holds RUNNING: it is the
+                // only party touching the worker state and consuming the ring until it
+                // leaves RUNNING below.
+                let state = unsafe { &mut *state };
+                self.run_owned(state, env);
+            });
+        }
+        // Last touch of the pipeline by this routine: unload may free it after this.
+        self.schedule.exit();
+    }
+
+    /// The periodic timer's DPC (`DISPATCH_LEVEL`): wakes the worker through the gate
+    /// so that an idle system still gets its statistics line. Touches only the schedule.
+    pub fn tick(&self) {
+        self.schedule.wake(&self.queue);
+    }
+
+    fn run_owned(&self, state: &mut WorkerState, env: &mut impl WorkerEnv) {
+        state.begin_run(self.stats, env, self.watch_start());
+        loop {
+            if state.pass(&self.rings, self.stats, env) == Pass::Budget {
+                // Leaves RUNNING either way; the state must not be touched after this.
+                self.schedule.requeue(&self.queue);
+                return;
+            }
+            // Leaves RUNNING: from here only atomics of the rings and schedule.
+            self.schedule.finish_run();
+            // Resume only if some ring has a committed head (or an empty ring has losses):
+            // a head still being copied is no work, and its commit wakes the worker (the
+            // same Dekker pair as ever).
+            if !self.rings.has_work() || !self.schedule.resume() {
+                return;
+            }
+            // Resumed: RUNNING again, with what is left of this run's budgets.
+            if state.spent() {
+                self.schedule.requeue(&self.queue);
+                return;
+            }
+        }
+    }
+
+    /// Unload, step 3: once stopped and idle, drains everything left, prints the final
+    /// statistics line and returns the final counters.
+    ///
+    /// # Errors
+    /// [`ShutdownError`] if [`Pipeline::stop`] was not called or the work item is
+    /// still queued or running (poll [`Pipeline::is_idle`] and retry).
+    pub fn shutdown(&self, env: &mut impl WorkerEnv) -> Result<Snapshot, ShutdownError> {
+        if !self.schedule.is_stopping() {
+            return Err(ShutdownError::NotStopping);
+        }
+        if !self.schedule.is_idle() {
+            return Err(ShutdownError::Busy);
+        }
+        Ok(self.worker.with_mut(|state| {
+            // SAFETY: stopped and idle: no routine is inside the pipeline and none can be
+            // queued again, so the caller is the only consumer from now on.
+            let state = unsafe { &mut *state };
+            state.drain_all(&self.rings, self.stats, env, self.watch_start());
+            self.stats.snapshot()
+        }))
     }
 }

@@ -9,13 +9,15 @@
 //! checks, `unwrap`, debug assertions, division by zero, …), the handler is reachable,
 //! the symbol is needed, and the link fails. Run: `tools/prove-no-panic.sh`.
 
-use crate::reader::{Channel, Held, Lock, Pending, Read, ReadOutcome};
+use crate::config::DebuggerOutput;
+use crate::reader::{Channel, Device, Held, Lock, Pending, Read, ReadOutcome, ReaderSink};
 use crate::record;
 use crate::vocab::clock::Clock;
 use crate::vocab::process::ProcessName;
 use crate::vocab::process::{Lookup, Name, Origin};
 use crate::worker::format::{self, Context, LINE_BUF, Line};
-use crate::{ClientId, Event, Pipeline, Stamp, WorkQueue, WorkerEnv};
+use crate::worker::{Both, Host, Sink};
+use crate::{ClientId, Event, Pipeline, Stamp, WorkQueue};
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr;
 
@@ -67,13 +69,7 @@ impl WorkQueue for Queue {
 /// Stands in for the driver's `DbgPrintEx` / process look-up / clock.
 pub struct Env;
 
-impl WorkerEnv for Env {
-    fn print(&mut self, line: Line<'_>) {
-        for &b in line.with_nul() {
-            observe(u64::from(b));
-        }
-    }
-
+impl Host for Env {
     fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
         let units = [(opaque() & 0xffff) as u16; 7];
         *name = Name::from_path(units.iter().copied());
@@ -83,9 +79,16 @@ impl WorkerEnv for Env {
             _ => Lookup::Found,
         }
     }
-
     fn now_ticks(&mut self) -> u64 {
         opaque()
+    }
+}
+
+impl Sink for Env {
+    fn print(&mut self, line: Line<'_>) {
+        for &b in line.with_nul() {
+            observe(u64::from(b));
+        }
     }
 }
 
@@ -265,49 +268,38 @@ impl Pending<NoLock> for OnePending {
     fn remove_next(&self, _: Option<&Held<'_, NoLock>>) -> Option<ProofRead> {
         self.0.take()
     }
+    fn complete(&self, read: ProofRead, filled: usize) {
+        observe(read.len as u64 ^ filled as u64);
+    }
 }
 
-/// The worker with a reader attached: [`Env`] that also feeds the channel, as the
-/// driver's environment does.
-pub struct ReaderEnv<'c> {
+/// The reader's device: its channel and its one pending read.
+pub struct ProofDevice<'c> {
     channel: &'c Channel<NoLock>,
     pending: &'c OnePending,
 }
 
-impl WorkerEnv for ReaderEnv<'_> {
-    fn print(&mut self, line: Line<'_>) {
-        Env.print(line);
+impl Device for ProofDevice<'_> {
+    type Lock = NoLock;
+    type Pending = OnePending;
+    fn channel(&self) -> &Channel<NoLock> {
+        self.channel
     }
-
-    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
-        Env.process_image(pid, name)
-    }
-
-    fn now_ticks(&mut self) -> u64 {
-        opaque()
-    }
-
-    fn delivered(&mut self, event: &crate::delivered::Delivered<'_>) {
-        if let Some((_, n)) = self.channel.deliver(self.pending, event) {
-            observe(n as u64);
-        }
-    }
-
-    fn lost(&mut self, seq: u64, count: u64) {
-        if let Some((_, n)) = self.channel.lost(self.pending, seq, count) {
-            observe(n as u64);
-        }
-    }
-
-    fn event_lines(&mut self) -> bool {
-        opaque() & 1 != 0
+    fn pending(&self) -> &OnePending {
+        self.pending
     }
 }
 
 /// The work item routine with a reader attached (the worker feeding the channel).
 #[unsafe(no_mangle)]
 pub extern "C" fn proof_run_worker_reader(pipeline: &Pipeline<Queue>, channel: &Channel<NoLock>, pending: &OnePending) {
-    pipeline.run_worker(&mut ReaderEnv { channel, pending });
+    let output = match opaque() {
+        0 => DebuggerOutput::Always,
+        1 => DebuggerOutput::WithoutReader,
+        _ => DebuggerOutput::Never,
+    };
+    let sink = ReaderSink { device: ProofDevice { channel, pending }, output, debugger: Env };
+    pipeline.run_worker(&mut Both { host: Env, sink });
 }
 
 /// The read dispatch, attach and cleanup.

@@ -19,8 +19,9 @@ mod stepped;
 #[path = "json_schema/mod.rs"]
 mod json_schema;
 
+use notifyring::config::DebuggerOutput;
 use notifyring::reader::wire::{self, WireError};
-use notifyring::reader::{Channel, ReadOutcome};
+use notifyring::reader::{Channel, Device, ReadOutcome, ReaderSink};
 use notifyring::record;
 use notifyring::sim::device::{SimLock, VecRead as Buf, VecReads as Reads};
 use notifyring::user::accounts::AccountNames;
@@ -31,7 +32,7 @@ use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
 use notifyring::vocab::token::{Sid, TokenFacts};
 use notifyring::worker::format::Line;
-use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Recorded, Stamp, Stats, WorkerEnv};
+use notifyring::{Both, ClientId, Config, Delivered, Event, Host, Pipeline, Recorded, Sink, Stamp, Stats};
 use std::collections::HashMap;
 use stepped::Queue;
 
@@ -41,53 +42,86 @@ const CLOCK: Clock = Clock { start_ticks: 1_000_000, frequency: 1_000_000 };
 const UTC_START_NS: u128 = 1_795_935_600_000_000_000;
 const READER: usize = 1;
 
-/// The driver's worker host, as far as the reader is concerned: the debugger's lines,
-/// the replay's JSON for the same records, and the reader's channel with its reads.
+/// The driver's worker, as far as the reader is concerned: its host (process names,
+/// tokens), what it printed and delivered, and the reader's device it feeds through the
+/// reader's sink.
 struct Env {
-    lines: Vec<String>,
-    json: JsonFormatter,
-    objects: Vec<String>,
-    processes: HashMap<u64, String>,
-    channel: Channel<SimLock>,
-    reads: Reads,
+    host: Tables,
+    out: Out,
+    device: Dev,
+    /// Every batch a read returned, in order.
     batches: Vec<Vec<u8>>,
+}
+
+/// The host: process names and token facts by table.
+struct Tables {
+    processes: HashMap<u64, String>,
     /// The token facts of each process object a record holds (absent: every query fails).
     tokens: HashMap<u64, TokenFacts>,
     /// Every `release_process`, in order.
     released: Vec<u64>,
+}
+
+/// The debugger's lines, and the replay's JSON for the same records.
+struct Out {
+    lines: Vec<String>,
+    json: JsonFormatter,
+    objects: Vec<String>,
+    processes: HashMap<u64, String>,
     /// What the worker delivered: (seq, the record's bytes as in the ring, token facts).
     delivered: Vec<(u64, Vec<u8>, Option<TokenFacts>)>,
+}
+
+/// The reader's device: its channel and its reads.
+struct Dev {
+    channel: Channel<SimLock>,
+    reads: Reads,
+}
+
+impl Device for Dev {
+    type Lock = SimLock;
+    type Pending = Reads;
+    fn channel(&self) -> &Channel<SimLock> {
+        &self.channel
+    }
+    fn pending(&self) -> &Reads {
+        &self.reads
+    }
 }
 
 impl Env {
     fn new() -> Self {
         let channel = Channel::try_new(1 << 20, CLOCK, SimLock::default()).expect("channel");
         assert!(channel.attach(READER));
+        let processes = HashMap::from([(640, String::from(r"\Device\HarddiskVolume3\Windows\explorer.exe"))]);
         Self {
-            lines: Vec::new(),
-            json: JsonFormatter::new(CLOCK, UTC_START_NS, PathMap::default(), Config::DEFAULT.names),
-            objects: Vec::new(),
-            processes: HashMap::from([(640, String::from(r"\Device\HarddiskVolume3\Windows\explorer.exe"))]),
-            channel,
-            reads: Reads::default(),
+            host: Tables { processes: processes.clone(), tokens: HashMap::new(), released: Vec::new() },
+            out: Out {
+                lines: Vec::new(),
+                json: JsonFormatter::new(CLOCK, UTC_START_NS, PathMap::default(), Config::DEFAULT.names),
+                objects: Vec::new(),
+                processes,
+                delivered: Vec::new(),
+            },
+            device: Dev { channel, reads: Reads::default() },
             batches: Vec::new(),
-            tokens: HashMap::new(),
-            released: Vec::new(),
-            delivered: Vec::new(),
         }
     }
 
-    fn completed(&mut self, done: Option<(Buf, usize)>) {
-        if let Some((Buf(mut bytes), n)) = done {
-            bytes.truncate(n);
-            self.batches.push(bytes);
-        }
+    /// Runs the worker until it is idle, with the reader's sink the driver runs.
+    fn run_worker(&mut self, p: &Pipeline<Queue>) {
+        let sink = ReaderSink { device: &self.device, output: DebuggerOutput::Always, debugger: &mut self.out };
+        p.run_worker(&mut Both { host: &mut self.host, sink });
+        self.batches.extend(self.device.reads.filled.take());
     }
 
     /// Issues a read: filled now, or pending until the worker delivers.
     fn read(&mut self) {
-        match self.channel.read(READER, &self.reads, Buf(vec![0; wire::MIN_READ])) {
-            ReadOutcome::Filled(read, n) => self.completed(Some((read, n))),
+        match self.device.channel.read(READER, &self.device.reads, Buf(vec![0; wire::MIN_READ])) {
+            ReadOutcome::Filled(Buf(mut bytes), n) => {
+                bytes.truncate(n);
+                self.batches.push(bytes);
+            }
             ReadOutcome::Pending => {}
             other => panic!("read refused: {other:?}"),
         }
@@ -98,22 +132,16 @@ impl Env {
     }
 }
 
-impl WorkerEnv for Env {
-    fn print(&mut self, line: Line<'_>) {
-        self.lines.push(String::from_utf8(line.text().to_vec()).expect("ASCII"));
-    }
-
+impl Host for Tables {
     fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
         self.processes.get(&pid).map_or(Lookup::Failed, |path| {
             *name = Name::from_path(path.encode_utf16());
             Lookup::Found
         })
     }
-
     fn now_ticks(&mut self) -> u64 {
         CLOCK.start_ticks
     }
-
     fn process_token(&mut self, object: u64, facts: &mut TokenFacts) -> u32 {
         assert!(!self.released.contains(&object), "token asked after the reference was dropped");
         self.tokens.get(&object).map_or(3, |known| {
@@ -121,23 +149,22 @@ impl WorkerEnv for Env {
             0
         })
     }
-
     fn release_process(&mut self, object: u64) {
         self.released.push(object);
     }
+}
 
+impl Sink for Out {
+    fn print(&mut self, line: Line<'_>) {
+        self.lines.push(String::from_utf8(line.text().to_vec()).expect("ASCII"));
+    }
     fn delivered(&mut self, event: &Delivered<'_>) {
         self.delivered.push((event.seq, event.bytes.to_vec(), event.token.copied()));
-        let object = self.json.event(event, Self::lookup(&self.processes));
+        let object = self.json.event(event, Env::lookup(&self.processes));
         self.objects.push(object);
-        let done = self.channel.deliver(&self.reads, event);
-        self.completed(done);
     }
-
     fn lost(&mut self, seq: u64, count: u64) {
         self.objects.push(self.json.lost(seq, count));
-        let done = self.channel.lost(&self.reads, seq, count);
-        self.completed(done);
     }
 }
 
@@ -164,7 +191,7 @@ fn units(s: &str) -> Vec<u16> {
 
 fn run_all(p: &Pipeline<Queue>, env: &mut Env) {
     while p.queue().0.replace(false) {
-        p.run_worker(env);
+        env.run_worker(p);
     }
 }
 
@@ -189,8 +216,8 @@ fn stream() -> Env {
     let svchost_cmdline = units(r"C:\Windows\system32\svchost.exe -k netsvcs -p");
     // The process creates hold a reference on their process: the worker reads the token
     // through it, then drops it. `taken` counts the references the records took.
-    env.tokens.insert(NOTEPAD_OBJECT, notepad_token());
-    env.tokens.insert(SERVICE_OBJECT, service_token());
+    env.host.tokens.insert(NOTEPAD_OBJECT, notepad_token());
+    env.host.tokens.insert(SERVICE_OBJECT, service_token());
     let taken = std::cell::Cell::new(0u32);
     let take = || taken.set(taken.get() + 1);
     // The first read waits; the worker's first delivery completes it with one event.
@@ -263,12 +290,12 @@ fn stream() -> Env {
     p.record(stamp(), &Event::ProcessExit { pid: 7212, exit_status: 0xC000_013A });
     run_all(&p, &mut env);
     env.read();
-    assert!(env.reads.0.borrow().is_empty(), "a read is still pending");
+    assert!(env.device.reads.queue.borrow().is_empty(), "a read is still pending");
     // Each reference taken was dropped once, after its token was read.
     assert_eq!(taken.get(), 2);
-    assert_eq!(env.released, [NOTEPAD_OBJECT, SERVICE_OBJECT]);
+    assert_eq!(env.host.released, [NOTEPAD_OBJECT, SERVICE_OBJECT]);
     assert!(env.batches.len() >= 3, "{} batches", env.batches.len());
-    assert!(env.lines.iter().any(|l| l.contains(" LOST ")), "no loss: {:#?}", env.lines);
+    assert!(env.out.lines.iter().any(|l| l.contains(" LOST ")), "no loss: {:#?}", env.out.lines);
     env
 }
 
@@ -281,7 +308,7 @@ const fn anchor() -> Anchor {
 fn watch_all(watch: &mut Watch, env: &Env) -> Result<Vec<String>, CliError> {
     let mut out = Vec::new();
     for batch in &env.batches {
-        watch.batch(batch, anchor, Env::lookup(&env.processes), |l| out.push(l.to_owned()))?;
+        watch.batch(batch, anchor, Env::lookup(&env.host.processes), |l| out.push(l.to_owned()))?;
     }
     Ok(out)
 }
@@ -299,10 +326,10 @@ fn text_output_is_the_debuggers_lines() {
     let env = stream();
     let mut w = watch(Format::Text, Filter::default());
     let out = watch_all(&mut w, &env).expect("batches");
-    assert_eq!(out, env.lines);
-    let lost = lost_total(&env.lines);
+    assert_eq!(out, env.out.lines);
+    let lost = lost_total(&env.out.lines);
     assert!(lost > 0);
-    let events = env.lines.iter().filter(|l| l.starts_with("notifyring: #")).count() as u64;
+    let events = env.out.lines.iter().filter(|l| l.starts_with("notifyring: #")).count() as u64;
     assert_eq!(w.summary(), Summary { batches: env.batches.len() as u64, events, filtered: 0, lost });
     assert_eq!(w.summary().to_string(), format!("notifyring: {events} events, {lost} lost"));
 }
@@ -318,7 +345,7 @@ fn writes_the_stream_for_the_wine_check() {
     for (i, batch) in env.batches.iter().enumerate() {
         std::fs::write(dir.join(format!("batch{i}.bin")), batch).expect("batch");
     }
-    std::fs::write(dir.join("lines.txt"), env.lines.join("\n") + "\n").expect("lines");
+    std::fs::write(dir.join("lines.txt"), env.out.lines.join("\n") + "\n").expect("lines");
     let read: Vec<u8> = std::fs::read(dir.join("batch0.bin")).expect("read back");
     assert_eq!(read, env.batches[0]);
 }
@@ -328,7 +355,7 @@ fn json_output_is_the_replays_json() {
     let env = stream();
     let mut w = watch(Format::Json, Filter::default());
     let out = watch_all(&mut w, &env).expect("batches");
-    assert_eq!(out, env.objects);
+    assert_eq!(out, env.out.objects);
     // The anchor's arithmetic held: the first event, 1.25 ms after load.
     assert!(out[0].contains(r#""UtcTime":"2026-11-29 07:00:00.001""#), "{}", out[0]);
     assert!(out.iter().any(|o| o.contains(r#""EventID":1000"#)));
@@ -573,7 +600,7 @@ fn process_creates_carry_their_token_facts() {
     let (notepad, svchost) = (create(7212), create(7400));
     assert!(notepad.contains(&format!(" user={USER_SID} integrity=Medium logon=0x1a2b3c")), "{notepad}");
     assert!(svchost.contains(" user=S-1-5-18 integrity=System logon=0x3e7"), "{svchost}");
-    assert!(env.lines.contains(&notepad) && env.lines.contains(&svchost), "not the debugger's lines");
+    assert!(env.out.lines.contains(&notepad) && env.out.lines.contains(&svchost), "not the debugger's lines");
     assert_eq!(text.iter().filter(|l| l.contains(" user=")).count(), 2, "only the process creates: {text:#?}");
 
     // JSON with a resolver: `User` is its name where it has one, else the SID (counted).
@@ -680,7 +707,7 @@ fn token_facts_round_trip_on_the_wire_and_the_held_address_does_not() {
     env.read();
     for (i, (object, facts)) in held.iter().enumerate() {
         if let Some(facts) = facts {
-            env.tokens.insert(*object, *facts);
+            env.host.tokens.insert(*object, *facts);
         }
         p.record_holding(Stamp { ticks: CLOCK.start_ticks + 10, cpu: 0 }, &create(100 + i as u64), *object, || ());
     }
@@ -692,12 +719,14 @@ fn token_facts_round_trip_on_the_wire_and_the_held_address_does_not() {
     );
     run_all(&p, &mut env);
     env.read();
-    assert_eq!(env.released, held.map(|(object, _)| object), "each reference dropped once, in order");
+    assert_eq!(env.host.released, held.map(|(object, _)| object), "each reference dropped once, in order");
 
     let events = wire_events(&env.batches);
-    assert_eq!(events.len(), env.delivered.len());
+    assert_eq!(events.len(), env.out.delivered.len());
     assert_eq!(events.len(), held.len() + 2);
-    for (i, ((seq, bytes, token, record), (d_seq, d_bytes, d_token))) in events.iter().zip(&env.delivered).enumerate() {
+    for (i, ((seq, bytes, token, record), (d_seq, d_bytes, d_token))) in
+        events.iter().zip(&env.out.delivered).enumerate()
+    {
         assert_eq!(seq, d_seq);
         assert_eq!(token, d_token, "{i}: the facts the worker read, as they were");
         let Some(&(object, facts)) = held.get(i) else {
@@ -737,5 +766,5 @@ fn token_facts_round_trip_on_the_wire_and_the_held_address_does_not() {
     assert!(line(102).contains(" integrity=AppContainer logon=0x900000001"), "{}", line(102));
     assert!(line(103).contains(&format!(" user={long} integrity=0x2345")), "{}", line(103));
     assert!(!line(101).contains(" user=") && !line(200).contains(" integrity="), "{text:#?}");
-    assert_eq!(text, env.lines);
+    assert_eq!(text, env.out.lines);
 }

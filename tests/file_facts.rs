@@ -267,7 +267,7 @@ mod direct {
     use notifyring::vocab::clock::Clock;
     use notifyring::vocab::process::{Lookup, Name};
     use notifyring::worker::format::Line;
-    use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Stamp, Stats, WorkerEnv};
+    use notifyring::{ClientId, Config, Delivered, Event, Host, Pipeline, Sink, Stamp, Stats};
     use serde_json::Value;
 
     /// What the formatter asked: kind, pid, ticks, path, Win32 path.
@@ -293,14 +293,17 @@ mod direct {
         lines: Vec<(String, String)>,
     }
 
-    impl WorkerEnv for Env {
-        fn print(&mut self, _: Line<'_>) {}
+    impl Host for Env {
         fn process_image(&mut self, _: u64, _: &mut Name) -> Lookup {
             Lookup::Failed
         }
         fn now_ticks(&mut self) -> u64 {
             0
         }
+    }
+
+    impl Sink for Env {
+        fn print(&mut self, _: Line<'_>) {}
         fn delivered(&mut self, event: &Delivered<'_>) {
             let with = self.json.event_with(event, |_| None, &mut self.files);
             self.lines.push((with, self.plain.event(event, |_| None)));

@@ -191,7 +191,7 @@ mod direct {
     use notifyring::vocab::clock::Clock;
     use notifyring::vocab::process::{Lookup, Name};
     use notifyring::worker::format::Line;
-    use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Stamp, Stats, WorkerEnv};
+    use notifyring::{ClientId, Config, Delivered, Event, Host, Pipeline, Sink, Stamp, Stats};
     use proptest::prelude::*;
     use serde_json::Value;
 
@@ -204,15 +204,18 @@ mod direct {
         records: Vec<Vec<u8>>,
     }
 
-    impl WorkerEnv for Env {
-        fn print(&mut self, line: Line<'_>) {
-            self.lines.push(String::from_utf8_lossy(line.text()).into_owned());
-        }
+    impl Host for Env {
         fn process_image(&mut self, _: u64, _: &mut Name) -> Lookup {
             Lookup::Failed
         }
         fn now_ticks(&mut self) -> u64 {
             0
+        }
+    }
+
+    impl Sink for Env {
+        fn print(&mut self, line: Line<'_>) {
+            self.lines.push(String::from_utf8_lossy(line.text()).into_owned());
         }
         fn delivered(&mut self, event: &Delivered<'_>) {
             self.records.push(event.bytes.to_vec());

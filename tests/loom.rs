@@ -11,8 +11,8 @@ use notifyring::record::HEAD;
 use notifyring::ring::{Pop, Ring};
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
-use notifyring::worker::WorkerEnv;
 use notifyring::worker::format::Line;
+use notifyring::worker::{Host, Sink};
 use notifyring::{ClientId, Config, Event, Pipeline, Stamp, Stats, WorkQueue};
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
@@ -129,11 +129,13 @@ fn ring_loss_rides_on_the_reservation_after_it() {
         let filler = ring.reserve(HEAD + 2 * 112).unwrap();
         assert!(filler.write(&[9; HEAD], &[0; 112], &[]));
         filler.commit();
+        // Both threads are spawned before either is joined.
+        #[allow(clippy::needless_collect)]
         let handles: Vec<_> = (0..2)
             .map(|_| {
                 let ring = ring.clone();
                 thread::spawn(move || {
-                    ring.reserve(HEAD + 120).map_or(false, |r| {
+                    ring.reserve(HEAD + 120).is_ok_and(|r| {
                         assert!(r.write(&[1; HEAD], &[0; 60], &[]));
                         r.commit();
                         true
@@ -175,17 +177,20 @@ struct CountEnv {
     delivered: Arc<AtomicUsize>,
 }
 
-impl WorkerEnv for CountEnv {
-    fn print(&mut self, line: Line<'_>) {
-        if line.text().windows(19).any(|w| w == b" thread-create pid=") {
-            self.delivered.fetch_add(1, Ordering::Relaxed);
-        }
-    }
+impl Host for CountEnv {
     fn process_image(&mut self, _: u64, _: &mut Name) -> Lookup {
         Lookup::Failed
     }
     fn now_ticks(&mut self) -> u64 {
         0
+    }
+}
+
+impl Sink for CountEnv {
+    fn print(&mut self, line: Line<'_>) {
+        if line.text().windows(19).any(|w| w == b" thread-create pid=") {
+            self.delivered.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -365,25 +370,58 @@ impl notifyring::reader::Read for ModelRead {
     }
 }
 
-/// The cancel-safe queue, with its own lock (taken inside the channel's, as in the driver).
+/// The cancel-safe queue, with its own lock (taken inside the channel's, as in the
+/// driver), and the reads the worker's sink completed (id, bytes filled).
 #[derive(Default)]
-struct ModelPending(loom::sync::Mutex<Vec<ModelRead>>);
+struct ModelPending {
+    queue: loom::sync::Mutex<Vec<ModelRead>>,
+    done: loom::sync::Mutex<Vec<(u32, Vec<u8>)>>,
+}
 
 impl notifyring::reader::Pending<ModelLock> for ModelPending {
     type Read = ModelRead;
     fn insert(&self, _: &notifyring::reader::Held<'_, ModelLock>, read: ModelRead) -> Result<(), ModelRead> {
-        let mut queue = self.0.lock().unwrap();
+        let mut queue = self.queue.lock().unwrap();
         assert!(queue.len() < notifyring::reader::wire::MAX_PENDING_READS, "a read queued beyond the cap");
         queue.push(read);
+        drop(queue);
         Ok(())
     }
     fn queued(&self, _: &notifyring::reader::Held<'_, ModelLock>) -> usize {
-        self.0.lock().unwrap().len()
+        self.queue.lock().unwrap().len()
     }
     fn remove_next(&self, _: Option<&notifyring::reader::Held<'_, ModelLock>>) -> Option<ModelRead> {
-        let mut queue = self.0.lock().unwrap();
+        let mut queue = self.queue.lock().unwrap();
         if queue.is_empty() { None } else { Some(queue.remove(0)) }
     }
+    fn complete(&self, ModelRead(id, mut buf): ModelRead, filled: usize) {
+        buf.truncate(filled);
+        self.done.lock().unwrap().push((id, buf));
+    }
+}
+
+/// The device the worker's reader sink feeds: the channel and its pending reads.
+struct ModelDevice<'a> {
+    channel: &'a notifyring::reader::Channel<ModelLock>,
+    pending: &'a ModelPending,
+}
+
+impl notifyring::reader::Device for ModelDevice<'_> {
+    type Lock = ModelLock;
+    type Pending = ModelPending;
+    fn channel(&self) -> &notifyring::reader::Channel<ModelLock> {
+        self.channel
+    }
+    fn pending(&self) -> &ModelPending {
+        self.pending
+    }
+}
+
+/// The debugger behind the reader sink: prints nothing.
+struct Quiet;
+
+impl Sink for Quiet {
+    fn print(&mut self, _: Line<'_>) {}
 }
 
 /// The worker delivers two records while the reader's read dispatch runs and a
@@ -392,23 +430,18 @@ impl notifyring::reader::Pending<ModelLock> for ModelPending {
 /// completed read or still buffered, never dropped (the buffer has room).
 #[test]
 fn reader_read_dispatch_worker_and_cancel() {
-    use notifyring::reader::{Channel, ReadOutcome, wire};
+    use notifyring::reader::{Channel, Pending, ReadOutcome, wire};
     model(|| {
         let clock = Clock { start_ticks: 0, frequency: 1 };
         let channel = Arc::new(Channel::try_new(4096, clock, ModelLock::default()).unwrap());
         let pending = Arc::new(ModelPending::default());
-        // (read id, bytes): reads that ended with data, from whichever thread ended them.
-        let done = Arc::new(loom::sync::Mutex::new(Vec::<(u32, Vec<u8>)>::new()));
         let cancelled = Arc::new(AtomicUsize::new(0));
         assert!(channel.attach(1));
         let worker = {
-            let (channel, pending, done) = (channel.clone(), pending.clone(), done.clone());
+            let (channel, pending) = (channel.clone(), pending.clone());
             thread::spawn(move || {
                 for seq in 1..=2u64 {
-                    if let Some((ModelRead(id, mut buf), n)) = deliver_thread_create(&channel, &pending, seq) {
-                        buf.truncate(n);
-                        done.lock().unwrap().push((id, buf));
-                    }
+                    deliver_thread_create(&channel, &pending, seq);
                 }
             })
         };
@@ -416,7 +449,7 @@ fn reader_read_dispatch_worker_and_cancel() {
             let (pending, cancelled) = (pending.clone(), cancelled.clone());
             thread::spawn(move || {
                 // CancelIoEx on read 7: the queue gives it up only if it is still there.
-                let mut queue = pending.0.lock().unwrap();
+                let mut queue = pending.queue.lock().unwrap();
                 let found = queue.iter().position(|r| r.0 == 7).map(|at| queue.remove(at));
                 drop(queue);
                 if found.is_some() {
@@ -425,18 +458,16 @@ fn reader_read_dispatch_worker_and_cancel() {
             })
         };
         match channel.read(1, &*pending, ModelRead(7, vec![0; wire::MIN_READ])) {
-            ReadOutcome::Filled(ModelRead(id, mut buf), n) => {
-                buf.truncate(n);
-                done.lock().unwrap().push((id, buf));
-            }
+            ReadOutcome::Filled(read, n) => pending.complete(read, n),
             ReadOutcome::Pending => {}
             _ => panic!("refused"),
         }
         worker.join().unwrap();
         cancel_io.join().unwrap();
-        let done = std::mem::take(&mut *done.lock().unwrap());
+        // (read id, bytes): reads that ended with data, from whichever thread ended them.
+        let done = std::mem::take(&mut *pending.done.lock().unwrap());
         let ended = done.len() + cancelled.load(Ordering::SeqCst);
-        let still_pending = pending.0.lock().unwrap().len();
+        let still_pending = pending.queue.lock().unwrap().len();
         assert_eq!(ended + still_pending, 1, "the read ends exactly once, or waits");
         let buffered = channel.with(|s| s.buffered());
         if still_pending == 1 {
@@ -493,7 +524,7 @@ fn reader_pending_cap_holds_while_reads_and_a_cancel_race() {
             let pending = pending.clone();
             thread::spawn(move || {
                 // CancelIoEx on read 1, which waits from the start.
-                let mut queue = pending.0.lock().unwrap();
+                let mut queue = pending.queue.lock().unwrap();
                 let at = queue.iter().position(|r| r.0 == 1).expect("read 1 waits");
                 drop(queue.remove(at));
             })
@@ -502,7 +533,7 @@ fn reader_pending_cap_holds_while_reads_and_a_cancel_race() {
         other.join().unwrap();
         cancel_io.join().unwrap();
         let refused = refused.load(Ordering::SeqCst);
-        let waiting = pending.0.lock().unwrap().len();
+        let waiting = pending.queue.lock().unwrap().len();
         assert!(refused <= 1, "a read was refused below the cap");
         // cap - 1 waited, one was cancelled, two arrived: all but the refused ones wait.
         assert_eq!(waiting + refused, wire::MAX_PENDING_READS);
@@ -582,8 +613,7 @@ impl RefEnv {
     }
 }
 
-impl WorkerEnv for RefEnv {
-    fn print(&mut self, _: Line<'_>) {}
+impl Host for RefEnv {
     fn process_image(&mut self, _: u64, _: &mut Name) -> Lookup {
         Lookup::Failed
     }
@@ -601,52 +631,43 @@ impl WorkerEnv for RefEnv {
     }
 }
 
+impl Sink for RefEnv {
+    fn print(&mut self, _: Line<'_>) {}
+}
+
 /// A reader attaches and reads while the worker delivers two records, the worker
 /// looking at the channel's lock-free hint first: the reader's stream is a suffix of the
 /// worker's (it starts at some record and misses none after it), its counters agree
 /// with what it read, and a read waits only while nothing is buffered.
 #[test]
 fn reader_attach_races_the_workers_hint() {
-    use notifyring::reader::{Channel, ReadOutcome, wire};
+    use notifyring::reader::{Channel, Pending, ReadOutcome, wire};
     model(|| {
         let clock = Clock { start_ticks: 0, frequency: 1 };
         let channel = Arc::new(Channel::try_new(4096, clock, ModelLock::default()).unwrap());
         let pending = Arc::new(ModelPending::default());
-        let done = Arc::new(loom::sync::Mutex::new(Vec::<Vec<u8>>::new()));
         let worker = {
-            let (channel, pending, done) = (channel.clone(), pending.clone(), done.clone());
+            let (channel, pending) = (channel.clone(), pending.clone());
             thread::spawn(move || {
                 for seq in 1..=2u64 {
-                    if let Some((ModelRead(_, mut buf), n)) = deliver_thread_create(&channel, &pending, seq) {
-                        buf.truncate(n);
-                        done.lock().unwrap().push(buf);
-                    }
+                    deliver_thread_create(&channel, &pending, seq);
                 }
             })
         };
         assert!(channel.attach(1));
-        if let ReadOutcome::Filled(ModelRead(_, mut buf), n) =
-            channel.read(1, &*pending, ModelRead(7, vec![0; wire::MIN_READ]))
-        {
-            buf.truncate(n);
-            done.lock().unwrap().push(buf);
+        if let ReadOutcome::Filled(read, n) = channel.read(1, &*pending, ModelRead(7, vec![0; wire::MIN_READ])) {
+            pending.complete(read, n);
         }
         worker.join().unwrap();
         // A record after the attach, in this thread's order: the hint must say attached.
-        if let Some((ModelRead(_, mut buf), n)) = deliver_thread_create(&channel, &pending, 3) {
-            buf.truncate(n);
-            done.lock().unwrap().push(buf);
-        }
-        assert!(pending.0.lock().unwrap().is_empty(), "the pending read got record 3");
+        deliver_thread_create(&channel, &pending, 3);
+        assert!(pending.queue.lock().unwrap().is_empty(), "the pending read got record 3");
         // Whatever is still buffered, read now.
-        if let ReadOutcome::Filled(ModelRead(_, mut buf), n) =
-            channel.read(1, &*pending, ModelRead(8, vec![0; wire::MIN_READ]))
-        {
-            buf.truncate(n);
-            done.lock().unwrap().push(buf);
+        if let ReadOutcome::Filled(read, n) = channel.read(1, &*pending, ModelRead(8, vec![0; wire::MIN_READ])) {
+            pending.complete(read, n);
         }
         let mut seqs = Vec::new();
-        for bytes in done.lock().unwrap().iter() {
+        for (_, bytes) in pending.done.lock().unwrap().iter() {
             for e in wire::Batch::parse(bytes).unwrap().entries() {
                 if let Ok(wire::Entry::Event { seq, .. }) = e {
                     seqs.push(seq);
@@ -660,12 +681,9 @@ fn reader_attach_races_the_workers_hint() {
     });
 }
 
-/// The worker delivering a thread create (stream position `seq`) to the reader's channel.
-fn deliver_thread_create(
-    channel: &notifyring::reader::Channel<ModelLock>,
-    pending: &ModelPending,
-    seq: u64,
-) -> Option<(ModelRead, usize)> {
+/// The worker delivering a thread create (stream position `seq`) through the reader's
+/// sink, as the driver does: a read it fills lands in `pending`'s completed list.
+fn deliver_thread_create(channel: &notifyring::reader::Channel<ModelLock>, pending: &ModelPending, seq: u64) {
     use notifyring::delivered::Delivered;
     use notifyring::vocab::process::Origin;
     use notifyring::vocab::process::ProcessName;
@@ -683,5 +701,10 @@ fn deliver_thread_create(
         token: None,
         start: None,
     };
-    channel.deliver(pending, &d)
+    let mut sink = notifyring::reader::ReaderSink {
+        device: ModelDevice { channel, pending },
+        output: notifyring::config::DebuggerOutput::Always,
+        debugger: Quiet,
+    };
+    sink.delivered(&d);
 }

@@ -12,7 +12,7 @@ use notifyring::config::RING_FLOOR;
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
 use notifyring::worker::format::Line;
-use notifyring::{ClientId, Config, Event, Pipeline, Recorded, Stamp, Stats, WorkerEnv};
+use notifyring::{ClientId, Config, Event, Host, Pipeline, Recorded, Sink, Stamp, Stats};
 use stepped::Queue;
 
 #[derive(Default)]
@@ -20,15 +20,18 @@ struct Env {
     lines: Vec<String>,
 }
 
-impl WorkerEnv for Env {
-    fn print(&mut self, line: Line<'_>) {
-        self.lines.push(String::from_utf8(line.text().to_vec()).unwrap());
-    }
+impl Host for Env {
     fn process_image(&mut self, _: u64, _: &mut Name) -> Lookup {
         Lookup::Failed
     }
     fn now_ticks(&mut self) -> u64 {
         0
+    }
+}
+
+impl Sink for Env {
+    fn print(&mut self, line: Line<'_>) {
+        self.lines.push(String::from_utf8(line.text().to_vec()).unwrap());
     }
 }
 

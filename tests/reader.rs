@@ -19,13 +19,13 @@
 mod stepped;
 
 use notifyring::config::DebuggerOutput;
-use notifyring::reader::FILL_BUDGET;
 use notifyring::reader::wire::{self, Batch, Entry, MIN_READ, WireError};
+use notifyring::reader::{Channel, FILL_BUDGET, Held, Pending, ReadOutcome};
 use notifyring::sim::CollectEnv;
-use notifyring::sim::device::{Completion, DeviceEnv, OpenError, SimDevice};
+use notifyring::sim::device::{Completion, DeviceEnv, OpenError, SimDevice, SimLock, VecRead as Buf, VecReads};
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::NAME_UNITS;
-use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Stamp, Stats, WorkerEnv};
+use notifyring::{ClientId, Config, Delivered, Event, Host, Pipeline, Sink, Stamp, Stats};
 use std::sync::Arc;
 use std::time::Duration;
 use stepped::Queue;
@@ -40,10 +40,7 @@ struct Seen {
     lost: Vec<(u64, u64)>,
 }
 
-impl WorkerEnv for Seen {
-    fn print(&mut self, line: notifyring::worker::format::Line<'_>) {
-        self.inner.print(line);
-    }
+impl Host for Seen {
     fn process_image(
         &mut self,
         pid: u64,
@@ -53,6 +50,12 @@ impl WorkerEnv for Seen {
     }
     fn now_ticks(&mut self) -> u64 {
         0
+    }
+}
+
+impl Sink for Seen {
+    fn print(&mut self, line: notifyring::worker::format::Line<'_>) {
+        self.inner.print(line);
     }
     fn delivered(&mut self, event: &Delivered<'_>) {
         self.delivered.push((event.seq, event.bytes.to_vec()));
@@ -167,7 +170,7 @@ fn a_reader_gets_every_record_the_worker_delivers_in_the_wire_format() {
     }
     r.run();
     stream.take(reader.read(MIN_READ).poll());
-    assert_eq!(stream.events, r.env.inner.delivered, "the same records, bytes and positions");
+    assert_eq!(stream.events, r.env.inner().delivered, "the same records, bytes and positions");
     assert!(stream.lost.is_empty());
     assert_eq!(stream.batches, 2, "the pending read took the first record; the rest waited for the next read");
     let c = r.device.counters();
@@ -189,7 +192,7 @@ fn a_slow_readers_losses_are_exact_lost_entries_and_the_debugger_loses_nothing()
         r.run();
         stream.take(reader.read(MIN_READ).poll());
     }
-    let delivered = r.env.inner.delivered.len() as u64;
+    let delivered = r.env.inner().delivered.len() as u64;
     assert_eq!(delivered, tid, "the worker delivered everything (its ring was large enough)");
     assert!(!stream.lost.is_empty(), "the small buffer must have dropped some");
     assert_eq!(stream.reasons, wire::LOST_READER, "LOST entries say the reader's buffer was full");
@@ -197,7 +200,7 @@ fn a_slow_readers_losses_are_exact_lost_entries_and_the_debugger_loses_nothing()
     let c = r.device.counters();
     assert_eq!(c.events_read + c.lost_read, delivered, "recorded = delivered to reader + lost for reader");
     assert_eq!(c.lost, c.dropped_full);
-    let event_lines = r.env.inner.inner.lines.iter().filter(|l| l.contains(" thread-create ")).count() as u64;
+    let event_lines = r.env.inner().inner.lines.iter().filter(|l| l.contains(" thread-create ")).count() as u64;
     assert_eq!(event_lines, delivered, "the debugger stream is untouched by the reader's losses");
 }
 
@@ -215,11 +218,11 @@ fn ring_losses_reach_the_reader_at_their_place() {
     r.run();
     let mut stream = Stream::default();
     stream.take(reader.read(MIN_READ).poll());
-    let worker_lost: u64 = r.env.inner.lost.iter().map(|l| l.1).sum();
+    let worker_lost: u64 = r.env.inner().lost.iter().map(|l| l.1).sum();
     assert!(worker_lost > 0, "the ring must have overflowed");
-    assert_eq!(stream.lost, r.env.inner.lost, "the worker's LOST reports, at the same positions");
+    assert_eq!(stream.lost, r.env.inner().lost, "the worker's LOST reports, at the same positions");
     assert_eq!(stream.reasons, wire::LOST_RING, "LOST entries say the ring was full");
-    let last = r.env.inner.delivered.last().unwrap().0;
+    let last = r.env.inner().delivered.last().unwrap().0;
     stream.assert_gapless(1, last);
 }
 
@@ -246,10 +249,10 @@ fn a_read_stops_after_its_budget_and_the_rest_follows_in_order() {
     r.run();
     r.thread(10, 9999);
     r.run();
-    let worker_lost: u64 = r.env.inner.lost.iter().map(|l| l.1).sum();
+    let worker_lost: u64 = r.env.inner().lost.iter().map(|l| l.1).sum();
     assert!(worker_lost > 0, "the ring must have overflowed");
-    let last = r.env.inner.delivered.last().unwrap().0;
-    let largest = r.env.inner.delivered.iter().map(|(_, b)| b.len()).max().unwrap();
+    let last = r.env.inner().delivered.last().unwrap().0;
+    let largest = r.env.inner().delivered.iter().map(|(_, b)| b.len()).max().unwrap();
     let mut stream = Stream::default();
     // (position, is an event) in arrival order, across batches.
     let mut arrived = Vec::new();
@@ -274,7 +277,7 @@ fn a_read_stops_after_its_budget_and_the_rest_follows_in_order() {
     stream.assert_gapless(1, last);
     assert!(arrived.windows(2).all(|w| w[0].0 < w[1].0), "entries out of order");
     assert!(arrived.iter().any(|&(_, event)| !event), "the ring's LOST reached the reader");
-    assert_eq!(stream.lost, r.env.inner.lost, "the worker's LOST reports, at the same positions");
+    assert_eq!(stream.lost, r.env.inner().lost, "the worker's LOST reports, at the same positions");
 }
 
 /// The largest entry (an image path and a command line at 32,767 units each) is more
@@ -309,7 +312,7 @@ fn the_largest_entry_fits_one_read_of_the_smallest_size() {
         stream.take(Some(Completion::Data(bytes)));
     }
     assert_eq!(reader.read(MIN_READ).poll(), None, "nothing left: the next read waits");
-    assert_eq!(stream.events, r.env.inner.delivered, "all three, whole, in order");
+    assert_eq!(stream.events, r.env.inner().delivered, "all three, whole, in order");
 }
 
 #[test]
@@ -531,7 +534,7 @@ fn debugger_output_follows_its_setting() {
         let reader = r.device.open_reader().unwrap();
         r.thread(10, 2);
         r.run();
-        let lines = &r.env.inner.inner.lines;
+        let lines = &r.env.inner().inner.lines;
         let printed = |tid: u64| lines.iter().any(|l| l.contains(&format!(" tid={tid} ")));
         assert_eq!((printed(1), printed(2)), (before, during), "{output:?}: {lines:?}");
         let mut stream = Stream::default();
@@ -541,7 +544,7 @@ fn debugger_output_follows_its_setting() {
         r.run();
         r.pipeline.shutdown(&mut r.env).unwrap();
         assert!(
-            r.env.inner.inner.lines.iter().any(|l| l.contains("final-stats")),
+            r.env.inner().inner.lines.iter().any(|l| l.contains("final-stats")),
             "{output:?}: statistics lines are always printed"
         );
     }
@@ -573,7 +576,7 @@ fn omitted_command_lines_never_reach_the_reader() {
     let cmd = record.command_line.expect("the kernel gave one");
     assert_eq!(cmd.stored_len(), 0, "not one unit of it was copied");
     assert!(!bytes.windows(4).any(|w| w == [b'h', 0, b'u', 0]), "the secret is nowhere in the batch");
-    let line = r.env.inner.inner.lines.iter().find(|l| l.contains("process-create")).unwrap();
+    let line = r.env.inner().inner.lines.iter().find(|l| l.contains("process-create")).unwrap();
     assert!(line.contains("cmdline=<omitted>"), "{line}");
 }
 
@@ -677,4 +680,44 @@ mod props {
             prop_assert_eq!(r.device.leaks(), 0);
         }
     }
+}
+
+// The channel by hand, without a worker: what unload does to the reader and its queue.
+
+fn bare_channel() -> Channel<SimLock> {
+    let clock = Clock { start_ticks: 0, frequency: 1 };
+    Channel::try_new(wire::MIN_READ, clock, SimLock::default()).expect("allocates")
+}
+
+#[test]
+fn unload_detaches_the_reader_and_cancels_its_pending_reads() {
+    let (channel, queue) = (bare_channel(), VecReads::default());
+    assert!(channel.attach(7));
+    assert!(matches!(channel.read(7, &queue, Buf(vec![0; wire::MIN_READ])), ReadOutcome::Pending));
+    let mut cancelled = 0;
+    channel.detach_any(&queue, |_| cancelled += 1);
+    assert_eq!(cancelled, 1);
+    assert!(!channel.with(|s| s.attached()));
+    assert!(channel.attach(8), "a new reader may attach after unload's detach");
+}
+
+#[test]
+fn unload_without_a_reader_never_touches_the_queue() {
+    struct Untouchable;
+    impl Pending<SimLock> for Untouchable {
+        type Read = Buf;
+        fn insert(&self, _: &Held<'_, SimLock>, read: Buf) -> Result<(), Buf> {
+            Err(read)
+        }
+        fn queued(&self, _: &Held<'_, SimLock>) -> usize {
+            panic!("the queue was counted without a reader")
+        }
+        fn remove_next(&self, _: Option<&Held<'_, SimLock>>) -> Option<Buf> {
+            panic!("the queue was touched without a reader")
+        }
+        fn complete(&self, _: Buf, _: usize) {
+            panic!("a read was completed without a reader")
+        }
+    }
+    bare_channel().detach_any(&Untouchable, |_| panic!("nothing to cancel"));
 }

@@ -40,7 +40,7 @@ use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
 use notifyring::vocab::token::{Sid, TokenFacts};
 use notifyring::worker::format::Line;
-use notifyring::{ClientId, Config, Delivered, Event, Pipeline, Recorded, Stamp, Stats, WorkerEnv};
+use notifyring::{ClientId, Config, Delivered, Event, Host, Pipeline, Recorded, Sink, Stamp, Stats};
 use recordings::{input_lines, readme_column, readme_counts};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -216,10 +216,7 @@ struct ObjectsEnv {
     printed: u32,
 }
 
-impl WorkerEnv for ObjectsEnv {
-    fn print(&mut self, _: Line<'_>) {
-        self.printed += 1;
-    }
+impl Host for ObjectsEnv {
     fn process_image(&mut self, _: u64, _: &mut Name) -> Lookup {
         Lookup::Failed
     }
@@ -235,6 +232,12 @@ impl WorkerEnv for ObjectsEnv {
         for _ in 0..self.releases {
             self.objects.dereference(object);
         }
+    }
+}
+
+impl Sink for ObjectsEnv {
+    fn print(&mut self, _: Line<'_>) {
+        self.printed += 1;
     }
     fn delivered(&mut self, event: &Delivered<'_>) {
         if let Some(token) = event.token {

@@ -18,7 +18,7 @@ use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
 use notifyring::vocab::start::{StartRegion, ThreadStart};
 use notifyring::worker::format::Line;
-use notifyring::{ClientId, Config, Event, Pipeline, Stamp, Stats, WorkerEnv};
+use notifyring::{ClientId, Config, Event, Host, Pipeline, Sink, Stamp, Stats};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,12 +41,7 @@ struct Env {
     start_lookups: Vec<u64>,
 }
 
-impl WorkerEnv for Env {
-    fn print(&mut self, line: Line<'_>) {
-        self.now += self.line_cost;
-        self.lines.push(String::from_utf8(line.text().to_vec()).expect("ASCII"));
-    }
-
+impl Host for Env {
     fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
         self.lookups.push(pid);
         match self.processes.get(&pid) {
@@ -58,18 +53,22 @@ impl WorkerEnv for Env {
             None => Lookup::Failed,
         }
     }
-
     fn now_ticks(&mut self) -> u64 {
         self.now
     }
-
     fn process_created(&mut self, pid: u64) -> Option<u64> {
         self.created.get(&pid).copied()
     }
-
     fn thread_start(&mut self, pid: u64, tid: u64) -> Option<ThreadStart> {
         self.start_lookups.push(tid);
         self.starts.get(&(pid, tid)).copied()
+    }
+}
+
+impl Sink for Env {
+    fn print(&mut self, line: Line<'_>) {
+        self.now += self.line_cost;
+        self.lines.push(String::from_utf8(line.text().to_vec()).expect("ASCII"));
     }
 }
 
@@ -406,15 +405,18 @@ struct TickEnv {
     now: Arc<AtomicU64>,
 }
 
-impl WorkerEnv for TickEnv {
-    fn print(&mut self, line: Line<'_>) {
-        self.inner.print(line);
-    }
+impl Host for TickEnv {
     fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
         self.inner.process_image(pid, name)
     }
     fn now_ticks(&mut self) -> u64 {
         self.now.load(Ordering::SeqCst)
+    }
+}
+
+impl Sink for TickEnv {
+    fn print(&mut self, line: Line<'_>) {
+        self.inner.print(line);
     }
 }
 

@@ -28,8 +28,8 @@ use notifyring::event::{ClientId, Event, Stamp};
 use notifyring::record::{self, Caps, HEAD};
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
-use notifyring::worker::WorkerEnv;
 use notifyring::worker::format::Line;
+use notifyring::worker::{Host, Sink};
 use notifyring::{Pipeline, Stats, WorkQueue};
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -213,19 +213,20 @@ pub struct NullEnv {
     pub lines: u64,
 }
 
-impl WorkerEnv for NullEnv {
-    fn print(&mut self, line: Line<'_>) {
-        self.bytes += black_box(line.text()).len() as u64;
-        self.lines += 1;
-    }
-
+impl Host for NullEnv {
     fn process_image(&mut self, _pid: u64, name: &mut Name) -> Lookup {
         *name = Name::from_path("C:\\Windows\\System32\\svchost.exe".encode_utf16());
         Lookup::Found
     }
-
     fn now_ticks(&mut self) -> u64 {
         0
+    }
+}
+
+impl Sink for NullEnv {
+    fn print(&mut self, line: Line<'_>) {
+        self.bytes += black_box(line.text()).len() as u64;
+        self.lines += 1;
     }
 }
 

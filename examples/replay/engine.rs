@@ -24,8 +24,8 @@ use notifyring::user::starts::{StartPlace, StartPlaces, ThreadStart};
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
 use notifyring::vocab::token::TokenFacts;
-use notifyring::worker::WorkerEnv;
 use notifyring::worker::format::Line;
+use notifyring::worker::{Host, Sink};
 use std::collections::HashMap;
 use std::io::{BufWriter, Stdout, Write};
 use std::sync::Arc;
@@ -175,7 +175,7 @@ impl Printed {
     }
 }
 
-enum Sink {
+enum Out {
     Stdout(BufWriter<Stdout>),
     Discard,
     Keep(Vec<String>),
@@ -184,7 +184,7 @@ enum Sink {
 /// The worker's host in the replay: prints to the sink, names processes from the
 /// workload's table, and reads the same ticker the producers stamp with.
 struct ReplayEnv {
-    sink: Sink,
+    sink: Out,
     write_error: Option<String>,
     printed: Printed,
     processes: HashMap<u64, Box<[u16]>>,
@@ -229,15 +229,15 @@ impl ReplayEnv {
     /// Writes one output line (a debugger line or a JSON object) to the sink.
     fn write(&mut self, text: &[u8]) {
         match &mut self.sink {
-            Sink::Stdout(out) => {
+            Out::Stdout(out) => {
                 if let Err(e) = out.write_all(text).and_then(|()| out.write_all(b"\n")) {
                     // A closed pipe (`| head`) ends the printing, not the replay.
                     self.write_error = Some(e.to_string());
-                    self.sink = Sink::Discard;
+                    self.sink = Out::Discard;
                 }
             }
-            Sink::Discard => {}
-            Sink::Keep(lines) => lines.push(String::from_utf8_lossy(text).into_owned()),
+            Out::Discard => {}
+            Out::Keep(lines) => lines.push(String::from_utf8_lossy(text).into_owned()),
         }
     }
 }
@@ -248,7 +248,39 @@ fn spin_for(delay: Duration) {
     wait_until(Instant::now() + delay);
 }
 
-impl WorkerEnv for ReplayEnv {
+impl Host for ReplayEnv {
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
+        self.processes.get(&pid).map_or(Lookup::Failed, |path| {
+            *name = Name::from_path(path.iter().copied());
+            Lookup::Found
+        })
+    }
+    fn now_ticks(&mut self) -> u64 {
+        self.ticker.now()
+    }
+    fn process_token(&mut self, object: u64, facts: &mut TokenFacts) -> u32 {
+        // As if read from the token: what the recording has; each fact it lacks counts
+        // as a failed query, as a failed query leaves it absent in the driver.
+        *facts = self.objects.token(object).unwrap_or_default();
+        u32::from(facts.user.is_none()) + u32::from(facts.integrity.is_none()) + u32::from(facts.logon_id.is_none())
+    }
+    fn release_process(&mut self, object: u64) {
+        self.objects.dereference(object);
+    }
+    fn process_created(&mut self, pid: u64) -> Option<u64> {
+        match self.lives.get(&pid) {
+            Some(Life::Created(ticks)) => Some(*ticks),
+            Some(Life::Exited) => None,
+            // Never created in the trace: running before the watch (tick 0 of this clock).
+            None => Some(0),
+        }
+    }
+    fn thread_start(&mut self, pid: u64, tid: u64) -> Option<ThreadStart> {
+        self.thread_starts.get(&(pid, tid)).copied()
+    }
+}
+
+impl Sink for ReplayEnv {
     fn print(&mut self, line: Line<'_>) {
         if !self.print_delay.is_zero() {
             // A debugger's synchronous round trip: the worker's thread waits it out.
@@ -260,7 +292,6 @@ impl WorkerEnv for ReplayEnv {
             self.write(text);
         }
     }
-
     fn delivered(&mut self, event: &Delivered<'_>) {
         // What the host kernel would answer about the pid from here on: its process was
         // created (at the create's stamp) or has exited. Kept in stream order, so the
@@ -292,48 +323,12 @@ impl WorkerEnv for ReplayEnv {
         counts.counters = formatter.counters();
         self.write(object.as_bytes());
     }
-
     fn lost(&mut self, seq: u64, count: u64) {
         let Some((formatter, counts)) = self.json.as_mut() else { return };
         let object = formatter.lost(seq, count);
         counts.lost_in_objects += count;
         counts.counters = formatter.counters();
         self.write(object.as_bytes());
-    }
-
-    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
-        self.processes.get(&pid).map_or(Lookup::Failed, |path| {
-            *name = Name::from_path(path.iter().copied());
-            Lookup::Found
-        })
-    }
-
-    fn now_ticks(&mut self) -> u64 {
-        self.ticker.now()
-    }
-
-    fn process_token(&mut self, object: u64, facts: &mut TokenFacts) -> u32 {
-        // As if read from the token: what the recording has; each fact it lacks counts
-        // as a failed query, as a failed query leaves it absent in the driver.
-        *facts = self.objects.token(object).unwrap_or_default();
-        u32::from(facts.user.is_none()) + u32::from(facts.integrity.is_none()) + u32::from(facts.logon_id.is_none())
-    }
-
-    fn release_process(&mut self, object: u64) {
-        self.objects.dereference(object);
-    }
-
-    fn process_created(&mut self, pid: u64) -> Option<u64> {
-        match self.lives.get(&pid) {
-            Some(Life::Created(ticks)) => Some(*ticks),
-            Some(Life::Exited) => None,
-            // Never created in the trace: running before the watch (tick 0 of this clock).
-            None => Some(0),
-        }
-    }
-
-    fn thread_start(&mut self, pid: u64, tid: u64) -> Option<ThreadStart> {
-        self.thread_starts.get(&(pid, tid)).copied()
     }
 }
 
@@ -640,9 +635,9 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         ..Config::DEFAULT
     };
     let sink = match options.output {
-        Output::Stdout => Sink::Stdout(BufWriter::with_capacity(1 << 16, std::io::stdout())),
-        Output::Discard => Sink::Discard,
-        Output::Keep => Sink::Keep(Vec::new()),
+        Output::Stdout => Out::Stdout(BufWriter::with_capacity(1 << 16, std::io::stdout())),
+        Output::Discard => Out::Discard,
+        Output::Keep => Out::Keep(Vec::new()),
     };
     let clock = Clock { start_ticks: ticker.now(), frequency: ticker.frequency() };
     // The wall clock at the same moment: UtcTime = this + the stamp's offset, as the
@@ -691,7 +686,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
     let unloaded = kernel.unload();
     let total_elapsed = start.elapsed();
     let mut env = unloaded.env;
-    if let Sink::Stdout(out) = &mut env.sink
+    if let Out::Stdout(out) = &mut env.sink
         && let Err(e) = out.flush()
     {
         env.write_error = Some(e.to_string());
@@ -707,7 +702,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         queued_returned += r.queued;
     }
     let lines = match env.sink {
-        Sink::Keep(lines) => lines,
+        Out::Keep(lines) => lines,
         _ => Vec::new(),
     };
     Ok(Report {

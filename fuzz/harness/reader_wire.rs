@@ -253,7 +253,7 @@ fn channel(input: &mut Input<'_>) {
                     ReadOutcome::Pending => assert_eq!(channel.with(|s| s.buffered()), 0),
                     ReadOutcome::TooSmall(_) => assert!(len < wire::MIN_READ),
                     ReadOutcome::TooMany(_) => {
-                        assert_eq!(queue.0.borrow().len(), wire::MAX_PENDING_READS, "a read refused below the cap");
+                        assert_eq!(queue.queue.borrow().len(), wire::MAX_PENDING_READS, "a read refused below the cap");
                     }
                     ReadOutcome::Cancelled(_) | ReadOutcome::NotReader(_) => panic!("the reader's read refused"),
                 }
@@ -265,7 +265,7 @@ fn channel(input: &mut Input<'_>) {
                 }
                 check(&seen, &delivered, first, seq);
                 channel.detach(file, &queue, drop);
-                assert!(queue.0.borrow().is_empty(), "detach hands back every pending read");
+                assert!(queue.queue.borrow().is_empty(), "detach hands back every pending read");
                 file += 1;
                 assert!(channel.attach(file));
                 seen = Seen::default();

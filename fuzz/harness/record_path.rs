@@ -13,7 +13,7 @@ use notifyring::stats::Snapshot;
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
 use notifyring::worker::format::{Line, PREFIX};
-use notifyring::{ClientId, Config, Event, Kind, Pipeline, Recorded, Stamp, Stats, WorkQueue, WorkerEnv};
+use notifyring::{ClientId, Config, Event, Host, Kind, Pipeline, Recorded, Sink, Stamp, Stats, WorkQueue};
 use std::cell::Cell;
 
 /// One process-wide counter block (the driver's is a static too); each run checks the
@@ -48,7 +48,25 @@ struct Env {
     tick_step: u64,
 }
 
-impl WorkerEnv for Env {
+impl Host for Env {
+    fn process_image(&mut self, _pid: u64, name: &mut Name) -> Lookup {
+        self.lookups += 1;
+        if self.lookups.is_multiple_of(3) {
+            return Lookup::Failed;
+        }
+        if self.lookups.is_multiple_of(5) {
+            return Lookup::NoImageFile;
+        }
+        *name = Name::from_path(self.name.iter().copied());
+        Lookup::Found
+    }
+    fn now_ticks(&mut self) -> u64 {
+        self.ticks = self.ticks.wrapping_add(self.tick_step);
+        self.ticks
+    }
+}
+
+impl Sink for Env {
     fn print(&mut self, line: Line<'_>) {
         check_line(&line);
         self.lines += 1;
@@ -77,23 +95,6 @@ impl WorkerEnv for Env {
                 String::from_utf8_lossy(text)
             );
         }
-    }
-
-    fn process_image(&mut self, _pid: u64, name: &mut Name) -> Lookup {
-        self.lookups += 1;
-        if self.lookups.is_multiple_of(3) {
-            return Lookup::Failed;
-        }
-        if self.lookups.is_multiple_of(5) {
-            return Lookup::NoImageFile;
-        }
-        *name = Name::from_path(self.name.iter().copied());
-        Lookup::Found
-    }
-
-    fn now_ticks(&mut self) -> u64 {
-        self.ticks = self.ticks.wrapping_add(self.tick_step);
-        self.ticks
     }
 }
 

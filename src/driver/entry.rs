@@ -22,7 +22,7 @@ use wdk_sys::{
 };
 
 use super::queue::{ReadIrp, ReadQueue, SpinLock};
-use super::work_item::{KernelEnv, WorkItemQueue};
+use super::work_item::{KernelHost, WorkItemQueue};
 use super::{
     Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, device, image, install, lookup, performance_counter, pool, process,
     routine, say, thread, timer, token, with_name,
@@ -178,7 +178,7 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
     unsafe { published.timer.start(config.stats_interval_s) };
     // The worker's token path once, on the current process, before any routine is
     // registered: on Wine, whose process routine never runs, this is its only run.
-    token::probe(&mut KernelEnv { driver: published }, level);
+    token::probe(&mut KernelHost, level);
     // Likewise its thread-start path, on this very thread.
     thread_probe(level, config.kernel_image_bases);
 
@@ -265,10 +265,10 @@ fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
     }
     say(driver.level, format_args!("worker idle (waited {waited_ms} ms); final drain"));
     // Every record still in the ring goes through the worker's deliver here, which drops
-    // the process reference a process create's record holds (`KernelEnv::release_process`).
+    // the process reference a process create's record holds (`KernelHost::release_process`).
     // All routines were removed above (each removal waits for calls in flight), so no
     // callback can commit a held record after this drain: none is left unreleased.
-    if driver.pipeline.shutdown(&mut KernelEnv { driver }).is_err() {
+    if driver.pipeline.shutdown(&mut super::work_item::env(driver)).is_err() {
         say(ERROR_LEVEL, format_args!("shutdown refused: the worker is still busy"));
         return false;
     }

@@ -58,7 +58,7 @@ unsafe extern "C" fn on_process(process: PEPROCESS, process_id: HANDLE, create_i
     };
     // The record carries the EPROCESS address; the reference is taken between the copy
     // and the commit, i.e. only for a record that got its place (a lost one holds none),
-    // and the worker drops it once (`KernelEnv::release_process`).
+    // and the worker drops it once (`KernelHost::release_process`).
     driver.pipeline.record_holding(stamp, &created(pid, info), process.expose_provenance() as u64, || {
         // SAFETY: `process` is the new process, referenced by the kernel for the duration
         // of the callback; ObfReferenceObject is an interlocked increment of its pointer

@@ -349,6 +349,10 @@ impl Pending<SpinLock> for ReadQueue {
         // owned here.
         Some(unsafe { ReadIrp::queued(irp) })
     }
+
+    fn complete(&self, read: ReadIrp, filled: usize) {
+        let _ = read.complete(wdk_sys::STATUS_SUCCESS, filled);
+    }
 }
 
 /// The read queue's cancel routine (`DRIVER_CANCEL`): called by the I/O manager

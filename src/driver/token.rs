@@ -36,7 +36,7 @@ use wdk_sys::{
 };
 
 use crate::vocab::token::{self, SID_MAX, Sid, TokenFacts};
-use crate::worker::WorkerEnv;
+use crate::worker::Host;
 
 /// The facts [`read`] counts a failure for, each one query: the user, the integrity
 /// level, the logon id. A token that cannot be opened fails all of them.
@@ -192,7 +192,7 @@ fn app_container(token: &Handle, buffer: &mut Buffer) -> Option<bool> {
 /// reference through `env` exactly as the worker does for a record, and prints one line:
 /// `notifyring: token-probe pid=4 user=S-1-5-18 integrity=System logon=0x3e7 failures=0`.
 /// Under Wine the facts are winedevice.exe's token's (`tools/smoke-wine.sh` asserts them).
-pub(super) fn probe(env: &mut impl WorkerEnv, level: u32) {
+pub(super) fn probe(env: &mut impl Host, level: u32) {
     // SAFETY: no preconditions; the current process, alive while this thread runs.
     let process = unsafe { IoGetCurrentProcess() };
     // SAFETY: as above.

@@ -1,23 +1,20 @@
 //! The worker's kernel side: the single `IO_WORKITEM`, queued only through the
 //! schedule's gate ([`WorkQueue::queue`]), and its routine, which runs the portable
-//! worker at `PASSIVE_LEVEL` with a [`KernelEnv`] (`DbgPrintEx`, the look-ups by id
-//! (`lookup`), token facts (`token`), clock, and the reader's channel, whose reads it
-//! completes).
+//! worker at `PASSIVE_LEVEL` with [`KernelHost`] (the look-ups by id (`lookup`), token
+//! facts (`token`), clock) and the reader's sink around `DbgPrintEx` ([`env`]).
 
 use core::ffi::c_void;
 
 use wdk_sys::ntddk::{IoQueueWorkItem, ObfDereferenceObject};
 use wdk_sys::{_WORK_QUEUE_TYPE, PDEVICE_OBJECT, PEPROCESS, PIO_WORKITEM, PVOID};
 
-use crate::config::DebuggerOutput;
-use crate::delivered::Delivered;
+use crate::reader::{Channel, Device, ReaderSink};
 use crate::schedule::WorkQueue;
-use crate::vocab::process::ProcessName;
 use crate::vocab::process::{Lookup, Name};
 use crate::vocab::start::ThreadStart;
 use crate::vocab::token::TokenFacts;
-use crate::worker::WorkerEnv;
 use crate::worker::format::Line;
+use crate::worker::{Both, Host, Sink};
 
 /// The driver's one work item, allocated on its device object.
 pub(super) struct WorkItemQueue {
@@ -45,54 +42,42 @@ impl WorkQueue for WorkItemQueue {
 /// then the schedule re-queues it or lets it go idle.
 unsafe extern "C" fn routine(_device: PDEVICE_OBJECT, _context: PVOID) {
     if let Some(driver) = super::driver() {
-        driver.pipeline.run_worker(&mut KernelEnv { driver });
+        driver.pipeline.run_worker(&mut env(driver));
     }
 }
 
-/// [`WorkerEnv`] on the kernel: `PASSIVE_LEVEL` only (the work item routine, unload).
-pub(super) struct KernelEnv<'d> {
-    /// The live driver: its `DbgPrintEx` level, the reader's channel and read queue.
-    pub(super) driver: &'d super::Driver,
+/// The worker's environment in the kernel: [`KernelHost`], and the debugger inside the
+/// reader's sink. `PASSIVE_LEVEL` only (the work item routine, unload).
+pub(super) const fn env(driver: &super::Driver) -> Both<KernelHost, ReaderSink<&super::Driver, Debugger>> {
+    let sink = ReaderSink { device: driver, output: driver.config.debugger_output, debugger: Debugger(driver.level) };
+    Both { host: KernelHost, sink }
 }
 
-impl WorkerEnv for KernelEnv<'_> {
+impl Device for super::Driver {
+    type Lock = super::queue::SpinLock;
+    type Pending = super::queue::ReadQueue;
+    fn channel(&self) -> &Channel<Self::Lock> {
+        &self.channel
+    }
+    fn pending(&self) -> &Self::Pending {
+        &self.reads
+    }
+}
+
+/// `DbgPrintEx` at the driver's level.
+pub(super) struct Debugger(u32);
+
+impl Sink for Debugger {
     fn print(&mut self, line: Line<'_>) {
-        super::print_line(self.driver.level, line.with_nul());
+        super::print_line(self.0, line.with_nul());
     }
+}
 
-    fn delivered(&mut self, event: &Delivered<'_>) {
-        // The channel copies under its spin lock (DISPATCH_LEVEL), and a known process
-        // name lives in the pid table, in paged pool: copy it to this stack first.
-        let name;
-        let process = match event.process {
-            ProcessName::Known(known) => {
-                name = *known;
-                ProcessName::Known(&name)
-            }
-            other => other,
-        };
-        let event = Delivered { process, ..*event };
-        let d = self.driver;
-        // Completed outside the channel's lock, as the channel hands it back.
-        if let Some((read, bytes)) = d.channel.deliver(&d.reads, &event) {
-            let _ = read.complete(wdk_sys::STATUS_SUCCESS, bytes);
-        }
-    }
+/// [`Host`] on the kernel: the look-ups by id, token facts, the clock, and the release
+/// of a record's process reference.
+pub(super) struct KernelHost;
 
-    fn lost(&mut self, seq: u64, count: u64) {
-        let d = self.driver;
-        if let Some((read, bytes)) = d.channel.lost(&d.reads, seq, count) {
-            let _ = read.complete(wdk_sys::STATUS_SUCCESS, bytes);
-        }
-    }
-
-    fn event_lines(&mut self) -> bool {
-        let output = self.driver.config.debugger_output;
-        // Only `WithoutReader` needs to know: the channel's hint, as `delivered` uses it.
-        let attached = output == DebuggerOutput::WithoutReader && self.driver.channel.reader_hint();
-        output.prints(attached)
-    }
-
+impl Host for KernelHost {
     fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
         super::lookup::process_image(pid, name)
     }

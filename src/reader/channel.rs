@@ -73,6 +73,9 @@ pub trait Pending<L> {
     /// Takes the oldest pending read, if any: inside the channel's lock (`Some`: the
     /// worker filling it) or outside it (`None`: a reader's cleanup, unload).
     fn remove_next(&self, held: Option<&Held<'_, L>>) -> Option<Self::Read>;
+    /// Completes `read` with success, `filled` bytes of its buffer written: outside the
+    /// channel's lock, once the worker's delivery handed it back.
+    fn complete(&self, read: Self::Read, filled: usize);
 }
 
 /// What became of a read.
@@ -546,48 +549,5 @@ impl<L: Lock> Channel<L> {
         let mut read = pending.remove_next(Some(held))?;
         let n = s.fill(read.buffer());
         Some((read, n))
-    }
-}
-
-#[cfg(all(test, not(any(target_os = "windows", loom, notifyring_no_std))))]
-mod tests {
-    use super::*;
-    use std::vec;
-
-    use crate::sim::device::{SimLock, VecRead as Buf, VecReads as Queue};
-
-    fn channel() -> Channel<SimLock> {
-        let clock = Clock { start_ticks: 0, frequency: 1 };
-        Channel::try_new(wire::MIN_READ, clock, SimLock::default()).expect("allocates")
-    }
-
-    #[test]
-    fn unload_detaches_the_reader_and_cancels_its_pending_reads() {
-        let (channel, queue) = (channel(), Queue::default());
-        assert!(channel.attach(7));
-        assert!(matches!(channel.read(7, &queue, Buf(vec![0; wire::MIN_READ])), ReadOutcome::Pending));
-        let mut cancelled = 0;
-        channel.detach_any(&queue, |_| cancelled += 1);
-        assert_eq!(cancelled, 1);
-        assert!(!channel.with(|s| s.attached()));
-        assert!(channel.attach(8), "a new reader may attach after unload's detach");
-    }
-
-    #[test]
-    fn unload_without_a_reader_never_touches_the_queue() {
-        struct Untouchable;
-        impl Pending<SimLock> for Untouchable {
-            type Read = Buf;
-            fn insert(&self, _: &Held<'_, SimLock>, read: Buf) -> Result<(), Buf> {
-                Err(read)
-            }
-            fn queued(&self, _: &Held<'_, SimLock>) -> usize {
-                panic!("the queue was counted without a reader")
-            }
-            fn remove_next(&self, _: Option<&Held<'_, SimLock>>) -> Option<Buf> {
-                panic!("the queue was touched without a reader")
-            }
-        }
-        channel().detach_any(&Untouchable, |_| panic!("nothing to cancel"));
     }
 }

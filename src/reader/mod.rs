@@ -12,6 +12,8 @@
 //! * [`open`]: what an open of the device is (the reader, status-only, or not yet known),
 //!   from the access its create carries.
 //! * [`status`]: the status IOCTL's items (configuration and counters).
+//! * [`sink`]: the worker's sink with a reader device: feeds the channel, completes the
+//!   read it fills, mutes the debugger as `DebuggerOutput` says.
 //!
 //! The worker never waits for the reader: when the reader's buffer is full, events are
 //! dropped from the reader's stream only, counted, and the reader gets a LOST entry at
@@ -20,7 +22,9 @@
 
 pub mod channel;
 pub mod open;
+pub mod sink;
 pub mod status;
 pub mod wire;
 
 pub use channel::{Channel, FILL_BUDGET, Held, Lock, MAX_BATCH, Pending, Read, ReadOutcome, ReaderCounters};
+pub use sink::{Device, ReaderSink};

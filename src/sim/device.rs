@@ -16,11 +16,13 @@ use std::vec::Vec;
 use crate::config::DebuggerOutput;
 use crate::delivered::Delivered;
 use crate::reader::open::{Access, Open, classify};
-use crate::reader::{Channel, Held, Lock, Pending, Read, ReadOutcome, ReaderCounters};
+use crate::reader::{Channel, Device, Held, Lock, Pending, Read, ReadOutcome, ReaderCounters, ReaderSink};
 use crate::vocab::clock::Clock;
 use crate::vocab::process::{Lookup, Name};
-use crate::worker::WorkerEnv;
+use crate::vocab::start::ThreadStart;
+use crate::vocab::token::TokenFacts;
 use crate::worker::format::Line;
+use crate::worker::{Host, Sink, WorkerEnv};
 
 // Orderings in this file are SeqCst: test scaffolding (see the parent module).
 
@@ -46,24 +48,35 @@ impl Read for VecRead {
     }
 }
 
-/// Pending [`VecRead`]s, oldest first (single-threaded).
+/// Pending [`VecRead`]s, oldest first, and the batches of those completed
+/// (single-threaded).
 #[derive(Default)]
-pub struct VecReads(pub core::cell::RefCell<VecDeque<VecRead>>);
+pub struct VecReads {
+    /// The pending reads.
+    pub queue: core::cell::RefCell<VecDeque<VecRead>>,
+    /// What each read completed through [`Pending::complete`] returned, in order.
+    pub filled: core::cell::RefCell<Vec<Vec<u8>>>,
+}
 
 impl<L> Pending<L> for VecReads {
     type Read = VecRead;
 
     fn insert(&self, _: &Held<'_, L>, read: VecRead) -> Result<(), VecRead> {
-        self.0.borrow_mut().push_back(read);
+        self.queue.borrow_mut().push_back(read);
         Ok(())
     }
 
     fn queued(&self, _: &Held<'_, L>) -> usize {
-        self.0.borrow().len()
+        self.queue.borrow().len()
     }
 
     fn remove_next(&self, _: Option<&Held<'_, L>>) -> Option<VecRead> {
-        self.0.borrow_mut().pop_front()
+        self.queue.borrow_mut().pop_front()
+    }
+
+    fn complete(&self, VecRead(mut bytes): VecRead, filled: usize) {
+        bytes.truncate(filled);
+        self.filled.borrow_mut().push(bytes);
     }
 }
 
@@ -128,6 +141,13 @@ impl<L> Pending<L> for SimPending {
 
     fn remove_next(&self, _: Option<&Held<'_, L>>) -> Option<SimRead> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner).pop_front()
+    }
+
+    fn complete(&self, read: SimRead, filled: usize) {
+        read.complete(|mut b| {
+            b.truncate(filled);
+            Completion::Data(b)
+        });
     }
 }
 
@@ -254,7 +274,7 @@ impl SimDevice {
     /// The worker environment that feeds this device, around `inner`.
     #[must_use]
     pub fn env<E: WorkerEnv>(self: &Arc<Self>, inner: E) -> DeviceEnv<E> {
-        DeviceEnv { inner, device: self.clone() }
+        DeviceEnv { sink: ReaderSink { device: self.clone(), output: self.output, debugger: inner } }
     }
 }
 
@@ -352,54 +372,63 @@ impl Ticket {
     }
 }
 
-/// The driver's worker environment for the device.
-///
-/// Every delivered record and loss goes to the channel (completing a pending read outside its lock), and event lines follow
-/// `DebuggerOutput`. Everything else is `inner`'s.
+/// The worker's environment with this device: `inner` is the host, and the debugger
+/// inside the reader's sink ([`ReaderSink`], the one the driver runs).
 pub struct DeviceEnv<E> {
-    /// The environment that prints and names processes.
-    pub inner: E,
-    device: Arc<SimDevice>,
+    sink: ReaderSink<Arc<SimDevice>, E>,
 }
 
-impl<E: WorkerEnv> WorkerEnv for DeviceEnv<E> {
-    fn print(&mut self, line: Line<'_>) {
-        self.inner.print(line);
+impl<E> DeviceEnv<E> {
+    /// The environment this one wraps.
+    #[must_use]
+    pub const fn inner(&self) -> &E {
+        &self.sink.debugger
     }
+}
 
-    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
-        self.inner.process_image(pid, name)
-    }
-
+impl<E: Host> Host for DeviceEnv<E> {
     fn now_ticks(&mut self) -> u64 {
-        self.inner.now_ticks()
+        self.sink.debugger.now_ticks()
     }
-
-    fn delivered(&mut self, event: &Delivered<'_>) {
-        self.inner.delivered(event);
-        let device = &self.device;
-        if let Some((read, n)) = device.channel.deliver(&device.pending, event) {
-            finish(read, n);
-        }
+    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
+        self.sink.debugger.process_image(pid, name)
     }
-
-    fn lost(&mut self, seq: u64, count: u64) {
-        self.inner.lost(seq, count);
-        let device = &self.device;
-        if let Some((read, n)) = device.channel.lost(&device.pending, seq, count) {
-            finish(read, n);
-        }
+    fn process_token(&mut self, object: u64, facts: &mut TokenFacts) -> u32 {
+        self.sink.debugger.process_token(object, facts)
     }
-
-    fn event_lines(&mut self) -> bool {
-        // The hint, as the driver's worker reads it.
-        self.device.output.prints(self.device.channel.reader_hint()) && self.inner.event_lines()
+    fn process_created(&mut self, pid: u64) -> Option<u64> {
+        self.sink.debugger.process_created(pid)
+    }
+    fn thread_start(&mut self, pid: u64, tid: u64) -> Option<ThreadStart> {
+        self.sink.debugger.thread_start(pid, tid)
+    }
+    fn release_process(&mut self, object: u64) {
+        self.sink.debugger.release_process(object);
     }
 }
 
-fn finish(read: SimRead, n: usize) {
-    read.complete(|mut b| {
-        b.truncate(n);
-        Completion::Data(b)
-    });
+impl<E: Sink> Sink for DeviceEnv<E> {
+    fn print(&mut self, line: Line<'_>) {
+        self.sink.print(line);
+    }
+    fn delivered(&mut self, event: &Delivered<'_>) {
+        self.sink.delivered(event);
+    }
+    fn lost(&mut self, seq: u64, count: u64) {
+        self.sink.lost(seq, count);
+    }
+    fn event_lines(&mut self) -> bool {
+        self.sink.event_lines()
+    }
+}
+
+impl Device for Arc<SimDevice> {
+    type Lock = SimLock;
+    type Pending = SimPending;
+    fn channel(&self) -> &Channel<SimLock> {
+        &self.channel
+    }
+    fn pending(&self) -> &SimPending {
+        &self.pending
+    }
 }

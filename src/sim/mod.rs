@@ -12,8 +12,8 @@ use crate::schedule::WorkQueue;
 use crate::stats::{Snapshot, Stats};
 use crate::vocab::clock::Clock;
 use crate::vocab::process::{Lookup, Name};
-use crate::worker::WorkerEnv;
 use crate::worker::format::Line;
+use crate::worker::{Host, Sink, WorkerEnv};
 use std::boxed::Box;
 use std::collections::HashMap;
 use std::string::String;
@@ -129,16 +129,7 @@ impl CollectEnv {
     }
 }
 
-impl WorkerEnv for CollectEnv {
-    fn print(&mut self, line: Line<'_>) {
-        if let Some(f) = self.on_line.as_mut() {
-            f(line.text());
-        }
-        if self.keep {
-            self.lines.push(String::from_utf8_lossy(line.text()).into_owned());
-        }
-    }
-
+impl Host for CollectEnv {
     fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
         self.lookups += 1;
         match self.processes.get(&pid) {
@@ -150,9 +141,19 @@ impl WorkerEnv for CollectEnv {
             None => Lookup::Failed,
         }
     }
-
     fn now_ticks(&mut self) -> u64 {
         self.ticks()
+    }
+}
+
+impl Sink for CollectEnv {
+    fn print(&mut self, line: Line<'_>) {
+        if let Some(f) = self.on_line.as_mut() {
+            f(line.text());
+        }
+        if self.keep {
+            self.lines.push(String::from_utf8_lossy(line.text()).into_owned());
+        }
     }
 }
 

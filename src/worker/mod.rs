@@ -8,97 +8,34 @@
 //! run lasts at most the budget plus one line; a record whose lines do not all fit is
 //! kept at the ring's head and finished by the next run.
 //!
-//! The processors' rings are merged into one stream: the worker repeatedly takes the
-//! committed head with the oldest timestamp. What holds:
-//! * each ring's records come out in exactly its order (its reservation order);
-//! * across rings, records come out in timestamp order among the heads committed when
-//!   the worker looks; a record stamped earlier but reserved later (its callback was
-//!   preempted between reading the clock and reserving) can come after records stamped
-//!   later on other processors: the stream never waits for it;
-//! * a ring whose head is still being copied (its callback preempted between reserve and
-//!   commit) is passed over: the other rings' records go on, and only that ring waits;
-//!   its commit wakes the worker again. So one preempted producer holds back its own
-//!   processor's ring, not every ring;
-//! * a ring's losses are reported (a LOST line, or its object) right before that ring's
-//!   next record in the merged stream, or once that ring is empty and no ring has a
-//!   committed record; `#N` counts every
-//!   event delivered or lost before it, so its gaps still equal the LOST counts.
+//! The processors' rings are merged into one stream ([`Rings::oldest`] says in which
+//! order). A ring's losses are reported (a LOST line, or its object) right before that
+//! ring's next record in the merged stream, or once that ring is empty and no ring has a
+//! committed record; `#N` counts every event delivered or lost before it, so its gaps
+//! still equal the LOST counts.
 //!
-//! [`Pipeline::run_worker`] is the routine's whole body: it follows the schedule's
-//! protocol (enter, drain a batch, re-queue through the gate or go idle and re-check,
-//! exit) and touches the worker state only while it owns RUNNING.
+//! [`WorkerState`] is what only the consumer touches; the pipeline runs it under the
+//! schedule's protocol (`Pipeline::run_worker`), which gives it the rings only while it
+//! owns RUNNING.
 
+mod env;
 pub mod format;
 pub mod names;
 
+pub use env::{Both, Host, Sink, WorkerEnv};
+
 use crate::config::Config;
 use crate::delivered::Delivered;
-use crate::pipeline::{Pipeline, ShutdownError};
 use crate::record::{self, Record};
-use crate::ring::{Pop, Ring};
-use crate::schedule::WorkQueue;
-use crate::stats::{self, Snapshot, Stats};
+use crate::ring::Pop;
+use crate::rings::{Next, Rings};
+use crate::stats::{self, Stats};
 use crate::vocab::clock::Clock;
 use crate::vocab::process::{Lookup, Name, Origin, ProcessName};
 use crate::vocab::start::ThreadStart;
 use crate::vocab::token::TokenFacts;
 use format::{Context, LINE_BUF, Line};
 use names::{Entry, Names};
-
-/// What the worker needs from its host.
-///
-/// A debugger to print to, a way to name a process it has not seen created, and a
-/// clock. The driver implements it with
-/// `DbgPrintEx`, `PsLookupProcessByProcessId` + `SeLocateProcessImageName` and
-/// `KeQueryPerformanceCounter`; tests with vectors and tables.
-pub trait WorkerEnv {
-    /// Prints one line (its `with_nul()` form is a C string).
-    fn print(&mut self, line: Line<'_>);
-    /// Fills `name` with the image file name of process `pid` (on `Found`).
-    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup;
-    /// Current performance-counter ticks.
-    fn now_ticks(&mut self) -> u64;
-    /// Fills `facts` from the primary token of the process `object` is (a record's held
-    /// reference, still held: the process may have exited, its object is alive). Returns
-    /// how many of the token queries failed; each failure leaves its field `None`.
-    /// Default: no token facts, no failures (a host that has no tokens).
-    fn process_token(&mut self, _object: u64, _facts: &mut TokenFacts) -> u32 {
-        0
-    }
-    /// When the process `pid` now names was created, as the system time (`KeQuerySystemTime`'s
-    /// clock: 100 ns units since 1601) its creation was stamped with; `None` if the look-up
-    /// failed (no such process any more). Asked only about a thread that another process
-    /// created in `pid` when the worker did not see `pid` created: a process created before
-    /// the driver started watching ([`Pipeline::watching_since`]) had its first thread then
-    /// too. Default: `None` (the host cannot say).
-    fn process_created(&mut self, _pid: u64) -> Option<u64> {
-        None
-    }
-    /// Where the new thread `tid` of process `pid` starts: its Win32 start address and
-    /// what `pid`'s memory holds there; `None` if the address cannot be read (the thread is
-    /// gone, or `tid` now names a thread of another process). Asked for every thread
-    /// created by another process that is not a new process's first. Default: `None`.
-    fn thread_start(&mut self, _pid: u64, _tid: u64) -> Option<ThreadStart> {
-        None
-    }
-    /// Drops the reference the process callback took on `object`
-    /// ([`Pipeline::record_holding`]): called exactly once for every record that holds
-    /// one, after [`WorkerEnv::process_token`], whether the record decodes or not.
-    fn release_process(&mut self, _object: u64) {}
-    /// Each record, once, as the worker is about to print it, with what it decided about
-    /// it: for consumers that format it themselves (the replay's JSON output, in user
-    /// mode). The driver keeps the default, which does nothing: the kernel prints lines.
-    fn delivered(&mut self, _event: &Delivered<'_>) {}
-    /// `count` events were lost just before stream position `seq + 1` (the LOST line's
-    /// place). Default: nothing.
-    fn lost(&mut self, _seq: u64, _count: u64) {}
-    /// Whether event and LOST lines are wanted for the record about to be printed: the
-    /// driver mutes them while a reader is attached, or always, as `DebuggerOutput`
-    /// says. Statistics lines are always printed. Default: yes.
-    fn event_lines(&mut self) -> bool {
-        true
-    }
-}
 
 /// The process every Windows since XP runs as pid 4; it has no image file, and
 /// Sysmon, Task Manager and Process Explorer all call it `System`.
@@ -113,7 +50,7 @@ pub struct WorkerState {
     /// Events reported lost so far (the pid table compares against it).
     losses: u64,
     /// The system time just before the process routine was registered (0: unknown), as
-    /// [`Pipeline::watching_since`] set it; read at the start of each run.
+    /// `Pipeline::watching_since` set it; read at the start of each run.
     watch_start: u64,
     /// Whether kernel addresses may be shown (`KernelImageBases`).
     kernel_addresses: bool,
@@ -151,6 +88,8 @@ struct Head {
 struct Run {
     start: u64,
     lines: u32,
+    /// Records this run may still take.
+    left: u32,
     /// Whether the budget is spent (set by the first line refused).
     spent: bool,
 }
@@ -161,18 +100,20 @@ struct Learnt {
     start: Option<ThreadStart>,
 }
 
-/// What the merge takes next.
-enum Next {
-    Ring(usize),
-    Busy,
-    Empty,
-}
-
 /// Why the drain loop stopped.
 enum Stop {
     Empty,
     Busy,
     Budget,
+}
+
+/// How one pass over the rings ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// The run's budget (records or time) is spent and records are left: re-queue.
+    Budget,
+    /// No committed record is left (some ring's head may still be being copied).
+    Drained,
 }
 
 impl WorkerState {
@@ -195,48 +136,60 @@ impl WorkerState {
         })
     }
 
+    /// Starts a work item run: its budgets, and the watch's start time as the pipeline
+    /// holds it now.
+    pub(crate) fn begin_run(&mut self, stats: &Stats, env: &mut impl WorkerEnv, watch_start: u64) {
+        stats::bump(&stats.worker.worker_runs);
+        let start = env.now_ticks();
+        self.run = Run { start, lines: 0, left: self.batch, spent: false };
+        self.watch_start = watch_start;
+    }
+
+    /// One pass of a run: drains what the run's budgets allow, prints the periodic
+    /// statistics line when due, and says whether records are left for another run.
+    pub(crate) fn pass(&mut self, rings: &Rings, stats: &Stats, env: &mut impl WorkerEnv) -> Pass {
+        rings.raise_high_water(stats);
+        let (count, stop) = self.drain(rings, stats, env, Some(self.run.left));
+        self.run.left = self.run.left.saturating_sub(count);
+        stats::raise(&stats.worker.largest_batch, u64::from(self.batch.saturating_sub(self.run.left)));
+        self.maybe_print_stats(rings.capacity(), stats, env);
+        stats::raise(&stats.worker.longest_run_ticks, env.now_ticks().wrapping_sub(self.run.start));
+        if matches!(stop, Stop::Budget) { Pass::Budget } else { Pass::Drained }
+    }
+
+    /// Whether the run's record or time budget is spent.
+    pub(crate) const fn spent(&self) -> bool {
+        self.run.left == 0 || self.run.spent
+    }
+
+    /// Unload's final drain: everything left, untimed, then the final statistics line.
+    pub(crate) fn drain_all(&mut self, rings: &Rings, stats: &Stats, env: &mut impl WorkerEnv, watch_start: u64) {
+        rings.raise_high_water(stats);
+        self.run = Run::default();
+        self.watch_start = watch_start;
+        self.drain(rings, stats, env, None);
+        self.print_stats(b"final-stats", rings.capacity(), stats, env);
+    }
+
     /// Whether this run may print another line (see [`may_print`]).
     fn may_print(&mut self, env: &mut impl WorkerEnv, timed: bool) -> bool {
         may_print(&mut self.run, self.budget_ticks, env, timed)
     }
 
-    /// Which ring's head goes next: the oldest committed head (by timestamp; the lower
-    /// ring on a tie), or the ring whose head a run left half-printed. A ring whose head is
-    /// still being copied is passed over: its commit wakes the worker, and only that ring
-    /// waits for it. `Busy` if such rings are all that have records, `Empty` if no ring has
-    /// a record.
-    fn pick(&self, rings: &[Ring]) -> Next {
+    /// Which ring's head goes next: the ring whose head a run left half-printed, else
+    /// the merge's choice.
+    fn pick(&self, rings: &Rings) -> Next {
         if let Some(head) = self.head {
             return Next::Ring(head.ring);
         }
-        let mut best: Option<(u64, usize)> = None;
-        let mut busy = false;
-        for (i, ring) in rings.iter().enumerate() {
-            let mut ticks = None;
-            // SAFETY: the caller owns the consumer side; the closure only reads the
-            // head's stamp and keeps the record in place.
-            let peeked = unsafe {
-                ring.pop_or_keep(|_, bytes| {
-                    ticks = Some(record::stamp_ticks(bytes));
-                    None::<()>
-                })
-            };
-            match (peeked, ticks) {
-                (Pop::Busy, _) => busy = true,
-                (Pop::Record { .. }, Some(t)) if best.is_none_or(|(b, _)| t < b) => best = Some((t, i)),
-                _ => {}
-            }
-        }
-        match best {
-            Some((_, i)) => Next::Ring(i),
-            None if busy => Next::Busy,
-            None => Next::Empty,
-        }
+        // SAFETY: the worker state is touched only by the party that owns the consumer
+        // side (see `WorkerState`).
+        unsafe { rings.oldest() }
     }
 
     /// Drains up to `budget` records (all of them, untimed, if `None`) from the rings,
     /// merged: see the module documentation for the order this gives.
-    fn drain(&mut self, rings: &[Ring], stats: &Stats, env: &mut impl WorkerEnv, budget: Option<u32>) -> (u32, Stop) {
+    fn drain(&mut self, rings: &Rings, stats: &Stats, env: &mut impl WorkerEnv, budget: Option<u32>) -> (u32, Stop) {
         let mut count = 0u32;
         let timed = budget.is_some();
         loop {
@@ -527,97 +480,4 @@ fn may_print(run: &mut Run, budget: u64, env: &mut impl WorkerEnv, timed: bool) 
 fn print(env: &mut impl WorkerEnv, stats: &Stats, line: Line<'_>) {
     stats::bump(&stats.worker.lines);
     env.print(line);
-}
-
-impl<Q: WorkQueue> Pipeline<Q> {
-    /// The work item routine's body. Drains at most one batch per pass; re-queues itself
-    /// through the schedule's gate when more is left, otherwise goes idle and re-checks.
-    pub fn run_worker(&self, env: &mut impl WorkerEnv) {
-        if self.schedule.enter() {
-            self.worker.with_mut(|state| {
-                // SAFETY: `enter` returned true, so this routine holds RUNNING: it is the
-                // only party touching the worker state and consuming the ring until it
-                // leaves RUNNING below.
-                let state = unsafe { &mut *state };
-                self.run_owned(state, env);
-            });
-        }
-        // Last touch of the pipeline by this routine: unload may free it after this.
-        self.schedule.exit();
-    }
-
-    /// The fullest ring's occupancy, for the high-water mark.
-    fn raise_high_water(&self) {
-        for ring in &self.rings {
-            stats::raise(&self.stats.worker.high_water, ring.used());
-        }
-    }
-
-    /// The periodic timer's DPC (`DISPATCH_LEVEL`): wakes the worker through the gate
-    /// so that an idle system still gets its statistics line. Touches only the schedule.
-    pub fn tick(&self) {
-        self.schedule.wake(&self.queue);
-    }
-
-    fn run_owned(&self, state: &mut WorkerState, env: &mut impl WorkerEnv) {
-        let counters = self.stats;
-        stats::bump(&counters.worker.worker_runs);
-        let start = env.now_ticks();
-        state.run = Run { start, lines: 0, spent: false };
-        state.watch_start = self.watch_start();
-        let mut budget = state.batch;
-        loop {
-            self.raise_high_water();
-            let (count, stop) = state.drain(&self.rings, counters, env, Some(budget));
-            budget = budget.saturating_sub(count);
-            stats::raise(&counters.worker.largest_batch, u64::from(state.batch.saturating_sub(budget)));
-            state.maybe_print_stats(self.ring_bytes(), counters, env);
-            if matches!(stop, Stop::Budget) {
-                stats::raise(&counters.worker.longest_run_ticks, env.now_ticks().wrapping_sub(start));
-                // Leaves RUNNING either way; the state must not be touched after this.
-                self.schedule.requeue(&self.queue);
-                return;
-            }
-            stats::raise(&counters.worker.longest_run_ticks, env.now_ticks().wrapping_sub(start));
-            // Leaves RUNNING: from here only atomics of the ring and schedule.
-            self.schedule.finish_run();
-            // Resume only if some ring has a committed head (or an empty ring has losses):
-            // a head still being copied is no work, and its commit wakes the worker (the
-            // same Dekker pair as ever).
-            if !self.rings.iter().any(Ring::has_work) || !self.schedule.resume() {
-                return;
-            }
-            // Resumed: RUNNING again, with what is left of this run's budgets.
-            if budget == 0 || state.run.spent {
-                self.schedule.requeue(&self.queue);
-                return;
-            }
-        }
-    }
-
-    /// Unload, step 3: once stopped and idle, drains everything left, prints the final
-    /// statistics line and returns the final counters.
-    ///
-    /// # Errors
-    /// [`ShutdownError`] if [`Pipeline::stop`] was not called or the work item is
-    /// still queued or running (poll [`Pipeline::is_idle`] and retry).
-    pub fn shutdown(&self, env: &mut impl WorkerEnv) -> Result<Snapshot, ShutdownError> {
-        if !self.schedule.is_stopping() {
-            return Err(ShutdownError::NotStopping);
-        }
-        if !self.schedule.is_idle() {
-            return Err(ShutdownError::Busy);
-        }
-        Ok(self.worker.with_mut(|state| {
-            // SAFETY: stopped and idle: no routine is inside the pipeline and none can be
-            // queued again, so the caller is the only consumer from now on.
-            let state = unsafe { &mut *state };
-            self.raise_high_water();
-            state.run = Run::default();
-            state.watch_start = self.watch_start();
-            state.drain(&self.rings, self.stats, env, None);
-            state.print_stats(b"final-stats", self.ring_bytes(), self.stats, env);
-            self.stats.snapshot()
-        }))
-    }
 }

@@ -1,6 +1,8 @@
 //! The `notifyring` CLI's library: what the program (src/main.rs) does besides parsing
 //! its command line.
 //!
+//! * [`error`]: every way the CLI fails, as one line and an exit code;
+//! * [`status`]: the driver's status reply as text;
 //! * [`output`]: where a command's lines go (standard output or a file), and its write
 //!   errors;
 //! * [`sys`]: the system's calls: `windows` on Windows (open and read the driver's
@@ -13,9 +15,11 @@
 
 #[cfg(any(windows, test))]
 mod command_line;
+pub mod error;
 pub mod output;
 #[cfg(windows)]
 mod signature;
+pub mod status;
 
 #[cfg(not(windows))]
 pub mod other;

@@ -9,8 +9,8 @@
 //! This file is the command line and the four commands. What a read's bytes become is
 //! the driver crate's (`notifyring::user::watch`, tested on any host); the Windows calls
 //! are the CLI's library's (`notifyring_cli::sys`: those calls on Windows, a one-line
-//! refusal elsewhere). Errors are one line on stderr and an exit code (README, "The
-//! notifyring CLI").
+//! refusal elsewhere), as are its errors: one line on stderr and an exit code
+//! (docs/cli.md, "Exit codes").
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,9 +20,11 @@ use notifyring::event::Kind;
 use notifyring::user::disk::{DiskConfig, DiskFacts};
 use notifyring::user::facts::{FileEvent, FileFactsSource as _};
 use notifyring::user::pe::Hashes;
-use notifyring::user::watch::{CliError, Filter, Format, Kinds, Watch, status_text};
+use notifyring::user::watch::{Filter, Format, Kinds, Watch};
 use notifyring::vocab::token::Sid;
+use notifyring_cli::error::CliError;
 use notifyring_cli::output::Output;
+use notifyring_cli::status::status_text;
 use notifyring_cli::sys;
 
 /// Reads the notifyring driver's event stream.

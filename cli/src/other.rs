@@ -7,9 +7,10 @@ use std::sync::Arc;
 use notifyring::user::disk::{Files, Signature, StdFiles};
 use notifyring::user::paths::PathMap;
 use notifyring::user::starts::StartPlaces;
-use notifyring::user::watch::{CliError, Watch};
+use notifyring::user::watch::Watch;
 use notifyring::vocab::token::Sid;
 
+use crate::error::CliError;
 use crate::output::Output;
 
 /// No reader can exist here.

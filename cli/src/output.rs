@@ -6,7 +6,7 @@ use std::fs::OpenOptions;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use notifyring::user::watch::CliError;
+use crate::error::CliError;
 
 /// Where the output goes; keeps the first write error for the end of a batch.
 pub struct Output {

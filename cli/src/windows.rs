@@ -26,7 +26,7 @@ use notifyring::user::json::HostProcess;
 use notifyring::user::paths::PathMap;
 use notifyring::user::pe::{self, Exports};
 use notifyring::user::starts::{StartPlace, StartPlaces, StartRegion, ThreadStart};
-use notifyring::user::watch::{Anchor, CliError, Watch};
+use notifyring::user::watch::{Anchor, Watch};
 use notifyring::vocab::token::{SID_MAX, Sid};
 use std::collections::HashMap;
 use windows_sys::Wdk::System::Threading::{NtQueryInformationProcess, ProcessCommandLineInformation};
@@ -52,6 +52,7 @@ use windows_sys::Win32::System::Threading::{
     QueryFullProcessImageNameW,
 };
 
+use crate::error::CliError;
 use crate::output::Output;
 
 /// Bytes per read: the driver's minimum, which holds the most one read returns
@@ -552,7 +553,8 @@ pub fn account_names() -> Option<Box<dyn AccountNames + Send>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notifyring::user::watch::{ERROR_TOO_MANY_CMDS, status_text};
+    use crate::error::ERROR_TOO_MANY_CMDS;
+    use crate::status::status_text;
     use std::process::{Command, Stdio};
     use windows_sys::Win32::Foundation::{
         ERROR_FILE_NOT_FOUND, ERROR_IO_INCOMPLETE, STATUS_INVALID_INFO_CLASS, WAIT_OBJECT_0,

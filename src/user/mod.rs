@@ -15,7 +15,7 @@
 //! * [`starts`]: where a thread from another process started (the image and export at
 //!   its start address), and where the JSON formatter learns it;
 //! * [`watch`]: the `notifyring` CLI's portable part: a read's batch to text lines or
-//!   JSON, its filters and summary, its errors and exit codes, the status reply as text.
+//!   JSON, its filters and summary, and what is wrong with bytes that are not a batch.
 
 pub mod accounts;
 pub mod disk;

@@ -2,6 +2,8 @@
 //! its command line.
 //!
 //! * [`error`]: every way the CLI fails, as one line and an exit code;
+//! * [`disk`]: the image files' facts for `watch --json` and `facts`, read from the file
+//!   on disk, cached by file identity, computed off the event path;
 //! * [`status`]: the driver's status reply as text;
 //! * [`output`]: where a command's lines go (standard output or a file), and its write
 //!   errors;
@@ -15,6 +17,7 @@
 
 #[cfg(any(windows, test))]
 mod command_line;
+pub mod disk;
 pub mod error;
 pub mod output;
 #[cfg(windows)]

@@ -17,11 +17,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use notifyring::event::Kind;
-use notifyring::user::disk::{DiskConfig, DiskFacts};
 use notifyring::user::facts::{FileEvent, FileFactsSource as _};
 use notifyring::user::pe::Hashes;
 use notifyring::user::watch::{Filter, Format, Kinds, Watch};
 use notifyring::vocab::token::Sid;
+use notifyring_cli::disk::{DiskConfig, DiskFacts};
 use notifyring_cli::error::CliError;
 use notifyring_cli::output::Output;
 use notifyring_cli::status::status_text;

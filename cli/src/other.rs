@@ -4,7 +4,7 @@
 use notifyring::user::accounts::AccountNames;
 use std::sync::Arc;
 
-use notifyring::user::disk::{Files, Signature, StdFiles};
+use crate::disk::{Files, Signature, StdFiles};
 use notifyring::user::paths::PathMap;
 use notifyring::user::starts::StartPlaces;
 use notifyring::user::watch::Watch;

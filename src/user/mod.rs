@@ -10,15 +10,12 @@
 //! * [`paths`]: NT paths to their Win32 form, where that needs no guess;
 //! * [`pe`]: an image file's version-resource strings and Sysmon's `Hashes` (incl.
 //!   IMPHASH), from its bytes;
-//! * [`disk`]: the CLI's [`facts::FileFactsSource`]: those facts read from the file on
-//!   disk, cached by file identity, computed off the event path;
 //! * [`starts`]: where a thread from another process started (the image and export at
 //!   its start address), and where the JSON formatter learns it;
 //! * [`watch`]: the `notifyring` CLI's portable part: a read's batch to text lines or
 //!   JSON, its filters and summary, and what is wrong with bytes that are not a batch.
 
 pub mod accounts;
-pub mod disk;
 pub mod facts;
 pub mod json;
 pub mod paths;

@@ -2,6 +2,7 @@
 //! its command line.
 //!
 //! * [`error`]: every way the CLI fails, as one line and an exit code;
+//! * [`accounts`]: account names for `watch --json`'s `User`, each SID asked once;
 //! * [`disk`]: the image files' facts for `watch --json` and `facts`, read from the file
 //!   on disk, cached by file identity, computed off the event path;
 //! * [`status`]: the driver's status reply as text;
@@ -15,6 +16,7 @@
 //! line formatter, the JSON formatter, `Watch`) is the driver crate's (`notifyring`,
 //! its `user` feature on Windows).
 
+pub mod accounts;
 #[cfg(any(windows, test))]
 mod command_line;
 pub mod disk;

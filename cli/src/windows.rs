@@ -19,9 +19,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::accounts::AccountCache;
 use crate::disk::{FileId, Files, Identity, Signature, StdFiles};
 use notifyring::reader::wire;
-use notifyring::user::accounts::{AccountCache, AccountNames};
+use notifyring::user::accounts::AccountNames;
 use notifyring::user::json::HostProcess;
 use notifyring::user::paths::PathMap;
 use notifyring::user::pe::{self, Exports};

@@ -3,7 +3,7 @@
 //! Host and user-mode code only (the replay and the `notifyring` CLI, cli/): the
 //! kernel never formats JSON or converts paths.
 //!
-//! * [`accounts`]: a token's user SID to `DOMAIN\user`, cached;
+//! * [`accounts`]: where the JSON formatter gets the `DOMAIN\user` of a token's user SID;
 //! * [`facts`]: what is known about an image file (version resource, hashes,
 //!   signature), and where the JSON formatter gets it from;
 //! * [`json`]: one Sysmon-compatible JSON object per event (docs/json.md);

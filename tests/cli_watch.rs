@@ -4,8 +4,8 @@
 //! - text output is the debugger's lines, LOST lines at their place, across batches;
 //! - JSON output is what the replay's `JsonFormatter` writes for the same records;
 //! - filters hide events, never LOST entries, and the summary counts both;
-//! - another protocol version, truncated or garbage bytes: a clear error, no panic;
-//! - Win32 errors map to the documented exit codes; the status reply as text;
+//! - another protocol version, truncated or garbage bytes: an error that says which
+//!   (the CLI's one line and exit code of each: `cli/tests/errors.rs`), no panic;
 //! - process creates carry their token facts (the worker reads them through the reference
 //!   the record holds and drops it once): the text line's ` user= integrity= logon=`,
 //!   JSON's `User` (named by the watch's resolver, else the SID, counted), `UserSid`,
@@ -27,7 +27,7 @@ use notifyring::sim::device::{SimLock, VecRead as Buf, VecReads as Reads};
 use notifyring::user::accounts::AccountNames;
 use notifyring::user::json::{HostProcess, JsonFormatter};
 use notifyring::user::paths::PathMap;
-use notifyring::user::watch::{Anchor, CliError, Filter, Format, Kinds, Summary, Watch, status_text, utc_start_ns};
+use notifyring::user::watch::{Anchor, Filter, Format, Kinds, Summary, Watch, WatchError, utc_start_ns};
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
 use notifyring::vocab::token::{Sid, TokenFacts};
@@ -305,7 +305,7 @@ const fn anchor() -> Anchor {
 }
 
 /// Every batch through `watch`: its output lines, or the first error.
-fn watch_all(watch: &mut Watch, env: &Env) -> Result<Vec<String>, CliError> {
+fn watch_all(watch: &mut Watch, env: &Env) -> Result<Vec<String>, WatchError> {
     let mut out = Vec::new();
     for batch in &env.batches {
         watch.batch(batch, anchor, Env::lookup(&env.host.processes), |l| out.push(l.to_owned()))?;
@@ -411,22 +411,17 @@ fn a_hidden_process_create_still_names_its_process_in_json() {
 }
 
 #[test]
-fn another_protocol_version_is_exit_5() {
+fn another_protocol_version_is_a_version_error() {
     let env = stream();
     let mut bytes = env.batches[0].clone();
     bytes[4..6].copy_from_slice(&(wire::VERSION + 1).to_le_bytes());
     let err = watch(Format::Text, Filter::default())
         .batch(&bytes, anchor, |_| None, |_| panic!("nothing is printed"))
         .expect_err("version");
-    assert_eq!(err, CliError::Wire(WireError::Version { found: wire::VERSION + 1 }));
-    assert_eq!(err.exit_code(), 5);
+    assert_eq!(err, WatchError::Wire(WireError::Version { found: wire::VERSION + 1 }));
     assert_eq!(
         err.to_string(),
-        format!(
-            "notifyring: protocol version mismatch: the driver speaks {}, this program {}: use the CLI built with the driver",
-            wire::VERSION + 1,
-            wire::VERSION
-        )
+        format!("protocol version mismatch: the driver speaks {}, this program {}", wire::VERSION + 1, wire::VERSION)
     );
 }
 
@@ -438,8 +433,8 @@ fn truncated_or_garbage_batches_are_errors_not_panics() {
         // Every cut short of the whole: the header's length no longer fits.
         for n in 0..bytes.len() {
             let err = watch(format, Filter::default()).batch(&bytes[..n], anchor, |_| None, |_| {}).expect_err("short");
-            assert_eq!(err.exit_code(), 1, "{n}");
-            assert!(err.to_string().starts_with("notifyring: bad reply from the driver: "), "{err}");
+            // Not a version mismatch: the CLI's "bad reply from the driver", exit 1.
+            assert!(!matches!(err, WatchError::Wire(WireError::Version { .. })), "{n}: {err:?}");
         }
         // Every byte flipped: any answer but a panic (most are errors).
         let mut errors = 0;
@@ -453,59 +448,16 @@ fn truncated_or_garbage_batches_are_errors_not_panics() {
     let mut garbage = vec![0x5a_u8; 4096];
     garbage[..4].copy_from_slice(&wire::BATCH_MAGIC);
     let err = watch(Format::Text, Filter::default()).batch(&garbage, anchor, |_| None, |_| {}).expect_err("garbage");
-    assert_eq!(err.exit_code(), 5, "{err}");
+    assert_eq!(err, WatchError::Wire(WireError::Version { found: 0x5a5a }), "{err}");
     let err = watch(Format::Text, Filter::default()).batch(b"hello", anchor, |_| None, |_| {}).expect_err("text");
-    assert_eq!(err, CliError::Wire(WireError::Magic));
+    assert_eq!(err, WatchError::Wire(WireError::Magic));
     // A header announcing one more entry than it holds.
     let mut b = bytes.clone();
     let announced = u32::from_le_bytes(b[12..16].try_into().expect("4")) + 1;
     b[12..16].copy_from_slice(&announced.to_le_bytes());
     let err = watch(Format::Text, Filter::default()).batch(&b, anchor, |_| None, |_| {}).expect_err("count");
-    assert_eq!(err, CliError::EntryCount { announced, found: announced - 1 });
-}
-
-#[test]
-fn win32_errors_map_to_the_documented_exit_codes() {
-    let cases = [
-        (2, 2, "driver not loaded"),
-        (3, 2, "driver not loaded"),
-        (5, 3, "elevated"),
-        (32, 4, "another reader"),
-        (56, 6, "4 reads of this reader are waiting already"),
-    ];
-    for (code, exit, says) in cases {
-        let err = CliError::from_win32("opening", code);
-        assert_eq!(err.exit_code(), exit, "{code}");
-        assert!(err.to_string().contains(says), "{err}");
-    }
-    let err = CliError::from_win32("reading", 1167);
-    assert_eq!(err.exit_code(), 1);
-    assert_eq!(err.to_string(), "notifyring: reading failed: Windows error 1167");
-    assert_eq!(
-        CliError::from_win32("opening", 2).to_string(),
-        r"notifyring: driver not loaded (\\.\Global\NotifyRing does not exist): start the notifyring service"
-    );
-}
-
-#[test]
-fn status_reply_as_text() {
-    let mut buf = [0u8; wire::STATUS_MAX];
-    let items = [("reader_attached", 1), ("events", 1234), ("lost", 5)];
-    let n = wire::encode_status(&mut buf, "0.1.0", items).expect("fits");
-    assert_eq!(
-        status_text(&buf[..n]).expect("status"),
-        format!("driver 0.1.0 (protocol {})\nreader_attached=1\nevents=1234\nlost=5\n", wire::VERSION)
-    );
-    // Total length pulled back by one: the last item no longer fits.
-    let mut cut = buf;
-    cut[8..12].copy_from_slice(&u32::try_from(n - 1).expect("small").to_le_bytes());
-    assert_eq!(status_text(&cut[..n]), Err(CliError::StatusItems { announced: 3, found: 2 }));
-    let mut other = buf;
-    other[4..6].copy_from_slice(&7u16.to_le_bytes());
-    assert_eq!(status_text(&other[..n]).map_err(|e| e.exit_code()), Err(5));
-    for end in 0..n {
-        assert!(status_text(&buf[..end]).is_err(), "{end}");
-    }
+    assert_eq!(err, WatchError::EntryCount { announced, found: announced - 1 });
+    assert_eq!(err.to_string(), format!("batch announces {announced} entries, holds {}", announced - 1));
 }
 
 #[test]

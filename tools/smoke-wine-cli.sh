@@ -4,12 +4,13 @@
 #   `notifyring status` and `notifyring watch` each print the one-line "driver not
 #   loaded" error and exit 2 (CreateFileW of \\.\Global\NotifyRing fails with
 #   ERROR_FILE_NOT_FOUND: the Win32 error mapping, end to end);
-#   the CLI's unit tests, cross-built, pass under Wine (the Windows calls' own tests:
-#   a running child process's image and command line; an unsigned PE that no catalog
-#   lists: a SHA1 catalog context and hash, no catalog, Signed=false/Unavailable; a file
-#   replaced by one of the same size and time has another volume serial/file index; a
-#   thread start at LoadLibraryW is placed in the image mapped there and named by its
-#   export, one in private memory is outside every image);
+#   the CLI's tests (its library's unit tests, its program's, its integration tests),
+#   cross-built, pass under Wine (among them the Windows calls' own tests: a running
+#   child process's image and command line; an unsigned PE that no catalog lists: a
+#   SHA1 catalog context and hash, no catalog, Signed=false/Unavailable; a file replaced
+#   by one of the same size and time has another volume serial/file index; a thread
+#   start at LoadLibraryW is placed in the image mapped there and named by its export,
+#   one in private memory is outside every image);
 #   `notifyring facts` of Wine's notepad.exe: Signed=false, SignatureStatus=Unavailable;
 #   `notifyring --version` prints the version and exits 0;
 #   `notifyring account SID` prints what Wine's LookupAccountSidW names a SID (Wine 8:
@@ -79,24 +80,31 @@ run() {
     grep -qxF -- "$want" <<<"$got" || fail "notifyring $*: expected the line '$want'; output: $got"
 }
 
-# The CLI's unit tests, cross-built for Windows, run under Wine: the tests of the Windows
-# calls themselves (cli/src/windows.rs: a running child's image and command line) run
-# nowhere else.
+# The CLI's tests, cross-built for Windows, run under Wine: its library's unit tests (the
+# tests of the Windows calls themselves, cli/src/windows.rs: a running child's image and
+# command line, run nowhere else), its program's, and its integration tests (cli/tests/).
 say "cargo test --no-run --target x86_64-pc-windows-gnu (cli/)"
-UNIT=$(nr_cli_unit_tests)
-[[ -n $UNIT && -f $UNIT ]] || fail "no cross-built unit-test executable"
-rc=0
-"$WINE" "$UNIT" --test-threads 1 >"$OUT/unit.out" 2>&1 || rc=$?
-tr -d '\r' <"$OUT/unit.out" >"$OUT/unit.txt"
-say "the CLI's unit tests under Wine -> exit $rc: $(grep -E '^test result:' "$OUT/unit.txt")"
-[[ $rc == 0 ]] || fail "the CLI's unit tests failed under Wine (see ${OUT#"$ROOT"/}/unit.txt)"
-for t in sys::tests::a_running_process_has_its_image_and_command_line \
+LIB_TESTS=$(nr_cli_tests lib)
+BIN_TESTS=$(nr_cli_tests bin)
+[[ -n $LIB_TESTS && -f $LIB_TESTS ]] || fail "no cross-built test executable of the CLI's library"
+[[ -n $BIN_TESTS && -f $BIN_TESTS ]] || fail "no cross-built test executable of the CLI's program"
+mapfile -t INTEGRATION < <(nr_cli_tests test)
+for exe in "$LIB_TESTS" "$BIN_TESTS" "${INTEGRATION[@]}"; do
+    name=$(basename "$exe" .exe)
+    name=tests-${name%-*} # without cargo's hash
+    rc=0
+    "$WINE" "$exe" --test-threads 1 >"$OUT/$name.out" 2>&1 || rc=$?
+    tr -d '\r' <"$OUT/$name.out" >"$OUT/$name.txt"
+    say "the CLI's tests ${name#tests-} under Wine -> exit $rc: $(grep -E '^test result:' "$OUT/$name.txt")"
+    [[ $rc == 0 ]] || fail "the CLI's tests ${name#tests-} failed under Wine (see ${OUT#"$ROOT"/}/$name.txt)"
+done
+for t in windows::tests::a_running_process_has_its_image_and_command_line \
     signature::tests::an_unsigned_file_in_no_catalog_stays_unsigned \
-    sys::tests::a_replaced_file_has_another_identity \
-    sys::tests::a_thread_start_is_placed_in_its_image_and_named_by_its_export; do
-    grep -qxF "test $t ... ok" "$OUT/unit.txt" || fail "$t did not pass under Wine"
+    windows::tests::a_replaced_file_has_another_identity \
+    windows::tests::a_thread_start_is_placed_in_its_image_and_named_by_its_export; do
+    grep -qxF "test $t ... ok" "$OUT/tests-notifyring_cli.txt" || fail "$t did not pass under Wine"
     # Again, showing what it says of this Wine.
-    "$WINE" "$UNIT" --exact "$t" --nocapture 2>&1 | tr -d '\r' | grep -vE '^(running|test result|$)' | sed 's/^/    /' >&2 || true
+    "$WINE" "$LIB_TESTS" --exact "$t" --nocapture 2>&1 | tr -d '\r' | grep -vE '^(running|test result|$)' | sed 's/^/    /' >&2 || true
 done
 
 NOT_LOADED='notifyring: driver not loaded (\\.\Global\NotifyRing does not exist): start the notifyring service'

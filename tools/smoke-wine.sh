@@ -17,7 +17,7 @@
 #      for that driver (callback -> ring -> work item -> DbgPrintEx); the copy's own
 #      DriverEntry then fails, as it must: \Device\NotifyRing exists already
 #      (STATUS_OBJECT_NAME_COLLISION), having undone what it did;
-#   3b. the CLI against the driver (the issue's acceptance test): `notifyring watch
+#   3b. the CLI against the driver (the CLI's acceptance test): `notifyring watch
 #      --json --output C:\watch.jsonl` runs in the background as the reader; a second
 #      `watch` fails with the one-line "another reader is attached" error and exit 4;
 #      the second copy is started again and its image load arrives as a JSON line
@@ -124,11 +124,11 @@ cp "$NR_WS_LINK/target/$NR_WIN_TARGET/release/notifyring.pdb" "$OUT/notifyring.p
 timing "built ${SYS#"$NR_ROOT"/} ($(stat -c %s "$SYS") bytes) and notifyring.pdb ($(stat -c %s "$OUT/notifyring.pdb") bytes)"
 EXE=$(bash "$NR_ROOT/tools/build-cli-windows.sh" | tail -n 1) || fail "tools/build-cli-windows.sh failed"
 timing "built the CLI ${EXE#"$NR_ROOT"/} (tools/build-cli-windows.sh)"
-# The CLI's unit tests, cross-built: step 3c runs the ones that need the driver.
+# The CLI's library's unit tests, cross-built: step 3c runs the ones that need the driver.
 # shellcheck source=tools/lib/wine-cli.sh
 source "$NR_ROOT/tools/lib/wine-cli.sh"
-CLI_TESTS=$(nr_cli_unit_tests)
-[[ -n $CLI_TESTS && -f $CLI_TESTS ]] || fail "no cross-built CLI unit-test executable"
+CLI_TESTS=$(nr_cli_tests lib)
+[[ -n $CLI_TESTS && -f $CLI_TESTS ]] || fail "no cross-built test executable of the CLI's library"
 timing "built the CLI's unit tests ${CLI_TESTS#"$NR_ROOT"/}"
 
 # --- 1. The PE ---------------------------------------------------------------------------
@@ -453,10 +453,10 @@ say "3c. the driver's limits, from the CLI's own tests against it (cross-built, 
 # printed, fails the lane if it fails.
 device_test() {
     local rc=0
-    WINEDEBUG=-all timeout -s KILL "$TIMEOUT" "$WINE" "$CLI_TESTS" --ignored --exact "sys::tests::$1" --nocapture \
+    WINEDEBUG=-all timeout -s KILL "$TIMEOUT" "$WINE" "$CLI_TESTS" --ignored --exact "windows::tests::$1" --nocapture \
         >"$OUT/$1.txt" 2>&1 || rc=$?
     tr -d '\r' <"$OUT/$1.txt" | grep -vE '^(running|test result|$)' | sed 's/^/    /' >&2
-    [[ $rc == 0 ]] && grep -q "^test sys::tests::$1 \.\.\. ok" <(tr -d '\r' <"$OUT/$1.txt") ||
+    [[ $rc == 0 ]] && grep -q "^test windows::tests::$1 \.\.\. ok" <(tr -d '\r' <"$OUT/$1.txt") ||
         fail "the CLI's test $1 failed under Wine against the driver (exit $rc, see ${OUT#"$NR_ROOT"/}/$1.txt)"
 }
 cap=$(offset)

@@ -3,39 +3,29 @@
 //! * `notifyring watch`: prints events as they arrive, as the debugger's text lines or
 //!   as JSON, filtered in user mode, until Ctrl+C; then a one-line summary on stderr.
 //! * `notifyring status`: the driver's version, settings and counters.
-//! * `notifyring facts FILE`: what `watch --json` adds for an image file (issue 13).
+//! * `notifyring facts FILE`: what `watch --json` adds for an image file.
 //! * `notifyring account SID`: the account name `watch --json` gives a user SID.
 //!
-//! Everything but the Windows calls is the library's (`notifyring::user::watch`, tested
-//! on any host); `sys` is those calls on Windows, and a one-line refusal elsewhere.
-//! Errors are one line on stderr and an exit code (README, "The notifyring CLI").
+//! This file is the command line and the four commands. What a read's bytes become is
+//! the driver crate's (`notifyring::user::watch`, tested on any host); the Windows calls
+//! are the CLI's library's (`notifyring_cli::sys`: those calls on Windows, a one-line
+//! refusal elsewhere), as are its errors: one line on stderr and an exit code
+//! (docs/cli.md, "Exit codes").
 
-use std::fs::OpenOptions;
-use std::io::{self, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use notifyring::event::Kind;
-use notifyring::user::disk::{DiskConfig, DiskFacts};
 use notifyring::user::facts::{FileEvent, FileFactsSource as _};
 use notifyring::user::pe::Hashes;
-use notifyring::user::watch::{CliError, Filter, Format, Kinds, Watch, status_text};
+use notifyring::user::watch::{Filter, Format, Kinds, Watch};
 use notifyring::vocab::token::Sid;
-
-#[cfg(windows)]
-#[path = "windows.rs"]
-mod sys;
-
-#[cfg(not(windows))]
-#[path = "other.rs"]
-mod sys;
-
-#[cfg(windows)]
-mod signature;
-
-#[cfg(any(windows, test))]
-mod command_line;
+use notifyring_cli::disk::{DiskConfig, DiskFacts};
+use notifyring_cli::error::CliError;
+use notifyring_cli::output::Output;
+use notifyring_cli::status::status_text;
+use notifyring_cli::sys;
 
 /// Reads the notifyring driver's event stream.
 #[derive(Parser, Debug)]
@@ -121,46 +111,6 @@ impl WatchArgs {
             ..DiskConfig::default()
         };
         Some(DiskFacts::with_files(config, sys::files(), sys::signature()))
-    }
-}
-
-/// Where the output goes; keeps the first write error for the end of a batch.
-struct Output {
-    writer: BufWriter<Box<dyn Write>>,
-    error: Option<io::Error>,
-}
-
-impl Output {
-    /// Standard output, or `path` opened for appending (created if missing).
-    fn open(path: Option<&Path>) -> Result<Self, CliError> {
-        let writer: Box<dyn Write> = match path {
-            None => Box::new(io::stdout()),
-            Some(path) => Box::new(
-                OpenOptions::new()
-                    .append(true)
-                    .create(true)
-                    .open(path)
-                    .map_err(|e| CliError::Output(format!("{}: {e}", path.display())))?,
-            ),
-        };
-        Ok(Self { writer: BufWriter::with_capacity(1 << 16, writer), error: None })
-    }
-
-    /// Writes one line (a text line or a JSON object).
-    fn line(&mut self, text: &str) {
-        if self.error.is_none()
-            && let Err(e) = self.writer.write_all(text.as_bytes()).and_then(|()| self.writer.write_all(b"\n"))
-        {
-            self.error = Some(e);
-        }
-    }
-
-    /// Flushes what a batch wrote, so events show as they arrive.
-    fn flush(&mut self) -> Result<(), CliError> {
-        if let Some(e) = self.error.take() {
-            return Err(CliError::Output(e.to_string()));
-        }
-        self.writer.flush().map_err(|e| CliError::Output(e.to_string()))
     }
 }
 
@@ -312,24 +262,6 @@ mod tests {
         let err = Cli::try_parse_from(["notifyring", "watch", "--kinds", "files"]).expect_err("bad kind");
         assert!(err.to_string().contains(r#"unknown kind "files""#), "{err}");
         assert!(Cli::try_parse_from(["notifyring", "watch", "--pid", "-1"]).is_err());
-    }
-
-    #[test]
-    fn output_appends_to_a_file() {
-        let path = std::env::temp_dir().join(format!("notifyring-cli-test-{}.log", std::process::id()));
-        std::fs::write(&path, "before\n").expect("write");
-        let mut out = Output::open(Some(&path)).expect("open");
-        out.line("one");
-        out.line(r#"{"EventID":1000}"#);
-        out.flush().expect("flush");
-        drop(out);
-        let text = std::fs::read_to_string(&path).expect("read");
-        std::fs::remove_file(&path).expect("remove");
-        assert_eq!(text, "before\none\n{\"EventID\":1000}\n");
-        let missing = std::env::temp_dir().join("notifyring-no-such-dir").join("x.log");
-        let err = Output::open(Some(&missing)).err().expect("no directory");
-        assert_eq!(err.exit_code(), 1);
-        assert!(err.to_string().starts_with("notifyring: writing the output failed: "), "{err}");
     }
 
     #[test]

@@ -26,12 +26,12 @@
 //! types: Wine 8's wintrust.dll has no `CryptCATAdminCalcHashFromFileHandle2`, and a
 //! static import of it would keep the program from starting there.
 //!
-//! The result's words are the library's (`user::disk::signature_facts`). Runs on
+//! The result's words are [`signature_facts`]' (cli/src/disk.rs). Runs on
 //! `DiskFacts`' background thread, never on the event path.
 
 use std::ptr::{null, null_mut};
 
-use notifyring::user::disk::{Signature, SignatureFacts, signature_facts, trust};
+use crate::disk::{Signature, SignatureFacts, signature_facts, trust};
 use windows_sys::Win32::Foundation::{GENERIC_READ, HANDLE, INVALID_HANDLE_VALUE};
 use windows_sys::Win32::Security::Cryptography::Catalog::{
     CATALOG_INFO, CryptCATAdminAcquireContext, CryptCATAdminAcquireContext2, CryptCATAdminCalcHashFromFileHandle,
@@ -53,7 +53,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 use windows_sys::core::{BOOL, GUID, PCWSTR};
 
-use crate::sys::Handle;
+use crate::windows::Handle;
 
 /// `WinVerifyTrust`, embedded signature then catalog (see the module doc).
 pub struct WinTrust;

@@ -1,7 +1,9 @@
 //! The Windows calls: open `\\.\Global\NotifyRing`, read batches overlapped until Ctrl+C,
-//! ask for the status; and what the JSON output needs to know about the machine (the
-//! drive letters' volumes, the Windows directory, process images and command lines, the clock, the
-//! account names of user SIDs).
+//! ask for the status.
+//!
+//! And what the JSON output needs to know about the machine: the drive letters'
+//! volumes, the Windows directory, process images and command lines, the clock, the
+//! account names of user SIDs, the files mapped where threads start.
 //!
 //! Ctrl+C: the console handler (another thread) sets [`STOP`] and cancels the pending
 //! read with `CancelIoEx`; the read then ends with `ERROR_OPERATION_ABORTED` and the
@@ -17,14 +19,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::accounts::AccountCache;
+use crate::disk::{FileId, Files, Identity, Signature, StdFiles};
 use notifyring::reader::wire;
-use notifyring::user::accounts::{AccountCache, AccountNames};
-use notifyring::user::disk::{FileId, Files, Identity, Signature, StdFiles};
+use notifyring::user::accounts::AccountNames;
 use notifyring::user::json::HostProcess;
 use notifyring::user::paths::PathMap;
 use notifyring::user::pe::{self, Exports};
 use notifyring::user::starts::{StartPlace, StartPlaces, StartRegion, ThreadStart};
-use notifyring::user::watch::{Anchor, CliError, Watch};
+use notifyring::user::watch::{Anchor, Watch};
 use notifyring::vocab::token::{SID_MAX, Sid};
 use std::collections::HashMap;
 use windows_sys::Wdk::System::Threading::{NtQueryInformationProcess, ProcessCommandLineInformation};
@@ -50,7 +53,8 @@ use windows_sys::Win32::System::Threading::{
     QueryFullProcessImageNameW,
 };
 
-use crate::Output;
+use crate::error::CliError;
+use crate::output::Output;
 
 /// Bytes per read: the driver's minimum, which holds the most one read returns
 /// (`channel::MAX_BATCH`: the driver copies a bounded share per read under its spin lock).
@@ -331,11 +335,13 @@ impl Files for WinFiles {
 }
 
 /// The files `DiskFacts` reads: [`WinFiles`].
+#[must_use]
 pub fn files() -> Arc<dyn Files> {
     Arc::new(WinFiles)
 }
 
 /// The signature check image loads get their `Signed` fields from.
+#[must_use]
 #[allow(clippy::unnecessary_wraps, reason = "the same signature as other.rs's, which has none")]
 pub fn signature() -> Option<Box<dyn Signature>> {
     Some(Box::new(crate::signature::WinTrust))
@@ -371,8 +377,9 @@ pub fn path_map() -> PathMap {
 const ACCOUNT_UNITS: usize = 256;
 
 /// The account `sid` names, as Sysmon prints it: `DOMAIN\user` (`NT AUTHORITY\SYSTEM`),
-/// or the name alone for a SID whose domain is empty (`Everyone`). Asks the local
-/// machine (`LookupAccountSidW` with no system name), which asks a domain controller for
+/// or the name alone for a SID whose domain is empty (`Everyone`).
+///
+/// Asks the local machine (`LookupAccountSidW` with no system name), which asks a domain controller for
 /// a domain's accounts.
 ///
 /// # Errors
@@ -439,13 +446,14 @@ fn until_nul(units: &[u16]) -> String {
 /// Export tables kept at most; past it, the cache starts again.
 const EXPORT_CACHE: usize = 256;
 
-/// Where `watch --json` places a thread's start inside an image: the file Windows maps
-/// at the image's base in the target process (`K32GetMappedFileNameW`) and that file's
-/// export at the address (its export table read from disk once per path, cached). Where
-/// the kernel could not say what lies at the address, `VirtualQueryEx` does. Both need
-/// `PROCESS_QUERY_INFORMATION`, which a protected process (lsass.exe as a PPL) refuses
-/// from user mode: there only the kernel's own answer (the empty pair for a start
-/// outside every image) is printed.
+/// Where `watch --json` places a thread's start inside an image.
+///
+/// That is the file Windows maps at the image's base in the target process
+/// (`K32GetMappedFileNameW`) and that file's export at the address (its export table
+/// read from disk once per path, cached). Where the kernel could not say what lies at
+/// the address, `VirtualQueryEx` does. Both need `PROCESS_QUERY_INFORMATION`, which a
+/// protected process (lsass.exe as a PPL) refuses from user mode: there only the
+/// kernel's own answer (the empty pair for a start outside every image) is printed.
 pub struct WinStartPlaces {
     paths: PathMap,
     exports: HashMap<String, Arc<Exports>>,
@@ -529,6 +537,7 @@ fn mapped_file(process: &Handle, address: u64) -> Option<String> {
 }
 
 /// Where `watch --json` places threads' starts: [`WinStartPlaces`].
+#[must_use]
 #[allow(clippy::unnecessary_wraps, reason = "the same signature as other.rs's, which has none")]
 pub fn start_places(paths: PathMap) -> Option<Box<dyn StartPlaces + Send>> {
     Some(Box::new(WinStartPlaces::new(paths)))
@@ -536,6 +545,7 @@ pub fn start_places(paths: PathMap) -> Option<Box<dyn StartPlaces + Send>> {
 
 /// Where `watch --json` names user SIDs: [`lookup_account`], each SID asked once; a SID
 /// with no name (or a failed look-up) is `None`, and `User` is then the SID.
+#[must_use]
 #[allow(clippy::unnecessary_wraps, reason = "the same signature as other.rs's, which has none")]
 pub fn account_names() -> Option<Box<dyn AccountNames + Send>> {
     Some(Box::new(AccountCache::new(|sid: &Sid| lookup_account(sid).ok())))
@@ -544,7 +554,8 @@ pub fn account_names() -> Option<Box<dyn AccountNames + Send>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notifyring::user::watch::{ERROR_TOO_MANY_CMDS, status_text};
+    use crate::error::ERROR_TOO_MANY_CMDS;
+    use crate::status::status_text;
     use std::process::{Command, Stdio};
     use windows_sys::Win32::Foundation::{
         ERROR_FILE_NOT_FOUND, ERROR_IO_INCOMPLETE, STATUS_INVALID_INFO_CLASS, WAIT_OBJECT_0,
@@ -653,7 +664,7 @@ mod tests {
     #[test]
     fn a_running_process_has_its_image_and_command_line() {
         let mut child = Command::new("cmd.exe")
-            .args(["/d", "/q", "/k", "rem", "notifyring-marker-13"])
+            .args(["/d", "/q", "/k", "rem", "notifyring-marker"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -675,7 +686,7 @@ mod tests {
             }
             Ok(Some(_)) => {
                 let line = host.command_line.expect("its command line");
-                assert!(line.contains("/k rem notifyring-marker-13"), "command line {line:?}");
+                assert!(line.contains("/k rem notifyring-marker"), "command line {line:?}");
             }
             other => panic!("this process's own command line: {other:?}"),
         }

@@ -2,12 +2,11 @@
 //!
 //! The kernel hands over the SID (see `worker::token`); naming it needs the local
 //! account database or a domain controller, which is user-mode work (the CLI calls
-//! `LookupAccountSidW`; the replay names the SIDs it made up for the recording's
-//! accounts). [`AccountCache`] keeps each answer, failures included, so that a busy
-//! system asks once per account.
+//! `LookupAccountSidW`, each SID once: its `AccountCache`, cli/src/accounts.rs; the
+//! replay names the SIDs it made up for the recording's accounts). The JSON formatter
+//! asks through [`AccountNames`].
 
 use alloc::string::String;
-use std::collections::HashMap;
 
 use crate::vocab::token::Sid;
 
@@ -23,79 +22,5 @@ pub struct NoAccountNames;
 impl AccountNames for NoAccountNames {
     fn account(&mut self, _: &Sid) -> Option<String> {
         None
-    }
-}
-
-/// At most this many SIDs are remembered; past it, the oldest half is forgotten.
-pub const ACCOUNT_CACHE: usize = 1024;
-
-/// Caches a resolver's answers (and its failures) by SID.
-pub struct AccountCache<F: FnMut(&Sid) -> Option<String>> {
-    resolve: F,
-    known: HashMap<Sid, (u64, Option<String>)>,
-    asked: u64,
-    /// Resolver calls made (the rest were answered from the cache).
-    pub lookups: u64,
-}
-
-impl<F: FnMut(&Sid) -> Option<String>> AccountCache<F> {
-    /// A cache in front of `resolve`.
-    pub fn new(resolve: F) -> Self {
-        Self { resolve, known: HashMap::new(), asked: 0, lookups: 0 }
-    }
-}
-
-impl<F: FnMut(&Sid) -> Option<String>> AccountNames for AccountCache<F> {
-    fn account(&mut self, sid: &Sid) -> Option<String> {
-        self.asked += 1;
-        if let Some((_, name)) = self.known.get(sid) {
-            return name.clone();
-        }
-        if self.known.len() >= ACCOUNT_CACHE {
-            // Forget the oldest half: bounded memory, and the accounts in use come back.
-            let mut ages: alloc::vec::Vec<u64> = self.known.values().map(|(age, _)| *age).collect();
-            ages.sort_unstable();
-            let cut = ages.get(ages.len() / 2).copied().unwrap_or(0);
-            self.known.retain(|_, (age, _)| *age > cut);
-        }
-        self.lookups += 1;
-        let name = (self.resolve)(sid);
-        self.known.insert(*sid, (self.asked, name.clone()));
-        name
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use alloc::string::ToString as _;
-
-    #[test]
-    fn asks_once_per_sid_failures_included() {
-        let mut calls = alloc::vec::Vec::new();
-        let mut cache = AccountCache::new(|sid: &Sid| {
-            calls.push(sid.to_string());
-            (sid.rid() == Some(18)).then(|| String::from("NT AUTHORITY\\SYSTEM"))
-        });
-        let system = Sid::parse("S-1-5-18").unwrap();
-        let user = Sid::parse("S-1-5-21-1-2-3-1001").unwrap();
-        for _ in 0..3 {
-            assert_eq!(cache.account(&system).as_deref(), Some("NT AUTHORITY\\SYSTEM"));
-            assert_eq!(cache.account(&user), None);
-        }
-        assert_eq!(cache.lookups, 2);
-        drop(cache);
-        assert_eq!(calls, ["S-1-5-18", "S-1-5-21-1-2-3-1001"]);
-    }
-
-    #[test]
-    fn stays_bounded() {
-        let mut cache = AccountCache::new(|sid: &Sid| Some(sid.to_string()));
-        for rid in 0..5000u32 {
-            let sid = Sid::from_parts(5, &[21, 1, 2, 3, rid]).unwrap();
-            assert_eq!(cache.account(&sid), Some(sid.to_string()));
-        }
-        assert!(cache.known.len() <= ACCOUNT_CACHE);
-        assert_eq!(cache.lookups, 5000);
     }
 }

@@ -3,22 +3,19 @@
 //! Host and user-mode code only (the replay and the `notifyring` CLI, cli/): the
 //! kernel never formats JSON or converts paths.
 //!
-//! * [`accounts`]: a token's user SID to `DOMAIN\user`, cached;
+//! * [`accounts`]: where the JSON formatter gets the `DOMAIN\user` of a token's user SID;
 //! * [`facts`]: what is known about an image file (version resource, hashes,
 //!   signature), and where the JSON formatter gets it from;
 //! * [`json`]: one Sysmon-compatible JSON object per event (docs/json.md);
 //! * [`paths`]: NT paths to their Win32 form, where that needs no guess;
 //! * [`pe`]: an image file's version-resource strings and Sysmon's `Hashes` (incl.
 //!   IMPHASH), from its bytes;
-//! * [`disk`]: the CLI's [`facts::FileFactsSource`]: those facts read from the file on
-//!   disk, cached by file identity, computed off the event path;
 //! * [`starts`]: where a thread from another process started (the image and export at
 //!   its start address), and where the JSON formatter learns it;
 //! * [`watch`]: the `notifyring` CLI's portable part: a read's batch to text lines or
-//!   JSON, its filters and summary, its errors and exit codes, the status reply as text.
+//!   JSON, its filters and summary, and what is wrong with bytes that are not a batch.
 
 pub mod accounts;
-pub mod disk;
 pub mod facts;
 pub mod json;
 pub mod paths;

@@ -1,7 +1,7 @@
 //! An image file's facts from its bytes: version-resource strings and Sysmon's hashes.
 //!
-//! Issue 13. Portable: the CLI feeds it the file on disk ([`super::disk`]), tests feed
-//! it Wine's own PE files.
+//! Portable: the CLI feeds it the file on disk (its `DiskFacts`, cli/src/disk.rs), tests
+//! feed it Wine's own PE files.
 //!
 //! * [`version_strings`]: `OriginalFilename`, `FileDescription`, `ProductName`,
 //!   `CompanyName`, `FileVersion` from the `StringFileInfo` of the first `RT_VERSION`

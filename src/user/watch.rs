@@ -1,13 +1,13 @@
-//! `notifyring watch` and `notifyring status`, minus Windows: what the CLI (cli/) does
-//! with the bytes the driver returns, so that all of it is tested on the host.
+//! `notifyring watch`, minus Windows: what the CLI (cli/) does with the batches the
+//! driver returns, so that all of it is tested on the host.
 //!
 //! * [`Watch::batch`] turns one read's batch into output: the debugger's text lines
 //!   (the same [`format::record`] and [`format::lost`] the worker prints with, `notifyring: `
 //!   prefix and all) or one JSON object per event and per LOST ([`JsonFormatter`], as
 //!   the replay writes them), after the user-mode filters ([`Filter`]);
 //! * [`Summary`]: what a watch showed, for the line printed when it stops;
-//! * [`CliError`]: every way the CLI fails, as one line and an exit code;
-//! * [`status_text`]: the status IOCTL's reply as text.
+//! * [`WatchError`]: bytes that are not a batch this program reads (the CLI makes its
+//!   one-line error and exit code of it).
 //!
 //! Time in JSON: the batch header carries the driver's clock (performance-counter ticks
 //! at load, and their frequency). `UtcTime` is the wall clock at load plus the event's
@@ -21,7 +21,7 @@
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::fmt::{self, Write as _};
+use core::fmt;
 
 use super::accounts::AccountNames;
 use super::facts::{FileFactsSource, NoFileFacts};
@@ -30,7 +30,7 @@ use super::paths::PathMap;
 use super::starts::StartPlaces;
 use crate::delivered::Delivered;
 use crate::event::Kind;
-use crate::reader::wire::{self, Batch, Entry, Process, Status, WireError};
+use crate::reader::wire::{self, Batch, Entry, Process, WireError};
 use crate::record::Record;
 use crate::vocab::clock::Clock;
 use crate::vocab::process::Name;
@@ -269,16 +269,16 @@ impl Watch {
     /// image path). Entries before a malformed one are shown.
     ///
     /// # Errors
-    /// [`CliError::Wire`] for bytes that are not a batch of this version or hold a
-    /// malformed entry, [`CliError::EntryCount`] if the header announces another count.
+    /// [`WatchError::Wire`] for bytes that are not a batch of this version or hold a
+    /// malformed entry, [`WatchError::EntryCount`] if the header announces another count.
     pub fn batch(
         &mut self,
         bytes: &[u8],
         anchor: impl FnOnce() -> Anchor,
         mut lookup: impl FnMut(u64) -> Option<HostProcess>,
         mut out: impl FnMut(&str),
-    ) -> Result<(), CliError> {
-        let batch = Batch::parse(bytes).map_err(CliError::Wire)?;
+    ) -> Result<(), WatchError> {
+        let batch = Batch::parse(bytes).map_err(WatchError::Wire)?;
         self.summary.batches += 1;
         if self.format == Format::Json && self.json.is_none() {
             let start = utc_start_ns(batch.clock, anchor());
@@ -297,7 +297,7 @@ impl Watch {
         }
         let mut found = 0u32;
         for entry in batch.entries() {
-            let entry = entry.map_err(CliError::Wire)?;
+            let entry = entry.map_err(WatchError::Wire)?;
             found = found.saturating_add(1);
             match entry {
                 Entry::Lost { seq, count, reason } => self.lost(seq, count, reason, &mut out),
@@ -317,7 +317,7 @@ impl Watch {
             }
         }
         if found != batch.entries {
-            return Err(CliError::EntryCount { announced: batch.entries, found });
+            return Err(WatchError::EntryCount { announced: batch.entries, found });
         }
         Ok(())
     }
@@ -392,153 +392,27 @@ fn ascii(bytes: &[u8]) -> &str {
     core::str::from_utf8(bytes).unwrap_or("notifyring: (line not ASCII)")
 }
 
-/// Every way the CLI fails: one line on stderr, and an exit code.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum CliError {
-    /// `\\.\Global\NotifyRing` does not exist (`ERROR_FILE_NOT_FOUND`, `ERROR_PATH_NOT_FOUND`).
-    DriverNotLoaded,
-    /// Opening it was refused (`ERROR_ACCESS_DENIED`).
-    NotElevated,
-    /// Another reader is attached (`ERROR_SHARING_VIOLATION`).
-    ReaderAttached,
-    /// The driver refused a read: `wire::MAX_PENDING_READS` wait already
-    /// (`STATUS_TOO_MANY_COMMANDS`, Win32 `ERROR_TOO_MANY_CMDS`).
-    TooManyReads,
-    /// The driver's bytes are not what this program reads.
+/// Why a read's bytes were not shown in full (the entries before a malformed one were).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatchError {
+    /// Not a batch of this version, or one that holds a malformed entry.
     Wire(WireError),
-    /// A batch header announces `announced` entries but holds `found`.
+    /// The header announces `announced` entries, the batch holds `found`.
     EntryCount {
         /// What the header says.
         announced: u32,
         /// Entries parsed.
         found: u32,
     },
-    /// A status reply with fewer items than it announces.
-    StatusItems {
-        /// What the reply says.
-        announced: u32,
-        /// Items parsed.
-        found: u32,
-    },
-    /// Any other Windows error, with what was being done.
-    Os {
-        /// What failed (`opening \\.\Global\NotifyRing`, `reading`, …).
-        doing: &'static str,
-        /// `GetLastError()`.
-        code: u32,
-    },
-    /// Writing the output failed.
-    Output(String),
-    /// The CLI was built for another system.
-    NotWindows,
-    /// `notifyring facts`: the file could not be read.
-    File(String),
-    /// `notifyring account`: the argument is not a SID's string form.
-    NotASid(String),
-    /// `notifyring account`: Windows has no account name for this SID
-    /// (`ERROR_NONE_MAPPED`).
-    NoAccount(String),
 }
 
-/// `ERROR_FILE_NOT_FOUND`.
-pub const ERROR_FILE_NOT_FOUND: u32 = 2;
-/// `ERROR_PATH_NOT_FOUND`.
-pub const ERROR_PATH_NOT_FOUND: u32 = 3;
-/// `ERROR_ACCESS_DENIED`.
-pub const ERROR_ACCESS_DENIED: u32 = 5;
-/// `ERROR_SHARING_VIOLATION`.
-pub const ERROR_SHARING_VIOLATION: u32 = 32;
-/// `ERROR_TOO_MANY_CMDS`: `STATUS_TOO_MANY_COMMANDS` in Win32 terms.
-pub const ERROR_TOO_MANY_CMDS: u32 = 56;
-
-impl CliError {
-    /// The error a Win32 failure of `doing` is.
-    #[must_use]
-    pub const fn from_win32(doing: &'static str, code: u32) -> Self {
-        match code {
-            ERROR_FILE_NOT_FOUND | ERROR_PATH_NOT_FOUND => Self::DriverNotLoaded,
-            ERROR_ACCESS_DENIED => Self::NotElevated,
-            ERROR_SHARING_VIOLATION => Self::ReaderAttached,
-            ERROR_TOO_MANY_CMDS => Self::TooManyReads,
-            _ => Self::Os { doing, code },
-        }
-    }
-
-    /// The process exit code (README, "The notifyring CLI").
-    #[must_use]
-    pub const fn exit_code(&self) -> u8 {
-        match self {
-            Self::DriverNotLoaded => 2,
-            Self::NotElevated => 3,
-            Self::ReaderAttached => 4,
-            Self::Wire(WireError::Version { .. }) => 5,
-            Self::TooManyReads => 6,
-            Self::Wire(_)
-            | Self::EntryCount { .. }
-            | Self::StatusItems { .. }
-            | Self::Os { .. }
-            | Self::Output(_)
-            | Self::NotWindows
-            | Self::File(_)
-            | Self::NotASid(_)
-            | Self::NoAccount(_) => 1,
-        }
-    }
-}
-
-impl fmt::Display for CliError {
+impl fmt::Display for WatchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("notifyring: ")?;
         match self {
-            Self::DriverNotLoaded => {
-                write!(f, "driver not loaded ({} does not exist): start the notifyring service", wire::USER_PATH)
-            }
-            Self::NotElevated => write!(f, "access denied opening {}: run from an elevated prompt", wire::USER_PATH),
-            Self::ReaderAttached => f.write_str("another reader is attached (one at a time): stop it first"),
-            Self::TooManyReads => write!(
-                f,
-                "the driver refused a read: {} reads of this reader are waiting already",
-                wire::MAX_PENDING_READS
-            ),
-            Self::Wire(WireError::Version { found }) => write!(
-                f,
-                "protocol version mismatch: the driver speaks {found}, this program {}: use the CLI built with the driver",
-                wire::VERSION
-            ),
-            Self::Wire(e) => write!(f, "bad reply from the driver: {e}"),
-            Self::EntryCount { announced, found } => {
-                write!(f, "bad reply from the driver: batch announces {announced} entries, holds {found}")
-            }
-            Self::StatusItems { announced, found } => {
-                write!(f, "bad reply from the driver: status announces {announced} items, holds {found}")
-            }
-            Self::Os { doing, code } => write!(f, "{doing} failed: Windows error {code}"),
-            Self::Output(e) => write!(f, "writing the output failed: {e}"),
-            Self::NotWindows => f.write_str("this program runs on Windows only"),
-            Self::File(path) => write!(f, "cannot read {path}"),
-            Self::NotASid(text) => write!(f, "not a SID: {text:?} (expected S-1-<authority>-<sub-authority>-...)"),
-            Self::NoAccount(sid) => write!(f, "no account name for {sid}"),
+            Self::Wire(e) => write!(f, "{e}"),
+            Self::EntryCount { announced, found } => write!(f, "batch announces {announced} entries, holds {found}"),
         }
     }
 }
 
-/// The status IOCTL's reply as text: the driver's version, then one `name=value` per
-/// item in the driver's order.
-///
-/// # Errors
-/// [`CliError::Wire`] for bytes that are not a status reply of this version,
-/// [`CliError::StatusItems`] for a reply cut short.
-pub fn status_text(bytes: &[u8]) -> Result<String, CliError> {
-    let status = Status::parse(bytes).map_err(CliError::Wire)?;
-    let mut text = alloc::format!("driver {} (protocol {})\n", status.driver_version, wire::VERSION);
-    let mut found = 0u32;
-    for (name, value) in status.items() {
-        found = found.saturating_add(1);
-        // Writing to a String cannot fail.
-        let _ = writeln!(text, "{name}={value}");
-    }
-    if found != status.announced() {
-        return Err(CliError::StatusItems { announced: status.announced(), found });
-    }
-    Ok(text)
-}
+impl core::error::Error for WatchError {}

@@ -18,16 +18,21 @@ nr_wine_cli_standin() {
     cp "$work/bcryptprimitives.dll" "$prefix/drive_c/windows/system32/"
 }
 
-# nr_cli_unit_tests: cross-builds the CLI's unit tests for x86_64-pc-windows-gnu (not
-# run) and prints the test executable's path (nothing if the build made none).
-nr_cli_unit_tests() {
+# nr_cli_tests [KIND]: cross-builds the CLI's tests for x86_64-pc-windows-gnu (not run)
+# and prints the paths of the test executables of KIND, one a line: `lib`, the library's
+# unit tests (cli/src/lib.rs and its modules: the Windows calls' tests are there);
+# `bin`, the program's (cli/src/main.rs); `test`, the integration tests (cli/tests/);
+# every one without KIND. Prints nothing for a KIND the build made none of.
+nr_cli_tests() {
     local root
     root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
     (cd "$root" && cargo test --manifest-path cli/Cargo.toml --target x86_64-pc-windows-gnu --no-run \
         --message-format=json 2>/dev/null) | python3 -c '
 import json, sys
+kind = sys.argv[1] if len(sys.argv) > 1 else None
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
-        print(m["executable"])'
+        if kind is None or kind in m["target"]["kind"]:
+            print(m["executable"])' "$@"
 }

@@ -28,20 +28,15 @@
 //!   elsewhere) runs on the same thread. Its fields are given for image loads only, as
 //!   Sysmon prints them (events 6 and 7, not 1).
 
-use alloc::boxed::Box;
-use alloc::collections::VecDeque;
-use alloc::string::String;
-use alloc::sync::Arc;
-use alloc::vec::Vec;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read as _};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::facts::{FileEvent, FileFacts, FileFactsSource};
-use super::pe::{self, Hashes};
-use crate::event::Kind;
+use notifyring::event::Kind;
+use notifyring::user::facts::{FileEvent, FileFacts, FileFactsSource};
+use notifyring::user::pe::{self, Hashes};
 
 /// What tells one version of a file from another at the same path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,7 +165,7 @@ pub fn signature_facts(code: i32, signer_name: Option<String>) -> SignatureFacts
         }
         trust::EXPIRED => (true, String::from("Expired")),
         trust::REVOKED => (true, String::from("Revoked")),
-        _ => (true, alloc::format!("0x{:08X}", code.cast_unsigned())),
+        _ => (true, format!("0x{:08X}", code.cast_unsigned())),
     };
     SignatureFacts { signed, signature: if signed { signer_name } else { None }, status }
 }
@@ -609,8 +604,8 @@ mod tests {
     #[test]
     fn a_replaced_file_of_the_same_size_and_time_is_read_again() {
         let dir = std::env::temp_dir();
-        let path = dir.join(alloc::format!("notifyring-disk-replaced-{}.dll", std::process::id()));
-        let beside = dir.join(alloc::format!("notifyring-disk-replaced-{}.new", std::process::id()));
+        let path = dir.join(format!("notifyring-disk-replaced-{}.dll", std::process::id()));
+        let beside = dir.join(format!("notifyring-disk-replaced-{}.new", std::process::id()));
         let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let write = |at: &std::path::Path, data: &[u8]| {
             std::fs::write(at, data).expect("write");
@@ -640,7 +635,7 @@ mod tests {
 
     #[test]
     fn real_files_through_std_fs() {
-        let path = std::env::temp_dir().join(alloc::format!("notifyring-disk-test-{}.bin", std::process::id()));
+        let path = std::env::temp_dir().join(format!("notifyring-disk-test-{}.bin", std::process::id()));
         std::fs::write(&path, b"not a PE").expect("write");
         let path_str = path.to_str().expect("utf-8 temp path");
         let mut disk = DiskFacts::new(PATIENT, None);

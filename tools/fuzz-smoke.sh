@@ -3,6 +3,10 @@
 #
 #   tools/fuzz-smoke.sh            # each target for FUZZ_SECONDS (default 45, at most 60)
 #
+# libFuzzer runs on one thread, so the targets run side by side, as many at once as the
+# machine has processors (FUZZ_JOBS overrides): each still gets its FUZZ_SECONDS on a
+# processor of its own, and on 2 processors the lane takes half the time.
+#
 # Needs the nightly toolchain and cargo-fuzz (installed here if missing). Where either
 # is unavailable it says so and runs the documented alternative instead: the very same
 # harnesses (fuzz/harness/) driven by proptest on stable (tests/fuzz_harnesses.rs).
@@ -49,32 +53,50 @@ fi
 
 logdir=fuzz/target/smoke-logs
 mkdir -p "$logdir"
-failed=0
-summary=()
-for t in "${TARGETS[@]}"; do
-    mkdir -p "fuzz/corpus/$t"
-    dirs=("fuzz/corpus/$t")
+jobs=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 1)}
+if ! [[ $jobs =~ ^[0-9]+$ ]] || ((jobs < 1)); then jobs=1; fi
+
+# fuzz_one TARGET: one bounded run; libFuzzer's output in $logdir/TARGET.log, its exit
+# status in $logdir/TARGET.status.
+fuzz_one() {
+    local t=$1 dirs=("fuzz/corpus/$1") extra flags status=0
     for extra in "fuzz/seeds/$t" "fuzz/regressions/$t"; do
         [[ -d $extra ]] && [[ -n $(ls -A "$extra") ]] && dirs+=("$extra")
     done
     flags=(-max_total_time="$secs" -max_len=8192 -print_final_stats=1)
     [[ -f fuzz/$t.dict ]] && flags+=(-dict="fuzz/$t.dict")
+    echo "fuzz smoke: $t for ${secs}s (corpus: ${dirs[*]}; log: $logdir/$t.log)"
+    cargo +nightly fuzz run -O "$t" "${dirs[@]}" -- "${flags[@]}" >"$logdir/$t.log" 2>&1 || status=$?
+    echo "$status" >"$logdir/$t.status"
+}
+
+for t in "${TARGETS[@]}"; do
+    mkdir -p "fuzz/corpus/$t"
+    rm -f "$logdir/$t.status"
+done
+for t in "${TARGETS[@]}"; do
+    while (($(jobs -pr | wc -l) >= jobs)); do wait -n || true; done
+    fuzz_one "$t" &
+done
+wait
+
+failed=0
+summary=()
+for t in "${TARGETS[@]}"; do
     log=$logdir/$t.log
-    echo "fuzz smoke: $t for ${secs}s (corpus: ${dirs[*]}; log: $log)"
-    cargo +nightly fuzz run -O "$t" "${dirs[@]}" -- "${flags[@]}" >"$log" 2>&1
-    status=$?
+    status=$(cat "$logdir/$t.status" 2>/dev/null || echo '?')
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$log" | tail -1)
-    if ((status == 0)) && grep -q '^Done [0-9]* runs' "$log"; then
+    if [[ $status == 0 ]] && grep -q '^Done [0-9]* runs' "$log"; then
         result=passed
     else
         result="FAILED (exit $status)"
         failed=1
-        grep -E 'panicked at|ERROR: libFuzzer|SUMMARY|Test unit written to' "$log" | head -8 | sed 's/^/    /'
+        grep -E 'panicked at|ERROR: libFuzzer|SUMMARY|Test unit written to' "$log" | head -8 | sed "s/^/    $t: /"
     fi
     summary+=("$(printf '  %-20s %-12s execs=%-10s %s' "$t" "$result" "${execs:-?}" "${cov:-cov: ?}")")
 done
-echo "fuzz smoke summary (cargo-fuzz / libFuzzer, ${secs}s per target):"
+echo "fuzz smoke summary (cargo-fuzz / libFuzzer, ${secs}s per target, $jobs at a time):"
 printf '%s\n' "${summary[@]}"
 if ((failed)); then
     echo "fuzz smoke result: cargo-fuzz FAILED (crash inputs are under fuzz/artifacts/<target>/)"

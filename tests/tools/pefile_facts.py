@@ -11,6 +11,11 @@ import sys
 
 import pefile
 
+# Only the directories the facts come from. pefile's default full load also parses the
+# relocations, exceptions, debug, TLS and load-config directories: ten times the CPU
+# (36 s against 3.6 s for Wine 8's 665 files), for the same output on every one of them.
+DIRECTORIES = [pefile.DIRECTORY_ENTRY[name] for name in (
+    "IMAGE_DIRECTORY_ENTRY_IMPORT", "IMAGE_DIRECTORY_ENTRY_EXPORT", "IMAGE_DIRECTORY_ENTRY_RESOURCE")]
 KEYS = ["OriginalFilename", "FileDescription", "ProductName", "CompanyName", "FileVersion"]
 
 
@@ -75,7 +80,8 @@ def exports(pe):
 
 for path in sys.argv[1:]:
     try:
-        pe = pefile.PE(path)
+        pe = pefile.PE(path, fast_load=True)
+        pe.parse_data_directories(directories=list(DIRECTORIES))  # a copy: pefile empties it
         print(json.dumps({"path": path, "imphash": pe.get_imphash(), "strings": strings(pe), "exports": exports(pe)}))
     except Exception as e:  # noqa: BLE001 - reported, the test decides
         print(json.dumps({"path": path, "error": str(e)}))

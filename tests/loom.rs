@@ -1,6 +1,6 @@
 //! loom models of the ring and the schedule (the same source, through `sync`'s shim).
 //!
-//! Run: `RUSTFLAGS="--cfg loom" cargo test --release --test loom`
+//! Run: `RUSTFLAGS="--cfg loom" cargo test --profile host --test loom`
 //! (`LOOM_MAX_PREEMPTIONS=3` explores more; the default bound of 2 finds most bugs).
 #![cfg(loom)]
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The Linux type-check lane for the Windows layer: `cargo check` and
-# `cargo clippy -- -D warnings` of the whole crate for x86_64-pc-windows-msvc, with the
+# The Linux type-check lane for the Windows layer: `cargo clippy -- -D warnings` (which
+# type-checks as it goes) of the whole crate for x86_64-pc-windows-msvc, with the
 # real wdk crates (wdk 0.5.0, wdk-sys 0.5.2, wdk-panic 0.5.0), whose
 # bindings are generated here from mingw-w64's DDK headers (tools/lib/windows-env.sh).
 #
@@ -12,7 +12,7 @@
 #
 # Installs what it needs (Debian packages, the Windows target); everything it
 # generates stays under target/windows-lane/. Exits non-zero on any error or warning.
-# Extra arguments go to both cargo commands (e.g. --release).
+# Extra arguments go to cargo (e.g. --release).
 set -euo pipefail
 
 # shellcheck source=tools/lib/windows-env.sh
@@ -25,9 +25,6 @@ if ! cmp -s "$NR_ROOT/inf/notifyring.inx" "$NR_ROOT/notifyring.inx"; then
     nr_log "notifyring.inx differs from inf/notifyring.inx: cp inf/notifyring.inx notifyring.inx"
     exit 1
 fi
-
-nr_log "cargo check --target $NR_WIN_TARGET"
-nr_win_cargo check "$@"
 
 nr_log "cargo clippy --target $NR_WIN_TARGET -- -D warnings"
 nr_win_cargo clippy "$@" -- -D warnings

@@ -24,8 +24,8 @@ alternative() {
     local why=$1 cases=${FUZZ_HARNESS_CASES:-2000}
     echo "fuzz smoke: cargo-fuzz NOT run: $why"
     echo "fuzz smoke: running the documented alternative instead: the same harnesses under proptest"
-    echo "            (cargo test --release --test fuzz_harnesses, $cases random inputs per target + checked-in inputs)"
-    if FUZZ_HARNESS_CASES=$cases cargo test --release --test fuzz_harnesses; then
+    echo "            (cargo test --profile host --test fuzz_harnesses, $cases random inputs per target + checked-in inputs)"
+    if FUZZ_HARNESS_CASES=$cases cargo test --profile host --test fuzz_harnesses; then
         echo "fuzz smoke result: ALTERNATIVE (proptest harnesses, no cargo-fuzz) passed — this was not a fuzzing run"
         exit 0
     fi

@@ -128,8 +128,8 @@ run 2 "$NOT_LOADED" watch --output 'C:\events.log'
 
 # --- The stand-in device -----------------------------------------------------------------
 
-say "cargo test --release --test cli_watch (writes the batches)"
-(cd "$ROOT" && cargo test --release --test cli_watch -q >&2)
+say "cargo test --profile host --test cli_watch (writes the batches)"
+(cd "$ROOT" && cargo test --profile host --test cli_watch -q >&2)
 STREAM=$ROOT/target/tmp/cli-stream
 [[ -f $STREAM/batch0.bin && -f $STREAM/lines.txt ]] || fail "no batches in ${STREAM#"$ROOT"/}"
 mkfifo "$OUT/device"

@@ -16,7 +16,7 @@ ROUNDS=${UNDER_LOAD_ROUNDS:-5}
 args=()
 for t in "${TESTS[@]}"; do args+=(--test "$t"); done
 
-cargo test --release "${args[@]}" --no-run >/dev/null 2>&1 || cargo test --release "${args[@]}" --no-run
+cargo test --profile host "${args[@]}" --no-run >/dev/null 2>&1 || cargo test --profile host "${args[@]}" --no-run
 
 nice_hogs=-5
 [[ $(id -u) == 0 ]] || nice_hogs=0
@@ -30,7 +30,7 @@ log=$(mktemp)
 trap 'kill "${hogs[@]}" 2>/dev/null || true; rm -f "$log"' EXIT
 for round in $(seq 1 "$ROUNDS"); do
     start=$(date +%s)
-    if ! cargo test --release "${args[@]}" >"$log" 2>&1; then
+    if ! cargo test --profile host "${args[@]}" >"$log" 2>&1; then
         cat "$log" >&2
         printf 'under-load: round %s of %s failed (3 busy processes at nice %s beside it)\n' "$round" "$ROUNDS" "$nice_hogs" >&2
         exit 1

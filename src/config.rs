@@ -88,8 +88,9 @@ impl DebuggerOutput {
     }
 }
 
-/// The smallest `ReaderBytes`: one read's worth ([`crate::reader::wire::MIN_READ`]).
-pub const READER_MIN: usize = crate::reader::wire::MIN_READ;
+/// The smallest `ReaderBytes` (256 KiB): the channel's buffer holds at least one read's
+/// worth (the reader's wire module checks this against its smallest read).
+pub const READER_MIN: usize = 256 << 10;
 
 impl Default for Config {
     fn default() -> Self {

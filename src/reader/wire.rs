@@ -105,6 +105,8 @@ pub const MAX_ENTRY: usize =
 /// The smallest read the driver accepts: one batch header and the largest entry fit.
 pub const MIN_READ: usize = 256 << 10;
 const _: () = assert!(BATCH_HEADER + MAX_ENTRY <= MIN_READ);
+// The smallest channel buffer the settings allow holds one read's worth.
+const _: () = assert!(crate::config::READER_MIN >= MIN_READ);
 /// The most reads that wait at once for the worker.
 ///
 /// All are the attached reader's: any other handle's read is refused before it could

@@ -8,7 +8,7 @@ use crate::vocab::process::{Origin, ProcessName};
 use crate::vocab::start::ThreadStart;
 use crate::vocab::token::TokenFacts;
 
-/// A record with the worker's facts about it, for `WorkerEnv::delivered`.
+/// A record with the worker's facts about it, for `Sink::delivered`.
 #[derive(Clone, Copy, Debug)]
 pub struct Delivered<'a> {
     /// Stream position (gaps equal the losses reported before it).

@@ -154,7 +154,7 @@ impl<Q: WorkQueue> Pipeline<Q> {
     /// `ObfReferenceObject`) runs only once the record has its place in the ring and was
     /// written there, after the copy and before the commit. So a lost record never took a reference and has
     /// none to drop, and a committed one always holds exactly one, which the worker (or
-    /// unload's final drain) releases through [`WorkerEnv::release_process`].
+    /// unload's final drain) releases through [`crate::worker::Host::release_process`].
     #[inline]
     pub fn record_holding(&self, stamp: Stamp, event: &Event<'_>, object: u64, take: impl FnOnce()) -> Recorded {
         self.record_between(stamp, event, object, take).0

@@ -3,7 +3,7 @@
 //!
 //! Producers touch only the loss counters, and only when an event is lost: a shared
 //! counter bumped on every record would cost every callback a contended cache line
-//! (KERNEL-NOTES, performance facts). Everything else is counted by the worker from
+//! (docs/performance.md). Everything else is counted by the worker from
 //! what it drains, on its own cache line.
 
 use crate::event::Kind;

@@ -37,8 +37,8 @@ impl<T> UnsafeCell<T> {
 /// Natively `SeqCst`: such an RMW, then a `SeqCst` load on each side, is the classic
 /// Dekker pattern under C++20's single total order of `SeqCst` operations, and on
 /// x86-64 the RMW is a locked instruction, so the hot path pays no separate `mfence`
-/// (KERNEL-NOTES, performance facts). loom models `SeqCst` accesses as `AcqRel`
-/// (KERNEL-NOTES), so the model uses `AcqRel` plus an explicit fence
+/// (docs/performance.md). loom models `SeqCst` accesses as `AcqRel` (its documented
+/// limitation), so the model uses `AcqRel` plus an explicit fence
 /// ([`dekker_fence`]), the formulation loom does model.
 #[cfg(not(loom))]
 pub const DEKKER_RMW: Ordering = Ordering::SeqCst;

@@ -1,4 +1,4 @@
-//! The image files' facts in the JSON output (issue 13): `OriginalFileName`,
+//! The image files' facts in the JSON output: `OriginalFileName`,
 //! `Description`, `Product`, `Company`, `FileVersion`, `Hashes`, `Signed`, `Signature`,
 //! `SignatureStatus`.
 //!

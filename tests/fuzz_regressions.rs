@@ -1,4 +1,4 @@
-//! Regressions found while fuzzing (issue 5, part 3). Each test reproduces one finding
+//! Regressions found while fuzzing. Each test reproduces one finding
 //! with the smallest input; crash inputs of the cargo-fuzz targets themselves live in
 //! `fuzz/regressions/<target>/` and are replayed by `tests/fuzz_harnesses.rs`.
 

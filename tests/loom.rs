@@ -540,7 +540,7 @@ fn reader_pending_cap_holds_while_reads_and_a_cancel_race() {
     });
 }
 
-/// The token facts' references (issue 13): two process creates record while the worker
+/// The token facts' references: two process creates record while the worker
 /// runs. Each process object starts with the kernel's reference, which its "callback"
 /// drops right after recording (the process exits at once). A record takes its
 /// reference between copy and commit; the worker reads the token only while the object

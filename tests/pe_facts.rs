@@ -1,4 +1,4 @@
-//! `user::pe` against real PE files and independent tools (issue 13):
+//! `user::pe` against real PE files and independent tools:
 //!
 //! * Wine's own PE files (/usr/lib/x86_64-linux-gnu/wine/x86_64-windows/): the version
 //!   strings and IMPHASH of every `.exe`, `.dll` and `.sys` there, against pefile

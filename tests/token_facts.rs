@@ -1,4 +1,4 @@
-//! A new process's token facts (issue 13): `User`, `IntegrityLevel`, `LogonId`.
+//! A new process's token facts: `User`, `IntegrityLevel`, `LogonId`.
 //!
 //! * Every recorded trace, replayed as JSON: each token fact a process create's input
 //!   line has reaches that event's object under Sysmon's name and in Sysmon's form, each

@@ -309,15 +309,13 @@ impl State {
             if !self.fifo.peek(&mut len[..]) {
                 break;
             }
-            let size = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let size = wire::entry_len(&len).unwrap_or(0);
             let Some(dst) = out.get_mut(at..at.saturating_add(size)) else { break };
             if !self.fifo.take(dst) {
                 break;
             }
-            if len[4] == 2 {
-                lost = lost.wrapping_add(u64::from_le_bytes(
-                    dst.get(16..24).and_then(|b| b.try_into().ok()).unwrap_or([0; 8]),
-                ));
+            if let Some(count) = wire::lost_count(dst) {
+                lost = lost.wrapping_add(count);
             } else {
                 events = events.wrapping_add(1);
             }

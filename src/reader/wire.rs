@@ -34,8 +34,16 @@
 //! Nothing in it is a kernel address: records carry ids, ticks, sizes and strings, never
 //! object, pool or record addresses (the process object a process create's record holds
 //! is zeroed on the way out), and a kernel image's base only where the driver's
-//! `KernelImageBases=1` lets the callback record it at all. The record payload is the ring's native-endian layout, which is
-//! little-endian on every Windows target.
+//! `KernelImageBases=1` lets the callback record it at all.
+//!
+//! The record payload is the ring's own record (`record::encode`'s layout, native-endian,
+//! which is little-endian on every Windows target), copied as it is. That is a decision:
+//! the worker then writes each event once, with no second encoding at `DISPATCH_LEVEL`
+//! under the channel's lock, and the driver and the CLI decode it with the same
+//! `record::decode`. The price is that the record's layout is part of this protocol: a
+//! change to it is a change of [`VERSION`], which the CLI refuses with a clear error
+//! rather than misreading. Everything the wire adds around the record (this module's
+//! entry head, names, token and start facts) has its offsets named here, once.
 
 use crate::bytes::{le16, le32, le64, put};
 use crate::record::{self, Record};
@@ -120,6 +128,45 @@ pub const MAX_PENDING_READS: usize = 4;
 
 const TAG_EVENT: u8 = 1;
 const TAG_LOST: u8 = 2;
+
+/// Byte offsets in a batch header (the layout above).
+mod header_at {
+    pub const MAGIC: usize = 0;
+    pub const VERSION: usize = 4;
+    pub const SIZE: usize = 6;
+    pub const TOTAL: usize = 8;
+    pub const ENTRIES: usize = 12;
+    pub const FREQUENCY: usize = 16;
+    pub const START_TICKS: usize = 24;
+    pub const FLAGS: usize = 32;
+}
+
+/// Byte offsets in an entry (the layout above).
+mod entry_at {
+    pub const LEN: usize = 0;
+    /// The tag, then one byte each: origin (a LOST entry's reason), process, token words.
+    pub const TAG: usize = 4;
+    pub const ORIGIN: usize = 5;
+    pub const PROCESS: usize = 6;
+    pub const TOKEN_WORDS: usize = 7;
+    pub const SEQ: usize = 8;
+    /// An event's.
+    pub const NAME_UNITS: usize = 16;
+    pub const EXTRAS: usize = 18;
+    pub const RECORD_BYTES: usize = 20;
+    /// A LOST entry's.
+    pub const LOST_COUNT: usize = 16;
+}
+
+/// The size of the entry whose first bytes are `head` (at least its length word).
+pub(crate) fn entry_len(head: &[u8]) -> Option<usize> {
+    le32(head, entry_at::LEN).map(|n| n as usize)
+}
+
+/// The count of a whole LOST entry, `None` for any other entry.
+pub(crate) fn lost_count(whole: &[u8]) -> Option<u64> {
+    if whole.get(entry_at::TAG) == Some(&TAG_LOST) { le64(whole, entry_at::LOST_COUNT) } else { None }
+}
 
 /// `n` rounded up to a multiple of 8.
 #[must_use]
@@ -290,18 +337,18 @@ pub(crate) fn event_entry<'a>(d: &crate::delivered::Delivered<'a>, token: &'a [u
         .wrapping_add(d.bytes.len());
     let total = unpadded.wrapping_add(7) & !7;
     let mut head = [0u8; ENTRY_HEAD];
-    put(&mut head, 0, &u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
+    put(&mut head, entry_at::LEN, &u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
     let token_words = u8::try_from(token.len() / 8).unwrap_or(0);
-    put(&mut head, 4, &[TAG_EVENT, origin_byte(d.origin), process, token_words]);
-    put(&mut head, 8, &d.seq.to_le_bytes());
-    put(&mut head, 16, &u16::try_from(name.len()).unwrap_or(0).to_le_bytes());
+    put(&mut head, entry_at::TAG, &[TAG_EVENT, origin_byte(d.origin), process, token_words]);
+    put(&mut head, entry_at::SEQ, &d.seq.to_le_bytes());
+    put(&mut head, entry_at::NAME_UNITS, &u16::try_from(name.len()).unwrap_or(0).to_le_bytes());
     let extras = match d.start.map(|s| s.region) {
         None => 0,
         Some(StartRegion::Unknown) => EXTRA_START,
         Some(_) => EXTRA_START | EXTRA_REGION,
     };
-    put(&mut head, 18, &[extras]);
-    put(&mut head, 20, &u32::try_from(d.bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
+    put(&mut head, entry_at::EXTRAS, &[extras]);
+    put(&mut head, entry_at::RECORD_BYTES, &u32::try_from(d.bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
     // The held object's address stays in the kernel.
     let split = d.bytes.len().min(record::HEAD);
     let mut record_head = [0u8; record::HEAD];
@@ -323,25 +370,25 @@ pub(crate) fn event_entry<'a>(d: &crate::delivered::Delivered<'a>, token: &'a [u
 
 /// A LOST entry.
 pub(crate) fn lost_entry(seq: u64, count: u64, reason: u8) -> [u8; LOST_ENTRY] {
-    let mut entry = [0u8; LOST_ENTRY];
-    put(&mut entry, 0, &u32::try_from(LOST_ENTRY).unwrap_or(0).to_le_bytes());
-    put(&mut entry, 4, &[TAG_LOST, reason, 0, 0]);
-    put(&mut entry, 8, &seq.to_le_bytes());
-    put(&mut entry, 16, &count.to_le_bytes());
-    entry
+    let mut lost = [0u8; LOST_ENTRY];
+    put(&mut lost, entry_at::LEN, &u32::try_from(LOST_ENTRY).unwrap_or(0).to_le_bytes());
+    put(&mut lost, entry_at::TAG, &[TAG_LOST, reason, 0, 0]);
+    put(&mut lost, entry_at::SEQ, &seq.to_le_bytes());
+    put(&mut lost, entry_at::LOST_COUNT, &count.to_le_bytes());
+    lost
 }
 
 /// A batch header.
 pub(crate) fn batch_header(total: usize, entries: u32, clock: Clock, flags: u32) -> [u8; BATCH_HEADER] {
     let mut h = [0u8; BATCH_HEADER];
-    put(&mut h, 0, &BATCH_MAGIC);
-    put(&mut h, 4, &VERSION.to_le_bytes());
-    put(&mut h, 6, &u16::try_from(BATCH_HEADER).unwrap_or(0).to_le_bytes());
-    put(&mut h, 8, &u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
-    put(&mut h, 12, &entries.to_le_bytes());
-    put(&mut h, 16, &clock.frequency.to_le_bytes());
-    put(&mut h, 24, &clock.start_ticks.to_le_bytes());
-    put(&mut h, 32, &flags.to_le_bytes());
+    put(&mut h, header_at::MAGIC, &BATCH_MAGIC);
+    put(&mut h, header_at::VERSION, &VERSION.to_le_bytes());
+    put(&mut h, header_at::SIZE, &u16::try_from(BATCH_HEADER).unwrap_or(0).to_le_bytes());
+    put(&mut h, header_at::TOTAL, &u32::try_from(total).unwrap_or(u32::MAX).to_le_bytes());
+    put(&mut h, header_at::ENTRIES, &entries.to_le_bytes());
+    put(&mut h, header_at::FREQUENCY, &clock.frequency.to_le_bytes());
+    put(&mut h, header_at::START_TICKS, &clock.start_ticks.to_le_bytes());
+    put(&mut h, header_at::FLAGS, &flags.to_le_bytes());
     h
 }
 
@@ -379,16 +426,16 @@ impl core::fmt::Display for WireError {
 
 /// Checks magic, version and length; returns (header bytes, total bytes).
 fn check_header(bytes: &[u8], magic: [u8; 4]) -> Result<(usize, usize), WireError> {
-    let found_magic = bytes.get(..4).ok_or(WireError::Short)?;
+    let found_magic = bytes.get(header_at::MAGIC..header_at::VERSION).ok_or(WireError::Short)?;
     if found_magic != magic {
         return Err(WireError::Magic);
     }
-    let version = le16(bytes, 4).ok_or(WireError::Short)?;
+    let version = le16(bytes, header_at::VERSION).ok_or(WireError::Short)?;
     if version != VERSION {
         return Err(WireError::Version { found: version });
     }
-    let header = usize::from(le16(bytes, 6).ok_or(WireError::Short)?);
-    let total = le32(bytes, 8).ok_or(WireError::Short)? as usize;
+    let header = usize::from(le16(bytes, header_at::SIZE).ok_or(WireError::Short)?);
+    let total = le32(bytes, header_at::TOTAL).ok_or(WireError::Short)? as usize;
     if total > bytes.len() || header > total || header < 16 {
         return Err(WireError::Short);
     }
@@ -447,13 +494,13 @@ impl<'a> Batch<'a> {
     /// [`WireError`] for a short, foreign or other-version batch.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, WireError> {
         let (header, total) = check_header(bytes, BATCH_MAGIC)?;
-        let frequency = le64(bytes, 16).ok_or(WireError::Short)?;
-        let start_ticks = le64(bytes, 24).ok_or(WireError::Short)?;
-        let entries = le32(bytes, 12).ok_or(WireError::Short)?;
+        let frequency = le64(bytes, header_at::FREQUENCY).ok_or(WireError::Short)?;
+        let start_ticks = le64(bytes, header_at::START_TICKS).ok_or(WireError::Short)?;
+        let entries = le32(bytes, header_at::ENTRIES).ok_or(WireError::Short)?;
         if header < BATCH_HEADER {
             return Err(WireError::Short);
         }
-        let flags = le32(bytes, 32).ok_or(WireError::Short)?;
+        let flags = le32(bytes, header_at::FLAGS).ok_or(WireError::Short)?;
         let body = bytes.get(..total).unwrap_or(&[]);
         Ok(Self { clock: Clock { start_ticks, frequency }, entries, flags, body, header })
     }
@@ -501,18 +548,20 @@ impl<'a> Iterator for Entries<'a> {
 }
 
 fn parse_entry(body: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
-    let len = le32(body, at)? as usize;
+    let len = entry_len(body.get(at..)?)?;
     if len < ENTRY_HEAD || !len.is_multiple_of(8) {
         return None;
     }
     let entry = body.get(at..at.checked_add(len)?)?;
-    let (tag, origin, process, token_words) = (*entry.get(4)?, *entry.get(5)?, *entry.get(6)?, *entry.get(7)?);
-    let seq = le64(entry, 8)?;
+    let byte = |at: usize| entry.get(at).copied();
+    let (tag, origin) = (byte(entry_at::TAG)?, byte(entry_at::ORIGIN)?);
+    let (process, token_words) = (byte(entry_at::PROCESS)?, byte(entry_at::TOKEN_WORDS)?);
+    let seq = le64(entry, entry_at::SEQ)?;
     match tag {
-        TAG_LOST => Some((Entry::Lost { seq, count: le64(entry, 16)?, reason: origin }, len)),
+        TAG_LOST => Some((Entry::Lost { seq, count: le64(entry, entry_at::LOST_COUNT)?, reason: origin }, len)),
         TAG_EVENT => {
-            let name_bytes = usize::from(le16(entry, 16)?).wrapping_mul(2);
-            let record_bytes = le32(entry, 20)? as usize;
+            let name_bytes = usize::from(le16(entry, entry_at::NAME_UNITS)?).wrapping_mul(2);
+            let record_bytes = le32(entry, entry_at::RECORD_BYTES)? as usize;
             let name = entry.get(ENTRY_HEAD..ENTRY_HEAD.checked_add(name_bytes)?)?;
             let token_at = ENTRY_HEAD.wrapping_add(name_bytes);
             let token = match usize::from(token_words).wrapping_mul(8) {
@@ -521,7 +570,7 @@ fn parse_entry(body: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
                 _ => return None,
             };
             let start_at = token_at.wrapping_add(usize::from(token_words).wrapping_mul(8));
-            let extras = *entry.get(18)?;
+            let extras = byte(entry_at::EXTRAS)?;
             let (start, record_at) = if extras == 0 {
                 (None, start_at)
             } else {

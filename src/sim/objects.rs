@@ -2,7 +2,7 @@
 //!
 //! The process callback references the new process once its record has a place in the
 //! ring ([`crate::Pipeline::record_holding`]); the worker reads the token through that
-//! reference and drops it ([`crate::WorkerEnv::release_process`]). Here each object
+//! reference and drops it ([`crate::Host::release_process`]). Here each object
 //! counts its references like the object manager does, and every misuse is recorded
 //! as a violation instead of corrupting memory: a reference or a token read on a freed
 //! object (use after free), a release below zero (double release), and, at the end,

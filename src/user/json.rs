@@ -679,7 +679,6 @@ fn truncation(o: &mut Object, key: &str, text: Option<Text<'_>>) {
     }
 }
 
-/// The first `units` UTF-16 units of `s` (not splitting a surrogate pair).
 /// A command line as a process's children see it (`ParentCommandLine`): at most
 /// [`PARENT_COMMAND_LINE_UNITS`] units, and whether it was cut.
 fn kept_for_children(command_line: String) -> (Option<String>, bool) {
@@ -687,6 +686,7 @@ fn kept_for_children(command_line: String) -> (Option<String>, bool) {
     (Some(if cut { cut_units(&command_line, PARENT_COMMAND_LINE_UNITS) } else { command_line }), cut)
 }
 
+/// The first `units` UTF-16 units of `s` (not splitting a surrogate pair).
 fn cut_units(s: &str, units: usize) -> String {
     let mut n = 0;
     s.chars()

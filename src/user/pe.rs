@@ -20,7 +20,7 @@
 //!   the delay-load one), in file order, `dll.function` lowercased, the DLL name without
 //!   a `.dll`, `.ocx` or `.sys` extension; an import by ordinal is named from pefile's
 //!   `ordlookup` tables for `oleaut32.dll`, `ws2_32.dll` and `wsock32.dll` (the same
-//!   tables, [`ordinals`]) and is `ord<N>` otherwise; joined by `,`, MD5 of that. A file
+//!   tables, `ordinals`) and is `ord<N>` otherwise; joined by `,`, MD5 of that. A file
 //!   without imports (or not a PE) has none: Sysmon then prints 32 zeros (seen in the
 //!   traces, e.g. for `win32u.dll`), and so does [`Hashes::format`].
 //! * [`Hashes`]: which algorithms, and the `SHA1=…,MD5=…,SHA256=…,IMPHASH=…` string

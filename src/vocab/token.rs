@@ -3,8 +3,8 @@
 //!
 //! The process callback takes a reference on the new process once its record has a place
 //! in the ring, and the record carries that reference (`Record::held`). The worker asks
-//! its host for the process's token facts through it ([`super::WorkerEnv::process_token`])
-//! and then drops it ([`super::WorkerEnv::release_process`]): a `cmd /c whoami` that is
+//! its host for the process's token facts through it (`Host::process_token`)
+//! and then drops it (`Host::release_process`): a `cmd /c whoami` that is
 //! gone by the time the worker runs still has its token read. The driver opens the
 //! primary token and queries it (`ObOpenObjectByPointer`, `ZwOpenProcessTokenEx`,
 //! `ZwQueryInformationToken`); the simulated kernel serves what a recording says.

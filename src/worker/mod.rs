@@ -76,7 +76,7 @@ struct Head {
     origin: Origin,
     /// The record's physical lines already printed (its LOST marker not counted).
     printed: u32,
-    /// No lines for this record (`WorkerEnv::event_lines` said so when it was taken).
+    /// No lines for this record (`Sink::event_lines` said so when it was taken).
     muted: bool,
     /// The token facts read when it was taken (its reference is already dropped).
     token: Option<TokenFacts>,

@@ -16,7 +16,7 @@
 //! Under Wine 8, whose creates carry no security context, an open becomes the reader at
 //! its first read instead (`read_dispatch`); Windows never takes that path.
 //!
-//! The dispatch routines find the driver through `super::driver`: they run only while a
+//! The dispatch routines find the driver through `global::driver`: they run only while a
 //! handle to the device is open or one of its IRPs is outstanding, and the I/O manager
 //! calls unload only once none is (Microsoft's "Unload Routine Environment").
 
@@ -40,8 +40,10 @@ use wdk_sys::{
     WRITE_DAC,
 };
 
+use super::NOTIFYRING_STATS;
+use super::global::{Driver, driver};
+use super::kernel::with_name;
 use super::queue::{ReadIrp, complete, read_at, stack_location};
-use super::{Driver, NOTIFYRING_STATS, with_name};
 use crate::ntname::NtName;
 use crate::reader::ReadOutcome;
 use crate::reader::open::{self, Access, Open, classify};
@@ -255,7 +257,7 @@ unsafe extern "C" fn unsupported(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS
 /// stop the create from reaching this routine, which would otherwise open the device
 /// under another name (a reader, even); refusing the name does.
 unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    let Some(driver) = super::driver() else {
+    let Some(driver) = driver() else {
         // SAFETY: ours to complete, once.
         return unsafe { complete(irp, STATUS_DEVICE_NOT_READY, 0) };
     };
@@ -305,7 +307,7 @@ unsafe extern "C" fn create_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTST
 /// cancel only), so there the close is what detaches. One routine for both: they would
 /// be identical (and the linker's /OPT:ICF would fold them anyway).
 unsafe extern "C" fn cleanup_close_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    if let Some(driver) = super::driver() {
+    if let Some(driver) = driver() {
         // SAFETY: an IRP being dispatched.
         let file = unsafe { file_of(irp) };
         driver.channel.detach(file, &driver.reads, ReadIrp::cancel);
@@ -349,7 +351,7 @@ unsafe fn unclassified(irp: PIRP) -> bool {
 
 /// `IRP_MJ_READ`: a batch now, or pending until the worker has one.
 unsafe extern "C" fn read_dispatch(_device: PDEVICE_OBJECT, irp: PIRP) -> NTSTATUS {
-    let Some(driver) = super::driver() else {
+    let Some(driver) = driver() else {
         // SAFETY: ours to complete, once.
         return unsafe { complete(irp, STATUS_DEVICE_NOT_READY, 0) };
     };
@@ -384,7 +386,7 @@ unsafe extern "C" fn device_control_dispatch(_device: PDEVICE_OBJECT, irp: PIRP)
     let out_len: u32 =
         unsafe { read_at(stack, offset_of!(IO_STACK_LOCATION, Parameters.DeviceIoControl.OutputBufferLength)) };
     let out_len = out_len as usize;
-    let driver = super::driver();
+    let driver = driver();
     let (Some(driver), IOCTL_STATUS) = (driver, code) else {
         // SAFETY: ours to complete, once.
         return unsafe { complete(irp, STATUS_INVALID_DEVICE_REQUEST, 0) };

@@ -21,12 +21,14 @@ use wdk_sys::{
     STATUS_SUCCESS,
 };
 
+use super::NOTIFYRING_STATS;
+use super::global::{Driver, driver, install, uninstall};
+use super::kernel::{ERROR_LEVEL, Status, id, performance_counter, routine, say, system_time, with_name};
 use super::queue::{ReadIrp, ReadQueue, SpinLock};
-use super::work_item::{KernelHost, WorkItemQueue};
-use super::{
-    Driver, ERROR_LEVEL, NOTIFYRING_STATS, Status, device, image, install, lookup, performance_counter, pool, process,
-    routine, say, thread, timer, token, with_name,
-};
+use super::timer::Timer;
+use super::work_item::WorkItemQueue;
+use super::worker::{KernelHost, env};
+use super::{device, image, lookup, pool, process, thread, token, worker};
 use crate::config::{Config, LEVEL_NAME, Sources, VALUE_NAMES};
 use crate::ntname::NtName;
 use crate::pipeline::{NewError, Pipeline};
@@ -102,7 +104,7 @@ pub unsafe extern "system" fn driver_entry(driver: &mut DRIVER_OBJECT, registry_
 
 /// DriverUnload (`PASSIVE_LEVEL`, after DriverEntry succeeded).
 unsafe extern "C" fn driver_unload(driver_object: *mut DRIVER_OBJECT) {
-    let Some(driver) = super::driver() else { return };
+    let Some(driver) = driver() else { return };
     let (registered, level) = (enabled(driver.registered), driver.level);
     if shut_down(driver_object, registered) {
         say(level, format_args!("unloaded"));
@@ -133,7 +135,8 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
     let start_ticks = performance_counter(Some(&mut frequency));
     let clock = Clock { start_ticks, frequency };
     // The pid table only the worker touches goes to paged pool; the ring stays non-paged.
-    let made = Pipeline::new_in(config, clock, WorkItemQueue { item }, &NOTIFYRING_STATS, |make| pool::paged(make))
+    let queue = WorkItemQueue::new(item, worker::routine);
+    let made = Pipeline::new_in(config, clock, queue, &NOTIFYRING_STATS, |make| pool::paged(make))
         .map_err(|error| match error {
             NewError::RingSize => ("allocating the ring", STATUS_INVALID_PARAMETER),
             NewError::NoMemory => ("allocating the ring", STATUS_INSUFFICIENT_RESOURCES),
@@ -167,15 +170,16 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
         frequency,
         registered: config.sources,
         level,
-        timer: timer::Timer::new(),
+        timer: Timer::new(),
     });
-    let Some(published) = super::driver() else { return Err(STATUS_INSUFFICIENT_RESOURCES) };
+    let Some(published) = driver() else { return Err(STATUS_INSUFFICIENT_RESOURCES) };
     // SAFETY: the queue lives in the static slot until unload, and the device lets no
     // open in before `device::open` below.
     unsafe { published.reads.start() };
     // SAFETY: the timer lives in the static slot, where it stays until unload's
-    // `shut_down` has stopped it; DriverEntry and unload never overlap.
-    unsafe { published.timer.start(config.stats_interval_s) };
+    // `shut_down` has stopped it; DriverEntry and unload never overlap. Its DPC, the
+    // worker's, finds the driver published above.
+    unsafe { published.timer.start(config.stats_interval_s, worker::timer_dpc) };
     // The worker's token path once, on the current process, before any routine is
     // registered: on Wine, whose process routine never runs, this is its only run.
     token::probe(&mut KernelHost, level);
@@ -184,7 +188,7 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
 
     // The watch starts now: a process created before this time had its first thread before
     // it too, so a later thread from another process is remote (`Pipeline::watching_since`).
-    let watch_start = super::system_time();
+    let watch_start = system_time();
     published.pipeline.watching_since(watch_start);
     say(level, format_args!("watch-start system-time={watch_start}"));
     let wanted = enabled(config.sources);
@@ -241,7 +245,7 @@ fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
             }
         }
     }
-    let Some(driver) = super::driver() else { return true };
+    let Some(driver) = driver() else { return true };
     if let Some(api) = stuck {
         // SAFETY: the driver object the I/O manager passed in, live for this call; the
         // reference is never dropped, which is the point.
@@ -268,7 +272,7 @@ fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
     // the process reference a process create's record holds (`KernelHost::release_process`).
     // All routines were removed above (each removal waits for calls in flight), so no
     // callback can commit a held record after this drain: none is left unreleased.
-    if driver.pipeline.shutdown(&mut super::work_item::env(driver)).is_err() {
+    if driver.pipeline.shutdown(&mut env(driver)).is_err() {
         say(ERROR_LEVEL, format_args!("shutdown refused: the worker is still busy"));
         return false;
     }
@@ -276,7 +280,7 @@ fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
     // SAFETY: every registered routine is removed, the timer's DPCs are flushed and the
     // schedule is stopped and idle: no callback, DPC or work item routine can reach the
     // driver any more.
-    let Some(driver) = (unsafe { super::uninstall() }) else { return true };
+    let Some(driver) = (unsafe { uninstall() }) else { return true };
     // SAFETY: stopped and idle: the item is not queued and never will be again.
     unsafe { IoFreeWorkItem(driver.pipeline.queue().item) };
     // The last user of the device (the work item) is gone; a routine still returning
@@ -293,9 +297,9 @@ fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
 /// Windows DriverEntry runs on a system thread, whose start is in the kernel).
 fn thread_probe(level: u32, kernel_addresses: bool) {
     // SAFETY: no preconditions.
-    let pid = super::id(unsafe { PsGetCurrentProcessId() });
+    let pid = id(unsafe { PsGetCurrentProcessId() });
     // SAFETY: no preconditions.
-    let tid = super::id(unsafe { PsGetCurrentThreadId() });
+    let tid = id(unsafe { PsGetCurrentThreadId() });
     let mut text = [0u8; 64];
     let mut len = 0;
     let mut put = |piece: &[u8]| {

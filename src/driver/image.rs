@@ -5,12 +5,13 @@
 use wdk_sys::ntddk::{PsRemoveLoadImageNotifyRoutine, PsSetLoadImageNotifyRoutine};
 use wdk_sys::{HANDLE, NTSTATUS, PIMAGE_INFO, PUNICODE_STRING};
 
-use super::{id, stamp, units};
+use super::global::driver;
+use super::kernel::{id, stamp, units};
 use crate::event::Event;
 
 /// The notify routine. No allocation, lock, wait, print or panic.
 unsafe extern "C" fn on_image(full_image_name: PUNICODE_STRING, process_id: HANDLE, image_info: PIMAGE_INFO) {
-    let Some(driver) = super::driver() else { return };
+    let Some(driver) = driver() else { return };
     let stamp = stamp();
     // SAFETY: the kernel's IMAGE_INFO, valid during the call (NULL is not documented,
     // but costs nothing to refuse).

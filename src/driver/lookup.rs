@@ -24,6 +24,7 @@ use wdk_sys::{
     PEPROCESS, PETHREAD, PSIZE_T, PULONG, PUNICODE_STRING, PVOID, SIZE_T, THREADINFOCLASS, ULONG,
 };
 
+use super::kernel::units;
 use crate::vocab::process::{Lookup, Name};
 use crate::vocab::start::{StartRegion, ThreadStart};
 
@@ -141,7 +142,7 @@ pub(super) fn process_image(pid: u64, name: &mut Name) -> Lookup {
         return Lookup::NoImageFile;
     }
     // SAFETY: `image` is valid until the ExFreePool below.
-    let found = match unsafe { super::units(image) } {
+    let found = match unsafe { units(image) } {
         Some(units) if !units.is_empty() => {
             *name = Name::from_path(units.iter().copied());
             Lookup::Found

@@ -24,6 +24,7 @@ use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use wdk_sys::ntddk::ExFreePoolWithTag;
 use wdk_sys::{_POOL_TYPE, POOL_FLAG_NON_PAGED, POOL_FLAG_PAGED, POOL_FLAGS, POOL_TYPE, PVOID, SIZE_T, ULONG};
 
+use super::kernel::routine;
 use crate::ntname::NtName;
 
 /// Pool tag: `nfyr` in WinDbg's `!poolused` and in poolmon.
@@ -86,7 +87,7 @@ const POOL2: NtName = NtName::of("ExAllocatePool2");
 
 /// Looks `ExAllocatePool2` up (DriverEntry, `PASSIVE_LEVEL`, before any allocation).
 pub(super) fn resolve() -> Routine {
-    let address = super::routine(&POOL2);
+    let address = routine(&POOL2);
     // Release: pairs with the Acquire in `alloc`, which then calls what it read.
     ALLOCATE_POOL2.store(address, Ordering::Release);
     if address.is_null() { Routine::PoolWithTag } else { Routine::Pool2 }

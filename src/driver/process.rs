@@ -15,7 +15,8 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use wdk_sys::ntddk::{ObfReferenceObject, PsGetProcessExitStatus, PsSetCreateProcessNotifyRoutineEx};
 use wdk_sys::{BOOLEAN, HANDLE, NTSTATUS, PEPROCESS, PPS_CREATE_NOTIFY_INFO, PS_CREATE_NOTIFY_INFO, PVOID};
 
-use super::{id, stamp, units};
+use super::global::driver;
+use super::kernel::{id, routine, stamp, units};
 use crate::event::{ClientId, Event};
 use crate::ntname::NtName;
 
@@ -48,7 +49,7 @@ pub(super) fn api() -> &'static str {
 /// arguments and calls [`crate::Pipeline::record`], or for a create
 /// [`crate::Pipeline::record_holding`], whose one kernel call is `ObfReferenceObject`.
 unsafe extern "C" fn on_process(process: PEPROCESS, process_id: HANDLE, create_info: PPS_CREATE_NOTIFY_INFO) {
-    let Some(driver) = super::driver() else { return };
+    let Some(driver) = driver() else { return };
     let stamp = stamp();
     let pid = id(process_id);
     // SAFETY: NULL (an exit) or the kernel's PS_CREATE_NOTIFY_INFO, valid during the call.
@@ -107,7 +108,7 @@ fn ex2(address: *mut c_void, remove: bool) -> NTSTATUS {
 /// Registers the routine (DriverEntry; fails with 0xC0000022 unless the image is
 /// linked with /INTEGRITYCHECK and signed): with Ex2 where the kernel has it.
 pub(super) fn register() -> NTSTATUS {
-    let address = super::routine(&EX2_NAME);
+    let address = routine(&EX2_NAME);
     // Relaxed: see `api`.
     EX2.store(address, Ordering::Relaxed);
     if !address.is_null() {

@@ -19,12 +19,13 @@ use wdk_sys::ntddk::{
 };
 use wdk_sys::{BOOLEAN, HANDLE, NTSTATUS};
 
-use super::{id, stamp};
+use super::global::driver;
+use super::kernel::{id, stamp};
 use crate::event::{ClientId, Event};
 
 /// The notify routine. No allocation, lock, wait, print or panic.
 unsafe extern "C" fn on_thread(process_id: HANDLE, thread_id: HANDLE, create: BOOLEAN) {
-    let Some(driver) = super::driver() else { return };
+    let Some(driver) = driver() else { return };
     let stamp = stamp();
     let (pid, tid) = (id(process_id), id(thread_id));
     let event = if create == 0 {

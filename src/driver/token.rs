@@ -35,6 +35,7 @@ use wdk_sys::{
     TOKEN_USER, ULONG,
 };
 
+use super::kernel::{id, say};
 use crate::vocab::token::{self, SID_MAX, Sid, TokenFacts};
 use crate::worker::Host;
 
@@ -196,9 +197,9 @@ pub(super) fn probe(env: &mut impl Host, level: u32) {
     // SAFETY: no preconditions; the current process, alive while this thread runs.
     let process = unsafe { IoGetCurrentProcess() };
     // SAFETY: as above.
-    let pid = super::id(unsafe { PsGetCurrentProcessId() });
+    let pid = id(unsafe { PsGetCurrentProcessId() });
     if process.is_null() {
-        super::say(level, format_args!("token-probe pid={pid}: no current process"));
+        say(level, format_args!("token-probe pid={pid}: no current process"));
         return;
     }
     // SAFETY: the current process is alive; the reference is dropped by
@@ -208,5 +209,5 @@ pub(super) fn probe(env: &mut impl Host, level: u32) {
     let mut facts = TokenFacts::default();
     let failures = env.process_token(object, &mut facts);
     env.release_process(object);
-    super::say(level, format_args!("token-probe pid={pid}{} failures={failures}", token::Shown(&facts)));
+    say(level, format_args!("token-probe pid={pid}{} failures={failures}", token::Shown(&facts)));
 }

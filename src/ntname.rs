@@ -79,7 +79,7 @@ impl NtName {
 #[cfg(all(test, not(any(target_os = "windows", loom, notifyring_no_std))))]
 mod tests {
     use super::*;
-    use crate::config::{LEVEL_NAME, VALUE_NAMES};
+    use crate::config::SETTINGS;
     use crate::reader::wire::{DEVICE_NAME, DOS_NAME};
     use std::string::String;
     use std::vec::Vec;
@@ -110,7 +110,8 @@ mod tests {
     #[test]
     fn every_name_the_driver_uses_fits() {
         let routines = ["IoOpenDriverRegistryKey", "PsSetCreateProcessNotifyRoutineEx2", "ExAllocatePool2"];
-        for name in [DEVICE_NAME, DOS_NAME, "Parameters", LEVEL_NAME].into_iter().chain(VALUE_NAMES).chain(routines) {
+        let settings = SETTINGS.iter().map(|s| s.name);
+        for name in [DEVICE_NAME, DOS_NAME, "Parameters"].into_iter().chain(settings).chain(routines) {
             let converted = NtName::new(name).unwrap_or_else(|| panic!("{name} does not fit"));
             assert_eq!(String::from_utf16(converted.units()).ok().as_deref(), Some(name));
         }

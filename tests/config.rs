@@ -2,7 +2,9 @@
 //! refused with its name and keeps the previous setting, and caps fit the ring.
 
 use notifyring::Config;
-use notifyring::config::{LEVEL_NAME, VALUE_NAMES};
+use notifyring::config::SETTINGS;
+use std::fmt::Write as _;
+use std::path::Path;
 
 #[test]
 fn values_in_range_are_applied() {
@@ -58,10 +60,10 @@ fn values_out_of_range_are_refused_by_name_and_keep_the_default() {
 
 #[test]
 fn every_documented_name_is_understood_and_unknown_names_are_ignored() {
-    for name in VALUE_NAMES.iter().chain(&[LEVEL_NAME]) {
+    for setting in &SETTINGS {
         let mut c = Config::DEFAULT;
         // u32::MAX is out of range for every value: refusal proves the name is known.
-        assert!(c.apply(name, u32::MAX).is_err(), "{name} is not handled");
+        assert!(c.apply(setting.name, u32::MAX).is_err(), "{} is not handled", setting.name);
     }
     let mut c = Config::DEFAULT;
     assert_eq!(c.apply("NoSuchValue", 5), Ok(()));
@@ -76,4 +78,104 @@ fn caps_in_force_fit_the_ring() {
     assert!(caps.max_payload() <= 4096 / 4 - 8);
     assert!(caps.image > 0 && caps.command_line > 0);
     assert_eq!(Config::DEFAULT.effective_caps(), Config::DEFAULT.caps, "the defaults fit a 4 MiB ring");
+}
+
+#[test]
+fn each_setting_reads_back_what_it_was_set_to_and_its_default_is_the_configs() {
+    for setting in &SETTINGS {
+        assert_eq!(setting.value(&Config::DEFAULT), setting.default, "{}'s default", setting.name);
+        assert!(setting.allows(setting.default), "{}'s default is not allowed", setting.name);
+        // The first allowed value other than the default, set and read back.
+        let other = (0..=u32::MAX).find(|&v| v != setting.default && setting.allows(v)).unwrap();
+        let mut c = Config::DEFAULT;
+        c.apply(setting.name, other).unwrap();
+        assert_eq!(setting.value(&c), other, "{} reads back", setting.name);
+        assert_ne!(c, Config::DEFAULT, "{} changed nothing", setting.name);
+    }
+}
+
+/// The INF's `[Notifyring.Parameters]` section: (name, default) in order.
+fn inf_defaults(inx: &str) -> Vec<(String, u32)> {
+    let section = inx.split("[Notifyring.Parameters]").nth(1).expect("no [Notifyring.Parameters] section");
+    section
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .filter(|l| l.starts_with("HKR"))
+        .map(|l| {
+            let cells: Vec<&str> = l.split(',').map(str::trim).collect();
+            (cells[2].to_owned(), cells[4].parse().unwrap_or_else(|_| panic!("{l}")))
+        })
+        .collect()
+}
+
+#[test]
+fn the_inf_writes_every_setting_with_its_default_in_order() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let want: Vec<(String, u32)> = SETTINGS.iter().map(|s| (s.name.to_owned(), s.default)).collect();
+    for inx in ["inf/notifyring.inx", "notifyring.inx"] {
+        let text = std::fs::read_to_string(root.join(inx)).unwrap();
+        assert_eq!(inf_defaults(&text), want, "{inx} and config::SETTINGS disagree");
+    }
+}
+
+/// docs/windows.md's settings table, as `SETTINGS` writes it.
+fn settings_table() -> String {
+    let mut table = String::from("| value | default | allowed | meaning |\n|---|---|---|---|\n");
+    for s in &SETTINGS {
+        let _ = writeln!(table, "| `{}` | {} | {} | {} |", s.name, s.default, s.allowed, s.meaning);
+    }
+    table
+}
+
+#[test]
+fn the_documented_settings_table_is_the_settings() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/windows.md");
+    let docs = std::fs::read_to_string(&path).unwrap();
+    let want = settings_table();
+    assert!(
+        docs.contains(&want),
+        "docs/windows.md's settings table differs from config::SETTINGS; it should read:\n{want}"
+    );
+}
+
+#[test]
+fn the_status_reply_reports_every_setting() {
+    use notifyring::reader::status::{Inputs, items};
+    let mut config = Config::DEFAULT;
+    for setting in &SETTINGS {
+        let other = (0..=u32::MAX).find(|&v| v != setting.default && setting.allows(v)).unwrap();
+        config.apply(setting.name, other).unwrap();
+    }
+    let inputs = Inputs {
+        config,
+        rings: 1,
+        ring_bytes: 0,
+        caps: config.caps,
+        stats: notifyring::stats::Snapshot::default(),
+        frequency: 1,
+        reader: notifyring::reader::ReaderCounters::default(),
+        attached: false,
+        buffered: 0,
+    };
+    let reported = items(&inputs);
+    for setting in &SETTINGS {
+        let found = reported.iter().find(|(name, _)| *name == setting.name);
+        assert_eq!(found.map(|&(_, v)| v), Some(u64::from(setting.value(&config))), "{}", setting.name);
+    }
+}
+
+#[test]
+fn the_config_line_names_every_setting_with_what_is_in_force() {
+    use notifyring::config::ConfigLine;
+    let config = Config::DEFAULT;
+    let line = ConfigLine { config: &config, rings: 2, ring_bytes: 2 << 20, caps: config.effective_caps() };
+    assert_eq!(
+        line.to_string(),
+        "config RingBytes=4194304 (in force: 2 rings of 2097152, one per processor) ImagePathCap=1024 \
+         CommandLineCap=8192 (in force: 1024/8192) BatchSize=256 RunBudgetMilliseconds=10 PidTableSize=4096 \
+         OmitCommandLine=0 StatsIntervalSeconds=60 EnableProcess=1 EnableThread=1 EnableImage=1 DebugLevel=3 \
+         ReaderBytes=1048576 DebuggerOutput=0 KernelImageBases=0"
+    );
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/windows.md")).unwrap();
+    assert!(docs.contains(&format!("notifyring: {line}")), "docs/windows.md shows another config line");
 }

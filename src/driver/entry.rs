@@ -29,7 +29,7 @@ use super::timer::Timer;
 use super::work_item::WorkItemQueue;
 use super::worker::{KernelHost, env};
 use super::{device, image, lookup, pool, process, thread, token, worker};
-use crate::config::{Config, LEVEL_NAME, Sources, VALUE_NAMES};
+use crate::config::{Config, ConfigLine, SETTINGS, Sources};
 use crate::ntname::NtName;
 use crate::pipeline::{NewError, Pipeline};
 use crate::reader::Channel;
@@ -334,35 +334,8 @@ fn failed(step: &str, status: NTSTATUS) {
 }
 
 fn print_config<Q: crate::WorkQueue>(config: &Config, pipeline: &Pipeline<Q>) {
-    let caps = pipeline.caps();
-    say(
-        config.level,
-        format_args!(
-            "config RingBytes={} (in force: {} rings of {}, one per processor) ImagePathCap={} CommandLineCap={} \
-             (in force: {}/{}) BatchSize={} RunBudgetMilliseconds={} PidTableSize={} OmitCommandLine={} \
-             StatsIntervalSeconds={} EnableProcess={} EnableThread={} EnableImage={} DebugLevel={} ReaderBytes={} \
-             DebuggerOutput={} KernelImageBases={}",
-            config.ring_bytes,
-            pipeline.rings(),
-            pipeline.ring_bytes(),
-            config.caps.image,
-            config.caps.command_line,
-            caps.image,
-            caps.command_line,
-            config.batch,
-            config.run_budget_ms,
-            config.names,
-            u8::from(config.omit_command_line),
-            config.stats_interval_s,
-            u8::from(config.sources.process),
-            u8::from(config.sources.thread),
-            u8::from(config.sources.image),
-            config.level,
-            config.reader_bytes,
-            config.debugger_output.value(),
-            u8::from(config.kernel_image_bases),
-        ),
-    );
+    let line = ConfigLine { config, rings: pipeline.rings(), ring_bytes: pipeline.ring_bytes(), caps: pipeline.caps() };
+    say(config.level, format_args!("{line}"));
 }
 
 /// `IoOpenDriverRegistryKey` (wdm.h, Windows 10 1803), as `MmGetSystemRoutineAddress`
@@ -379,12 +352,12 @@ const OPEN_DRIVER_REGISTRY_KEY: NtName = NtName::of("IoOpenDriverRegistryKey");
 const PARAMETERS: NtName = NtName::of("Parameters");
 
 /// The `Parameters` values, each with its name as the kernel takes it (built at compile
-/// time: a name that did not fit would fail the build); `DebugLevel` last.
-const VALUES: [(&str, NtName); VALUE_NAMES.len() + 1] = {
-    let mut values = [(LEVEL_NAME, NtName::of(LEVEL_NAME)); VALUE_NAMES.len() + 1];
+/// time: a name that did not fit would fail the build), in [`SETTINGS`]' order.
+const VALUES: [(&str, NtName); SETTINGS.len()] = {
+    let mut values = [("", NtName::of("")); SETTINGS.len()];
     let mut at = 0;
-    while at < VALUE_NAMES.len() {
-        values[at] = (VALUE_NAMES[at], NtName::of(VALUE_NAMES[at]));
+    while at < SETTINGS.len() {
+        values[at] = (SETTINGS[at].name, NtName::of(SETTINGS[at].name));
         at += 1;
     }
     values

@@ -1,8 +1,8 @@
 //! The worker's process names: the file name of an image path (its last 64 units when
 //! longer), and the pid table's insert / look-up / remove with probe chains intact.
 
-use notifyring::vocab::process::{NAME_UNITS, Name};
-use notifyring::worker::names::{Entry, Names};
+use notifyring::vocab::process::{NAME_UNITS, Name, ProcessName};
+use notifyring::worker::names::Names;
 use proptest::prelude::*;
 
 /// The reference, with std: the part after the last `\` or `/`, at most its last 64 units.
@@ -36,8 +36,8 @@ proptest! {
             for probe in 0..64u64 {
                 let pid = probe * 4;
                 match (table.get(pid), model.get(&pid)) {
-                    (Entry::Unseen, None) | (Entry::Unknown, Some(None)) => {}
-                    (Entry::Known(a), Some(Some(b))) => prop_assert_eq!(a, b),
+                    (None, None) | (Some(ProcessName::Unknown), Some(None)) => {}
+                    (Some(ProcessName::Known(a)), Some(Some(b))) => prop_assert_eq!(a, b),
                     (got, want) => prop_assert!(false, "pid {}: {:?} vs {:?}", pid, got, want),
                 }
             }

@@ -4,12 +4,7 @@
 //! looks up and drops it before returning; none allocates from pool but
 //! `SeLocateProcessImageName`'s own answer, freed here.
 //!
-//! Under Wine (`tools/smoke-wine.sh`): `PsLookupThreadByThreadId`, `PsGetThreadProcessId`,
-//! `ObOpenObjectByPointer` and the `Zw*` routines are real (the latter forward to ntdll),
-//! and DriverEntry's thread probe runs [`thread_start`] on its own thread.
-//! `PsGetProcessCreateTimeQuadPart` is an aborting stub there, never reached because
-//! Wine's thread routine never calls back; `SeLocateProcessImageName` answers
-//! `STATUS_NOT_IMPLEMENTED` (a look-up prints `proc=-` there).
+//! What of this runs under Wine, and what Wine answers: docs/wine.md.
 
 use core::ffi::c_void;
 use core::mem::size_of;

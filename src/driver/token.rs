@@ -13,13 +13,7 @@
 //! what they write is parsed by offset, bounded by the length they report (the SID a
 //! `TOKEN_USER` or `TOKEN_MANDATORY_LABEL` points to must lie inside it).
 //!
-//! Under Wine (`tools/smoke-wine.sh`) all of it runs: its ntoskrnl.exe implements
-//! `ObOpenObjectByPointer` and forwards `ZwOpenProcessTokenEx`, `ZwQueryInformationToken`
-//! and `ZwClose` to ntdll's `Nt*` routines. Where it stops being the token's answer
-//! (Wine 8 and its current `dlls/ntdll/unix/security.c`): `TokenUser` is real (the
-//! wineserver's S-1-5-21-0-0-0-1000), `TokenIntegrityLevel` is always High,
-//! `TokenStatistics`' `AuthenticationId` always 0 and `TokenIsAppContainer` always 0, so
-//! the probe prints `user=S-1-5-21-0-0-0-1000 integrity=High logon=0x0 failures=0` there.
+//! What of this runs under Wine, and what Wine answers: docs/wine.md.
 
 use core::ffi::c_void;
 use core::mem::offset_of;

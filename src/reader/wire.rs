@@ -174,7 +174,8 @@ pub const fn align8(n: usize) -> usize {
     (n + 7) & !7
 }
 
-/// The `proc=` knowledge as it travels.
+/// The `proc=` knowledge as it travels: [`crate::vocab::process::ProcessName`] with the
+/// name still in the entry's bytes ([`Process::name_in`] turns it back).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Process<'a> {
     /// Not printed for this kind.
@@ -202,6 +203,28 @@ impl Process<'_> {
             }
         }
     }
+}
+
+/// A [`Process`]'s byte in an entry, and its name (UTF-16 units) if it has one.
+fn process_byte(process: crate::vocab::process::ProcessName<'_>) -> (u8, &[u16]) {
+    use crate::vocab::process::ProcessName;
+    match process {
+        ProcessName::NotApplicable => (0, &[]),
+        ProcessName::Known(name) => (1, name.units()),
+        ProcessName::NoImageFile => (2, &[]),
+        ProcessName::Unknown => (3, &[]),
+    }
+}
+
+/// The [`Process`] an entry's byte says, with `name` (UTF-16LE bytes) for a known one.
+const fn process_of(byte: u8, name: &[u8]) -> Option<Process<'_>> {
+    Some(match byte {
+        0 => Process::NotApplicable,
+        1 => Process::Known(name),
+        2 => Process::NoImageFile,
+        3 => Process::Unknown,
+        _ => return None,
+    })
 }
 
 const fn origin_byte(origin: Origin) -> u8 {
@@ -320,13 +343,7 @@ fn parse_token(b: &[u8]) -> Option<TokenFacts> {
 /// Lays out the event entry for a delivered record; `token` is `token_bytes` of its
 /// token facts (or empty).
 pub(crate) fn event_entry<'a>(d: &crate::delivered::Delivered<'a>, token: &'a [u8]) -> EventEntry<'a> {
-    use crate::vocab::process::ProcessName;
-    let (process, name): (u8, &[u16]) = match d.process {
-        ProcessName::NotApplicable => (0, &[]),
-        ProcessName::Known(name) => (1, name.units()),
-        ProcessName::NoImageFile => (2, &[]),
-        ProcessName::Unknown => (3, &[]),
-    };
+    let (process, name) = process_byte(d.process);
     let start_len = if d.start.is_some() { START_BYTES } else { 0 };
     // Bounded by the ring's record size, NAME_UNITS, TOKEN_BYTES and START_BYTES: far
     // from overflowing.
@@ -585,13 +602,7 @@ fn parse_entry(body: &[u8], at: usize) -> Option<(Entry<'_>, usize)> {
                 (Some(ThreadStart { address, region }), start_at.checked_add(START_BYTES)?)
             };
             let bytes = entry.get(record_at..record_at.checked_add(record_bytes)?)?;
-            let process = match process {
-                0 => Process::NotApplicable,
-                1 => Process::Known(name),
-                2 => Process::NoImageFile,
-                3 => Process::Unknown,
-                _ => return None,
-            };
+            let process = process_of(process, name)?;
             let record = record::decode(bytes).ok()?;
             Some((Entry::Event { seq, origin: origin_of(origin)?, process, bytes, record, token, start }, len))
         }

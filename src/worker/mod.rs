@@ -35,7 +35,7 @@ use crate::vocab::process::{Lookup, Name, Origin, ProcessName};
 use crate::vocab::start::ThreadStart;
 use crate::vocab::token::TokenFacts;
 use format::{Context, LINE_BUF, Line};
-use names::{Entry, Names};
+use names::Names;
 
 /// The process every Windows since XP runs as pid 4; it has no image file, and
 /// Sysmon, Task Manager and Process Explorer all call it `System`.
@@ -372,7 +372,7 @@ impl WorkerState {
             Detail::ImageLoad { .. } if rec.pid == 0 => return LOCAL,
             _ => {}
         }
-        if matches!(self.names.get(rec.pid), Entry::Unseen) {
+        if self.names.get(rec.pid).is_none() {
             let mut name = Name::EMPTY;
             let found = if rec.pid == SYSTEM_PID {
                 // No image file to look up, and no failure either.
@@ -456,11 +456,7 @@ fn process_name<'n>(names: &'n Names, rec: &Record<'_>) -> ProcessName<'n> {
     match rec.detail {
         Detail::ProcessCreate { .. } => ProcessName::NotApplicable,
         Detail::ImageLoad { .. } if rec.pid == 0 => ProcessName::NotApplicable,
-        _ => match names.get(rec.pid) {
-            Entry::Known(name) => ProcessName::Known(name),
-            Entry::NoImageFile => ProcessName::NoImageFile,
-            Entry::Unseen | Entry::Unknown => ProcessName::Unknown,
-        },
+        _ => names.get(rec.pid).unwrap_or(ProcessName::Unknown),
     }
 }
 

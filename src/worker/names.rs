@@ -11,7 +11,7 @@
 //! names the new process. Process-create records are never late in that way.
 
 use crate::event::ClientId;
-use crate::vocab::process::{Lookup, Name, Origin};
+use crate::vocab::process::{Lookup, Name, Origin, ProcessName};
 use alloc::vec::Vec;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,19 +51,6 @@ const EMPTY: Slot = Slot {
     loss_mark: 0,
 };
 
-/// What the table knows about a pid's name.
-#[derive(Clone, Copy, Debug)]
-pub enum Entry<'a> {
-    /// Never seen.
-    Unseen,
-    /// Looked up before, without success.
-    Unknown,
-    /// The process has no image file.
-    NoImageFile,
-    /// Known image name.
-    Known(&'a Name),
-}
-
 /// The pid table.
 pub struct Names {
     slots: Vec<Slot>,
@@ -102,13 +89,14 @@ impl Names {
         None
     }
 
-    /// What is known about `pid`'s name.
+    /// What is known about `pid`'s name: `None` if it was never seen, `Unknown` if
+    /// a look-up failed.
     #[must_use]
-    pub fn get(&self, pid: u64) -> Entry<'_> {
-        self.find(pid).and_then(|i| self.slots.get(i)).map_or(Entry::Unseen, |s| match s.state {
-            State::Known => Entry::Known(&s.name),
-            State::NoImageFile => Entry::NoImageFile,
-            State::Failed => Entry::Unknown,
+    pub fn get(&self, pid: u64) -> Option<ProcessName<'_>> {
+        self.find(pid).and_then(|i| self.slots.get(i)).map(|s| match s.state {
+            State::Known => ProcessName::Known(&s.name),
+            State::NoImageFile => ProcessName::NoImageFile,
+            State::Failed => ProcessName::Unknown,
         })
     }
 

@@ -80,7 +80,7 @@ impl NtName {
 mod tests {
     use super::*;
     use crate::config::SETTINGS;
-    use crate::reader::wire::{DEVICE_NAME, DOS_NAME};
+    use crate::reader::device::{DEVICE_NAME, DOS_NAME};
     use std::string::String;
     use std::vec::Vec;
 

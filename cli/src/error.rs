@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use notifyring::reader::device;
 use notifyring::reader::wire::{self, WireError};
 use notifyring::user::watch::WatchError;
 
@@ -108,9 +109,9 @@ impl fmt::Display for CliError {
         f.write_str("notifyring: ")?;
         match self {
             Self::DriverNotLoaded => {
-                write!(f, "driver not loaded ({} does not exist): start the notifyring service", wire::USER_PATH)
+                write!(f, "driver not loaded ({} does not exist): start the notifyring service", device::USER_PATH)
             }
-            Self::NotElevated => write!(f, "access denied opening {}: run from an elevated prompt", wire::USER_PATH),
+            Self::NotElevated => write!(f, "access denied opening {}: run from an elevated prompt", device::USER_PATH),
             Self::ReaderAttached => f.write_str("another reader is attached (one at a time): stop it first"),
             Self::TooManyReads => write!(
                 f,

@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::accounts::AccountCache;
 use crate::disk::{FileId, Files, Identity, Signature, StdFiles};
-use notifyring::reader::wire;
+use notifyring::reader::{device, wire};
 use notifyring::user::accounts::AccountNames;
 use notifyring::user::json::HostProcess;
 use notifyring::user::paths::PathMap;
@@ -89,7 +89,7 @@ impl Drop for Handle {
 
 /// Opens the device with `access`; the driver's refusals become their [`CliError`].
 fn open_device(access: u32, flags: FILE_FLAGS_AND_ATTRIBUTES) -> Result<Handle, CliError> {
-    open_path(wire::USER_PATH, access, flags).map_err(|code| CliError::from_win32("opening the device", code))
+    open_path(device::USER_PATH, access, flags).map_err(|code| CliError::from_win32("opening the device", code))
 }
 
 /// Opens `path` as the device is opened; a failure is its Win32 error.
@@ -211,7 +211,7 @@ pub fn status_reply() -> Result<Vec<u8>, CliError> {
     // SAFETY: no input buffer; `buf` holds `len` bytes and `n` is writable; synchronous
     // (no OVERLAPPED on a handle opened without FILE_FLAG_OVERLAPPED).
     let ok = unsafe {
-        DeviceIoControl(device.0, wire::IOCTL_STATUS, null(), 0, buf.as_mut_ptr().cast(), len, &raw mut n, null_mut())
+        DeviceIoControl(device.0, device::IOCTL_STATUS, null(), 0, buf.as_mut_ptr().cast(), len, &raw mut n, null_mut())
     };
     if ok == 0 {
         return Err(CliError::from_win32("asking for the status", last_error()));
@@ -606,7 +606,7 @@ mod tests {
     fn a_name_inside_the_device_is_not_found() {
         drop(open_device(FILE_READ_ATTRIBUTES, 0).expect("the driver's device itself opens"));
         for name in ["x", "x\\y"] {
-            let path = format!("{}\\{name}", wire::USER_PATH);
+            let path = format!("{}\\{name}", device::USER_PATH);
             for access in [GENERIC_READ, FILE_READ_ATTRIBUTES] {
                 let code = open_path(&path, access, 0).err();
                 eprintln!("{path} (access {access:#x}): Windows error {code:?}");

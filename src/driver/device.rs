@@ -46,9 +46,10 @@ use super::kernel::with_name;
 use super::queue::{ReadIrp, complete, read_at, stack_location};
 use crate::ntname::NtName;
 use crate::reader::ReadOutcome;
+use crate::reader::device::{DEVICE_NAME, DOS_NAME, IOCTL_STATUS, READER_ACCESS};
 use crate::reader::open::{self, Access, Open, classify};
 use crate::reader::status::{Inputs, items};
-use crate::reader::wire::{DEVICE_NAME, DOS_NAME, IOCTL_STATUS, READER_ACCESS, STATUS_MAX, encode_status};
+use crate::reader::wire::{STATUS_MAX, encode_status};
 
 /// A SID with `N` subauthorities, laid out as the documented `SID` structure.
 #[repr(C, align(4))]

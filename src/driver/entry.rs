@@ -33,7 +33,7 @@ use crate::config::{Config, ConfigLine, SETTINGS, Sources};
 use crate::ntname::NtName;
 use crate::pipeline::{NewError, Pipeline};
 use crate::reader::Channel;
-use crate::reader::wire::{DEVICE_NAME, DOS_NAME};
+use crate::reader::device::{DEVICE_NAME, DOS_NAME};
 use crate::vocab::clock::Clock;
 use crate::worker::format;
 

@@ -21,6 +21,7 @@
 //! delivers or reports lost arrives as an event or inside a LOST count, exactly once.
 
 pub mod channel;
+pub mod device;
 pub mod open;
 pub mod sink;
 pub mod status;

@@ -4,7 +4,7 @@
 //! The create dispatch only extracts those and acts on the answer; the simulated device
 //! asks the same.
 
-use super::wire::READER_ACCESS;
+use super::device::READER_ACCESS;
 
 /// `GENERIC_READ` (winnt.h): an open asking for it asks to read.
 pub const GENERIC_READ: u32 = 0x8000_0000;

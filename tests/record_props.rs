@@ -102,7 +102,7 @@ fn bytes_of(encoded: &record::Encoded<'_>) -> Vec<u8> {
     bytes
 }
 
-/// The reference escaping the README documents, written independently with std:
+/// The reference escaping docs/output.md documents, written independently with std:
 /// printable ASCII as is, everything else `\u{hex}` (a pair as its code point, an
 /// unpaired surrogate as itself), `\"` for a quote.
 fn reference_quoted(units: &[u16]) -> String {
@@ -122,7 +122,7 @@ fn reference_quoted(units: &[u16]) -> String {
     s
 }
 
-/// The README's parsing rule: inside quotes, `\"` is a quote and `\u{hex}` a code
+/// docs/output.md's parsing rule: inside quotes, `\"` is a quote and `\u{hex}` a code
 /// point (or a lone surrogate); every other backslash is literal. Returns the UTF-16
 /// units and what follows the closing quote.
 fn parse_quoted(s: &str) -> Option<(Vec<u16>, &str)> {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks that the driver's PDB carries what WinDbg's `dx -r3 notifyring!NOTIFYRING_STATS`
-# needs (README, "Live counters in WinDbg"): full type information, not public symbols only.
+# needs (docs/windows.md, "Live counters in WinDbg"): full type information, not public symbols only.
 #
 # Usage: tools/check-pdb.sh [SYS [PDB]]   (default: target/wine-smoke/notifyring.{sys,pdb},
 # which tools/smoke-wine.sh writes). Reads the PDB with llvm-pdbutil (Debian package llvm):

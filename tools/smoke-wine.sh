@@ -9,7 +9,7 @@
 #      1b. its PDB (copied beside it) has the types `dx notifyring!NOTIFYRING_STATS`
 #      needs (tools/check-pdb.sh);
 #   2. installs it as a demand-start kernel service in a fresh prefix (sc create, the
-#      README's way), sets Parameters values, starts it: the configuration it read,
+#      way docs/windows.md tells), sets Parameters values, starts it: the configuration it read,
 #      the device \Device\NotifyRing and its link \DosDevices\Global\NotifyRing created
 #      (Wine's \??\Global links to \??, as on Windows), each registration's status;
 #   3. starts a second copy in the same service group, i.e. the same winedevice.exe,
@@ -41,8 +41,8 @@
 # target/windows-lane/ (toolchain stand-ins, build) and target/wine-smoke/ (wine.log
 # with Wine's whole output, driver.log with the driver's lines, the .sys and its PDB,
 # which tools/prove-no-panic-sys.sh reads next; the Wine prefix too when a step failed).
-# Exits non-zero with a one-line reason on the first failed step. the README ("Running the real driver without Windows") says
-# what a pass proves and what it cannot.
+# Exits non-zero with a one-line reason on the first failed step. docs/wine.md ("Running the
+# real driver without Windows") says what a pass proves and what it cannot.
 set -euo pipefail
 
 # shellcheck source=tools/lib/windows-env.sh
@@ -250,7 +250,7 @@ until run sc query "$SERVICE" >/dev/null || [[ $(sc_error) == *"failed to open s
     ((SECONDS < deadline)) || fail "the service manager did not answer within ${TIMEOUT}s: $(sc_error)"
     sleep 1
 done
-# Installed the way the README tells Windows users to, plus the shared Group.
+# Installed the way docs/windows.md tells Windows users to, plus the shared Group.
 for name in "$SERVICE" "$SECOND"; do
     run sc create "$name" type= kernel start= demand group= "$GROUP" \
         binPath= "C:\\windows\\system32\\drivers\\$name.sys" >/dev/null || fail "sc create $name failed: $(sc_error)"

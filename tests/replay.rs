@@ -4,24 +4,9 @@
 //! the work item, and print every kind it was given. Bad input is reported, not fatal
 //! to the process.
 
-#[path = "../examples/replay/engine.rs"]
-#[allow(dead_code, reason = "the CLI's stdout sink and write errors are the example's")]
-mod engine;
-#[path = "../examples/replay/facts.rs"]
-mod facts;
-#[path = "../examples/replay/summary.rs"]
-mod summary;
-#[path = "../examples/replay/synthetic.rs"]
-mod synthetic;
-#[path = "../examples/replay/ticker.rs"]
-mod ticker;
-#[path = "../examples/replay/trace.rs"]
-mod trace;
-#[path = "../examples/replay/workload.rs"]
-mod workload;
-
 use engine::{Options, Output, Report};
 use notifyring::event::Kind;
+use notifyring::replay::{engine, summary, synthetic, trace, workload};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -12,29 +12,12 @@
 //!   worker keeps at the ring's head across runs), by unload's final drain for records
 //!   still in the ring; an env that leaks or double-releases is caught.
 
-#[path = "../examples/replay/engine.rs"]
-#[allow(dead_code, reason = "the CLI's stdout sink and write errors are the example's")]
-mod engine;
-#[path = "../examples/replay/facts.rs"]
-mod facts;
-#[path = "../examples/replay/ticker.rs"]
-#[allow(dead_code, reason = "the summary's description of the timer is not used here")]
-mod ticker;
-#[path = "../examples/replay/trace.rs"]
-mod trace;
-#[path = "../examples/replay/workload.rs"]
-#[allow(dead_code, reason = "the synthetic generator's helpers are not used here")]
-mod workload;
+mod common;
 
-#[path = "json_schema/mod.rs"]
-mod json_schema;
-#[path = "recordings/mod.rs"]
-mod recordings;
-#[path = "stepped/mod.rs"]
-mod stepped;
-
+use common::{json_schema, recordings, stepped};
 use engine::{Format, Options, Output};
 use json_schema::{recorded_traces, schema};
+use notifyring::replay::{engine, trace};
 use notifyring::sim::objects::SimObjects;
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};

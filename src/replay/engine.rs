@@ -6,31 +6,35 @@
 //! each other. Each producer keeps its own latency histogram and counts; nothing shared
 //! is written on the hot path except by the pipeline itself.
 
-use crate::facts::{FactsCounts, RecordedFacts, Stamps};
-use crate::ticker::Ticker;
-use crate::workload::Workload;
+use super::facts::{FactsCounts, RecordedFacts, Stamps};
+use super::ticker::Ticker;
+use super::workload::Workload;
+use crate::config::Config;
+use crate::delivered::Delivered;
+use crate::event::{Event, Kind, Stamp};
+use crate::pipeline::{NewError, Pipeline, Recorded};
+use crate::record::Caps;
+use crate::sim::objects::{ObjectsReport, SimObjects};
+use crate::sim::{QueueReport, SimKernel, SimQueue};
+use crate::stats::Snapshot;
+use crate::user::json::{Counters, HostProcess, JsonFormatter};
+use crate::user::paths::PathMap;
+use crate::user::starts::{StartPlace, StartPlaces, ThreadStart};
+use crate::vocab::clock::Clock;
+use crate::vocab::process::{Lookup, Name};
+use crate::vocab::token::TokenFacts;
+use crate::worker::format::Line;
+use crate::worker::{Host, Sink};
 use hdrhistogram::Histogram;
-use notifyring::config::Config;
-use notifyring::delivered::Delivered;
-use notifyring::event::{Event, Kind, Stamp};
-use notifyring::pipeline::{NewError, Pipeline, Recorded};
-use notifyring::record::Caps;
-use notifyring::sim::objects::{ObjectsReport, SimObjects};
-use notifyring::sim::{QueueReport, SimKernel, SimQueue};
-use notifyring::stats::Snapshot;
-use notifyring::user::json::{Counters, HostProcess, JsonFormatter};
-use notifyring::user::paths::PathMap;
-use notifyring::user::starts::{StartPlace, StartPlaces, ThreadStart};
-use notifyring::vocab::clock::Clock;
-use notifyring::vocab::process::{Lookup, Name};
-use notifyring::vocab::token::TokenFacts;
-use notifyring::worker::format::Line;
-use notifyring::worker::{Host, Sink};
+use std::boxed::Box;
 use std::collections::HashMap;
 use std::io::{BufWriter, Stdout, Write};
+use std::string::{String, ToString};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::vec::Vec;
+use std::{format, vec};
 
 /// Where the debugger lines go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +44,6 @@ pub enum Output {
     /// Nowhere (`--quiet`); lines are still formatted and counted.
     Discard,
     /// Kept in memory, for tests.
-    #[cfg_attr(not(test), allow(dead_code, reason = "only tests/replay.rs keeps lines"))]
     Keep,
 }
 
@@ -353,7 +356,6 @@ pub struct Report {
     /// The process objects' reference counts (balanced: every object freed, no misuse).
     pub objects: ObjectsReport,
     /// The lines, with [`Output::Keep`].
-    #[cfg_attr(not(test), allow(dead_code, reason = "only tests/replay.rs keeps lines"))]
     pub lines: Vec<String>,
     /// Per-call latency of `record`, in ticker ticks (all producers merged).
     pub latency_ticks: Histogram<u64>,

@@ -1,13 +1,17 @@
 //! What a replay tells a person (stderr) and a script (`--summary-json`): the same
 //! numbers, from one [`Summary`].
 
-use crate::engine::Report;
+use super::engine::Report;
+use crate::event::Kind;
 use hdrhistogram::Histogram;
-use notifyring::event::Kind;
 use serde::Serialize;
+use std::borrow::ToOwned;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::format;
+use std::string::String;
 use std::time::Duration;
+use std::vec::Vec;
 
 /// Callback latency, per `record` call, in nanoseconds.
 #[derive(Clone, Debug, Serialize)]
@@ -133,7 +137,7 @@ pub struct Summary {
     pub violations: Vec<String>,
 }
 
-/// The simulated kernel's process objects (see `notifyring::sim::objects`).
+/// The simulated kernel's process objects (see [`crate::sim::objects`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct ProcessObjects {
     /// Created, one per process create.

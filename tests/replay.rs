@@ -432,6 +432,14 @@ fn cli_reports_bad_lines_writes_the_summary_and_fails_on_missing_files() {
     }
     assert_eq!(summary["events"], 1);
     assert_eq!(summary["malformed_lines"], 1);
+    // The create's line has no user, integrity or logon id: facts the recording lacks,
+    // not failed token queries.
+    assert_eq!(summary["token_failures"], 0);
+    assert_eq!(summary["token_facts_not_recorded"], 3);
+    assert!(
+        stderr.contains("token queries failed: 0; token facts not in the recording: 3"),
+        "the summary says which: {stderr}"
+    );
 
     let missing = std::process::Command::new(&bin)
         .args(["--quiet", "--trace", "/nonexistent/notifyring/trace.jsonl"])

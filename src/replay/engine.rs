@@ -258,6 +258,9 @@ struct ReplayEnv {
     processes: HashMap<u64, Box<[u16]>>,
     ticker: Ticker,
     print_delay: Duration,
+    /// Token facts (user, integrity, logon id) of delivered process creates that the
+    /// recording does not have.
+    token_facts_not_recorded: u64,
     /// In JSON mode: the reader's device, whose buffer must have room for an entry
     /// before the worker hands one over.
     device: Option<Arc<SimDevice>>,
@@ -319,10 +322,15 @@ impl Host for ReplayEnv {
         self.ticker.now()
     }
     fn process_token(&mut self, object: u64, facts: &mut TokenFacts) -> u32 {
-        // As if read from the token: what the recording has; each fact it lacks counts
-        // as a failed query, as a failed query leaves it absent in the driver.
+        // As if read from the token: what the recording has. A fact the recording lacks
+        // is left absent, as a failed query leaves it in the driver, but no query failed:
+        // it is counted apart, not as a token failure.
         *facts = self.objects.token(object).unwrap_or_default();
-        u32::from(facts.user.is_none()) + u32::from(facts.integrity.is_none()) + u32::from(facts.logon_id.is_none())
+        let absent = u64::from(facts.user.is_none())
+            + u64::from(facts.integrity.is_none())
+            + u64::from(facts.logon_id.is_none());
+        self.token_facts_not_recorded += absent;
+        0
     }
     fn release_process(&mut self, object: u64) {
         self.objects.dereference(object);
@@ -479,6 +487,9 @@ pub struct Report {
     pub json: Option<JsonCounts>,
     /// The process objects' reference counts (balanced: every object freed, no misuse).
     pub objects: ObjectsReport,
+    /// Token facts (user, integrity, logon id) of the delivered process creates that the
+    /// input does not have: served as absent, not counted as failed token queries.
+    pub token_facts_not_recorded: u64,
     /// The lines, with [`Output::Keep`].
     pub lines: Vec<String>,
     /// Per-call latency of `record`, in ticker ticks (all producers merged).
@@ -871,6 +882,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         processes: workload.processes.clone(),
         ticker,
         print_delay: options.print_delay,
+        token_facts_not_recorded: 0,
         device: reader.as_ref().map(|(device, _)| Arc::clone(device)),
         objects: Arc::clone(&objects),
         lives: HashMap::new(),
@@ -920,6 +932,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         stats: unloaded.stats,
         queue: unloaded.queue,
         objects: objects.report(),
+        token_facts_not_recorded: env.token_facts_not_recorded,
         printed: env.printed,
         json,
         lines,

@@ -68,6 +68,22 @@ fn assert_sound(name: &str, workload: &Workload, report: &Report) {
 }
 
 #[test]
+fn the_vendored_recording_names_every_process() {
+    // The recording shipped for the README's first command: its `process_image` names
+    // the processes that started before it, so no line says `proc=?`.
+    let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/procmon_win10x64_process.jsonl.gz");
+    let workload = trace::load(&[vendored]).expect("the vendored recording loads");
+    let report = replay(&workload, &keep(1));
+    assert_sound("vendored", &workload, &report);
+    assert!(
+        report.lines[0].ends_with(r#"proc="Explorer.EXE""#),
+        "the first line names its process: {}",
+        report.lines[0]
+    );
+    assert!(!report.lines.iter().any(|l| l.contains("proc=?")), "every process is named");
+}
+
+#[test]
 fn synthetic_replay_delivers_every_event_of_every_kind() {
     let workload = synthetic::generate(7, 20_000);
     assert!(workload.count_by_kind().iter().all(|&n| n > 0), "the synthetic stream has every kind");

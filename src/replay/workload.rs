@@ -180,7 +180,7 @@ pub fn utf16(s: &str) -> Box<[u16]> {
 ///
 /// The SIDs are the well-known ones Windows gives those names (`NT AUTHORITY\\SYSTEM` is
 /// S-1-5-18, `Window Manager\\DWM-1` S-1-5-90-0-1, …), and for any other account a
-/// made-up one (S-1-5-21-1-2-<domain>-<1000 + n>), as a domain or the local SAM would
+/// made-up one (`S-1-5-21-1-2-<domain>-<1000 + n>`), as a domain or the local SAM would
 /// give it. The replay's kernel hands the SID to the worker, and the JSON formatter
 /// names it through this table, as the CLI names it with `LookupAccountSidW` on the
 /// machine that recorded the trace.

@@ -23,8 +23,12 @@
 //!   hands the kernel, as counted UTF-16 built at compile time.
 //! * `driver` (Windows only): DriverEntry/Unload, one file per notify callback, the
 //!   work item — a thin layer that extracts fields and calls the portable code.
-//! * `sim` (host only): a simulated kernel that fires the same entry points from
-//!   threads and runs the work item on a work-queue simulator.
+//! * `sim` (host only, `host` feature): a simulated kernel that fires the same entry
+//!   points from threads and runs the work item on a work-queue simulator.
+//! * `replay` (host only, `host` feature): recorded or synthetic event streams replayed
+//!   through the pipeline on the simulated kernel (`examples/replay.rs`).
+//! * `fuzzing` (host only, `host` feature): the fuzz harnesses, shared by the `cargo-fuzz`
+//!   targets (fuzz/) and their stable proptest run (`tests/fuzz_harnesses.rs`).
 //! * `user` (host / user mode only): what a reader does with the stream after the
 //!   worker: Sysmon-compatible JSON, NT → Win32 paths.
 //! * `proof` (only with `--cfg notifyring_no_std`): the link-time no-panic proof.
@@ -66,8 +70,14 @@ pub mod worker;
 #[cfg(all(target_os = "windows", feature = "driver"))]
 mod driver;
 
-#[cfg(not(any(target_os = "windows", loom, notifyring_no_std)))]
+#[cfg(all(feature = "host", not(any(target_os = "windows", loom, notifyring_no_std))))]
 pub mod sim;
+
+#[cfg(all(feature = "host", not(any(target_os = "windows", loom, notifyring_no_std))))]
+pub mod replay;
+
+#[cfg(all(feature = "host", not(any(target_os = "windows", loom, notifyring_no_std))))]
+pub mod fuzzing;
 
 #[cfg(not(any(all(target_os = "windows", not(feature = "user")), loom, notifyring_no_std)))]
 pub mod user;

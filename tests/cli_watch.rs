@@ -12,13 +12,9 @@
 //!   `LogonId`, `IntegrityLevel`; on the wire the facts round-trip and the held object's
 //!   address is zeroed.
 
-#[path = "stepped/mod.rs"]
-mod stepped;
+mod common;
 
-#[allow(dead_code, reason = "only the schema is used here, not the recorded traces")]
-#[path = "json_schema/mod.rs"]
-mod json_schema;
-
+use common::{json_schema, stepped};
 use notifyring::config::DebuggerOutput;
 use notifyring::reader::wire::{self, WireError};
 use notifyring::reader::{Channel, Device, ReadOutcome, ReaderSink};

@@ -11,29 +11,12 @@
 //! * The formatter: hostile strings stay exact and valid JSON, Sysmon's order, `-` and
 //!   empty values absent, what the source is asked, and a cut path asks nothing.
 
-#[path = "../examples/replay/engine.rs"]
-#[allow(dead_code, reason = "the CLI's stdout sink and write errors are the example's")]
-mod engine;
-#[path = "../examples/replay/facts.rs"]
-mod facts;
-#[path = "../examples/replay/ticker.rs"]
-#[allow(dead_code, reason = "the summary's description of the timer is not used here")]
-mod ticker;
-#[path = "../examples/replay/trace.rs"]
-mod trace;
-#[path = "../examples/replay/workload.rs"]
-#[allow(dead_code, reason = "the synthetic generator's helpers are not used here")]
-mod workload;
+mod common;
 
-#[path = "json_schema/mod.rs"]
-mod json_schema;
-#[path = "recordings/mod.rs"]
-mod recordings;
-#[path = "stepped/mod.rs"]
-mod stepped;
-
+use common::{json_schema, recordings, stepped};
 use engine::{Format, Options, Output, Report};
 use json_schema::{Schema, recorded_traces, schema};
+use notifyring::replay::{engine, trace, workload};
 use recordings::{input_lines, readme_column, readme_counts};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, VecDeque};

@@ -1,26 +1,10 @@
-//! The cargo-fuzz harnesses (`fuzz/harness/`), run on stable: every checked-in seed and
-//! regression input (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`), then random
-//! inputs from proptest. This is the fuzzing lane's documented alternative where
+//! The cargo-fuzz harnesses (`notifyring::fuzzing`, src/fuzzing/), run on stable: every
+//! checked-in seed and regression input (`fuzz/seeds/<target>/`,
+//! `fuzz/regressions/<target>/`), then random inputs from proptest. This is the fuzzing lane's documented alternative where
 //! cargo-fuzz or nightly is unavailable (`tools/fuzz-smoke.sh` says which one ran);
 //! `FUZZ_HARNESS_CASES` sets the number of random inputs per target (default 256).
 
-#[path = "../fuzz/harness/common.rs"]
-mod common;
-#[path = "../fuzz/harness/reader_wire.rs"]
-mod reader_wire;
-#[path = "../fuzz/harness/record_path.rs"]
-mod record_path;
-#[path = "../fuzz/harness/ring_decode_format.rs"]
-mod ring_decode_format;
-#[allow(dead_code, reason = "only the reader's part of the replay tool is used")]
-#[path = "../examples/replay/trace.rs"]
-mod trace;
-#[path = "../fuzz/harness/trace_parser.rs"]
-mod trace_parser;
-#[allow(dead_code, reason = "as above")]
-#[path = "../examples/replay/workload.rs"]
-mod workload;
-
+use notifyring::fuzzing::{reader_wire, record_path, ring_decode_format, trace_parser};
 use proptest::prelude::*;
 use std::path::Path;
 

@@ -4,30 +4,12 @@
 //! recordings, process creates carry `ParentImage` wherever the parent was seen. Also
 //! the hostile strings, LOST objects, path conversion and Sysmon's time format.
 
-#[path = "../examples/replay/engine.rs"]
-#[allow(dead_code, reason = "the CLI's stdout sink and write errors are the example's")]
-mod engine;
-#[path = "../examples/replay/facts.rs"]
-mod facts;
-#[path = "../examples/replay/synthetic.rs"]
-#[allow(dead_code, reason = "only the generator is used here")]
-mod synthetic;
-#[path = "../examples/replay/ticker.rs"]
-#[allow(dead_code, reason = "the summary's description of the timer is not used here")]
-mod ticker;
-#[path = "../examples/replay/trace.rs"]
-mod trace;
-#[path = "../examples/replay/workload.rs"]
-mod workload;
+mod common;
 
-#[path = "stepped/mod.rs"]
-mod stepped;
-
-#[path = "json_schema/mod.rs"]
-mod json_schema;
-
+use common::{json_schema, stepped};
 use engine::{Format, Options, Output, Report};
 use json_schema::{Schema, recorded_traces, schema};
+use notifyring::replay::{engine, synthetic, trace, workload};
 use notifyring::user::json::utc_time;
 use notifyring::user::paths::PathMap;
 use serde_json::Value;

@@ -5,9 +5,9 @@
 //! each ring's losses are reported at their place and `#N` gaps equal them; a record kept
 //! half-printed is resumed from its own ring; `RingBytes` is split with a floor.
 
-#[path = "stepped/mod.rs"]
-mod stepped;
+mod common;
 
+use common::stepped;
 use notifyring::config::RING_FLOOR;
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};

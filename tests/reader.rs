@@ -15,9 +15,9 @@
 //!   wait, one more is refused at once;
 //! - `DebuggerOutput` mutes event lines while a reader is attached, or always.
 
-#[path = "stepped/mod.rs"]
-mod stepped;
+mod common;
 
+use common::stepped;
 use notifyring::config::DebuggerOutput;
 use notifyring::reader::wire::{self, Batch, Entry, MIN_READ, WireError};
 use notifyring::reader::{Channel, FILL_BUDGET, Held, Pending, ReadOutcome};

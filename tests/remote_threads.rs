@@ -11,27 +11,12 @@
 //!   (running before the driver, in a live system); in mavinject, mavinject.exe's thread
 //!   into a notepad.exe that another process created, starting at `LoadLibraryW`.
 
-#[path = "../examples/replay/engine.rs"]
-#[allow(dead_code, reason = "the CLI's stdout sink and write errors are the example's")]
-mod engine;
-#[path = "../examples/replay/facts.rs"]
-mod facts;
-#[path = "../examples/replay/ticker.rs"]
-#[allow(dead_code, reason = "the summary's description of the timer is not used here")]
-mod ticker;
-#[path = "../examples/replay/trace.rs"]
-mod trace;
-#[path = "../examples/replay/workload.rs"]
-#[allow(dead_code, reason = "the synthetic generator's helpers are not used here")]
-mod workload;
+mod common;
 
-#[path = "json_schema/mod.rs"]
-mod json_schema;
-#[path = "recordings/mod.rs"]
-mod recordings;
-
+use common::{json_schema, recordings};
 use engine::{Format, Options, Output};
 use json_schema::{recorded_traces, schema, shared_traces_dir};
+use notifyring::replay::{engine, trace};
 use notifyring::user::starts::parse_start_address;
 use recordings::{input_lines, readme_column, readme_counts};
 use serde_json::Value;

@@ -4,24 +4,9 @@
 //! the work item, and print every kind it was given. Bad input is reported, not fatal
 //! to the process.
 
-#[path = "../examples/replay/engine.rs"]
-#[allow(dead_code, reason = "the CLI's stdout sink and write errors are the example's")]
-mod engine;
-#[path = "../examples/replay/facts.rs"]
-mod facts;
-#[path = "../examples/replay/summary.rs"]
-mod summary;
-#[path = "../examples/replay/synthetic.rs"]
-mod synthetic;
-#[path = "../examples/replay/ticker.rs"]
-mod ticker;
-#[path = "../examples/replay/trace.rs"]
-mod trace;
-#[path = "../examples/replay/workload.rs"]
-mod workload;
-
 use engine::{Options, Output, Report};
 use notifyring::event::Kind;
+use notifyring::replay::{engine, summary, synthetic, trace, workload};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -80,6 +65,22 @@ fn assert_sound(name: &str, workload: &Workload, report: &Report) {
             kind.name()
         );
     }
+}
+
+#[test]
+fn the_vendored_recording_names_every_process() {
+    // The recording shipped for the README's first command: its `process_image` names
+    // the processes that started before it, so no line says `proc=?`.
+    let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/procmon_win10x64_process.jsonl.gz");
+    let workload = trace::load(&[vendored]).expect("the vendored recording loads");
+    let report = replay(&workload, &keep(1));
+    assert_sound("vendored", &workload, &report);
+    assert!(
+        report.lines[0].ends_with(r#"proc="Explorer.EXE""#),
+        "the first line names its process: {}",
+        report.lines[0]
+    );
+    assert!(!report.lines.iter().any(|l| l.contains("proc=?")), "every process is named");
 }
 
 #[test]
@@ -447,6 +448,14 @@ fn cli_reports_bad_lines_writes_the_summary_and_fails_on_missing_files() {
     }
     assert_eq!(summary["events"], 1);
     assert_eq!(summary["malformed_lines"], 1);
+    // The create's line has no user, integrity or logon id: facts the recording lacks,
+    // not failed token queries.
+    assert_eq!(summary["token_failures"], 0);
+    assert_eq!(summary["token_facts_not_recorded"], 3);
+    assert!(
+        stderr.contains("token queries failed: 0; token facts not in the recording: 3"),
+        "the summary says which: {stderr}"
+    );
 
     let missing = std::process::Command::new(&bin)
         .args(["--quiet", "--trace", "/nonexistent/notifyring/trace.jsonl"])

@@ -10,9 +10,9 @@
 //!   record's lines may be split across runs, and nothing is lost or printed twice;
 //! - the periodic timer's tick prints a statistics line with no events at all.
 
-#[path = "stepped/mod.rs"]
-mod stepped;
+mod common;
 
+use common::stepped;
 use notifyring::sim::{CollectEnv, SimKernel};
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};

@@ -9,7 +9,7 @@
 #
 # Needs the nightly toolchain and cargo-fuzz (installed here if missing). Where either
 # is unavailable it says so and runs the documented alternative instead: the very same
-# harnesses (fuzz/harness/) driven by proptest on stable (tests/fuzz_harnesses.rs).
+# harnesses (src/fuzzing/) driven by proptest on stable (tests/fuzz_harnesses.rs).
 # The last line always says which of the two ran; a skipped fuzz run is never reported
 # as a passed one. Exit status: 0 if what ran passed, 1 if a target crashed or failed.
 set -uo pipefail

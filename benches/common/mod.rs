@@ -19,8 +19,7 @@
 
 #![allow(dead_code, reason = "each bench uses a different subset")]
 
-#[path = "../../examples/replay/ticker.rs"]
-pub mod ticker;
+pub use notifyring::replay::ticker;
 
 use crossbeam_queue::ArrayQueue;
 use notifyring::config::Config;

@@ -1,10 +1,5 @@
-//! Arbitrary events through `Pipeline::record`, the worker and unload (see
-//! harness/record_path.rs).
+//! Arbitrary events through `Pipeline::record`, the worker and unload (the harness:
+//! `notifyring::fuzzing::record_path`).
 #![no_main]
 
-#[path = "../harness/common.rs"]
-mod common;
-#[path = "../harness/record_path.rs"]
-mod harness;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| harness::run(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| notifyring::fuzzing::record_path::run(data));

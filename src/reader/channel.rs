@@ -238,8 +238,9 @@ impl State {
         self.fifo.len
     }
 
-    /// Whether a read would get anything.
-    const fn has_data(&self) -> bool {
+    /// Whether a read would get anything: buffered entries, or a LOST not yet appended.
+    #[must_use]
+    pub const fn has_data(&self) -> bool {
         self.fifo.len > 0 || self.lost.is_some()
     }
 

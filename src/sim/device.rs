@@ -256,6 +256,12 @@ impl SimDevice {
         self.channel.with(|s| s.buffered())
     }
 
+    /// Whether a read would get anything (buffered entries, or a LOST not yet appended).
+    #[must_use]
+    pub fn has_data(&self) -> bool {
+        self.channel.with(|s| s.has_data())
+    }
+
     /// Reads still queued (after a cleanup or unload: leaks, must be 0).
     #[must_use]
     pub fn leaks(&self) -> usize {
@@ -383,6 +389,12 @@ impl<E> DeviceEnv<E> {
     #[must_use]
     pub const fn inner(&self) -> &E {
         &self.sink.debugger
+    }
+
+    /// The environment this one wraps, taken back (after unload).
+    #[must_use]
+    pub fn into_inner(self) -> E {
+        self.sink.debugger
     }
 }
 

@@ -1,5 +1,5 @@
 //! The default replay input: a synthetic event stream, deterministic by seed, shaped on
-//! the public recordings described in `../shared/traces/README.md`:
+//! the public recordings of the project's shared trace set (docs/replay.md, "Input"):
 //!
 //! * image paths: median 31–37 UTF-16 units, p99 60–153 (`System32` DLLs dominate, with
 //!   Program Files, .NET and `WinSxS` paths in the tail);
@@ -13,11 +13,16 @@
 //! The first processes of every stream carry one of each odd case, so even a short run
 //! shows them; later ones carry them at random.
 
-use crate::workload::{Accounts, Item, Timed, Workload, utf16};
-use notifyring::event::ClientId;
-use notifyring::user::starts::{StartPlace, StartRegion, ThreadStart};
-use notifyring::vocab::token::TokenFacts;
+use super::workload::{Accounts, Item, Timed, Workload, utf16};
+use crate::event::ClientId;
+use crate::user::starts::{StartPlace, StartRegion, ThreadStart};
+use crate::vocab::token::TokenFacts;
+use std::borrow::ToOwned;
+use std::boxed::Box;
 use std::collections::HashMap;
+use std::string::String;
+use std::vec::Vec;
+use std::{format, vec};
 
 /// `SplitMix64`: tiny, fast, and the same sequence everywhere for a seed.
 struct Rng(u64);
@@ -661,7 +666,7 @@ fn background(rng: &mut Rng, ids: &mut Ids, t0: u64, out: &mut Vec<Timed>) {
         // Now and then (by thread id, so the random sequence stays as it was) a thread
         // comes from Explorer instead: an injection into a process that was running before
         // the driver, which the worker tells remote by that process's age.
-        let injected = tid.is_multiple_of(256) && pid != EXPLORER && pid != notifyring::worker::SYSTEM_PID;
+        let injected = tid.is_multiple_of(256) && pid != EXPLORER && pid != crate::worker::SYSTEM_PID;
         let creator = if injected { ClientId { pid: EXPLORER, tid: 9_004 } } else { own };
         out.push(Timed { t_ns: t, item: Item::ThreadCreate { pid, tid, creator } });
         out.push(Timed { t_ns: t + rng.between(100_000, 9_000_000), item: Item::ThreadExit { pid, tid } });

@@ -6,6 +6,9 @@
 //! `Instant`. `Instant::now()` costs ~25 ns more than `rdtsc` (KERNEL-NOTES), which
 //! would be most of what it measures.
 
+use std::borrow::ToOwned;
+use std::format;
+use std::string::String;
 use std::time::{Duration, Instant};
 
 /// A calibrated tick source. Copy it into each thread; reading it touches nothing shared.

@@ -9,17 +9,21 @@
 //! record) at an uncommitted head, never reports "no work" when a committed record or a
 //! loss is waiting, and fails a reservation exactly when the model says it is full.
 
-use crate::common::{Input, check_line, seq_and_part};
-use notifyring::record::{self, Caps, HEAD};
-use notifyring::ring::{Pop, Reservation, Ring};
-use notifyring::stats::Snapshot;
-use notifyring::vocab::clock::Clock;
-use notifyring::vocab::process::ProcessName;
-use notifyring::vocab::process::{Name, Origin};
-use notifyring::worker::format::{self, Context, LINE_BUF, Line};
-use notifyring::{ClientId, Event, Stamp};
+use super::common::{Input, check_line, seq_and_part};
+use crate::record::{self, Caps, HEAD};
+use crate::ring::{Pop, Reservation, Ring};
+use crate::stats::Snapshot;
+use crate::vocab::clock::Clock;
+use crate::vocab::process::ProcessName;
+use crate::vocab::process::{Name, Origin};
+use crate::worker::format::{self, Context, LINE_BUF, Line};
+use crate::{ClientId, Event, Stamp};
 use std::collections::VecDeque;
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
 
+/// Runs the harness on one input (see the module doc); panics on a broken check.
 pub fn run(data: &[u8]) {
     let mut input = Input::new(data);
     match input.u8() % 4 {
@@ -59,12 +63,12 @@ fn format_record(rec: &record::Record<'_>, seq: u64, clock: Clock, omit: bool, p
     let mut buf = [0u8; LINE_BUF];
     let mut c = Collector { seq: Some(seq), lines: 0 };
     let origin = [Origin::Local, Origin::Initial, Origin::Remote, Origin::Unknown][(seq % 4) as usize];
-    let start = (seq % 8 >= 4).then_some(notifyring::vocab::start::ThreadStart {
+    let start = (seq % 8 >= 4).then_some(crate::vocab::start::ThreadStart {
         address: seq.rotate_left(40),
         region: match seq % 3 {
-            0 => notifyring::vocab::start::StartRegion::Unknown,
-            1 => notifyring::vocab::start::StartRegion::NoImage,
-            _ => notifyring::vocab::start::StartRegion::Image { base: seq.rotate_left(24) },
+            0 => crate::vocab::start::StartRegion::Unknown,
+            1 => crate::vocab::start::StartRegion::NoImage,
+            _ => crate::vocab::start::StartRegion::Image { base: seq.rotate_left(24) },
         },
     });
     let ctx = Context { seq, clock, omit_command_line: omit, process, origin, token: None, start };

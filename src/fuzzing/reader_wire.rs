@@ -10,21 +10,24 @@
 //! with the very bytes delivered, or inside a LOST count), in order; a read below
 //! `MIN_READ` is refused; nothing pends while data is buffered.
 
-use crate::common::{Input, check_line};
-use notifyring::delivered::Delivered;
-use notifyring::reader::wire::{self, Batch, Entry};
-use notifyring::reader::{Channel, ReadOutcome};
-use notifyring::record::{self, Caps};
-use notifyring::sim::device::{SimLock, VecRead as Buf, VecReads as Queue};
-use notifyring::vocab::clock::Clock;
-use notifyring::vocab::process::ProcessName;
-use notifyring::vocab::process::{Name, Origin};
-use notifyring::vocab::start::{StartRegion, ThreadStart};
-use notifyring::vocab::token::{Sid, TokenFacts};
-use notifyring::worker::format::{self, Context, LINE_BUF};
-use notifyring::{ClientId, Event, Stamp};
+use super::common::{Input, check_line};
+use crate::delivered::Delivered;
+use crate::reader::wire::{self, Batch, Entry};
+use crate::reader::{Channel, ReadOutcome};
+use crate::record::{self, Caps};
+use crate::sim::device::{SimLock, VecRead as Buf, VecReads as Queue};
+use crate::vocab::clock::Clock;
+use crate::vocab::process::ProcessName;
+use crate::vocab::process::{Name, Origin};
+use crate::vocab::start::{StartRegion, ThreadStart};
+use crate::vocab::token::{Sid, TokenFacts};
+use crate::worker::format::{self, Context, LINE_BUF};
+use crate::{ClientId, Event, Stamp};
 use std::collections::BTreeMap;
+use std::vec;
+use std::vec::Vec;
 
+/// Runs the harness on one input (see the module doc); panics on a broken check.
 pub fn run(data: &[u8]) {
     let mut input = Input::new(data);
     if input.u8().is_multiple_of(2) {

@@ -1,4 +1,4 @@
-//! Fuzz harness: the replay tool's trace reader (`examples/replay/trace.rs`) fed
+//! Fuzz harness: the replay's trace reader ([`crate::replay::trace`]) fed
 //! arbitrary files (plain or gzip, told apart by the magic bytes), and its JSON string
 //! decoder checked against `serde_json`.
 //!
@@ -6,8 +6,10 @@
 //! workload counts its malformed lines; every string `serde_json` accepts decodes to
 //! the same text through `json_string_utf16`.
 
-use crate::trace;
+use crate::replay::trace;
+use std::format;
 use std::path::PathBuf;
+use std::string::String;
 
 /// One scratch file per process and thread (the loader reads files, not buffers; the
 /// stable test runs harnesses on several threads), in memory where the system offers
@@ -19,6 +21,7 @@ fn scratch() -> PathBuf {
     dir.join(format!("notifyring-fuzz-trace-{}-{thread}.jsonl", std::process::id()))
 }
 
+/// Runs the harness on one input (see the module doc); panics on a broken check.
 pub fn run(data: &[u8]) {
     let path = scratch();
     std::fs::write(&path, data).expect("scratch file");

@@ -1,7 +1,8 @@
 //! The replay's file facts: what Sysmon read from each image file on the machine that
-//! recorded the trace, served to the JSON formatter through the `FileFactsSource`
-//! interface the CLI's disk reader implements, as if read from disk when the event
-//! arrived.
+//! recorded the trace.
+//!
+//! They are served to the JSON formatter through the `FileFactsSource` interface the
+//! CLI's disk reader implements, as if read from disk when the event arrived.
 //!
 //! Keying: each delivered record gets the facts of the trace line it came from. The
 //! recording has facts per event (Sysmon read the file at each event), and a cache by
@@ -14,10 +15,12 @@
 //! with its lines. Lines of the process stamped before the record asked about were lost
 //! (or never asked: no path, or one cut by the cap) and are passed over and counted.
 
-use crate::workload::{Item, Workload};
-use notifyring::event::Kind;
-use notifyring::user::facts::{FileEvent, FileFacts, FileFactsSource};
+use super::workload::{Item, Workload};
+use crate::event::Kind;
+use crate::user::facts::{FileEvent, FileFacts, FileFactsSource};
+use std::boxed::Box;
 use std::collections::{HashMap, VecDeque};
+use std::string::String;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -1,36 +1,57 @@
 //! The replay itself: start the simulated kernel, let producer threads call the record
 //! entry point for every event (timing each call), unload, and check what came out.
 //!
+//! In JSON mode the worker also feeds the simulated reader's device (the driver's
+//! reader sink, `\\.\Global\NotifyRing`), and a reader thread reads its batches off
+//! the wire and turns them into JSON with the CLI's own [`Watch`], as `notifyring watch
+//! --format json` does on Windows. The worker waits for room in the reader's buffer
+//! before it hands over an event (a debugger-attached worker waits too), so the reader
+//! loses nothing and the JSON holds every event. Losses in the ring reach the JSON as
+//! the CLI sees them: the channel joins LOST reports with no event between them (two
+//! rings' trailing losses, say) into one LOST object with their sum.
+//!
 //! Producers own disjoint sets of processes (by pid), so each process's events keep
 //! their order, as they would on Windows where one process's callbacks cannot overtake
 //! each other. Each producer keeps its own latency histogram and counts; nothing shared
 //! is written on the hot path except by the pipeline itself.
 
-use crate::facts::{FactsCounts, RecordedFacts, Stamps};
-use crate::ticker::Ticker;
-use crate::workload::Workload;
+use super::facts::{FactsCounts, RecordedFacts, Stamps};
+use super::ticker::Ticker;
+use super::workload::Workload;
+use crate::config::Config;
+use crate::config::DebuggerOutput;
+use crate::delivered::Delivered;
+use crate::event::{Event, Kind, Stamp};
+use crate::pipeline::{NewError, Pipeline, Recorded};
+use crate::reader::wire::{self, Batch, Entry};
+use crate::record::Caps;
+use crate::sim::device::{Completion, ReaderHandle, SimDevice};
+use crate::sim::objects::{ObjectsReport, SimObjects};
+use crate::sim::{QueueReport, SimKernel, SimQueue, Unloaded};
+use crate::stats::Snapshot;
+use crate::user::facts::{FileEvent, FileFacts, FileFactsSource};
+use crate::user::json::{Counters, HostProcess};
+use crate::user::paths::PathMap;
+use crate::user::starts::{StartPlace, StartPlaces, ThreadStart};
+use crate::user::watch::{self, Anchor, Filter, Watch};
+use crate::vocab::clock::Clock;
+use crate::vocab::process::{Lookup, Name};
+use crate::vocab::token::TokenFacts;
+use crate::worker::format::Line;
+use crate::worker::{Host, Sink, WorkerEnv};
 use hdrhistogram::Histogram;
-use notifyring::config::Config;
-use notifyring::delivered::Delivered;
-use notifyring::event::{Event, Kind, Stamp};
-use notifyring::pipeline::{NewError, Pipeline, Recorded};
-use notifyring::record::Caps;
-use notifyring::sim::objects::{ObjectsReport, SimObjects};
-use notifyring::sim::{QueueReport, SimKernel, SimQueue};
-use notifyring::stats::Snapshot;
-use notifyring::user::json::{Counters, HostProcess, JsonFormatter};
-use notifyring::user::paths::PathMap;
-use notifyring::user::starts::{StartPlace, StartPlaces, ThreadStart};
-use notifyring::vocab::clock::Clock;
-use notifyring::vocab::process::{Lookup, Name};
-use notifyring::vocab::token::TokenFacts;
-use notifyring::worker::format::Line;
-use notifyring::worker::{Host, Sink};
+use std::borrow::ToOwned;
+use std::boxed::Box;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io::{BufWriter, Stdout, Write};
+use std::rc::Rc;
+use std::string::{String, ToString};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::vec::Vec;
+use std::{format, vec};
 
 /// Where the debugger lines go.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,7 +61,6 @@ pub enum Output {
     /// Nowhere (`--quiet`); lines are still formatted and counted.
     Discard,
     /// Kept in memory, for tests.
-    #[cfg_attr(not(test), allow(dead_code, reason = "only tests/replay.rs keeps lines"))]
     Keep,
 }
 
@@ -65,6 +85,9 @@ pub struct JsonCounts {
     pub counters: Counters,
     /// What the recorded file facts did; `None` when the input has none.
     pub file_facts: Option<FactsCounts>,
+    /// What went wrong between the device and the JSON: a batch the watch could not
+    /// read, a read refused, objects the watch did not show. Empty in a sound run.
+    pub errors: Vec<String>,
 }
 
 /// Kernel-side and pacing settings of one run.
@@ -181,21 +204,66 @@ enum Out {
     Keep(Vec<String>),
 }
 
+/// Where output lines go, and why printing stopped, if it did.
+struct Writer {
+    sink: Out,
+    error: Option<String>,
+}
+
+impl Writer {
+    fn new(output: Output) -> Self {
+        let sink = match output {
+            Output::Stdout => Out::Stdout(BufWriter::with_capacity(1 << 16, std::io::stdout())),
+            Output::Discard => Out::Discard,
+            Output::Keep => Out::Keep(Vec::new()),
+        };
+        Self { sink, error: None }
+    }
+
+    /// Writes one output line (a debugger line or a JSON object).
+    fn write(&mut self, text: &[u8]) {
+        match &mut self.sink {
+            Out::Stdout(out) => {
+                if let Err(e) = out.write_all(text).and_then(|()| out.write_all(b"\n")) {
+                    // A closed pipe (`| head`) ends the printing, not the replay.
+                    self.error = Some(e.to_string());
+                    self.sink = Out::Discard;
+                }
+            }
+            Out::Discard => {}
+            Out::Keep(lines) => lines.push(String::from_utf8_lossy(text).into_owned()),
+        }
+    }
+
+    /// Flushes stdout; returns the lines kept and why printing stopped, if it did.
+    fn finish(mut self) -> (Vec<String>, Option<String>) {
+        if let Out::Stdout(out) = &mut self.sink
+            && let Err(e) = out.flush()
+        {
+            self.error = Some(e.to_string());
+        }
+        match self.sink {
+            Out::Keep(lines) => (lines, self.error),
+            _ => (Vec::new(), self.error),
+        }
+    }
+}
+
 /// The worker's host in the replay: prints to the sink, names processes from the
 /// workload's table, and reads the same ticker the producers stamp with.
 struct ReplayEnv {
-    sink: Out,
-    write_error: Option<String>,
+    /// The debugger lines' destination (in JSON mode: nowhere; the reader writes).
+    out: Writer,
     printed: Printed,
     processes: HashMap<u64, Box<[u16]>>,
-    /// Command lines the recording gives for processes it did not see start.
-    command_lines: HashMap<u64, Box<[u16]>>,
     ticker: Ticker,
     print_delay: Duration,
-    /// In JSON mode: the formatter, and what it wrote.
-    json: Option<(JsonFormatter, JsonCounts)>,
-    /// In JSON mode, when the input has them: the recording's file facts.
-    files: Option<RecordedFacts>,
+    /// Token facts (user, integrity, logon id) of delivered process creates that the
+    /// recording does not have.
+    token_facts_not_recorded: u64,
+    /// In JSON mode: the reader's device, whose buffer must have room for an entry
+    /// before the worker hands one over.
+    device: Option<Arc<SimDevice>>,
     /// The simulated process objects the process creates' records hold.
     objects: Arc<SimObjects>,
     /// The host kernel's processes as the worker's stream has shown them so far: a pid's
@@ -226,18 +294,13 @@ impl StartPlaces for RecordedStartPlaces {
 }
 
 impl ReplayEnv {
-    /// Writes one output line (a debugger line or a JSON object) to the sink.
-    fn write(&mut self, text: &[u8]) {
-        match &mut self.sink {
-            Out::Stdout(out) => {
-                if let Err(e) = out.write_all(text).and_then(|()| out.write_all(b"\n")) {
-                    // A closed pipe (`| head`) ends the printing, not the replay.
-                    self.write_error = Some(e.to_string());
-                    self.sink = Out::Discard;
-                }
+    /// Waits until the reader's buffer has room for the largest entry and a LOST entry
+    /// (JSON mode), so the channel never drops one for the reader.
+    fn wait_for_room(&self) {
+        if let Some(device) = &self.device {
+            while device.buffered() + wire::MAX_ENTRY + wire::LOST_ENTRY > READER_BYTES {
+                std::thread::sleep(Duration::from_micros(50));
             }
-            Out::Discard => {}
-            Out::Keep(lines) => lines.push(String::from_utf8_lossy(text).into_owned()),
         }
     }
 }
@@ -259,10 +322,15 @@ impl Host for ReplayEnv {
         self.ticker.now()
     }
     fn process_token(&mut self, object: u64, facts: &mut TokenFacts) -> u32 {
-        // As if read from the token: what the recording has; each fact it lacks counts
-        // as a failed query, as a failed query leaves it absent in the driver.
+        // As if read from the token: what the recording has. A fact the recording lacks
+        // is left absent, as a failed query leaves it in the driver, but no query failed:
+        // it is counted apart, not as a token failure.
         *facts = self.objects.token(object).unwrap_or_default();
-        u32::from(facts.user.is_none()) + u32::from(facts.integrity.is_none()) + u32::from(facts.logon_id.is_none())
+        let absent = u64::from(facts.user.is_none())
+            + u64::from(facts.integrity.is_none())
+            + u64::from(facts.logon_id.is_none());
+        self.token_facts_not_recorded += absent;
+        0
     }
     fn release_process(&mut self, object: u64) {
         self.objects.dereference(object);
@@ -288,9 +356,7 @@ impl Sink for ReplayEnv {
         }
         let text = line.text();
         self.printed.count(text);
-        if self.json.is_none() {
-            self.write(text);
-        }
+        self.out.write(text);
     }
     fn delivered(&mut self, event: &Delivered<'_>) {
         // What the host kernel would answer about the pid from here on: its process was
@@ -305,31 +371,100 @@ impl Sink for ReplayEnv {
             }
             _ => {}
         }
-        let Some((formatter, counts)) = self.json.as_mut() else { return };
-        let processes = &self.processes;
-        let command_lines = &self.command_lines;
-        // What the recording machine knew of a process that started before the trace.
-        let lookup = |pid: u64| {
-            processes.get(&pid).map(|units| HostProcess {
-                image: String::from_utf16_lossy(units),
-                command_line: command_lines.get(&pid).map(|c| String::from_utf16_lossy(c)),
-            })
-        };
-        let object = match self.files.as_mut() {
-            Some(files) => formatter.event_with(event, lookup, files),
-            None => formatter.event(event, lookup),
-        };
-        counts.objects_by_kind[event.record.kind.index()] += 1;
-        counts.counters = formatter.counters();
-        self.write(object.as_bytes());
+        self.wait_for_room();
     }
-    fn lost(&mut self, seq: u64, count: u64) {
-        let Some((formatter, counts)) = self.json.as_mut() else { return };
-        let object = formatter.lost(seq, count);
-        counts.lost_in_objects += count;
-        counts.counters = formatter.counters();
-        self.write(object.as_bytes());
+    fn lost(&mut self, _seq: u64, _count: u64) {
+        self.wait_for_room();
     }
+}
+
+/// The reader's buffer in JSON mode: the driver's default.
+const READER_BYTES: usize = Config::DEFAULT.reader_bytes;
+
+/// What the reader thread made of the device's batches.
+struct JsonOut {
+    out: Writer,
+    counts: JsonCounts,
+}
+
+/// The recording's file facts, shared between the watch (which asks) and the reader
+/// thread (which reports their counts at the end).
+struct SharedFacts(Rc<RefCell<RecordedFacts>>);
+
+impl FileFactsSource for SharedFacts {
+    fn file_facts(&mut self, event: &FileEvent<'_>) -> Option<FileFacts> {
+        self.0.borrow_mut().file_facts(event)
+    }
+}
+
+/// The reader thread: reads batches until the device cancels the read (unload), and
+/// turns each into JSON objects with the CLI's [`Watch`], as `notifyring watch` does.
+/// Once `unloaded` is set, a refused read also ends it (the device detached the reader
+/// before the read came).
+fn read_json(
+    handle: &ReaderHandle,
+    unloaded: &AtomicBool,
+    workload: &Workload,
+    files: Option<RecordedFacts>,
+    anchor: Anchor,
+    paths: &PathMap,
+    mut out: Writer,
+) -> JsonOut {
+    let mut watch = Watch::new(watch::Format::Json, Filter::default(), paths.clone())
+        .with_account_names(Box::new(workload.accounts.clone()))
+        .with_start_places(Box::new(RecordedStartPlaces(workload.start_places.clone())));
+    let files = files.map(|f| Rc::new(RefCell::new(f)));
+    if let Some(files) = &files {
+        watch = watch.with_file_facts(Box::new(SharedFacts(Rc::clone(files))));
+    }
+    let mut counts = JsonCounts { file_facts: None, ..JsonCounts::default() };
+    // What the recording machine knew of a process that started before the trace.
+    let lookup = |pid: u64| {
+        workload.processes.get(&pid).map(|units| HostProcess {
+            image: String::from_utf16_lossy(units),
+            command_line: workload.command_lines.get(&pid).map(|c| String::from_utf16_lossy(c)),
+        })
+    };
+    loop {
+        let ticket = handle.read(wire::MIN_READ);
+        let completion = loop {
+            if let Some(c) = ticket.wait(Duration::from_millis(100)) {
+                break c;
+            }
+        };
+        let bytes = match completion {
+            Completion::Data(bytes) => bytes,
+            Completion::Cancelled => break,
+            Completion::Refused if unloaded.load(Ordering::SeqCst) => break,
+            other => {
+                counts.errors.push(format!("a read was refused: {other:?}"));
+                break;
+            }
+        };
+        // What the wire carried, counted apart from what the watch made of it.
+        if let Ok(batch) = Batch::parse(&bytes) {
+            for entry in batch.entries().flatten() {
+                match entry {
+                    Entry::Event { record, .. } => counts.objects_by_kind[record.kind.index()] += 1,
+                    Entry::Lost { count, .. } => counts.lost_in_objects += count,
+                }
+            }
+        }
+        if let Err(e) = watch.batch(&bytes, || anchor, lookup, |object| out.write(object.as_bytes())) {
+            counts.errors.push(format!("the watch could not read a batch: {e}"));
+        }
+    }
+    let shown = watch.summary();
+    let on_wire: u64 = counts.objects_by_kind.iter().sum();
+    if shown.events != on_wire || shown.lost != counts.lost_in_objects {
+        counts.errors.push(format!(
+            "the watch showed {} events and {} lost, the wire carried {on_wire} and {}",
+            shown.events, shown.lost, counts.lost_in_objects
+        ));
+    }
+    counts.counters = watch.json_counters().unwrap_or_default();
+    counts.file_facts = files.map(|f| f.borrow().counts());
+    JsonOut { out, counts }
 }
 
 /// Everything a run measured and saw.
@@ -352,8 +487,10 @@ pub struct Report {
     pub json: Option<JsonCounts>,
     /// The process objects' reference counts (balanced: every object freed, no misuse).
     pub objects: ObjectsReport,
+    /// Token facts (user, integrity, logon id) of the delivered process creates that the
+    /// input does not have: served as absent, not counted as failed token queries.
+    pub token_facts_not_recorded: u64,
     /// The lines, with [`Output::Keep`].
-    #[cfg_attr(not(test), allow(dead_code, reason = "only tests/replay.rs keeps lines"))]
     pub lines: Vec<String>,
     /// Per-call latency of `record`, in ticker ticks (all producers merged).
     pub latency_ticks: Histogram<u64>,
@@ -443,6 +580,7 @@ impl Report {
             if json.lost_in_objects != lost {
                 v.push(format!("{lost} events lost but {} in LOST objects", json.lost_in_objects));
             }
+            v.extend(json.errors.iter().cloned());
             if let Some(files) = json.file_facts.filter(|f| f.unmatched != 0) {
                 v.push(format!("{} records matched no recorded event's file facts", files.unmatched));
             }
@@ -608,13 +746,98 @@ fn record_all(
     })
 }
 
-/// The JSON formatter of a replay: it names the SIDs as the recording machine did, and
-/// places the threads' starts as the recording does.
-fn json_formatter(workload: &Workload, clock: Clock, utc_start_ns: u128, paths: &PathMap) -> JsonFormatter {
-    let mut formatter = JsonFormatter::new(clock, utc_start_ns, paths.clone(), Config::DEFAULT.names);
-    formatter.account_names(Box::new(workload.accounts.clone()));
-    formatter.start_places(Box::new(RecordedStartPlaces(workload.start_places.clone())));
-    formatter
+/// One drive of the simulated kernel: what unload left and what the producers measured.
+struct Driven<E> {
+    unloaded: Unloaded<E>,
+    results: Vec<ProducerResult>,
+    record_elapsed: Duration,
+    total_elapsed: Duration,
+    caps: Caps,
+    ring_bytes: u64,
+}
+
+/// What [`drive`] needs besides the worker's environment.
+struct Drive<'a> {
+    config: &'a Config,
+    clock: Clock,
+    workload: &'a Workload,
+    options: &'a Options,
+    ticker: &'a Ticker,
+    stamps: Option<&'a Stamps>,
+    objects: &'a SimObjects,
+}
+
+/// Starts the simulated kernel with `env`, lets the producers record every event, and
+/// unloads (everything recorded is then delivered).
+fn drive<E: WorkerEnv + Send + 'static>(d: &Drive<'_>, env: E) -> Result<Driven<E>, RunError> {
+    let (workload, options) = (d.workload, d.options);
+    let kernel = SimKernel::start(d.config, d.clock, env).map_err(RunError::Pipeline)?;
+    // The watch starts now, before the first record (as DriverEntry reads the system time
+    // before registering the process routine); processes the trace never creates are older.
+    kernel.pipeline().watching_since(d.clock.start_ticks.max(1));
+    if !options.stall_worker.is_zero() {
+        kernel.stall_each_run(options.stall_worker);
+    }
+    let caps = kernel.pipeline().caps();
+    let ring_bytes = kernel.pipeline().ring_bytes();
+
+    // Each producer's share, in stream order.
+    let producers = options.producers.max(1);
+    let mut shares: Vec<Vec<usize>> = vec![Vec::new(); producers];
+    for (i, e) in workload.events.iter().enumerate() {
+        shares[producer_of(e.item.pid(), producers)].push(i);
+    }
+    let first_t = workload.events.iter().map(|e| e.t_ns).min().unwrap_or(0);
+    let (results, start, record_elapsed) =
+        record_all(kernel.pipeline(), workload, &shares, options.speed, first_t, d.ticker, d.stamps, d.objects);
+    let results = results.map_err(RunError::Thread)?;
+    let unloaded = kernel.unload();
+    let total_elapsed = start.elapsed();
+    Ok(Driven { unloaded, results, record_elapsed, total_elapsed, caps, ring_bytes })
+}
+
+/// JSON mode's reader side: the device, its reader, and what the reader thread needs.
+struct Reader<'a> {
+    device: &'a Arc<SimDevice>,
+    handle: &'a ReaderHandle,
+    files: Option<RecordedFacts>,
+    anchor: Anchor,
+    output: Output,
+}
+
+/// [`drive`] with the worker feeding the reader's device, and a reader thread turning
+/// its batches into JSON ([`read_json`]) meanwhile.
+fn drive_with_reader(
+    d: &Drive<'_>,
+    env: ReplayEnv,
+    reader: Reader<'_>,
+) -> Result<(Driven<ReplayEnv>, JsonOut), RunError> {
+    let Reader { device, handle, files, anchor, output } = reader;
+    // Set before the device unloads: the reader's next read may then be refused.
+    let unloaded = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let (unloaded, workload, paths, out) = (&unloaded, d.workload, &d.options.paths, Writer::new(output));
+        let reading = std::thread::Builder::new()
+            .name("reader".to_owned())
+            .spawn_scoped(scope, move || read_json(handle, unloaded, workload, files, anchor, paths, out))
+            .map_err(|e| RunError::Thread(e.to_string()));
+        let driven = match &reading {
+            Ok(_) => drive(d, device.env(env)),
+            Err(e) => Err(RunError::Thread(e.to_string())),
+        };
+        // Unload delivered everything to the reader's buffer: let the reader take it
+        // all, then unload the device, which cancels the reader's last read.
+        while driven.is_ok() && device.has_data() && reading.as_ref().is_ok_and(|r| !r.is_finished()) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        unloaded.store(true, Ordering::SeqCst);
+        device.unload();
+        let json_out = reading?.join().map_err(|_| RunError::Thread("the reader thread panicked".to_owned()))?;
+        let Driven { unloaded, results, record_elapsed, total_elapsed, caps, ring_bytes } = driven?;
+        let Unloaded { stats, queue, env } = unloaded;
+        let unloaded = Unloaded { stats, queue, env: env.into_inner() };
+        Ok((Driven { unloaded, results, record_elapsed, total_elapsed, caps, ring_bytes }, json_out))
+    })
 }
 
 /// Replays `workload` through a freshly started simulated kernel.
@@ -634,63 +857,56 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         processors: u32::try_from(producers).unwrap_or(u32::MAX),
         ..Config::DEFAULT
     };
-    let sink = match options.output {
-        Output::Stdout => Out::Stdout(BufWriter::with_capacity(1 << 16, std::io::stdout())),
-        Output::Discard => Out::Discard,
-        Output::Keep => Out::Keep(Vec::new()),
-    };
     let clock = Clock { start_ticks: ticker.now(), frequency: ticker.frequency() };
-    // The wall clock at the same moment: UtcTime = this + the stamp's offset, as the
-    // driver's reader would compute it.
+    // The wall clock at the same moment: UtcTime = this + the stamp's offset. The reader
+    // reads both together, as the CLI does at its first batch (`watch::utc_start_ns`).
     let utc_start_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
-    let json = (options.format == Format::Json)
-        .then(|| (json_formatter(workload, clock, utc_start_ns, &options.paths), JsonCounts::default()));
+    let anchor = Anchor { wall_ns: utc_start_ns, ticks: clock.start_ticks };
+    let json = options.format == Format::Json;
     // The recording's file facts, named by the stamps the producers write.
-    let stamps =
-        (json.is_some() && !workload.file_facts.is_empty()).then(|| Arc::new(Stamps::new(workload.events.len())));
+    let stamps = (json && !workload.file_facts.is_empty()).then(|| Arc::new(Stamps::new(workload.events.len())));
     let files = stamps.clone().map(|stamps| RecordedFacts::new(workload, stamps));
     let objects = Arc::new(SimObjects::new());
+    // JSON mode: the reader's device, its reader attached before the first event.
+    let reader = if json {
+        let device = SimDevice::new(READER_BYTES, clock, DebuggerOutput::Always)
+            .ok_or(RunError::Pipeline(NewError::NoMemory))?;
+        let handle = device.open_reader().map_err(|e| RunError::Thread(format!("cannot open the reader: {e:?}")))?;
+        Some((device, handle))
+    } else {
+        None
+    };
     let env = ReplayEnv {
-        sink,
-        write_error: None,
+        out: Writer::new(if json { Output::Discard } else { options.output }),
         printed: Printed::default(),
         processes: workload.processes.clone(),
-        command_lines: workload.command_lines.clone(),
         ticker,
         print_delay: options.print_delay,
-        json,
-        files,
+        token_facts_not_recorded: 0,
+        device: reader.as_ref().map(|(device, _)| Arc::clone(device)),
         objects: Arc::clone(&objects),
         lives: HashMap::new(),
         thread_starts: workload.thread_starts.clone(),
     };
-    let kernel = SimKernel::start(&config, clock, env).map_err(RunError::Pipeline)?;
-    // The watch starts now, before the first record (as DriverEntry reads the system time
-    // before registering the process routine); processes the trace never creates are older.
-    kernel.pipeline().watching_since(clock.start_ticks.max(1));
-    if !options.stall_worker.is_zero() {
-        kernel.stall_each_run(options.stall_worker);
-    }
-    let caps = kernel.pipeline().caps();
-    let ring_bytes = kernel.pipeline().ring_bytes();
-
-    // Each producer's share, in stream order.
-    let mut shares: Vec<Vec<usize>> = vec![Vec::new(); producers];
-    for (i, e) in workload.events.iter().enumerate() {
-        shares[producer_of(e.item.pid(), producers)].push(i);
-    }
-    let first_t = workload.events.iter().map(|e| e.t_ns).min().unwrap_or(0);
-    let (results, start, record_elapsed) =
-        record_all(kernel.pipeline(), workload, &shares, options.speed, first_t, &ticker, stamps.as_deref(), &objects);
-    let results = results.map_err(RunError::Thread)?;
-    let unloaded = kernel.unload();
-    let total_elapsed = start.elapsed();
-    let mut env = unloaded.env;
-    if let Out::Stdout(out) = &mut env.sink
-        && let Err(e) = out.flush()
-    {
-        env.write_error = Some(e.to_string());
-    }
+    let d = Drive {
+        config: &config,
+        clock,
+        workload,
+        options,
+        ticker: &ticker,
+        stamps: stamps.as_deref(),
+        objects: &objects,
+    };
+    let (driven, json_out) = match &reader {
+        None => (drive(&d, env)?, None),
+        Some((device, handle)) => {
+            let reader = Reader { device, handle, files, anchor, output: options.output };
+            let (driven, json_out) = drive_with_reader(&d, env, reader)?;
+            (driven, Some(json_out))
+        }
+    };
+    let Driven { unloaded, results, record_elapsed, total_elapsed, caps, ring_bytes } = driven;
+    let env = unloaded.env;
     let mut latency = new_histogram(&ticker);
     let mut latency_queued = new_histogram(&ticker);
     let (mut lost_returned, mut queued_returned) = (0, 0);
@@ -701,9 +917,12 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         lost_returned += r.lost;
         queued_returned += r.queued;
     }
-    let lines = match env.sink {
-        Out::Keep(lines) => lines,
-        _ => Vec::new(),
+    let (lines, write_error, json) = if let Some(JsonOut { out, counts }) = json_out {
+        let (lines, error) = out.finish();
+        (lines, error, Some(counts))
+    } else {
+        let (lines, error) = env.out.finish();
+        (lines, error, None)
     };
     Ok(Report {
         events: workload.events.len() as u64,
@@ -713,10 +932,9 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         stats: unloaded.stats,
         queue: unloaded.queue,
         objects: objects.report(),
+        token_facts_not_recorded: env.token_facts_not_recorded,
         printed: env.printed,
-        json: env
-            .json
-            .map(|(_, counts)| JsonCounts { file_facts: env.files.as_ref().map(RecordedFacts::counts), ..counts }),
+        json,
         lines,
         latency_ticks: latency,
         latency_queued_ticks: latency_queued,
@@ -726,7 +944,7 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
         caps,
         ring_bytes,
         producers,
-        write_error: env.write_error,
+        write_error,
         run_budget_ms: options.run_budget_ms,
         print_delay: options.print_delay,
     })

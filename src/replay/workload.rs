@@ -1,15 +1,21 @@
-//! What a replay feeds the pipeline: owned events with their strings already in UTF-16
-//! (the kernel hands the callbacks UTF-16, so encoding is not part of a callback's cost),
-//! each with the time it was recorded at.
+//! What a replay feeds the pipeline: owned events, each with the time it was recorded at.
+//!
+//! Their strings are already in UTF-16 (the kernel hands the callbacks UTF-16, so
+//! encoding is not part of a callback's cost).
 
-use notifyring::event::{ClientId, Event, Kind};
-use notifyring::user::accounts::AccountNames;
-use notifyring::user::facts::FileFacts;
-use notifyring::user::starts::{StartPlace, ThreadStart};
-use notifyring::vocab::token::{Sid, TokenFacts};
+use crate::event::{ClientId, Event, Kind};
+use crate::user::accounts::AccountNames;
+use crate::user::facts::FileFacts;
+use crate::user::starts::{StartPlace, ThreadStart};
+use crate::vocab::token::{Sid, TokenFacts};
+use std::borrow::ToOwned;
+use std::boxed::Box;
 use std::collections::HashMap;
+use std::string::String;
+use std::vec::Vec;
 
 /// One event, owning its strings.
+#[allow(missing_docs, reason = "each variant's fields are those of the `Event` variant it names")]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Item {
     /// See [`Event::ProcessCreate`].
@@ -170,9 +176,11 @@ pub fn utf16(s: &str) -> Box<[u16]> {
 }
 
 /// The accounts a recording names (`DOMAIN\\user`, as Sysmon prints them) and a SID for
-/// each: the well-known ones Windows gives those names (`NT AUTHORITY\\SYSTEM` is
+/// each.
+///
+/// The SIDs are the well-known ones Windows gives those names (`NT AUTHORITY\\SYSTEM` is
 /// S-1-5-18, `Window Manager\\DWM-1` S-1-5-90-0-1, …), and for any other account a
-/// made-up one (S-1-5-21-1-2-<domain>-<1000 + n>), as a domain or the local SAM would
+/// made-up one (`S-1-5-21-1-2-<domain>-<1000 + n>`), as a domain or the local SAM would
 /// give it. The replay's kernel hands the SID to the worker, and the JSON formatter
 /// names it through this table, as the CLI names it with `LookupAccountSidW` on the
 /// machine that recorded the trace.

@@ -1,20 +1,24 @@
-//! Fuzz harness: the callback's record path fed arbitrary events (UTF-16 of any content
-//! and length up to 32,767 units, any ids, caps and ring size), interleaved with work
+//! Fuzz harness: the callback's record path fed arbitrary events, interleaved with work
 //! item runs through the real schedule, then unload (stop, final run, shutdown).
+//!
+//! The events carry UTF-16 of any content and length up to 32,767 units, any ids, caps
+//! and ring size.
 //!
 //! Checks: no double queue of the work item; every line fits one `DbgPrint`; the
 //! output's sequence numbers advance by one per record and by `n` per `LOST n` marker
 //! (every loss reported at its place); conservation per kind: recorded = delivered +
 //! lost, every loss reported, and the `Recorded` outcomes agree with the counters.
 
-use crate::common::{Input, check_line, parse, seq_and_part};
-use notifyring::record::Caps;
-use notifyring::stats::Snapshot;
-use notifyring::vocab::clock::Clock;
-use notifyring::vocab::process::{Lookup, Name};
-use notifyring::worker::format::{Line, PREFIX};
-use notifyring::{ClientId, Config, Event, Host, Kind, Pipeline, Recorded, Sink, Stamp, Stats, WorkQueue};
+use super::common::{Input, check_line, parse, seq_and_part};
+use crate::record::Caps;
+use crate::stats::Snapshot;
+use crate::vocab::clock::Clock;
+use crate::vocab::process::{Lookup, Name};
+use crate::worker::format::{Line, PREFIX};
+use crate::{ClientId, Config, Event, Host, Kind, Pipeline, Recorded, Sink, Stamp, Stats, WorkQueue};
 use std::cell::Cell;
+use std::string::String;
+use std::vec::Vec;
 
 /// One process-wide counter block (the driver's is a static too); each run checks the
 /// difference it made.
@@ -116,6 +120,7 @@ fn run_queued(pipeline: &Pipeline<Queue>, env: &mut Env) {
     }
 }
 
+/// Runs the harness on one input (see the module doc); panics on a broken check.
 pub fn run(data: &[u8]) {
     let mut input = Input::new(data);
     let config = Config {

@@ -1,8 +1,10 @@
-//! Shared by every fuzz harness (and by `tests/fuzz_harnesses.rs`, which drives the same
-//! harnesses with proptest where cargo-fuzz is unavailable): a byte reader that never
-//! runs dry, and the check every debugger line must pass.
+//! Shared by every fuzz harness: a byte reader that never runs dry, and the check every
+//! debugger line must pass.
 
-use notifyring::worker::format::{LINE_MAX, Line, PREFIX};
+use crate::worker::format::{LINE_MAX, Line, PREFIX};
+use std::string::String;
+use std::vec;
+use std::vec::Vec;
 
 /// Reads fuzz bytes as numbers and strings; past the end it yields zeros, so every
 /// input, however short, is a complete scenario.
@@ -12,32 +14,41 @@ pub struct Input<'a> {
 }
 
 impl<'a> Input<'a> {
+    /// A reader at the start of `data`.
+    #[must_use]
     pub const fn new(data: &'a [u8]) -> Self {
         Self { data, pos: 0 }
     }
 
+    /// Whether every byte was read (reads past the end yield zeros).
+    #[must_use]
     pub const fn is_empty(&self) -> bool {
         self.pos >= self.data.len()
     }
 
+    /// The next byte, 0 past the end.
     pub fn u8(&mut self) -> u8 {
         let b = self.data.get(self.pos).copied().unwrap_or(0);
         self.pos = self.pos.saturating_add(1);
         b
     }
 
+    /// The next two bytes, little-endian.
     pub fn u16(&mut self) -> u16 {
         u16::from_le_bytes([self.u8(), self.u8()])
     }
 
+    /// The next four bytes, little-endian.
     pub fn u32(&mut self) -> u32 {
         u32::from_le_bytes([self.u8(), self.u8(), self.u8(), self.u8()])
     }
 
+    /// The next eight bytes, little-endian.
     pub fn u64(&mut self) -> u64 {
         u64::from(self.u32()) | (u64::from(self.u32()) << 32)
     }
 
+    /// The next byte's low bit.
     pub fn bool(&mut self) -> bool {
         self.u8() & 1 != 0
     }
@@ -85,6 +96,7 @@ pub fn check_line(line: &Line<'_>) {
 
 /// The sequence number and continuation part of a physical line:
 /// `notifyring: #SEQ ...` → (Some(SEQ), 1); `notifyring: #SEQ cont=N ...` → (Some(SEQ), N).
+#[must_use]
 pub fn seq_and_part(text: &[u8]) -> (Option<u64>, u64) {
     let rest = text.strip_prefix(PREFIX).unwrap_or(text);
     let (seq, rest) = rest.strip_prefix(b"#").map_or((None, rest), |r| {
@@ -99,6 +111,7 @@ pub fn seq_and_part(text: &[u8]) -> (Option<u64>, u64) {
 }
 
 /// A decimal number (None if empty or too long).
+#[must_use]
 pub fn parse(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() {
         return None;

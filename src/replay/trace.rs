@@ -1,10 +1,10 @@
-//! Reading recorded traces: JSON Lines in the schema of `../shared/traces/README.md`,
+//! Reading recorded traces: JSON Lines in the trace schema (docs/replay.md, "Input"),
 //! plain or gzip-compressed (told apart by the gzip magic, not the file name).
 //!
 //! Null fields are normal and become 0, `false` or "no string". The optional file facts
 //! of process creates and image loads (`original_file_name`, …, `signature_status`: what
 //! Sysmon read from the image file) are kept per event, for the JSON output
-//! (`crate::facts`), and so are a remote thread's start facts (`start_address`,
+//! ([`super::facts`]), and so are a remote thread's start facts (`start_address`,
 //! `start_module`, `start_function`); a thread create with `creator_pid` is created by
 //! that process, and `process_image`/`creator_image` name processes the trace never
 //! creates, for the host's look-ups. A line that does not
@@ -12,18 +12,23 @@
 //! read, is not JSON Lines at all, or holds no event is an error. Nothing here panics
 //! on any input.
 
-use crate::workload::{Item, Malformed, Timed, Workload};
+use super::workload::{Item, Malformed, Timed, Workload};
+use crate::event::ClientId;
+use crate::user::facts::FileFacts;
+use crate::user::starts::{StartPlace, StartRegion, ThreadStart, parse_start_address};
+use crate::vocab::token::{TokenFacts, integrity_rid, parse_logon_id};
 use flate2::read::MultiGzDecoder;
-use notifyring::event::ClientId;
-use notifyring::user::facts::FileFacts;
-use notifyring::user::starts::{StartPlace, StartRegion, ThreadStart, parse_start_address};
-use notifyring::vocab::token::{TokenFacts, integrity_rid, parse_logon_id};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::ToOwned;
+use std::boxed::Box;
 use std::fmt;
+use std::format;
 use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
+use std::string::{String, ToString};
+use std::vec::Vec;
 
 /// Malformed lines kept (with their reasons) per file; further ones are only counted.
 pub const MALFORMED_SHOWN_PER_FILE: usize = 1000;

@@ -1,7 +1,7 @@
 //! Shared by the tests that check the JSON against the recordings field by field: a
 //! trace's input lines, and the traces README's table of which events carry which key.
 
-use crate::json_schema::shared_traces_dir;
+use super::json_schema::shared_traces_dir;
 use flate2::read::MultiGzDecoder;
 use serde_json::Value;
 use std::collections::HashMap;

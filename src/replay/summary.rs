@@ -1,13 +1,17 @@
 //! What a replay tells a person (stderr) and a script (`--summary-json`): the same
 //! numbers, from one [`Summary`].
 
-use crate::engine::Report;
+use super::engine::Report;
+use crate::event::Kind;
 use hdrhistogram::Histogram;
-use notifyring::event::Kind;
 use serde::Serialize;
+use std::borrow::ToOwned;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::format;
+use std::string::String;
 use std::time::Duration;
+use std::vec::Vec;
 
 /// Callback latency, per `record` call, in nanoseconds.
 #[derive(Clone, Debug, Serialize)]
@@ -127,13 +131,16 @@ pub struct Summary {
     /// Process objects: created (one per process create), referenced by a record,
     /// still alive at the end (must be 0).
     pub process_objects: ProcessObjects,
-    /// Token queries that failed (facts the recording lacks).
+    /// Token queries that failed (the worker's counter; a replay's never fail).
     pub token_failures: u64,
+    /// Token facts (user, integrity, logon id) of delivered process creates that the
+    /// recording lacks: served as absent, not counted as failures.
+    pub token_facts_not_recorded: u64,
     /// Broken invariants (conservation, double queues, …); empty when all held.
     pub violations: Vec<String>,
 }
 
-/// The simulated kernel's process objects (see `notifyring::sim::objects`).
+/// The simulated kernel's process objects (see [`crate::sim::objects`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct ProcessObjects {
     /// Created, one per process create.
@@ -202,6 +209,7 @@ impl Summary {
                 live: report.objects.live(),
             },
             token_failures: s.token_failures,
+            token_facts_not_recorded: report.token_facts_not_recorded,
             violations: report.violations(),
         }
     }
@@ -315,8 +323,8 @@ impl Summary {
         let _ = writeln!(
             o,
             "  process objects: {} created, {} held by their records and released by the worker, {} alive after \
-             unload; token queries failed: {}",
-            p.created, p.held_by_records, p.live, self.token_failures
+             unload; token queries failed: {}; token facts not in the recording: {}",
+            p.created, p.held_by_records, p.live, self.token_failures, self.token_facts_not_recorded
         );
         let _ = writeln!(o, "  malformed input lines: {}", self.malformed_lines);
         if self.violations.is_empty() {

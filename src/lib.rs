@@ -6,32 +6,35 @@
 //!
 //! ```text
 //! callback --snapshot--> lock-free ring --(queue at most once)--> IoWorkItem worker --> debugger
-//!  event.rs, record.rs     ring.rs          schedule.rs             worker/              DbgPrintEx
+//!  event.rs, record.rs     ring/, rings.rs   schedule.rs            worker/              DbgPrintEx
 //!  pipeline.rs (record)                                              (names, format)  or reader device
 //!                                                                                     reader/ -> CLI
 //! ```
 //!
-//! * [`event`]: what a callback hands over (borrowed strings, plain ids).
-//! * [`record`]: its byte layout in the ring, and a decoder that never panics.
-//! * [`ring`]: the multi-producer, single-consumer ring of variable-length records.
-//! * [`schedule`]: the gate that queues the single work item at most once.
-//! * [`pipeline`]: the record entry point the callbacks call, and unload.
-//! * [`worker`]: the work item routine: drain in batches, name processes, format, print.
-//! * [`reader`]: the user-mode reader's share of the stream (the device `\\.\Global\NotifyRing`):
-//!   its fixed buffer, loss accounting, pending reads, and the versioned wire format.
-//! * [`stats`], [`config`]: counters and settings; [`ntname`]: the names the driver
-//!   hands the kernel, as counted UTF-16 built at compile time.
-//! * `driver` (Windows only): DriverEntry/Unload, one file per notify callback, the
-//!   work item — a thin layer that extracts fields and calls the portable code.
-//! * `sim` (host only, `host` feature): a simulated kernel that fires the same entry
-//!   points from threads and runs the work item on a work-queue simulator.
-//! * `replay` (host only, `host` feature): recorded or synthetic event streams replayed
-//!   through the pipeline on the simulated kernel (`examples/replay.rs`).
-//! * `fuzzing` (host only, `host` feature): the fuzz harnesses, shared by the `cargo-fuzz`
-//!   targets (fuzz/) and their stable proptest run (`tests/fuzz_harnesses.rs`).
-//! * `user` (host / user mode only): what a reader does with the stream after the
-//!   worker: Sysmon-compatible JSON, NT → Win32 paths.
-//! * `proof` (only with `--cfg notifyring_no_std`): the link-time no-panic proof.
+//! The modules stand on floors and import only from below (docs/design.md has the
+//! table; `tests/layers.rs` checks it), bottom up:
+//!
+//! * `sync`, `fallible`, [`bytes`], [`digits`], [`event`]: the atomics
+//!   shim, fixed tables, little-endian bytes, number writers, what a callback hands over.
+//! * [`vocab`] (clock, process names, tokens, thread starts), [`record`] (an event's
+//!   byte layout in the ring, and a decoder that never panics), [`ring`] (the
+//!   multi-producer, single-consumer ring), [`schedule`] (the gate that queues the work
+//!   item at most once), [`stats`].
+//! * [`config`] (the settings, [`config::SETTINGS`]), [`rings`] (one ring per processor
+//!   and their merge), [`delivered`].
+//! * [`worker`]: the work item's side: drain in bounded runs, name processes, format;
+//!   its [`Host`] and [`Sink`] traits.
+//! * [`pipeline`]: what the callbacks and the worker share: record, tick, unload.
+//! * [`reader`]: the reader device `\\.\Global\NotifyRing`: its channel, pending
+//!   reads, the one [`reader::ReaderSink`], the versioned wire format, the status reply.
+//! * [`ntname`]: names the driver hands the kernel; `user` (host / user mode): what a
+//!   reader does with the stream (Sysmon-compatible JSON, `Watch`, PE facts); `sim`
+//!   (host feature): a simulated kernel and reader device.
+//! * `replay` (host feature): recorded or synthetic streams through the simulated
+//!   kernel, the wire and `Watch` (`examples/replay.rs`).
+//! * `driver` (Windows only): a thin layer that extracts fields and calls the portable
+//!   code; `proof` (`--cfg notifyring_no_std`): the link-time no-panic proof; `fuzzing`
+//!   (host feature): the fuzz harnesses.
 //!
 //! Everything but `driver` is portable `no_std` Rust, tested on Linux with unit and
 //! property tests, loom and miri.

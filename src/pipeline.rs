@@ -16,7 +16,7 @@
 use crate::config::Config;
 use crate::event::{Event, Stamp};
 use crate::record::{self, Caps};
-use crate::ring::{Loss, Ring};
+use crate::ring::{Loss, Ring, Scan};
 use crate::rings::Rings;
 use crate::schedule::{Schedule, Wake, WorkQueue};
 use crate::stats::{self, Snapshot, Stats};
@@ -42,6 +42,22 @@ pub enum NewError {
     RingSize,
     /// The allocator refused the ring or the pid table.
     NoMemory,
+}
+
+/// How long after the worker goes idle with a record in flight the idle sweep looks
+/// again (the driver's timer fires at the next clock tick at or after it).
+pub const SWEEP_PERIOD_MS: u32 = 4;
+
+/// What one [`Pipeline::sweep`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Swept {
+    /// A record was ready and the worker idle: this sweep queued the work item (a
+    /// wake-up a producer's race had left to it).
+    Woke,
+    /// A record is still in flight: the sweep is armed again.
+    Again,
+    /// Nothing to do (empty, the worker already awake, or unload has begun).
+    Nothing,
 }
 
 /// Why [`Pipeline::shutdown`] refused.
@@ -210,8 +226,9 @@ impl<Q: WorkQueue> Pipeline<Q> {
                 // reference) runs only for a record that was written.
                 let paused = reservation.write(&encoded.head, encoded.first, encoded.second).then(between);
                 reservation.commit();
-                // The commit was the Dekker RMW, so this check cannot miss a worker
-                // going idle.
+                // The reservation was the Dekker RMW: a worker that went idle before it
+                // is seen here; one going idle after it sees the reservation, and sweeps
+                // for it if this commit is not visible to it yet.
                 let outcome = match self.schedule.wake(&self.queue) {
                     Wake::Queued => Recorded::Queued,
                     Wake::NotNeeded => Recorded::Pending,
@@ -287,6 +304,29 @@ impl<Q: WorkQueue> Pipeline<Q> {
         self.schedule.wake(&self.queue);
     }
 
+    /// The idle sweep's DPC (`DISPATCH_LEVEL`), a few milliseconds after the worker went
+    /// idle with a record in flight: wakes the worker through the gate if a record is
+    /// ready now, looks again later while one is still in flight, and lets go once the
+    /// rings are empty (or unload has begun). Touches only atomics of the rings and the
+    /// schedule.
+    pub fn sweep(&self) -> Swept {
+        stats::bump(&self.stats.worker.sweeps);
+        match self.rings.scan() {
+            Scan::Ready => match self.schedule.wake(&self.queue) {
+                Wake::Queued => {
+                    stats::bump(&self.stats.worker.sweep_wakes);
+                    Swept::Woke
+                }
+                Wake::NotNeeded => Swept::Nothing,
+            },
+            Scan::InFlight if !self.schedule.is_stopping() => {
+                self.queue.arm_sweep();
+                Swept::Again
+            }
+            Scan::InFlight | Scan::Empty => Swept::Nothing,
+        }
+    }
+
     fn run_owned(&self, state: &mut WorkerState, env: &mut impl WorkerEnv) {
         state.begin_run(self.stats, env, self.watch_start());
         loop {
@@ -297,11 +337,16 @@ impl<Q: WorkQueue> Pipeline<Q> {
             }
             // Leaves RUNNING: from here only atomics of the rings and schedule.
             self.schedule.finish_run();
-            // Resume only if some ring has a committed head (or an empty ring has losses):
-            // a head still being copied is no work, and its commit wakes the worker (the
-            // same Dekker pair as ever).
-            if !self.rings.has_work() || !self.schedule.resume() {
-                return;
+            match self.rings.scan() {
+                // Resume, unless a producer queued the item meanwhile (that run takes it).
+                Scan::Ready if self.schedule.resume() => {}
+                Scan::Ready | Scan::Empty => return,
+                // A record reserved whose commit this run cannot see: its producer may
+                // have found the worker still running, so the sweep looks again.
+                Scan::InFlight => {
+                    self.queue.arm_sweep();
+                    return;
+                }
             }
             // Resumed: RUNNING again, with what is left of this run's budgets.
             if state.spent() {

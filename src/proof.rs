@@ -64,6 +64,9 @@ impl WorkQueue for Queue {
     fn queue(&self) {
         observe(1);
     }
+    fn arm_sweep(&self) {
+        observe(2);
+    }
 }
 
 /// Stands in for the driver's `DbgPrintEx` / process look-up / clock.
@@ -162,6 +165,12 @@ pub extern "C" fn proof_run_worker(pipeline: &Pipeline<Queue>) {
 #[unsafe(no_mangle)]
 pub extern "C" fn proof_tick(pipeline: &Pipeline<Queue>) {
     pipeline.tick();
+}
+
+/// The idle sweep's DPC.
+#[unsafe(no_mangle)]
+pub extern "C" fn proof_sweep(pipeline: &Pipeline<Queue>) {
+    pipeline.sweep();
 }
 
 /// Unload: STOPPING, idle check, final drain.

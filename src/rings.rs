@@ -26,7 +26,7 @@
 use alloc::vec::Vec;
 
 use crate::record;
-use crate::ring::{Pop, Ring};
+use crate::ring::{Pop, Ring, Scan};
 use crate::stats::{self, Stats};
 
 /// One ring per processor counted at driver entry.
@@ -94,11 +94,19 @@ impl Rings {
         self.rings.iter()
     }
 
-    /// Whether some ring has a committed head, or an empty ring has losses to report: a
-    /// head still being copied is no work (its commit wakes the worker).
+    /// What the rings hold, as [`Ring::scan`] says: work if any ring has it, else in
+    /// flight if any ring has a record whose commit is not visible, else empty.
     #[must_use]
-    pub fn has_work(&self) -> bool {
-        self.rings.iter().any(Ring::has_work)
+    pub fn scan(&self) -> Scan {
+        let mut seen = Scan::Empty;
+        for ring in &self.rings {
+            match ring.scan() {
+                Scan::Ready => return Scan::Ready,
+                Scan::InFlight => seen = Scan::InFlight,
+                Scan::Empty => {}
+            }
+        }
+        seen
     }
 
     /// Raises the high-water mark to the fullest ring's occupancy.

@@ -13,14 +13,19 @@
 //!   ROUTINE count (bits 8..): routines still executing; unload waits for 0 as well.
 //! ```
 //!
-//! Lost wake-up: a producer commits while the worker is RUNNING and sees it RUNNING, so it
-//! does not queue; the worker, having already found the ring empty, goes IDLE. To rule it
-//! out, both sides form a Dekker pair (store, StoreLoad barrier, load): the producer
-//! commits then loads the state, the worker stores IDLE then re-checks the ring. At least
-//! one of them sees the other, so a committed record is never stranded with the worker
-//! idle. This replaces the "more arrived" state of the Linux workqueue ("ghost PENDING")
-//! and tokio (NOTIFIED): with it every producer would RMW this shared line per event;
-//! here a producer only reads it, unless it finds the worker IDLE.
+//! Lost wake-up: a producer records while the worker is RUNNING and sees it RUNNING, so it
+//! does not queue; the worker, having already found the ring empty, goes IDLE. Both sides
+//! form a Dekker pair (RMW, StoreLoad, load): the producer's reservation CAS then its load
+//! of the state, the worker's IDLE RMW then its scan of the producer words. At least one
+//! sees the other: the producer sees IDLE and queues, or the worker sees the reservation.
+//! The commit itself is a plain release store, so the worker may see the reservation
+//! but not yet its commit; then it arms the idle sweep ([`WorkQueue::arm_sweep`]), which
+//! looks again a few milliseconds later. A record is never stranded, only ever delayed
+//! by one sweep, and that only when its commit raced the worker's idle transition. This
+//! replaces the "more arrived" state of the Linux workqueue ("ghost PENDING") and tokio
+//! (NOTIFIED): with it every producer would RMW this shared line per event; here a
+//! producer only reads it, unless it finds the worker IDLE. As ETW's buffers are flushed
+//! by a timer and perf's reader polls with a timeout, the timer is the backstop.
 
 use crate::sync::{AtomicU32, DEKKER_LOAD, DEKKER_RMW, Ordering, dekker_fence};
 use crossbeam_utils::CachePadded;
@@ -43,6 +48,12 @@ const ROUTINE: u32 = 1 << 8;
 pub trait WorkQueue {
     /// Queues the work item. Must not block; callable from a notify callback.
     fn queue(&self);
+
+    /// Arms the idle sweep: a one-shot timer that calls `Pipeline::sweep` a few
+    /// milliseconds from now (arming it again moves that time). Called by the worker
+    /// when it goes idle with a record in flight, and by the sweep itself; never by a
+    /// notify callback. Must not block; callable at `DISPATCH_LEVEL`.
+    fn arm_sweep(&self);
 }
 
 /// Outcome of [`Schedule::wake`].
@@ -80,8 +91,8 @@ impl Schedule {
         Self { state: CachePadded::new(AtomicU32::new(IDLE)) }
     }
 
-    /// Producer side, right after a commit (or a counted loss) made with the Dekker RMW:
-    /// queues the work item if, and only if, this call moves IDLE to SCHEDULED.
+    /// Producer side, right after a commit whose reservation was the Dekker RMW: queues
+    /// the work item if, and only if, this call moves IDLE to SCHEDULED.
     #[inline]
     pub fn wake(&self, queue: &impl WorkQueue) -> Wake {
         // Dekker load: pairs with the worker's idle RMW in `finish_run`.
@@ -144,10 +155,10 @@ impl Schedule {
     }
 
     /// The routine found the ring empty or its head busy: RUNNING → IDLE. Then the
-    /// caller must re-check the ring (`Ring::has_work`) and, if it finds work, call
+    /// caller must scan the rings (`Ring::scan`) and, if it finds work, call
     /// [`Schedule::resume`]; this ordering is the worker's half of the Dekker pair.
     pub fn finish_run(&self) {
-        // Dekker RMW: pairs with the producers' commit RMW + load in `wake`; Release
+        // Dekker RMW: pairs with the producers' reservation RMW + load in `wake`; Release
         // half publishes this run's ring accesses to the next `enter`/`is_idle`.
         self.state.fetch_and(!ACTIVE, DEKKER_RMW);
         dekker_fence();

@@ -41,6 +41,12 @@ pub struct WorkerStats {
     pub high_water: AtomicU64,
     /// Runs that stopped because the only records left were still being copied.
     pub busy_stops: AtomicU64,
+    /// Idle sweeps that ran: the one-shot timer the worker sets when it goes idle with
+    /// a record in flight (bumped by the sweep's DPC, which is rare).
+    pub sweeps: AtomicU64,
+    /// Sweeps that found a record ready with the worker idle and queued it: wake-ups a
+    /// producer's race with the worker's idle transition left to the sweep.
+    pub sweep_wakes: AtomicU64,
     /// Output lines handed to the debugger.
     pub lines: AtomicU64,
     /// Process-image look-ups that failed.
@@ -86,6 +92,10 @@ pub struct Snapshot {
     pub high_water: u64,
     /// Runs stopped because only records still being copied were left.
     pub busy_stops: u64,
+    /// See [`WorkerStats::sweeps`].
+    pub sweeps: u64,
+    /// See [`WorkerStats::sweep_wakes`].
+    pub sweep_wakes: u64,
     /// Lines printed.
     pub lines: u64,
     /// Failed look-ups.
@@ -155,6 +165,8 @@ impl Stats {
                 largest_batch: AtomicU64::new(0),
                 high_water: AtomicU64::new(0),
                 busy_stops: AtomicU64::new(0),
+                sweeps: AtomicU64::new(0),
+                sweep_wakes: AtomicU64::new(0),
                 lines: AtomicU64::new(0),
                 lookup_failures: AtomicU64::new(0),
                 token_failures: AtomicU64::new(0),
@@ -196,6 +208,8 @@ impl Stats {
             largest_batch: get(&w.largest_batch),
             high_water: get(&w.high_water),
             busy_stops: get(&w.busy_stops),
+            sweeps: get(&w.sweeps),
+            sweep_wakes: get(&w.sweep_wakes),
             lines: get(&w.lines),
             lookup_failures: get(&w.lookup_failures),
             token_failures: get(&w.token_failures),

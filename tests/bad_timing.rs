@@ -220,6 +220,9 @@ fn stalled_producer_blocks_no_one_and_delivery_resumes_after_its_commit() {
         let s = wait_for(&kernel, |s| s.busy_stops > 0, "the worker stopped at the busy record");
         assert_eq!(s.delivered_total(), 0, "nothing passes the busy head");
         assert!(s.lost_total() > 0, "the ring filled up behind it");
+        // The worker went idle with the head in flight: its idle sweep (the simulated
+        // timer) looks again, and again, while the record is still being copied.
+        wait_for(&kernel, |s| s.sweeps >= 2, "the idle sweep looked again while the head was busy");
         (out, s.worker_runs)
     });
     assert_ne!(outcome, Recorded::Lost);

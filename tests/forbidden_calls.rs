@@ -1,7 +1,8 @@
 //! The notify callbacks never reach a blocking or forbidden call.
 //!
 //! Reads the crate's own source (the Windows-only driver included, as text), builds a
-//! call graph from `on_process`, `on_thread`, `on_image` and the timer DPC `timer_dpc`
+//! call graph from `on_process`, `on_thread`, `on_image` and the timer DPCs `timer_dpc`
+//! and `sweep_dpc`
 //! (see `callgraph`), and fails
 //! with the call chain and the rule broken for every wait, blocking lock, registry or
 //! Zw/Nt call, allocation, print, panic, notify-routine (un)registration, or work-item
@@ -43,7 +44,11 @@ fn callbacks_never_reach_a_forbidden_call() {
     // The graph really connects the callbacks to the pipeline: a resolution bug must not
     // turn into a vacuous pass.
     for callback in Settings::notifyring().callbacks {
-        let entry = if callback == "timer_dpc" { "Pipeline::tick" } else { "Pipeline::record" };
+        let entry = match callback {
+            "timer_dpc" => "Pipeline::tick",
+            "sweep_dpc" => "Pipeline::sweep",
+            _ => "Pipeline::record",
+        };
         // A process create records through `record_holding` (its reference), an exit through `record`.
         let holding = if callback == "on_process" { "Pipeline::record_holding" } else { entry };
         for needed in [entry, holding, "Schedule::wake", "<WorkItemQueue as WorkQueue>::queue"] {

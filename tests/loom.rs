@@ -157,10 +157,11 @@ fn ring_loss_rides_on_the_reservation_after_it() {
 }
 
 /// The simulated `IoQueueWorkItem` for models: remembers that the item is queued and
-/// fails on a double queue (bug check 0xE4).
+/// fails on a double queue (bug check 0xE4); and the idle sweep's timer, armed or not.
 #[derive(Default)]
 struct ModelQueue {
     queued: AtomicBool,
+    sweep_armed: AtomicBool,
 }
 
 /// The pipeline's handle on the shared [`ModelQueue`].
@@ -169,6 +170,9 @@ struct QueueHandle(Arc<ModelQueue>);
 impl WorkQueue for QueueHandle {
     fn queue(&self) {
         assert!(!self.0.queued.swap(true, Ordering::SeqCst), "work item queued while queued");
+    }
+    fn arm_sweep(&self) {
+        self.0.sweep_armed.store(true, Ordering::SeqCst);
     }
 }
 
@@ -250,9 +254,28 @@ fn dispatch(p: &Pipeline<QueueHandle>, queue: &ModelQueue, env: &mut CountEnv) -
     }
 }
 
+/// What Windows eventually does once the model's threads are done: runs the queued
+/// routine, and fires the idle sweep's timer while it is armed, until neither is
+/// pending. Returns how many sweeps fired.
+fn settle(p: &Pipeline<QueueHandle>, queue: &ModelQueue, env: &mut CountEnv) -> usize {
+    let mut sweeps = 0;
+    loop {
+        if dispatch(p, queue, env) {
+            continue;
+        }
+        if queue.sweep_armed.swap(false, Ordering::SeqCst) {
+            sweeps += 1;
+            p.sweep();
+            continue;
+        }
+        return sweeps;
+    }
+}
+
 /// The lost wake-up race: producers commit while the worker drains and goes idle. At
-/// the end, every committed record was delivered or the item is queued to deliver it —
-/// never stranded with the worker idle — and the item was never queued twice.
+/// the end, every committed record was delivered, or the item is queued to deliver it,
+/// or the idle sweep is armed and wakes the worker for it: never stranded with the
+/// worker idle. The item is never queued twice.
 #[test]
 fn schedule_no_lost_wakeup_and_no_double_queue() {
     model(|| two_producers_then_drain(1));
@@ -272,7 +295,7 @@ fn two_producers_then_drain(processors: u32) {
         worker.join().unwrap();
         // Anything still owed must be queued: run it the way Windows eventually would.
         let mut env = CountEnv { delivered: delivered.clone() };
-        while dispatch(&p, &queue, &mut env) {}
+        settle(&p, &queue, &mut env);
         assert_eq!(delivered.load(Ordering::Relaxed), 2, "a committed record was stranded");
         assert!(p.is_idle());
     }
@@ -291,7 +314,7 @@ fn schedule_requeue_races_with_producers() {
         producer.join().unwrap();
         worker.join().unwrap();
         let mut env = CountEnv { delivered: delivered.clone() };
-        while dispatch(&p, &queue, &mut env) {}
+        settle(&p, &queue, &mut env);
         assert_eq!(delivered.load(Ordering::Relaxed), 2);
     });
 }
@@ -344,7 +367,7 @@ fn a_busy_ring_holds_back_only_itself() {
         assert!(dispatch(&p, &queue, &mut env), "the first record queued the work item");
         assert!(delivered.load(Ordering::Relaxed) >= 1, "ring 0's record waited for ring 1");
         producer.join().unwrap();
-        while dispatch(&p, &queue, &mut env) {}
+        settle(&p, &queue, &mut env);
         assert_eq!(delivered.load(Ordering::Relaxed), 2, "a committed record was stranded");
         assert!(p.is_idle());
     });

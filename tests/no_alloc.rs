@@ -42,6 +42,7 @@ impl WorkQueue for CountQueue {
     fn queue(&self) {
         self.0.set(self.0.get() + 1);
     }
+    fn arm_sweep(&self) {}
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod common;
 
 use common::stepped;
 use notifyring::config::RING_FLOOR;
+use notifyring::pipeline::Swept;
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
 use notifyring::worker::format::Line;
@@ -112,8 +113,12 @@ fn a_head_being_copied_holds_back_only_its_own_ring() {
         assert_eq!(event(&p, 1, 40, 4), Recorded::Pending);
         run_all(&p, &mut env);
         assert_eq!(tids(&env), [1, 3], "ring 1 waits for its own head, ring 0 does not: {:?}", env.lines);
+        assert_eq!(p.queue().1.get(), 2, "each run went idle with ring 1's head in flight and set the sweep");
+        assert_eq!(p.sweep(), Swept::Again, "the sweep finds the head still in flight and looks again later");
+        assert_eq!(p.queue().1.get(), 3);
     });
     assert_eq!(p.stats().snapshot().busy_stops, 2, "each run stopped once at the busy head, no spinning");
+    assert_eq!(p.sweep(), Swept::Nothing, "the commit queued the worker itself: nothing left for the sweep");
     assert_eq!(outcome, Recorded::Queued, "the worker went idle; the commit found it idle and queued it");
     run_all(&p, &mut env);
     assert_eq!(tids(&env), [1, 3, 2, 4], "then ring 1, in its own order: {:?}", env.lines);

@@ -3,7 +3,7 @@
 //! and from just before the point where positions wrap; every loss is reported exactly
 //! where it happened (before the first record reserved after it).
 
-use notifyring::ring::{POSITION_WRAP, Pop, Reservation, Ring};
+use notifyring::ring::{POSITION_WRAP, Pop, Reservation, Ring, Scan};
 use proptest::prelude::*;
 use std::collections::VecDeque;
 
@@ -222,7 +222,7 @@ fn a_kept_record_is_lent_again_with_its_losses_and_then_consumed() {
     let again = unsafe { ring.pop_or_keep(|l, b| (l == 0).then_some(b[0])) };
     assert_eq!(again, Pop::Record { value: None, lost_before: 2 }, "kept: the same record, the same losses");
     assert_eq!(ring.used(), used, "keeping releases nothing");
-    assert!(ring.has_work(), "a kept record is still work");
+    assert_eq!(ring.scan(), Scan::Ready, "a kept record is still work");
     // SAFETY: sole consumer.
     let consumed = unsafe { ring.pop_or_keep(|l, b| Some((l, b[0]))) };
     assert_eq!(consumed, Pop::Record { value: Some((2, 2)), lost_before: 2 });

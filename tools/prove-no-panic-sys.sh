@@ -30,6 +30,7 @@ ROOTS=(
     "on_image      notifyring::driver::image::on_image        required"
     "work-item     notifyring::driver::worker::routine        required"
     "timer-DPC     notifyring::driver::worker::timer_dpc      required"
+    "sweep-DPC     notifyring::driver::worker::sweep_dpc      required"
     "IRP-default   notifyring::driver::device::unsupported              required"
     "IRP_MJ_CREATE notifyring::driver::device::create_dispatch          required"
     "IRP_MJ_CLEANUP+CLOSE notifyring::driver::device::cleanup_close_dispatch required"

@@ -525,6 +525,10 @@ done
 for counter in lost lost_reported token_failures start_failures; do
     [[ $(stat_of $counter) == 0 ]] || fail "final-stats $counter=$(stat_of $counter) (expected 0)"
 done
+# DriverEntry arms the idle sweep once (its self-check): its DPC ran if it was counted.
+(($(stat_of sweeps) >= 1)) ||
+    fail "final-stats sweeps=$(stat_of sweeps): DriverEntry's sweep never ran (the idle sweep's timer or DPC)"
+timing "sweep ok: the idle sweep's one-shot timer fired and its DPC ran (sweeps=$(stat_of sweeps), woke the worker $(stat_of sweep_wakes) times)"
 seqs=$(sed -E 's/^notifyring: #([0-9]+) .*/\1/' <<<"$events" | tr '\n' ' ')
 # The reader's event came last, so the printed ones are still 1..printed.
 [[ $seqs == "$(seq -s ' ' 1 "$printed") " ]] || fail "event sequence numbers are not 1..$printed: $seqs"

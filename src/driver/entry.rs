@@ -1,8 +1,9 @@
 //! DriverEntry reads `Parameters`, creates the device (named, with its DACL and link),
 //! work item, pipeline and the reader's channel, publishes them, starts the read queue,
-//! arms the statistics timer, registers the enabled notify routines and only then lets
-//! opens in, undoing all in reverse on failure. DriverUnload: routines out, timer off,
-//! gate closed, wait for the worker, drain, cancel what a reader left, free — unless a
+//! arms the statistics timer and readies the idle sweep, registers the enabled notify
+//! routines and only then lets opens in, undoing all in reverse on failure.
+//! DriverUnload: routines out, timer off, gate closed, wait for the worker, sweep off,
+//! drain, cancel what a reader left, free — unless a
 //! routine could not be removed: then nothing it could reach is freed, and the image
 //! stays loaded.
 
@@ -34,6 +35,7 @@ use crate::ntname::NtName;
 use crate::pipeline::{NewError, Pipeline};
 use crate::reader::Channel;
 use crate::reader::device::{DEVICE_NAME, DOS_NAME};
+use crate::schedule::WorkQueue;
 use crate::vocab::clock::Clock;
 use crate::worker::format;
 
@@ -180,6 +182,13 @@ fn start(driver_object: &mut DRIVER_OBJECT, config: &Config) -> Result<(), NTSTA
     // `shut_down` has stopped it; DriverEntry and unload never overlap. Its DPC, the
     // worker's, finds the driver published above.
     unsafe { published.timer.start(config.stats_interval_s, worker::timer_dpc) };
+    // SAFETY: the work item queue lives in the static slot until unload's `shut_down` has
+    // stopped its sweep; the sweep is armed only by the worker and the sweep itself,
+    // neither of which runs before a routine is registered below.
+    unsafe { published.pipeline.queue().init_sweep(worker::sweep_dpc) };
+    // Its self-check: one sweep of the empty rings (the statistics line's `sweeps=`
+    // counts it), so a timer or DPC that does not work shows from the first line.
+    WorkQueue::arm_sweep(published.pipeline.queue());
     // The worker's token path once, on the current process, before any routine is
     // registered: on Wine, whose process routine never runs, this is its only run.
     token::probe(&mut KernelHost, level);
@@ -268,6 +277,9 @@ fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
         waited_ms = waited_ms.saturating_add(10);
     }
     say(driver.level, format_args!("worker idle (waited {waited_ms} ms); final drain"));
+    // Stopped and idle: nothing arms the sweep any more but a sweep DPC already running,
+    // which `stop_sweep` waits for and undoes.
+    driver.pipeline.queue().stop_sweep();
     // Every record still in the ring goes through the worker's deliver here, which drops
     // the process reference a process create's record holds (`KernelHost::release_process`).
     // All routines were removed above (each removal waits for calls in flight), so no
@@ -277,7 +289,7 @@ fn shut_down(driver_object: PDRIVER_OBJECT, registered: [bool; 3]) -> bool {
         return false;
     }
     driver.channel.detach_any(&driver.reads, ReadIrp::cancel);
-    // SAFETY: every registered routine is removed, the timer's DPCs are flushed and the
+    // SAFETY: every registered routine is removed, the timers' DPCs are flushed and the
     // schedule is stopped and idle: no callback, DPC or work item routine can reach the
     // driver any more.
     let Some(driver) = (unsafe { uninstall() }) else { return true };

@@ -1,8 +1,9 @@
 //! The worker's kernel side: the work item routine ([`routine`]), which runs the portable
 //! worker at `PASSIVE_LEVEL` with [`KernelHost`] (the look-ups by id (`lookup`), token
 //! facts (`token`), clock) and the reader's sink around `DbgPrintEx` ([`env`]), and the
-//! statistics timer's DPC ([`timer_dpc`]), which wakes it. DriverEntry hands them to the
-//! work item and the timer; both find the driver through [`driver`].
+//! statistics timer's DPC ([`timer_dpc`]) and the idle sweep's ([`sweep_dpc`]), which
+//! wake it. DriverEntry hands them to the work item and the timers; all find the driver
+//! through [`driver`].
 
 use core::ffi::c_void;
 
@@ -35,6 +36,16 @@ pub(super) unsafe extern "C" fn routine(_device: PDEVICE_OBJECT, _context: PVOID
 pub(super) unsafe extern "C" fn timer_dpc(_dpc: PKDPC, _context: PVOID, _argument1: PVOID, _argument2: PVOID) {
     if let Some(driver) = driver() {
         driver.pipeline.tick();
+    }
+}
+
+/// The idle sweep's DPC (`DISPATCH_LEVEL`), a few milliseconds after the worker went
+/// idle with a record in flight: wakes the worker through the gate if that record is
+/// ready now, or sets the sweep again (`Pipeline::sweep`). Touches only atomics of the
+/// rings and the schedule; unload stops the sweep before freeing them.
+pub(super) unsafe extern "C" fn sweep_dpc(_dpc: PKDPC, _context: PVOID, _argument1: PVOID, _argument2: PVOID) {
+    if let Some(driver) = driver() {
+        driver.pipeline.sweep();
     }
 }
 

@@ -35,6 +35,7 @@ impl WorkQueue for Queue {
     fn queue(&self) {
         assert!(!self.queued.replace(true), "work item queued while already queued (bug check 0xE4)");
     }
+    fn arm_sweep(&self) {}
 }
 
 /// The debugger, the process table and the clock.

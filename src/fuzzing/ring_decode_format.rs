@@ -11,7 +11,7 @@
 
 use super::common::{Input, check_line, seq_and_part};
 use crate::record::{self, Caps, HEAD};
-use crate::ring::{Pop, Reservation, Ring};
+use crate::ring::{Pop, Reservation, Ring, Scan};
 use crate::stats::Snapshot;
 use crate::vocab::clock::Clock;
 use crate::vocab::process::ProcessName;
@@ -131,6 +131,8 @@ fn counters(input: &mut Input<'_>) {
         &mut s.largest_batch,
         &mut s.high_water,
         &mut s.busy_stops,
+        &mut s.sweeps,
+        &mut s.sweep_wakes,
         &mut s.lines,
         &mut s.lookup_failures,
         &mut s.names_dropped,
@@ -301,16 +303,15 @@ fn ring_ops(input: &mut Input<'_>) {
             }
             3 | 4 => pop_and_check(&ring, &mut model),
             _ => {
-                let head_ready = model.records.front().is_some_and(|r| r.committed);
-                let work = ring.has_work();
-                if head_ready || model.pending_lost > 0 {
-                    assert!(work, "a committed head record or a pending loss must read as work");
-                } else if work {
-                    assert!(
-                        model.records.front().is_some_and(|r| r.pad > 0),
-                        "work reported with nothing committed (only allowed at a skip record)"
-                    );
-                }
+                // A committed head (or the skip record before it) is work; else a reserved
+                // head is in flight; else losses on the empty ring are work.
+                let want = match model.records.front() {
+                    Some(r) if r.committed || r.pad > 0 => Scan::Ready,
+                    Some(_) => Scan::InFlight,
+                    None if model.pending_lost > 0 => Scan::Ready,
+                    None => Scan::Empty,
+                };
+                assert_eq!(ring.scan(), want, "the scan disagrees with the model");
             }
         }
         assert_eq!(ring.used(), model.producer - model.consumer, "bytes in use");

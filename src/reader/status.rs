@@ -14,7 +14,7 @@ use crate::record::Caps;
 use crate::stats::Snapshot;
 
 /// Items [`items`] returns.
-pub const ITEMS: usize = 51;
+pub const ITEMS: usize = 53;
 
 /// The inputs: what the driver knows when the IOCTL arrives.
 #[derive(Clone, Copy, Debug)]
@@ -80,6 +80,8 @@ pub fn items(i: &Inputs) -> [(&'static str, u64); ITEMS] {
         ("max_batch", s.largest_batch),
         ("high_water", s.high_water),
         ("busy_stops", s.busy_stops),
+        ("sweeps", s.sweeps),
+        ("sweep_wakes", s.sweep_wakes),
         ("lookup_failures", s.lookup_failures),
         ("token_failures", s.token_failures),
         ("start_failures", s.start_failures),

@@ -93,6 +93,10 @@ pub struct Summary {
     pub ring_bytes: u64,
     /// Times the worker stopped at a record still being copied.
     pub busy_stops: u64,
+    /// Idle sweeps that ran (the worker went idle with a record in flight).
+    pub sweeps: u64,
+    /// Sweeps that found a record ready with the worker idle and woke it.
+    pub sweep_wakes: u64,
     /// The longest work item run, in µs (measured by the pipeline with the stamping
     /// clock, as the driver measures it).
     pub worker_longest_run_us: u64,
@@ -181,6 +185,8 @@ impl Summary {
             ring_high_water: s.high_water,
             ring_bytes: report.ring_bytes,
             busy_stops: s.busy_stops,
+            sweeps: s.sweeps,
+            sweep_wakes: s.sweep_wakes,
             worker_longest_run_us: report.ticker.nanos(s.longest_run_ticks) / 1000,
             run_budget_ms: report.run_budget_ms,
             print_delay_us: u64::try_from(report.print_delay.as_micros()).unwrap_or(u64::MAX),
@@ -265,13 +271,16 @@ impl Summary {
         );
         let _ = writeln!(
             o,
-            "  worker: {} runs, largest batch {}, ring high-water {} of {} B ({:.1}%), busy stops {}",
+            "  worker: {} runs, largest batch {}, ring high-water {} of {} B ({:.1}%), busy stops {}, idle sweeps {} \
+             (woke the worker {})",
             self.worker_runs,
             self.largest_batch,
             self.ring_high_water,
             self.ring_bytes,
             percent(self.ring_high_water, self.ring_bytes),
-            self.busy_stops
+            self.busy_stops,
+            self.sweeps,
+            self.sweep_wakes
         );
         o.push_str(&self.longest_run_line());
         let l = &self.callback_ns;

@@ -37,9 +37,13 @@
 //! # Protocol
 //! * Reserve: a bounded CAS loop advances the producer word and takes its losses; no
 //!   lock, no wait. A full ring fails at once and the loss is counted by a CAS on the same
-//!   word, at the position the decision was made on.
-//! * Commit: one RMW that clears BUSY (release for the payload, and the first half of
-//!   the Dekker pair with the scheduler; see `schedule`).
+//!   word, at the position the decision was made on. The winning CAS is the record
+//!   path's one locked operation, and the first half of the Dekker pair with the
+//!   scheduler (see `schedule`): a worker going idle either sees the reservation
+//!   ([`Ring::scan`]) or its producer sees the worker idle.
+//! * Commit: a release store that clears BUSY. No second locked operation: a commit
+//!   the idle worker's re-check cannot see yet is a record [`Scan::InFlight`], which the
+//!   worker's idle sweep picks up a few milliseconds later (`Pipeline::sweep`).
 //! * Consume: read the header at `consumer` (acquire); stop, without spinning, at a
 //!   BUSY or unstamped one; otherwise lend the payload, zero the words, release the
 //!   new `consumer` position.
@@ -113,6 +117,18 @@ const fn ready(header: u64) -> bool {
     header & COMMITTED != 0 && header & BUSY == 0
 }
 
+/// What [`Ring::scan`] found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scan {
+    /// A committed record, or losses of an empty ring to report: work.
+    Ready,
+    /// A record reserved whose commit is not visible yet: no work now, but the worker
+    /// must not forget the ring (its idle sweep looks again).
+    InFlight,
+    /// Nothing reserved, nothing lost.
+    Empty,
+}
+
 /// Why a reservation failed (the event is counted as lost either way).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Loss {
@@ -151,15 +167,13 @@ impl Reservation<'_> {
         unsafe { self.ring.words.write_record(self.index.wrapping_add(1), head, first, second) }
     }
 
-    /// Publishes the record: clears BUSY with the Dekker RMW (release for the payload to
-    /// the consumer's Acquire in `pop`; `StoreLoad` before the caller's schedule check).
+    /// Publishes the record: clears BUSY with a release store (for the payload, to the
+    /// consumer's Acquire in `pop`). Not a Dekker half: see the module's protocol.
     #[inline]
     pub fn commit(self) {
         if let Some(h) = self.ring.words.header(self.index) {
-            // Dekker RMW: Release half pairs with the Acquire header load in `pop`;
-            // with the fence it pairs with the worker's idle RMW + `has_work` re-check.
-            h.swap(self.header, DEKKER_RMW);
-            dekker_fence();
+            // Release: pairs with the Acquire header loads in `pop` and `scan`.
+            h.store(self.header, Ordering::Release);
         }
     }
 }
@@ -176,7 +190,8 @@ pub enum Pop<R> {
     },
     /// Nothing reserved.
     Empty,
-    /// The next record is reserved but not committed; its commit will wake the worker.
+    /// The next record is reserved but not committed (or its commit is not visible yet):
+    /// its producer, or the worker's idle sweep, wakes the worker for it.
     Busy,
 }
 
@@ -309,8 +324,13 @@ impl Ring {
                 }
             }
             let end = at(pos.wrapping_add(pad).wrapping_add(total) & (POS_WRAP - 1));
-            match self.producer.compare_exchange_weak(word, end, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return Ok(self.stamp(pos, pad, payload_len as u64, losses(word))),
+            // Dekker RMW on success: pairs with the worker's idle RMW + `scan`; on x86-64
+            // this is the same locked instruction a Relaxed CAS is. Relaxed on failure.
+            match self.producer.compare_exchange_weak(word, end, DEKKER_RMW, Ordering::Relaxed) {
+                Ok(_) => {
+                    dekker_fence();
+                    return Ok(self.stamp(pos, pad, payload_len as u64, losses(word)));
+                }
                 Err(actual) => word = actual,
             }
         }
@@ -325,12 +345,9 @@ impl Ring {
         if pad != 0
             && let Some(h) = self.words.header(self.word(pos))
         {
-            {
-                // Dekker RMW as in `commit`: the pad is a committed record whose only
-                // wake-up comes from the commit of the record behind it, so it must be
-                // ordered before that commit's schedule check like the record itself.
-                h.swap(COMMITTED | PAD | pad.wrapping_sub(8), DEKKER_RMW);
-            }
+            // Release: pairs with the Acquire header load in `pop`; published, like the
+            // record behind it, by the reservation's place in the Dekker pair.
+            h.store(COMMITTED | PAD | pad.wrapping_sub(8), Ordering::Release);
         }
         let index = self.word(pos.wrapping_add(pad));
         if let Some(h) = self.words.header(index) {
@@ -369,28 +386,35 @@ impl Ring {
         self.lost_overflow.fetch_add(count, Ordering::Relaxed);
     }
 
-    /// Whether the worker has something to do: a committed record at the consumer
-    /// position, or losses to report on a ring with nothing reserved (losses behind a
-    /// reserved record wait for a record after them, or for the ring to empty). The
-    /// worker's re-check after going idle.
+    /// What the worker finds on this ring when it goes idle (and the idle sweep after
+    /// it): a committed record at the consumer position, or losses to report on a ring
+    /// with nothing reserved, is [`Scan::Ready`]; a reservation whose commit it cannot
+    /// see (still being copied, or its release store not visible yet) is
+    /// [`Scan::InFlight`]; otherwise [`Scan::Empty`]. Losses behind a reserved record
+    /// wait for a record after them, or for the ring to empty.
     ///
-    /// Only atomic reads: a racing consumer makes the answer stale, never unsound.
+    /// Only atomic reads: a racing consumer makes the answer stale, never unsound (a
+    /// stale position reads as in flight, which costs one more sweep).
     #[must_use]
-    pub fn has_work(&self) -> bool {
+    pub fn scan(&self) -> Scan {
+        // Dekker load: pairs with the reservation's Dekker RMW in `reserve`. After the
+        // worker's idle RMW, a reservation this load misses is one whose producer will
+        // see the worker idle and wake it.
+        let word = self.producer.load(DEKKER_LOAD);
         // Relaxed: any recent position will do; a stale one names a record that was
-        // consumed, whose header reads 0 or has been reused (then it is work anyway).
+        // consumed, whose header reads 0 or has been reused.
         let pos = self.consumer.load(Ordering::Relaxed);
-        let ready = self.words.header(self.word(pos)).is_some_and(|h| {
-            // Dekker load: pairs with the RMW in `Reservation::commit` and `stamp`.
-            let v = h.load(DEKKER_LOAD);
-            ready(v)
-        });
+        // Acquire: pairs with the Release of `commit` (and of a pad in `stamp`).
+        let head = self.words.header(self.word(pos)).map_or(0, |h| h.load(Ordering::Acquire));
+        if ready(head) {
+            return Scan::Ready;
+        }
+        if position(word) != pos {
+            return Scan::InFlight;
+        }
         // Relaxed: pending losses are reported on a best-effort schedule (next record,
         // next empty ring, or unload); this only lets a worker report them sooner.
-        let word = self.producer.load(Ordering::Relaxed);
-        let empty = position(word) == pos;
-        // Relaxed: as above.
-        ready || (empty && (losses(word) != 0 || self.lost_overflow.load(Ordering::Relaxed) != 0))
+        if losses(word) != 0 || self.lost_overflow.load(Ordering::Relaxed) != 0 { Scan::Ready } else { Scan::Empty }
     }
 
     /// Takes the losses no record carried (the ring went quiet after them): only those of
@@ -431,7 +455,7 @@ impl Ring {
     /// lost just before it and its payload.
     ///
     /// # Safety
-    /// Single consumer: no other call to `pop`, `has_work` or `take_trailing_losses`
+    /// Single consumer: no other call to `pop` or `take_trailing_losses`
     /// may run concurrently (the schedule's RUNNING state, or a stopped, idle pipeline,
     /// guarantees it).
     pub unsafe fn pop<R>(&self, f: impl FnOnce(u32, &[u8]) -> R) -> Pop<R> {

@@ -4,10 +4,12 @@
 //! ([`Pipeline::record`]); [`SimQueue`] stands in for `IoQueueWorkItem`: it runs the
 //! routine on a worker thread of its own, counts a queue of an already-queued item as a
 //! violation (on Windows: bug check 0xE4), and can stall the worker, per run or
-//! indefinitely. [`SimKernel::unload`] follows the driver's unload order.
+//! indefinitely. The idle sweep's timer fires on the same thread, [`SWEEP_PERIOD_MS`]
+//! after it was armed, as the driver's DPC does. [`SimKernel::unload`] follows the
+//! driver's unload order.
 
 use crate::config::Config;
-use crate::pipeline::{NewError, Pipeline};
+use crate::pipeline::{NewError, Pipeline, SWEEP_PERIOD_MS};
 use crate::schedule::WorkQueue;
 use crate::stats::{Snapshot, Stats};
 use crate::vocab::clock::Clock;
@@ -38,6 +40,9 @@ struct QueueState {
     /// Queue calls after unload finished.
     queues_after_unload: AtomicU64,
     unloaded: AtomicBool,
+    /// Times the idle sweep was armed (the sweeps that ran, and what they found, are
+    /// in the pipeline's counters).
+    sweeps_armed: AtomicU64,
     /// Pending dispatch / hold / exit flags, guarded for the condvar.
     control: Mutex<Control>,
     wake: Condvar,
@@ -49,6 +54,8 @@ struct Control {
     pending: bool,
     held: bool,
     exit: bool,
+    /// When the armed idle sweep fires.
+    sweep_due: Option<Instant>,
 }
 
 /// The simulated `IoQueueWorkItem`.
@@ -69,6 +76,14 @@ impl WorkQueue for SimQueue {
         state.control.lock().unwrap_or_else(PoisonError::into_inner).pending = true;
         state.wake.notify_all();
     }
+
+    fn arm_sweep(&self) {
+        let state = &self.0;
+        state.sweeps_armed.fetch_add(1, Ordering::SeqCst);
+        let due = Instant::now() + Duration::from_millis(u64::from(SWEEP_PERIOD_MS));
+        state.control.lock().unwrap_or_else(PoisonError::into_inner).sweep_due = Some(due);
+        state.wake.notify_all();
+    }
 }
 
 /// What the simulated work queue observed.
@@ -80,6 +95,8 @@ pub struct QueueReport {
     pub double_queues: u64,
     /// Queue calls after unload (must be 0).
     pub queues_after_unload: u64,
+    /// Times the worker (or a sweep) armed the idle sweep.
+    pub sweeps_armed: u64,
 }
 
 /// A callback that receives each printed line (without NUL).
@@ -284,6 +301,7 @@ fn report(queue: &QueueState) -> QueueReport {
         queues: queue.queues.load(Ordering::SeqCst),
         double_queues: queue.double_queues.load(Ordering::SeqCst),
         queues_after_unload: queue.queues_after_unload.load(Ordering::SeqCst),
+        sweeps_armed: queue.sweeps_armed.load(Ordering::SeqCst),
     }
 }
 
@@ -291,8 +309,24 @@ fn work_queue_thread<E: WorkerEnv>(pipeline: &Pipeline<SimQueue>, queue: &QueueS
     loop {
         {
             let mut control = queue.control.lock().unwrap_or_else(PoisonError::into_inner);
-            while !(control.exit || (control.pending && !control.held)) {
-                control = queue.wake.wait(control).unwrap_or_else(PoisonError::into_inner);
+            loop {
+                if control.exit || (control.pending && !control.held) {
+                    break;
+                }
+                let now = Instant::now();
+                match control.sweep_due {
+                    // The sweep's DPC: on this thread, as it touches only atomics.
+                    Some(due) if due <= now => {
+                        control.sweep_due = None;
+                        drop(control);
+                        pipeline.sweep();
+                        control = queue.control.lock().unwrap_or_else(PoisonError::into_inner);
+                    }
+                    Some(due) => {
+                        control = queue.wake.wait_timeout(control, due - now).unwrap_or_else(PoisonError::into_inner).0;
+                    }
+                    None => control = queue.wake.wait(control).unwrap_or_else(PoisonError::into_inner),
+                }
             }
             if control.exit && !control.pending {
                 return env;

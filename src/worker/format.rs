@@ -432,6 +432,8 @@ pub fn stats(
     l.key_dec(b" high_water=", s.high_water);
     l.key_dec(b"/", capacity);
     l.key_dec(b" busy_stops=", s.busy_stops);
+    l.key_dec(b" sweeps=", s.sweeps);
+    l.key_dec(b" sweep_wakes=", s.sweep_wakes);
     l.key_dec(b" lookup_failures=", s.lookup_failures);
     l.key_dec(b" token_failures=", s.token_failures);
     l.key_dec(b" start_failures=", s.start_failures);

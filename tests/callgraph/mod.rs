@@ -77,9 +77,9 @@ impl Settings {
     #[must_use]
     pub fn notifyring() -> Self {
         Self {
-            // The three notify routines and the timer's DPC (DISPATCH_LEVEL: the same
+            // The three notify routines and the timers' DPCs (DISPATCH_LEVEL: the same
             // rules, and stricter ones the same checks already cover).
-            callbacks: vec!["on_process", "on_thread", "on_image", "timer_dpc"],
+            callbacks: vec!["on_process", "on_thread", "on_image", "timer_dpc", "sweep_dpc"],
             callback_dir: "src/driver/",
             gate: ("Schedule", "wake"),
             queue_trait: ("WorkQueue", "queue"),
@@ -1222,6 +1222,10 @@ pub const CALLBACK_SAFE_IN: &[(&str, &str)] = &[
     // an object the callback's caller already holds referenced (the EPROCESS it passes):
     // no lock, no allocation, no wait.
     ("on_process", "ObfReferenceObject"),
+    // The idle sweep's DPC sets its own one-shot timer again while a record is still in
+    // flight (`Pipeline::sweep`). Documented callable at IRQL <= DISPATCH_LEVEL: it
+    // inserts the timer in the timer table; no wait, no allocation.
+    ("sweep_dpc", "KeSetTimerEx"),
 ];
 
 /// Whether `callback` may make `call` although the default-deny rule refuses it.

@@ -27,7 +27,7 @@
 //!
 //! `PAIRED_PRODUCERS=n` adds a producer sweep: 1..=n producers, each on its own ring
 //! (and, as the yardstick, each on a private floor), aggregate events per second.
-//! `PAIRED_ROUNDS` sets the rounds (default 120). Writes `target/bench/paired.json`.
+//! `PAIRED_ROUNDS` sets the rounds (default 300). Writes `target/bench/paired.json`.
 
 #![allow(
     clippy::cast_precision_loss,
@@ -43,6 +43,7 @@ use common::{
     ticker::Ticker,
 };
 use crossbeam_queue::ArrayQueue;
+use crossbeam_utils::CachePadded;
 use notifyring::Delivered;
 use notifyring::event::Event;
 use notifyring::reader::wire::{Batch, Entry, MIN_READ};
@@ -470,7 +471,7 @@ fn round3(x: f64) -> f64 {
 
 /// The 1p and 2p push variants and the stages, interleaved for `rounds` rounds.
 #[expect(clippy::too_many_lines, reason = "one list of every task, in one place")]
-fn paired(rounds: usize, ticker: &Ticker) -> (BTreeMap<String, Vec<f64>>, Map<String, Value>) {
+fn paired(rounds: usize, ticker: &Ticker) -> (Series, Map<String, Value>) {
     let mix = common::mix();
     let kinds = [
         ("process_create", [common::process_create(); 4]),
@@ -491,7 +492,9 @@ fn paired(rounds: usize, ticker: &Ticker) -> (BTreeMap<String, Vec<f64>>, Map<St
         .into_iter()
         .map(|n| (n, Cell::new((0, 0))))
         .collect();
+    let last_together = Cell::new(true);
     let note = |name: &str, together: bool| {
+        last_together.set(together);
         if let Some(c) = concurrent.get(name) {
             let (t, a) = c.get();
             c.set((t + u32::from(together), a + 1));
@@ -651,6 +654,7 @@ fn paired(rounds: usize, ticker: &Ticker) -> (BTreeMap<String, Vec<f64>>, Map<St
     }
     let _ = record_allocs.take();
     let mut times: BTreeMap<String, Vec<f64>> = tasks.iter().map(|t| (t.name.clone(), Vec::new())).collect();
+    let mut together: BTreeMap<String, Vec<bool>> = tasks.iter().map(|t| (t.name.clone(), Vec::new())).collect();
     for c in concurrent.values() {
         c.set((0, 0));
     }
@@ -658,8 +662,10 @@ fn paired(rounds: usize, ticker: &Ticker) -> (BTreeMap<String, Vec<f64>>, Map<St
     for r in 0..rounds {
         for i in 0..n {
             let t = &mut tasks[(i + r) % n];
+            last_together.set(true);
             let ns = (t.run)();
             times.get_mut(&t.name).expect("every task has a series").push(ns);
+            together.get_mut(&t.name).expect("every task has a series").push(last_together.get());
         }
     }
     drop(tasks);
@@ -667,10 +673,17 @@ fn paired(rounds: usize, ticker: &Ticker) -> (BTreeMap<String, Vec<f64>>, Map<St
     let mut extra = Map::new();
     extra.insert("allocations_per_record".into(), json!(allocs.allocations as f64 / allocs.events.max(1) as f64));
     extra.insert("record_events_counted_for_allocations".into(), json!(allocs.events));
-    let together: Map<String, Value> =
+    let ran_together: Map<String, Value> =
         concurrent.iter().map(|(k, c)| ((*k).to_owned(), json!(format!("{}/{}", c.get().0, c.get().1)))).collect();
-    extra.insert("two_producer_rounds_concurrent".into(), Value::Object(together));
-    (times, extra)
+    extra.insert("two_producer_rounds_concurrent".into(), Value::Object(ran_together));
+    (Series { times, together }, extra)
+}
+
+/// Per task, per round: the time per event, and whether a two-producer task's producers
+/// ran at the same time (always true for one producer).
+struct Series {
+    times: BTreeMap<String, Vec<f64>>,
+    together: BTreeMap<String, Vec<bool>>,
 }
 
 /// Aggregate events per second of `n` producers, each on its own ring, and of `n`
@@ -681,7 +694,8 @@ fn sweep(max: usize, rounds: usize, ticker: &Ticker) -> Value {
     for n in 1..=max {
         let ring_bytes = n.next_power_of_two() * (8 << 20);
         let record = Record::with_processors(ring_bytes, u32::try_from(n).unwrap_or(1), true);
-        let mut floors: Vec<Floor> = (0..n).map(|_| Floor::new(8 << 20)).collect();
+        // Padded: each floor's position word on its own cache line, as the rings' are.
+        let mut floors: Vec<CachePadded<Floor>> = (0..n).map(|_| CachePadded::new(Floor::new(8 << 20))).collect();
         let (mut rec, mut flo, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
         for r in 0..=rounds {
             record.drain();
@@ -707,8 +721,10 @@ fn sweep(max: usize, rounds: usize, ticker: &Ticker) -> Value {
                 });
                 spans
             };
-            let run_floors = |floors: &mut Vec<Floor>| {
-                floors.iter_mut().for_each(Floor::drain);
+            let run_floors = |floors: &mut Vec<CachePadded<Floor>>| {
+                for f in floors.iter_mut() {
+                    f.drain();
+                }
                 let ready = AtomicU32::new(0);
                 std::thread::scope(|s| {
                     let handles: Vec<_> = floors
@@ -773,18 +789,24 @@ fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` would pass other flags: then
     // run one quick round so the bench is still exercised (no timing is judged here).
     let quick = !std::env::args().any(|a| a == "--bench");
-    let rounds = if quick { 1 } else { env_usize("PAIRED_ROUNDS", 120) };
+    let rounds = if quick { 1 } else { env_usize("PAIRED_ROUNDS", 300) };
     let producers = if quick { 0 } else { env_usize("PAIRED_PRODUCERS", 0) };
     let ticker = Ticker::calibrate(Duration::from_millis(50));
     let cpus = cpus();
     let pinned = pin(0);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-    let (times, extra) = paired(rounds, &ticker);
+    let (Series { times, together }, extra) = paired(rounds, &ticker);
 
-    // Per-round ratios, then their medians and spreads.
+    // Per-round ratios, then their medians and spreads. A ratio of two-producer tasks
+    // counts the rounds where both ran their producers at the same time (if there are
+    // any): a round where the OS time-sliced them on one CPU measures the scheduler.
     let series = |name: &str| times.get(name).map_or(&[][..], Vec::as_slice);
-    let ratio =
-        |num: &str, den: &str| -> Vec<f64> { series(num).iter().zip(series(den)).map(|(a, b)| a / b).collect() };
+    let both = |name: &str| together.get(name).map_or(&[][..], Vec::as_slice);
+    let ratio = |num: &str, den: &str| -> Vec<f64> {
+        let pairs = || series(num).iter().zip(series(den)).zip(both(num).iter().zip(both(den)));
+        let concurrent: Vec<f64> = pairs().filter(|(_, (a, b))| **a && **b).map(|((a, b), _)| a / b).collect();
+        if concurrent.is_empty() { pairs().map(|((a, b), _)| a / b).collect() } else { concurrent }
+    };
     let mut out = Map::new();
     let mut put = |key: &str, values: &[f64]| {
         let [m, p10, p90, min, max] = quantiles(values);

@@ -534,7 +534,10 @@ fn paired(rounds: usize, ticker: &Ticker) -> (Series, Map<String, Value>) {
             floor.drain();
             per_event(ticker, chunk(CHUNK, &payload, ticker, |t, e| floor.push(t, 0, e)), CHUNK)
         }));
-        let (record, counted) = (&record, &counted);
+        // A pipeline per task, so that every ring, like every floor, is written by one
+        // task only and its memory is reused at the same distance as the floor's.
+        let record = common::record();
+        let counted = &counted;
         tasks.push(task(format!("record/{kind}"), move || {
             record.drain();
             let ticks = counted(CHUNK, &mut || chunk(CHUNK, &payload, ticker, |t, e| assert!(record.push(t, 0, e))));
@@ -580,11 +583,12 @@ fn paired(rounds: usize, ticker: &Ticker) -> (Series, Map<String, Value>) {
         }));
     }
     {
-        let (record, note, record_allocs) = (&record, &note, &record_allocs);
+        let record = common::record();
+        let (note, record_allocs) = (&note, &record_allocs);
         tasks.push(task("record_2p", move || {
             record.drain();
             let mut a = record_allocs.take();
-            let (ns, together) = two_producers(record, &mix, ticker, CHUNK, Some(&mut a));
+            let (ns, together) = two_producers(&record, &mix, ticker, CHUNK, Some(&mut a));
             record_allocs.set(a);
             note("record_2p", together);
             ns

@@ -690,6 +690,19 @@ struct Series {
     together: BTreeMap<String, Vec<bool>>,
 }
 
+/// Mevents/s of producers that ran over `spans` (begin, end ticks) and made `events` in
+/// all, and whether they all ran at the same time (their common overlap >= 80% of the
+/// longest span).
+fn rate(ticker: &Ticker, spans: &[(u64, u64)], events: usize) -> (f64, bool) {
+    let begin = spans.iter().map(|s| s.0).min().unwrap_or(0);
+    let end = spans.iter().map(|s| s.1).max().unwrap_or(0);
+    let last_begin = spans.iter().map(|s| s.0).max().unwrap_or(0);
+    let first_end = spans.iter().map(|s| s.1).min().unwrap_or(0);
+    let longest = spans.iter().map(|s| s.1.saturating_sub(s.0)).max().unwrap_or(0);
+    let together = first_end.saturating_sub(last_begin).saturating_mul(5) >= longest.saturating_mul(4);
+    (1e3 / per_event(ticker, end.saturating_sub(begin), events), together)
+}
+
 /// Aggregate events per second of `n` producers, each on its own ring, and of `n`
 /// producers each on a private floor: medians over `rounds` paired rounds.
 fn sweep(max: usize, rounds: usize, ticker: &Ticker) -> Value {
@@ -700,7 +713,7 @@ fn sweep(max: usize, rounds: usize, ticker: &Ticker) -> Value {
         let record = Record::with_processors(ring_bytes, u32::try_from(n).unwrap_or(1), true);
         // Padded: each floor's position word on its own cache line, as the rings' are.
         let mut floors: Vec<CachePadded<Floor>> = (0..n).map(|_| CachePadded::new(Floor::new(8 << 20))).collect();
-        let (mut rec, mut flo, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut rounds_all, mut rounds_together) = (Vec::new(), Vec::new());
         for r in 0..=rounds {
             record.drain();
             let run_record = || {
@@ -750,25 +763,28 @@ fn sweep(max: usize, rounds: usize, ticker: &Ticker) -> Value {
                     handles.into_iter().map(|h| h.join().expect("a producer")).collect::<Vec<_>>()
                 })
             };
-            let rate = |spans: &[(u64, u64)]| {
-                let begin = spans.iter().map(|s| s.0).min().unwrap_or(0);
-                let end = spans.iter().map(|s| s.1).max().unwrap_or(0);
-                1e3 / per_event(ticker, end.saturating_sub(begin), n * CHUNK)
-            };
             // Alternate which goes first; round 0 is a warm-up.
-            let (a, b) = if r % 2 == 0 {
-                let a = rate(&run_record());
-                (a, rate(&run_floors(&mut floors)))
+            let ((a, a_together), (b, b_together)) = if r % 2 == 0 {
+                let a = rate(ticker, &run_record(), n * CHUNK);
+                (a, rate(ticker, &run_floors(&mut floors), n * CHUNK))
             } else {
-                let b = rate(&run_floors(&mut floors));
-                (rate(&run_record()), b)
+                let b = rate(ticker, &run_floors(&mut floors), n * CHUNK);
+                (rate(ticker, &run_record(), n * CHUNK), b)
             };
             if r > 0 {
-                rec.push(a);
-                flo.push(b);
-                ratio.push(a / b);
+                rounds_all.push((a, b));
+                if a_together && b_together {
+                    rounds_together.push((a, b));
+                }
             }
         }
+        // With no more producers than CPUs, the rounds where they all ran at once (if any):
+        // the others measure the scheduler time-slicing them.
+        let concurrent = format!("{}/{}", rounds_together.len(), rounds_all.len());
+        let kept = if n <= cpus() && !rounds_together.is_empty() { &rounds_together } else { &rounds_all };
+        let rec: Vec<f64> = kept.iter().map(|p| p.0).collect();
+        let flo: Vec<f64> = kept.iter().map(|p| p.1).collect();
+        let ratio: Vec<f64> = kept.iter().map(|p| p.0 / p.1).collect();
         let [rm, r10, r90, ..] = quantiles(&rec);
         let [fm, f10, f90, ..] = quantiles(&flo);
         let [q, q10, q90, ..] = quantiles(&ratio);
@@ -780,6 +796,7 @@ fn sweep(max: usize, rounds: usize, ticker: &Ticker) -> Value {
             "floor_mevents_per_s_spread": [round3(f10), round3(f90)],
             "record_vs_floor_throughput": round3(q),
             "record_vs_floor_throughput_spread": [round3(q10), round3(q90)],
+            "rounds_all_producers_concurrent": concurrent,
         }));
     }
     Value::Array(points)
@@ -844,6 +861,10 @@ fn main() {
     }
     let mut ns = Map::new();
     for (name, values) in &times {
+        // Two-producer tasks: over the rounds where both producers ran at once, if any.
+        let flags = both(name);
+        let concurrent: Vec<f64> = values.iter().zip(flags).filter(|(_, t)| **t).map(|(v, _)| *v).collect();
+        let values = if concurrent.is_empty() { values } else { &concurrent };
         let [m, p10, p90, ..] = quantiles(values);
         ns.insert(name.clone(), json!({ "median": round3(m), "p10": round3(p10), "p90": round3(p90) }));
     }

@@ -5,7 +5,7 @@
 #   tools/bench.sh                 # paired rounds + per-call latency (~1 minute on a 2-vCPU VM)
 #   tools/bench.sh --producers 4   # also sweep 1..4 producers, one ring each
 #   tools/bench.sh --criterion     # also run the criterion benches (not used in the summary)
-#   tools/bench.sh --update-docs   # also copy the latency plot to docs/bench-latency.svg
+#   tools/bench.sh --update-docs   # also copy the plots to docs/ (bench-latency.svg, bench-producers.svg)
 #
 # The summary comes from benches/paired.rs: every variant and stage runs back to back in
 # each round, order rotated, and the figures are medians (with p10-p90 spreads) of the
@@ -136,7 +136,9 @@ if sweep:
         bar = lambda v: "#" * max(1, round(50 * v / top))
         lines.append(f"{pt['producers']}p record {bar(pt['record_mevents_per_s'])} {pt['record_mevents_per_s']:.0f}")
         lines.append(f"{pt['producers']}p floor  {bar(pt['floor_mevents_per_s'])} {pt['floor_mevents_per_s']:.0f}")
-    lines.append(f"\n(aggregate events/s, each producer on its own ring or floor, {os.cpu_count()} CPUs)")
+    lines.append(f"\n(aggregate events/s, each producer on its own ring or floor, {os.cpu_count()} CPUs; rounds where all"
+                 f" producers ran at once: {', '.join(str(pt['producers']) + 'p ' + pt['rounds_all_producers_concurrent'] for pt in sweep)};"
+                 " up to one producer per CPU only those rounds count)")
     with open("target/bench/producers.txt", "w") as f:
         f.write("\n".join(lines) + "\n")
     # A small SVG: aggregate Mevents/s against producers.
@@ -218,4 +220,8 @@ if [ "$update_docs" = 1 ]; then
     mkdir -p docs
     cp target/bench/latency.svg docs/bench-latency.svg
     echo "copied target/bench/latency.svg to docs/bench-latency.svg"
+    if [ -f target/bench/producers.svg ]; then
+        cp target/bench/producers.svg docs/bench-producers.svg
+        echo "copied target/bench/producers.svg to docs/bench-producers.svg"
+    fi
 fi

@@ -79,7 +79,7 @@ floor = ns["floor"]["median"]
 # Every stage, per event: median ns (p10-p90) and the median of per-round ratios to the floor.
 STAGES = [
     ("floor", "floor: rdtsc + encode + fetch_add + copies", None),
-    ("protocol_floor", "protocol floor: + CAS, release store, SeqCst load", "protocol_floor_vs_floor"),
+    ("protocol_floor", "protocol floor: CAS for the fetch_add, + release store, SeqCst load", "protocol_floor_vs_floor"),
     ("ring", "bare ring: encode + reserve + write + commit", None),
     ("record", "Pipeline::record (callback path)", "record_vs_floor"),
     ("record_holding", "Pipeline::record_holding", "record_holding_vs_floor"),

@@ -241,11 +241,12 @@ impl Variant for FloorPair {
     }
 }
 
-/// The protocol floor: [`Floor`]'s timestamp and copies, plus the memory operations
+/// The protocol floor: [`Floor`]'s timestamp and copies, with the memory operations
 /// notifyring's protocol needs per event and nothing else: a plain load of the consumer
-/// word, one CAS on a shared producer word (the reservation), a release store of the
-/// header (the commit) and a `SeqCst` load of a shared state word (the schedule's check;
-/// a plain load on x86-64). `record` over this floor is the cost of the code (encode,
+/// word, one CAS on a shared producer word (the reservation, in place of the floor's
+/// `fetch_add`: one locked instruction either way), a release store of the header (the
+/// commit) and a `SeqCst` load of a shared state word (the schedule's check; a plain load
+/// on x86-64). `record` over this floor is the cost of the code (encode,
 /// bounds, the pipeline's branches); this floor over [`Floor`] is the cost of the protocol.
 pub struct ProtocolFloor {
     producer: crossbeam_utils::CachePadded<AtomicU64>,

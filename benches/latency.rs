@@ -64,6 +64,24 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// The calls of each chunk counted apart: the first after the untimed drain.
+const FIRST: usize = 1;
+
+/// Minor page faults of this thread so far (0 where unknown).
+#[cfg(target_os = "linux")]
+fn minor_faults() -> u64 {
+    // SAFETY: `rusage` is plain integers; all zeroes is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage`; RUSAGE_THREAD is this thread.
+    let ok = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &raw mut usage) } == 0;
+    if ok { u64::try_from(usage.ru_minflt).unwrap_or(0) } else { 0 }
+}
+
+#[cfg(not(target_os = "linux"))]
+const fn minor_faults() -> u64 {
+    0
+}
+
 /// Chunks timed per variant.
 const CHUNKS: usize = 48;
 /// Untimed chunks first: enough to pass through every page of the 8 MiB ring and floor
@@ -73,6 +91,13 @@ const WARM_UP_CHUNKS: usize = 8;
 /// One producer's measurements.
 struct Measured {
     latency: Histogram<u64>,
+    /// The same calls without the first [`FIRST`] of each chunk (the calls right after the
+    /// untimed drain).
+    rest: Histogram<u64>,
+    /// The first [`FIRST`] calls of each chunk.
+    first: Histogram<u64>,
+    /// Minor page faults while timed (this thread).
+    faults: u64,
     /// Two-producer runs: chunks whose halves ran at the same time, of all chunks.
     concurrent_chunks: (u64, u64),
     /// Per-call ticks of the chunk being timed (allocated once, outside the timing).
@@ -85,6 +110,9 @@ impl Measured {
     fn new() -> Self {
         Self {
             latency: Histogram::new_with_bounds(1, 1 << 40, 3).expect("valid histogram bounds"),
+            rest: Histogram::new_with_bounds(1, 1 << 40, 3).expect("valid histogram bounds"),
+            first: Histogram::new_with_bounds(1, 1 << 40, 3).expect("valid histogram bounds"),
+            faults: 0,
             scratch: vec![0; CHUNK],
             concurrent_chunks: (0, 0),
             allocations: 0,
@@ -94,6 +122,9 @@ impl Measured {
 
     fn merge(&mut self, other: &Self) {
         self.latency.add(&other.latency).expect("same bounds");
+        self.rest.add(&other.rest).expect("same bounds");
+        self.first.add(&other.first).expect("same bounds");
+        self.faults += other.faults;
         self.allocations += other.allocations;
         self.concurrent_chunks.0 += other.concurrent_chunks.0;
         self.concurrent_chunks.1 += other.concurrent_chunks.1;
@@ -112,15 +143,22 @@ fn timed(
 ) {
     let mut elapsed = std::mem::take(&mut m.scratch);
     let before = allocations();
+    let faults = minor_faults();
     for (i, slot) in elapsed.iter_mut().enumerate().take(n) {
         let t0 = ticker.now();
         push(t0, &payload[i & 3]);
         *slot = ticker.now().wrapping_sub(t0);
     }
     m.allocations += allocations() - before;
+    m.faults += minor_faults().saturating_sub(faults);
     m.calls += n as u64;
-    for &e in elapsed.iter().take(n) {
+    for (i, &e) in elapsed.iter().take(n).enumerate() {
         m.latency.saturating_record(e.max(1));
+        if i < FIRST {
+            m.first.saturating_record(e.max(1));
+        } else {
+            m.rest.saturating_record(e.max(1));
+        }
     }
     m.scratch = elapsed;
 }
@@ -257,6 +295,13 @@ struct Row {
     p999_ns: u64,
     p9999_ns: u64,
     max_ns: u64,
+    /// p99.99 without the first call of each chunk (the one right after the drain).
+    p9999_ns_without_first_call: u64,
+    /// The first call of each chunk: median and p90.
+    first_call_p50_ns: u64,
+    first_call_p90_ns: u64,
+    /// Minor page faults taken while timed.
+    minor_faults: u64,
 }
 
 #[derive(Serialize)]
@@ -282,6 +327,10 @@ fn row(m: &Measured, ticker: &Ticker) -> Row {
         p999_ns: ns(0.999),
         p9999_ns: ns(0.9999),
         max_ns: ticker.nanos(m.latency.max()),
+        p9999_ns_without_first_call: ticker.nanos(m.rest.value_at_quantile(0.9999)),
+        first_call_p50_ns: ticker.nanos(m.first.value_at_quantile(0.5)),
+        first_call_p90_ns: ticker.nanos(m.first.value_at_quantile(0.9)),
+        minor_faults: m.faults,
     }
 }
 
@@ -375,13 +424,22 @@ fn main() {
     let json = serde_json::to_string_pretty(&report).expect("serialise");
     std::fs::write(dir.join("latency.json"), json + "\n").expect("write latency.json");
     println!(
-        "{:<16}{:>8}{:>8}{:>8}{:>9}{:>10}{:>10}{:>14}",
-        "variant", "p50", "p90", "p99", "p99.9", "p99.99", "max", "allocs/call"
+        "{:<16}{:>6}{:>6}{:>6}{:>7}{:>8}{:>8}{:>12}{:>10}{:>8}{:>12}",
+        "variant", "p50", "p90", "p99", "p99.9", "p99.99", "max", "p99.99-1st", "1st p50", "faults", "allocs/call"
     );
     for (name, r) in &report.variants {
         println!(
-            "{name:<16}{:>8}{:>8}{:>8}{:>9}{:>10}{:>10}{:>14.3}",
-            r.p50_ns, r.p90_ns, r.p99_ns, r.p999_ns, r.p9999_ns, r.max_ns, r.allocations_per_call
+            "{name:<16}{:>6}{:>6}{:>6}{:>7}{:>8}{:>8}{:>12}{:>10}{:>8}{:>12.3}",
+            r.p50_ns,
+            r.p90_ns,
+            r.p99_ns,
+            r.p999_ns,
+            r.p9999_ns,
+            r.max_ns,
+            r.p9999_ns_without_first_call,
+            r.first_call_p50_ns,
+            r.minor_faults,
+            r.allocations_per_call
         );
     }
     let series: Vec<(String, &Measured)> = measured

@@ -25,6 +25,7 @@ use crossbeam_queue::ArrayQueue;
 use notifyring::config::Config;
 use notifyring::event::{ClientId, Event, Stamp};
 use notifyring::record::{self, Caps, HEAD};
+use notifyring::ring::Ring;
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
 use notifyring::worker::format::Line;
@@ -82,6 +83,21 @@ pub const fn thread_exit() -> Event<'static> {
     Event::ThreadExit { pid: 4242, tid: 5000 }
 }
 
+/// A user-mode image load with a 60-unit path (the paired bench's per-kind figures).
+#[must_use]
+pub fn image_load() -> Event<'static> {
+    let image = units("\\Device\\HarddiskVolume3\\Windows\\System32\\contoso-agent-helper.dll", IMAGE_UNITS);
+    Event::ImageLoad {
+        pid: 4242,
+        base: 0x7ff8_1234_0000,
+        size: 0x1_8000,
+        kernel_image: false,
+        signature_level: 12,
+        signature_type: 1,
+        image: Some(image),
+    }
+}
+
 /// The mix: one process create per three ids-only thread events, cycled.
 #[must_use]
 pub fn mix() -> [Event<'static>; 4] {
@@ -123,6 +139,8 @@ const fn bytes_of(units: &[u16]) -> &[u8] {
 /// Single producer only (`&mut self`): it has no protocol that would make two safe.
 pub struct Floor {
     position: AtomicU64,
+    /// Where [`Floor::drain`] stopped.
+    drained: u64,
     mask: u64,
     buf: Box<[u8]>,
 }
@@ -134,7 +152,29 @@ impl Floor {
         // Slack past the end so that a record starting near it never wraps; filled (not
         // calloc-zeroed) so every page is mapped before the first timed push.
         let buf = vec![0xa5u8; bytes + 64 * 1024].into_boxed_slice();
-        Self { position: AtomicU64::new(0), mask: bytes as u64 - 1, buf }
+        Self { position: AtomicU64::new(0), drained: 0, mask: bytes as u64 - 1, buf }
+    }
+
+    /// Untimed, between chunks: zeroes what was written since the last drain, as the
+    /// ring's consumer zeroes what it consumed, so that the floor's memory is in the same
+    /// cache state as a ring's when the next chunk writes it (a chunk of large records
+    /// wraps onto memory the previous chunk's drain just touched).
+    pub fn drain(&mut self) {
+        let end = *self.position.get_mut();
+        let mut at = self.drained;
+        while at < end {
+            let offset = usize::try_from(at & self.mask).unwrap_or(0);
+            let run =
+                (usize::try_from(self.mask).unwrap_or(0) + 1 - offset).min(usize::try_from(end - at).unwrap_or(0));
+            // In 4 KiB pieces: one large `fill` is a `memset` that may use non-temporal
+            // stores and leave the lines out of the cache, where the ring's consumer
+            // (record by record) leaves them in it.
+            for piece in self.buf[offset..offset + run].chunks_mut(4096) {
+                piece.fill(0);
+            }
+            at += run as u64;
+        }
+        self.drained = end;
     }
 
     /// One push.
@@ -145,13 +185,18 @@ impl Floor {
         let len = (8 + HEAD + first + second + 7) & !7;
         let at = usize::try_from(self.position.fetch_add(len as u64, Ordering::Relaxed) & self.mask).unwrap_or(0);
         let Some(dst) = self.buf.get_mut(at..at + len) else { return };
-        let (header, rest) = dst.split_at_mut(8);
-        header.copy_from_slice(&(len as u64).to_ne_bytes());
-        let (head, rest) = rest.split_at_mut(HEAD);
-        head.copy_from_slice(&encoded.head);
-        let (a, rest) = rest.split_at_mut(first);
-        a.copy_from_slice(bytes_of(encoded.first));
-        rest[..second].copy_from_slice(bytes_of(encoded.second));
+        dst[..8].copy_from_slice(&(len as u64).to_ne_bytes());
+        // The payload as the ring copies it (`Words::write_record`): one bounds check, then
+        // three `copy_nonoverlapping`s (slice copies with their own checks cost the floor
+        // a few ns more on large records, which would flatter the record path).
+        let bytes = dst.as_mut_ptr();
+        let parts =
+            [(8, &encoded.head[..]), (8 + HEAD, bytes_of(encoded.first)), (8 + HEAD + first, bytes_of(encoded.second))];
+        for (offset, src) in parts {
+            // SAFETY: `offset + src.len()` <= `len` = `dst.len()` (len counts the header,
+            // the head and both strings); the source is not this buffer.
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), bytes.wrapping_add(offset), src.len()) };
+        }
         black_box(dst);
     }
 }
@@ -187,7 +232,128 @@ impl Variant for FloorPair {
         true
     }
 
-    fn drain(&self) {}
+    fn drain(&self) {
+        for cell in &self.0 {
+            // SAFETY: `drain` runs with no producer running (the `Variant` contract), so
+            // nothing else touches either floor.
+            unsafe { (*cell.get()).drain() };
+        }
+    }
+}
+
+/// The protocol floor: [`Floor`]'s timestamp and copies, with the memory operations
+/// notifyring's protocol needs per event and nothing else: a plain load of the consumer
+/// word, one CAS on a shared producer word (the reservation, in place of the floor's
+/// `fetch_add`: one locked instruction either way), a release store of the header (the
+/// commit) and a `SeqCst` load of a shared state word (the schedule's check; a plain load
+/// on x86-64). `record` over this floor is the cost of the code (encode,
+/// bounds, the pipeline's branches); this floor over [`Floor`] is the cost of the protocol.
+pub struct ProtocolFloor {
+    producer: crossbeam_utils::CachePadded<AtomicU64>,
+    consumer: crossbeam_utils::CachePadded<AtomicU64>,
+    state: crossbeam_utils::CachePadded<AtomicU64>,
+    mask: u64,
+    words: Box<[AtomicU64]>,
+}
+
+impl ProtocolFloor {
+    /// As [`Floor::drain`]: zeroes what was written since the last drain (and moves the
+    /// consumer word, as the ring's consumer does).
+    pub fn drain(&mut self) {
+        let end = *self.producer.get_mut();
+        let mut at = *self.consumer.get_mut();
+        while at < end {
+            let index = usize::try_from((at & self.mask) / 8).unwrap_or(0);
+            self.words[index].store(0, Ordering::Relaxed);
+            at += 8;
+        }
+        *self.consumer.get_mut() = end;
+    }
+}
+
+impl ProtocolFloor {
+    /// A protocol floor over `bytes` (a power of two) of buffer, like [`Floor::new`].
+    #[must_use]
+    pub fn new(bytes: usize) -> Self {
+        let words = (0..(bytes + 64 * 1024) / 8).map(|_| AtomicU64::new(0xa5a5_a5a5_a5a5_a5a5)).collect();
+        Self {
+            producer: crossbeam_utils::CachePadded::new(AtomicU64::new(0)),
+            consumer: crossbeam_utils::CachePadded::new(AtomicU64::new(0)),
+            state: crossbeam_utils::CachePadded::new(AtomicU64::new(0)),
+            mask: bytes as u64 - 1,
+            words,
+        }
+    }
+
+    /// One push. Single producer (`&mut self`), though the CAS is the real locked one.
+    #[inline]
+    #[expect(clippy::needless_pass_by_ref_mut, reason = "single producer: the copies are not atomic")]
+    pub fn push(&mut self, ticks: u64, cpu: u32, event: &Event<'_>) {
+        let encoded = record::encode(Stamp { ticks, cpu }, event, CAPS);
+        let (first, second) = (size_of_val(encoded.first), size_of_val(encoded.second));
+        let len = (8 + HEAD + first + second + 7) & !7;
+        // Relaxed: the CAS below validates the guess.
+        let mut word = self.producer.load(Ordering::Relaxed);
+        // Acquire, as the ring's reservation reads the consumer position.
+        black_box(self.consumer.load(Ordering::Acquire));
+        loop {
+            // SeqCst, as the ring's Dekker RMW; one producer, so it succeeds first time.
+            match self.producer.compare_exchange_weak(word, word + len as u64, Ordering::SeqCst, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => word = actual,
+            }
+        }
+        let at = usize::try_from((word & self.mask) / 8).unwrap_or(0);
+        let Some(dst) = self.words.get(at..at + len / 8) else { return };
+        let bytes = dst.as_ptr().cast::<u8>().cast_mut();
+        let copy = |offset: usize, src: &[u8]| {
+            // SAFETY: `offset + src.len()` is within `dst` (len counts the head and both
+            // strings after the 8-byte header); this floor's only producer is `&mut self`,
+            // so nothing else accesses these words meanwhile; the source is not this buffer.
+            unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), bytes.wrapping_add(offset), src.len()) };
+        };
+        copy(8, &encoded.head);
+        copy(8 + HEAD, bytes_of(encoded.first));
+        copy(8 + HEAD + first, bytes_of(encoded.second));
+        // Release: the commit, as the ring's.
+        dst[0].store(len as u64, Ordering::Release);
+        // SeqCst: the schedule's check of the worker's state after the commit.
+        black_box(self.state.load(Ordering::SeqCst));
+    }
+}
+
+/// The ring alone: `record::encode`, then `Ring::reserve`, `Reservation::write` and
+/// `Reservation::commit` on a bare [`Ring`] (no pipeline: no processor's ring to pick, no
+/// schedule to wake, no counters). Between [`ProtocolFloor`] and [`Record`], it tells the
+/// ring's code from the pipeline's.
+pub struct RingOnly(pub Ring);
+
+impl RingOnly {
+    /// A ring of `bytes`.
+    #[must_use]
+    pub fn new(bytes: usize) -> Self {
+        Self(Ring::try_new(bytes).expect("a valid ring size"))
+    }
+}
+
+impl Variant for RingOnly {
+    const NAME: &'static str = "ring";
+
+    #[inline]
+    fn push(&self, ticks: u64, cpu: u32, event: &Event<'_>) -> bool {
+        let encoded = record::encode(Stamp { ticks, cpu }, event, CAPS);
+        let Ok(reservation) = Ring::reserve(&self.0, encoded.payload_len()) else { return false };
+        let written = reservation.write(&encoded.head, encoded.first, encoded.second);
+        reservation.commit();
+        written
+    }
+
+    fn drain(&self) {
+        // SAFETY: `drain` runs with no producer running and is this ring's only consumer.
+        while let notifyring::ring::Pop::Record { value, .. } = unsafe { self.0.pop(|_, bytes| bytes.len()) } {
+            black_box(value);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -195,7 +361,7 @@ impl Variant for FloorPair {
 /// The work queue for benchmarks: remembers that the work item was queued; the bench
 /// runs the routine itself when it drains.
 #[derive(Default)]
-pub struct FlagQueue(AtomicBool);
+pub struct FlagQueue(pub AtomicBool);
 
 impl WorkQueue for FlagQueue {
     fn queue(&self) {
@@ -244,8 +410,14 @@ impl Record {
     #[must_use]
     pub fn new(ring_bytes: usize, omit_command_line: bool) -> Self {
         // Two processors, one ring each (the two-producer benchmarks push on 0 and 1).
+        Self::with_processors(ring_bytes, 2, omit_command_line)
+    }
+
+    /// [`Record::new`] with `processors` rings sharing `ring_bytes`.
+    #[must_use]
+    pub fn with_processors(ring_bytes: usize, processors: u32, omit_command_line: bool) -> Self {
         let config =
-            Config { ring_bytes, processors: 2, caps: CAPS, omit_command_line, stats_interval_s: 0, ..Config::DEFAULT };
+            Config { ring_bytes, processors, caps: CAPS, omit_command_line, stats_interval_s: 0, ..Config::DEFAULT };
         let stats: &'static Stats = Box::leak(Box::new(Stats::new()));
         let clock = Clock { start_ticks: 0, frequency: 1_000_000_000 };
         let pipeline = Pipeline::new(&config, clock, FlagQueue::default(), stats).expect("a valid ring size");

@@ -210,7 +210,7 @@ fn stalled_producer_blocks_no_one_and_delivery_resumes_after_its_commit() {
     let text = vec![u16::from(b'x'); 64];
     let others_done = AtomicU64::new(0);
     let (outcome, paused) = kernel.pipeline().record_paused(Stamp::default(), &event(7, 0, &text), || {
-        // While the stalled record sits BUSY at the head, the others fill the ring and
+        // While the stalled record sits at the head, not committed, the others fill the ring and
         // keep returning at once.
         let never = AtomicBool::new(false);
         let out = run_producers(&kernel, 3, 20_000, &never, &AtomicU64::new(0));

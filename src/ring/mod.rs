@@ -1,8 +1,8 @@
 //! Step 3: the ring, after the Linux BPF ring buffer (`kernel/bpf/ringbuf.c`).
 //!
 //! Multi-producer, single-consumer, variable-length records in one preallocated
-//! power-of-two byte buffer: reserve/commit, a BUSY bit, the consumer stops at a busy
-//! record.
+//! power-of-two byte buffer: reserve/commit; the consumer stops at a record not yet
+//! committed.
 //!
 //! Why by hand: a notify callback may not wait, allocate or spin on another thread.
 //! crossbeam's `ArrayQueue` spins in `pop` while a producer is preempted mid-push and
@@ -15,13 +15,14 @@
 //! header word followed by its payload, padded to 8 bytes:
 //!
 //! ```text
-//!  header: | lost-before (32) | BUSY (1) | PAD (1) | COMMITTED (1) | payload length (29) |
+//!  header: | lost-before (32) | 0 (1) | PAD (1) | COMMITTED (1) | payload length (29) |
 //! ```
 //!
 //! * COMMITTED: set in every published header, so even an empty payload reads non-zero.
-//! * BUSY: reserved and being copied. A header that still reads 0 (reserved, not yet
-//!   stamped) means the same: every word outside `[consumer, producer)` is 0, because
-//!   the consumer zeroes what it consumed before releasing its position.
+//!   A reserved record's header reads 0 until its commit (busy: being copied): every word
+//!   outside `[consumer, producer)` is 0, because the consumer zeroes what it consumed
+//!   before releasing its position, and a producer writes its header only to commit
+//!   (stamping a "busy" value first cost 0.6 ns a record and told the consumer nothing).
 //! * PAD: a skip record filling the tail of the buffer, so no record straddles the end.
 //! * lost-before: events lost (ring full) since the previous record; the consumer turns
 //!   it into an in-band LOST marker at exactly this place in the stream.
@@ -41,11 +42,11 @@
 //!   path's one locked operation, and the first half of the Dekker pair with the
 //!   scheduler (see `schedule`): a worker going idle either sees the reservation
 //!   ([`Ring::scan`]) or its producer sees the worker idle.
-//! * Commit: a release store that clears BUSY. No second locked operation: a commit
+//! * Commit: a release store of the header. No second locked operation: a commit
 //!   the idle worker's re-check cannot see yet is a record [`Scan::InFlight`], which the
 //!   worker's idle sweep picks up a few milliseconds later (`Pipeline::sweep`).
-//! * Consume: read the header at `consumer` (acquire); stop, without spinning, at a
-//!   BUSY or unstamped one; otherwise lend the payload, zero the words, release the
+//! * Consume: read the header at `consumer` (acquire); stop, without spinning, at one
+//!   not committed; otherwise lend the payload, zero the words, release the
 //!   new `consumer` position.
 
 mod words;
@@ -54,7 +55,6 @@ use crate::sync::{AtomicU64, DEKKER_LOAD, DEKKER_RMW, Ordering, dekker_fence};
 use crossbeam_utils::CachePadded;
 use words::{Taken, Words};
 
-const BUSY: u64 = 1 << 31;
 const PAD: u64 = 1 << 30;
 const COMMITTED: u64 = 1 << 29;
 const LEN_MASK: u64 = COMMITTED - 1;
@@ -114,7 +114,7 @@ pub const fn valid_size(bytes: usize) -> bool {
 
 /// Whether a header word is published and no longer being copied.
 const fn ready(header: u64) -> bool {
-    header & COMMITTED != 0 && header & BUSY == 0
+    header & COMMITTED != 0
 }
 
 /// What [`Ring::scan`] found.
@@ -167,7 +167,7 @@ impl Reservation<'_> {
         unsafe { self.ring.words.write_record(self.index.wrapping_add(1), head, first, second) }
     }
 
-    /// Publishes the record: clears BUSY with a release store (for the payload, to the
+    /// Publishes the record: stores its header with release (for the payload, to the
     /// consumer's Acquire in `pop`). Not a Dekker half: see the module's protocol.
     #[inline]
     pub fn commit(self) {
@@ -278,7 +278,8 @@ impl Ring {
     ///
     /// # Errors
     /// [`Loss`] when the ring is full or the reservation lost too many races.
-    #[inline]
+    #[expect(clippy::inline_always, reason = "the record path's hot loop: measured 0.5 ns a record faster")]
+    #[inline(always)]
     pub fn reserve(&self, payload_len: usize) -> Result<Reservation<'_>, Loss> {
         let total = (payload_len as u64).checked_add(8 + 7).map(|n| n & !7);
         let fits = total.is_some_and(|t| payload_len as u64 <= LEN_MASK && t <= self.capacity);
@@ -338,9 +339,11 @@ impl Ring {
         Err(Loss::Contended)
     }
 
-    /// After a won CAS: writes the skip record (if any) and the BUSY header; the record
-    /// will carry the `lost` events its CAS took (and any overflow).
-    #[inline]
+    /// After a won CAS: writes the skip record (if any); the record will carry the
+    /// `lost` events its CAS took (and any overflow). Its own header stays 0, which a
+    /// consumer reads as busy, until the commit.
+    #[expect(clippy::inline_always, reason = "as `reserve`, which it finishes")]
+    #[inline(always)]
     fn stamp(&self, pos: u64, pad: u64, payload_len: u64, lost: u64) -> Reservation<'_> {
         if pad != 0
             && let Some(h) = self.words.header(self.word(pos))
@@ -350,11 +353,6 @@ impl Ring {
             h.store(COMMITTED | PAD | pad.wrapping_sub(8), Ordering::Release);
         }
         let index = self.word(pos.wrapping_add(pad));
-        if let Some(h) = self.words.header(index) {
-            // Relaxed: diagnostic only; a consumer treats BUSY exactly like the 0 it
-            // replaces and reads nothing else on its strength.
-            h.store(BUSY | payload_len, Ordering::Relaxed);
-        }
         let lost = u64::from(self.with_overflow(lost)) << LOST_SHIFT;
         Reservation { ring: self, index, len: payload_len, header: COMMITTED | payload_len | lost }
     }

@@ -12,57 +12,13 @@ use hdrhistogram::Histogram;
 use notifyring::event::Event;
 use plotters::prelude::*;
 use serde::Serialize;
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// Counts heap allocations per thread, so a producer sees only its own.
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn allocations() -> u64 {
-    ALLOCATIONS.try_with(Cell::get).unwrap_or(0)
-}
-
-fn count() {
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; counting touches only a
-// thread-local integer (const-initialised, no destructor, so no allocation of its own).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: the caller upholds `alloc`'s contract, which is `System.alloc`'s.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: common::Counting = common::Counting;
 
 /// The calls of each chunk counted apart: the first after the untimed drain.
 const FIRST: usize = 1;
@@ -142,14 +98,14 @@ fn timed(
     mut push: impl FnMut(u64, &Event<'static>),
 ) {
     let mut elapsed = std::mem::take(&mut m.scratch);
-    let before = allocations();
+    let before = common::allocations();
     let faults = minor_faults();
     for (i, slot) in elapsed.iter_mut().enumerate().take(n) {
         let t0 = ticker.now();
         push(t0, &payload[i & 3]);
         *slot = ticker.now().wrapping_sub(t0);
     }
-    m.allocations += allocations() - before;
+    m.allocations += common::allocations() - before;
     m.faults += minor_faults().saturating_sub(faults);
     m.calls += n as u64;
     for (i, &e) in elapsed.iter().take(n).enumerate() {

@@ -59,7 +59,6 @@ use notifyring::vocab::token::TokenFacts;
 use notifyring::worker::format::Line;
 use notifyring::worker::{Host, Sink};
 use serde_json::{Map, Value, json};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::hint::black_box;
@@ -70,49 +69,8 @@ use std::time::Duration;
 // ---------------------------------------------------------------------------------------
 // Allocations, counted per thread.
 
-struct Counting;
-
-thread_local! {
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn allocations() -> u64 {
-    ALLOCATIONS.try_with(Cell::get).unwrap_or(0)
-}
-
-fn count() {
-    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
-}
-
-// SAFETY: forwards every call to the system allocator unchanged; counting touches only a
-// thread-local integer (const-initialised, no destructor, so no allocation of its own).
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: the caller upholds `alloc`'s contract, which is `System.alloc`'s.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        count();
-        // SAFETY: as above.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: as above.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        count();
-        // SAFETY: as above.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: common::Counting = common::Counting;
 
 // ---------------------------------------------------------------------------------------
 // Placement and timing.
@@ -194,18 +152,18 @@ fn two_producers<V: Variant>(
             // Release: pairs with the Acquire in `spin_until`.
             ready.fetch_add(1, Ordering::Release);
             spin_until(&ready, 2);
-            let before = allocations();
+            let before = common::allocations();
             let begin = ticker.now();
             chunk(n, payload, ticker, |t, e| assert!(v.push(t, 1, e), "{} refused an event", V::NAME));
-            (begin, ticker.now(), allocations() - before)
+            (begin, ticker.now(), common::allocations() - before)
         });
         spin_until(&ready, 1);
         // Release: as above.
         ready.fetch_add(1, Ordering::Release);
-        let before = allocations();
+        let before = common::allocations();
         let begin = ticker.now();
         chunk(n, payload, ticker, |t, e| assert!(v.push(t, 0, e), "{} refused an event", V::NAME));
-        let mine = (begin, ticker.now(), allocations() - before);
+        let mine = (begin, ticker.now(), common::allocations() - before);
         (mine, helper.join().expect("the helper producer"))
     });
     if let Some(a) = allocs {
@@ -501,10 +459,10 @@ fn paired(rounds: usize, ticker: &Ticker) -> (Series, Map<String, Value>) {
         }
     };
     let counted = |n: usize, run: &mut dyn FnMut() -> u64| {
-        let before = allocations();
+        let before = common::allocations();
         let ticks = run();
         let mut a = record_allocs.take();
-        a.allocations += allocations() - before;
+        a.allocations += common::allocations() - before;
         a.events += n as u64;
         record_allocs.set(a);
         ticks

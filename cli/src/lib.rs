@@ -21,6 +21,8 @@ pub mod accounts;
 mod command_line;
 pub mod disk;
 pub mod error;
+#[cfg(windows)]
+mod handle;
 pub mod output;
 #[cfg(windows)]
 mod signature;

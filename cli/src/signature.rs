@@ -53,7 +53,7 @@ use windows_sys::Win32::Storage::FileSystem::{
 use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
 use windows_sys::core::{BOOL, GUID, PCWSTR};
 
-use crate::windows::Handle;
+use crate::handle::Handle;
 
 /// `WinVerifyTrust`, embedded signature then catalog (see the module doc).
 pub struct WinTrust;

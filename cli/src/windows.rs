@@ -32,8 +32,8 @@ use notifyring::vocab::token::{SID_MAX, Sid};
 use std::collections::HashMap;
 use windows_sys::Wdk::System::Threading::{NtQueryInformationProcess, ProcessCommandLineInformation};
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_INSUFFICIENT_BUFFER, ERROR_IO_PENDING, ERROR_NONE_MAPPED, ERROR_OPERATION_ABORTED, GENERIC_READ,
-    GetLastError, HANDLE, INVALID_HANDLE_VALUE, NTSTATUS, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL,
+    ERROR_INSUFFICIENT_BUFFER, ERROR_IO_PENDING, ERROR_NONE_MAPPED, ERROR_OPERATION_ABORTED, GENERIC_READ,
+    GetLastError, INVALID_HANDLE_VALUE, NTSTATUS, STATUS_BUFFER_OVERFLOW, STATUS_BUFFER_TOO_SMALL,
     STATUS_INFO_LENGTH_MISMATCH,
 };
 use windows_sys::Win32::Security::{LookupAccountSidW, PSID, SID_NAME_USE};
@@ -77,15 +77,7 @@ fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(Some(0)).collect()
 }
 
-/// A handle, closed on drop.
-pub struct Handle(pub HANDLE);
-
-impl Drop for Handle {
-    fn drop(&mut self) {
-        // SAFETY: `self.0` is a valid handle this program owns; nothing uses it after.
-        unsafe { CloseHandle(self.0) };
-    }
-}
+pub use crate::handle::Handle;
 
 /// Opens the device with `access`; the driver's refusals become their [`CliError`].
 fn open_device(access: u32, flags: FILE_FLAGS_AND_ATTRIBUTES) -> Result<Handle, CliError> {

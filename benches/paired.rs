@@ -46,7 +46,7 @@ use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
 use notifyring::Delivered;
 use notifyring::event::Event;
-use notifyring::reader::wire::{Batch, Entry, MIN_READ};
+use notifyring::reader::wire::{Batch, MIN_READ};
 use notifyring::reader::{Channel, ReadOutcome};
 use notifyring::sim::device::{SimLock, VecRead, VecReads};
 use notifyring::user::facts::{FileEvent, FileFacts, FileFactsSource};
@@ -378,19 +378,9 @@ fn json_of(batches: &[Vec<u8>], json: &mut JsonFormatter, mut files: Option<&mut
     for bytes in batches {
         let batch = Batch::parse(bytes).expect("a batch");
         for entry in batch.entries() {
-            let Entry::Event { seq, origin, process, bytes, record, token, start } = entry.expect("an entry") else {
-                continue;
-            };
+            let entry = entry.expect("an entry");
             let mut name = Name::EMPTY;
-            let d = Delivered {
-                seq,
-                record: &record,
-                bytes,
-                origin,
-                process: process.name_in(&mut name),
-                token: token.as_ref(),
-                start,
-            };
+            let Some(d) = entry.delivered(&mut name) else { continue };
             let object = match files.as_deref_mut() {
                 Some(files) => json.event_with(&d, &mut lookup, files),
                 None => json.event(&d, &mut lookup),

@@ -480,6 +480,24 @@ pub enum Entry<'a> {
     },
 }
 
+impl Entry<'_> {
+    /// An event entry as the worker delivered it, its process name decoded into `name`;
+    /// `None` for a LOST entry.
+    #[must_use]
+    pub fn delivered<'e>(&'e self, name: &'e mut Name) -> Option<crate::delivered::Delivered<'e>> {
+        let Self::Event { seq, origin, process, bytes, ref record, ref token, start } = *self else { return None };
+        Some(crate::delivered::Delivered {
+            seq,
+            record,
+            bytes,
+            origin,
+            process: process.name_in(name),
+            token: token.as_ref(),
+            start,
+        })
+    }
+}
+
 impl<'a> Batch<'a> {
     /// Checks a batch's header. Entries are checked as they are iterated.
     ///

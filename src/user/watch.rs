@@ -301,18 +301,11 @@ impl Watch {
             found = found.saturating_add(1);
             match entry {
                 Entry::Lost { seq, count, reason } => self.lost(seq, count, reason, &mut out),
-                Entry::Event { seq, origin, process, bytes, record, token, start } => {
+                Entry::Event { process, .. } => {
                     let mut name = Name::EMPTY;
-                    let d = Delivered {
-                        seq,
-                        record: &record,
-                        bytes,
-                        origin,
-                        process: process.name_in(&mut name),
-                        token: token.as_ref(),
-                        start,
-                    };
-                    self.event(&d, process, (batch.clock, omitted), &mut lookup, &mut out);
+                    if let Some(d) = entry.delivered(&mut name) {
+                        self.event(&d, process, (batch.clock, omitted), &mut lookup, &mut out);
+                    }
                 }
             }
         }

@@ -27,7 +27,7 @@ NTAPI
 KeQuerySystemTimePrecise(
   PLARGE_INTEGER CurrentTime);
 
-/* ntddk.h, Windows 10: the Ex notify variants (not used by notifyring: see KERNEL-NOTES). */
+/* ntddk.h, Windows 10: the Ex notify variants (declared for the bindings; notifyring does not use them). */
 typedef enum _PSCREATETHREADNOTIFYTYPE {
   PsCreateThreadNotifyNonSystem = 0,
   PsCreateThreadNotifySubsystems = 1

@@ -23,6 +23,7 @@ use notifyring::sim::device::{SimLock, VecRead as Buf, VecReads as Reads};
 use notifyring::user::accounts::AccountNames;
 use notifyring::user::json::{HostProcess, JsonFormatter};
 use notifyring::user::paths::PathMap;
+use notifyring::user::rules::{Level, Rules};
 use notifyring::user::watch::{Anchor, Filter, Format, Kinds, Summary, Watch, WatchError, utc_start_ns};
 use notifyring::vocab::clock::Clock;
 use notifyring::vocab::process::{Lookup, Name};
@@ -30,6 +31,7 @@ use notifyring::vocab::token::{Sid, TokenFacts};
 use notifyring::worker::format::Line;
 use notifyring::{Both, ClientId, Config, Delivered, Event, Host, Pipeline, Recorded, Sink, Stamp, Stats};
 use std::collections::HashMap;
+use std::sync::Arc;
 use stepped::Queue;
 
 /// 1 MHz: a tick is a microsecond.
@@ -715,4 +717,76 @@ fn token_facts_round_trip_on_the_wire_and_the_held_address_does_not() {
     assert!(line(103).contains(&format!(" user={long} integrity=0x2345")), "{}", line(103));
     assert!(!line(101).contains(" user=") && !line(200).contains(" integrity="), "{text:#?}");
     assert_eq!(text, env.out.lines);
+}
+
+/// The project's own test rules (tests/data/rules): one matches svchost's process create
+/// as SYSTEM in the stream, one matches nothing; the folder's README is not a rule.
+fn test_rules(min: Level) -> Arc<Rules> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rules");
+    let rules = Rules::load(&[dir]).min_level(min);
+    let loaded = rules.loaded();
+    assert_eq!((loaded.rules, loaded.skipped, loaded.failures.len(), loaded.ignored), (2, 0, 0, 1), "{loaded:?}");
+    Arc::new(rules)
+}
+
+const SVCHOST_RULE: &str = "6f1c3c52-8f7e-4c43-9a52-6b0a0c1f3e01";
+
+#[test]
+fn an_alert_follows_the_event_it_matches_in_json() {
+    let env = stream();
+    let plain = watch_all(&mut watch(Format::Json, Filter::default()), &env).expect("batches");
+    let mut w = watch(Format::Json, Filter::default()).with_rules(test_rules(Level::Informational), false);
+    let out = watch_all(&mut w, &env).expect("batches");
+    let is_alert = |o: &String| o.contains(r#""Kind":"alert""#);
+    // The events are exactly those without rules; one alert is added.
+    assert_eq!(out.iter().filter(|o| !is_alert(o)).collect::<Vec<_>>(), plain.iter().collect::<Vec<_>>());
+    let at: Vec<usize> = (0..out.len()).filter(|&i| is_alert(&out[i])).collect();
+    assert_eq!(at.len(), 1, "{out:#?}");
+    let schema = json_schema::schema();
+    let alert = schema.check(&out[at[0]]);
+    let event = schema.check(&out[at[0] - 1]);
+    assert_eq!((event["EventID"].as_u64(), event["ProcessId"].as_u64()), (Some(1), Some(7400)), "{event}");
+    assert_eq!(alert["RuleId"], SVCHOST_RULE);
+    assert_eq!(alert["RuleTitle"], "Service host started as SYSTEM");
+    assert_eq!(alert["RuleLevel"], "high");
+    assert_eq!(alert["MatchedEventID"], 1);
+    for key in ["Sequence", "UtcTime", "ProcessId", "Image"] {
+        assert_eq!(alert[key], event[key], "{key}");
+    }
+    let fields = serde_json::json!({ "Image": event["Image"], "IntegrityLevel": "System" });
+    assert_eq!(alert["RuleFields"], fields);
+    let summary = w.summary();
+    assert_eq!(summary.alerts.map(|a| a.0), Some([0, 0, 0, 1, 0]));
+    assert!(summary.to_string().ends_with(", 1 alerts (high 1)"), "{summary}");
+}
+
+#[test]
+fn text_alerts_follow_the_debuggers_lines_and_alerts_only_keeps_lost_reports() {
+    let env = stream();
+    let mut w = watch(Format::Text, Filter::default()).with_rules(test_rules(Level::High), false);
+    let out = watch_all(&mut w, &env).expect("batches");
+    let is_alert = |l: &String| l.starts_with("notifyring: ALERT ");
+    assert_eq!(out.iter().filter(|l| !is_alert(l)).collect::<Vec<_>>(), env.out.lines.iter().collect::<Vec<_>>());
+    let at: Vec<usize> = (0..out.len()).filter(|&i| is_alert(&out[i])).collect();
+    assert_eq!(at.len(), 1, "{out:#?}");
+    assert!(out[at[0] - 1].contains(" process-create ") && out[at[0] - 1].contains(" pid=7400 "), "{}", out[at[0] - 1]);
+    let seq = out[at[0] - 1].split(' ').nth(1).and_then(|s| s.strip_prefix('#')).expect("#seq");
+    assert_eq!(
+        out[at[0]],
+        format!(
+            r#"notifyring: ALERT level=high rule="Service host started as SYSTEM" id={SVCHOST_RULE} seq={seq} event=1 ProcessId=7400 Image="C:\\Windows\\System32\\svchost.exe" IntegrityLevel="System""#
+        )
+    );
+    // Alerts only: the alert and every LOST report, no event.
+    let mut w = watch(Format::Text, Filter::default()).with_rules(test_rules(Level::Informational), true);
+    let only = watch_all(&mut w, &env).expect("batches");
+    let lost: Vec<&String> = env.out.lines.iter().filter(|l| l.starts_with("notifyring: LOST ")).collect();
+    assert!(!lost.is_empty());
+    assert_eq!(only.iter().filter(|l| !is_alert(l)).collect::<Vec<_>>(), lost);
+    assert_eq!(only.iter().filter(|l| is_alert(l)).collect::<Vec<_>>(), [&out[at[0]]]);
+    assert_eq!(w.summary().events, out.len() as u64 - 1 - lost.len() as u64, "shown events are still counted");
+    // Above the rule's level: no alert.
+    let mut w = watch(Format::Text, Filter::default()).with_rules(test_rules(Level::Critical), false);
+    assert_eq!(watch_all(&mut w, &env).expect("batches"), env.out.lines);
+    assert_eq!(w.summary().alerts.map(|a| a.total()), Some(0));
 }

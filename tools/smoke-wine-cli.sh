@@ -22,7 +22,9 @@
 #   that path before asking its object namespace, where the driver's link lives) — fed
 #   the batches tests/cli_watch.rs made with the real worker and reader channel: `watch`
 #   prints exactly the debugger's lines for them (and `--json`, `--kinds`, `--output`
-#   their share; `--json` names the process creates' users through LookupAccountSidW);
+#   their share; `--json` names the process creates' users through LookupAccountSidW;
+#   `--rules` with the project's test rules prints the one alert right after the event
+#   it matches, and `--alerts-only` only alerts and LOST lines);
 #   SIGINT, which Wine turns into Ctrl+C, cancels the pending overlapped read: the
 #   summary line on stderr, exit 0.
 # What it cannot show: the driver's own device (its read, IOCTL and sharing rules), and
@@ -193,6 +195,30 @@ grep -E '^notifyring: (LOST |#[0-9]+ \S+ \S+ process-)' "$STREAM/lines.txt" >"$O
 tr -d '\r' <"$WINEPREFIX/drive_c/events.log" | cmp -s - "$OUT/process.want" ||
     fail "--kinds process --output: other lines than the debugger's process and LOST lines"
 [[ ! -s $OUT/process.txt ]] || fail "--output also printed to stdout"
+
+# Sigma rules: the project's test rule (tests/data/rules) for svchost started as SYSTEM
+# fires once, right after that process create; its other rule and its README do not.
+RULES_WIN="Z:$(tr / '\\' <<<"$ROOT/tests/data/rules")"
+watch_fed rules --json --rules "$RULES_WIN"
+grep -qF "notifyring: rules: 2 loaded, 0 skipped (other log sources), 0 failed" <(tr -d '\r' <"$OUT/rules.err") ||
+    fail "--rules: not the load line for the test rules"
+grep -qE "events, $lost lost, 1 alerts \(high 1\)$" <(tr -d '\r' <"$OUT/rules.err") || fail "--rules: no alert count in the summary"
+python3 - "$OUT/rules.txt" "$events" <<'PY' || fail "--rules --json: not the one alert right after svchost's process create"
+import json, sys
+objs = [json.loads(line) for line in open(sys.argv[1])]
+alerts = [i for i, o in enumerate(objs) if o.get("Kind") == "alert"]
+assert len(alerts) == 1, alerts
+alert, event = objs[alerts[0]], objs[alerts[0] - 1]
+assert alert["EventID"] == 1003 and alert["RuleId"] == "6f1c3c52-8f7e-4c43-9a52-6b0a0c1f3e01", alert
+assert (event["EventID"], event["ProcessId"], event["IntegrityLevel"]) == (1, 7400, "System"), event
+assert alert["Sequence"] == event["Sequence"] and alert["Image"] == event["Image"], (alert, event)
+assert len([o for o in objs if o["EventID"] not in (1000, 1003)]) == int(sys.argv[2])
+PY
+watch_fed rules-only --rules "$RULES_WIN" --alerts-only --min-level high
+grep -E '^notifyring: (LOST |ALERT )' "$OUT/rules-only.txt" | cmp -s - "$OUT/rules-only.txt" ||
+    fail "--alerts-only printed more than alerts and LOST lines"
+[[ $(grep -c '^notifyring: ALERT level=high rule="Service host started as SYSTEM" ' "$OUT/rules-only.txt") == 1 ]] ||
+    fail "--alerts-only: not the one alert line"
 
 wineserver -k 2>/dev/null || true
 rm -rf "$WINEPREFIX"

@@ -281,9 +281,9 @@ impl Alert {
             self.sequence.map_or_else(|| "?".to_owned(), |s| s.to_string()),
             self.event_id
         );
-        for (key, value) in
-            self.identity.iter().map(|(k, v)| (*k, v)).chain(self.fields.iter().map(|(k, v)| (k.as_str(), v)))
-        {
+        // The event's process, then the rule's fields it has not named already.
+        let fields = self.fields.iter().filter(|(k, _)| !self.identity.iter().any(|(i, _)| i == k));
+        for (key, value) in self.identity.iter().map(|(k, v)| (*k, v)).chain(fields.map(|(k, v)| (k.as_str(), v))) {
             let _ = write!(line, " {key}={value}");
         }
         line

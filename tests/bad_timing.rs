@@ -118,7 +118,7 @@ fn check(unloaded: &Unloaded<CollectEnv>, producers: &[Producer]) {
 /// Waits until the counters satisfy `done`, or fails after a deadline far beyond any
 /// scheduling delay: the condition is what the test asserts, not the host's timing.
 fn wait_for(kernel: &SimKernel, done: impl Fn(&Snapshot) -> bool, what: &str) -> Snapshot {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let s = kernel.pipeline().stats().snapshot();
         if done(&s) {
@@ -177,7 +177,7 @@ fn unload_while_producers_are_mid_record_queued_running_or_full() {
             // Mid-burst by the producers' own count, not by a guess at the host's timing:
             // 1,000 to 4,000 calls in, with every producer still far from its end.
             let mid = 1000 * (1 + round as u64 % 4);
-            let deadline = Instant::now() + Duration::from_secs(60);
+            let deadline = Instant::now() + Duration::from_mins(1);
             while progress.load(Ordering::Relaxed) < mid && !producers.is_finished() {
                 assert!(Instant::now() < deadline, "the producers made no progress in 60 s");
                 std::thread::yield_now();

@@ -326,7 +326,7 @@ fn text_output_is_the_debuggers_lines() {
     let lost = lost_total(&env.out.lines);
     assert!(lost > 0);
     let events = env.out.lines.iter().filter(|l| l.starts_with("notifyring: #")).count() as u64;
-    assert_eq!(w.summary(), Summary { batches: env.batches.len() as u64, events, filtered: 0, lost });
+    assert_eq!(w.summary(), Summary { batches: env.batches.len() as u64, events, filtered: 0, lost, alerts: None });
     assert_eq!(w.summary().to_string(), format!("notifyring: {events} events, {lost} lost"));
 }
 

@@ -159,7 +159,7 @@ fn unload_mid_burst_leaves_nothing_queued_and_conserves() {
             }
             // Mid-burst by the producers' own count (2,000 to 6,000 calls in), not by a
             // guess at the host's timing.
-            let deadline = Instant::now() + Duration::from_secs(60);
+            let deadline = Instant::now() + Duration::from_mins(1);
             while recorded.load(Ordering::Relaxed) < 1000 * (2 + round % 5) {
                 assert!(Instant::now() < deadline, "the producers made no progress in 60 s");
                 std::thread::yield_now();
@@ -185,7 +185,7 @@ fn producer_paused_between_reserve_and_commit_does_not_stop_others() {
         let (recorded, _) = burst(&kernel, 2, 10_000);
         // The others kept returning, and their commits queued the worker: wait (with a
         // deadline, however the host schedules it) until it has stopped at the paused record.
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + Duration::from_mins(1);
         while kernel.pipeline().stats().snapshot().busy_stops == 0 {
             assert!(Instant::now() < deadline, "the worker never stopped at the busy record");
             std::thread::yield_now();
@@ -196,7 +196,7 @@ fn producer_paused_between_reserve_and_commit_does_not_stop_others() {
     });
     let recorded = outcome.expect("reserved") + 1;
     // After the commit, delivery resumes without anyone else queueing.
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     while kernel.pipeline().stats().snapshot().delivered_total() + kernel.pipeline().stats().snapshot().lost_total()
         < recorded
     {

@@ -465,7 +465,7 @@ mod tests {
     /// behaviour, not speed): an hour.
     const PATIENT: DiskConfig = DiskConfig {
         hashes: Hashes { sha1: false, md5: true, sha256: false, imphash: false },
-        wait: Duration::from_secs(3600),
+        wait: Duration::from_hours(1),
         cache: 16,
         queue: 4,
         max_bytes: 1 << 20,

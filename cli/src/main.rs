@@ -19,6 +19,7 @@ use clap::{Parser, Subcommand};
 use notifyring::event::Kind;
 use notifyring::user::facts::{FileEvent, FileFactsSource as _};
 use notifyring::user::pe::Hashes;
+use notifyring::user::rules::{Level, Rules};
 use notifyring::user::watch::{Filter, Format, Kinds, Watch};
 use notifyring::vocab::token::Sid;
 use notifyring_cli::disk::{DiskConfig, DiskFacts};
@@ -96,6 +97,16 @@ struct WatchArgs {
     /// ready by then is printed without them (and counted), the file's next event has them.
     #[arg(long, value_name = "MS", default_value_t = 5)]
     facts_wait: u64,
+    /// Sigma rules: files, or folders searched for .yml/.yaml files. Each event is
+    /// evaluated, and an alert printed right after each event a rule matches.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    rules: Vec<PathBuf>,
+    /// With --rules, print only the alerts (and LOST reports), not the events.
+    #[arg(long, requires = "rules")]
+    alerts_only: bool,
+    /// With --rules, no alert below this level: informational, low, medium, high, critical.
+    #[arg(long, value_name = "LEVEL", value_parser = Level::parse, requires = "rules")]
+    min_level: Option<Level>,
 }
 
 impl WatchArgs {
@@ -138,6 +149,14 @@ fn watch(args: &WatchArgs) -> Result<(), CliError> {
     {
         watch = watch.with_start_places(places);
     }
+    // The rules after the device: a missing driver is reported before a long load.
+    if !args.rules.is_empty() {
+        let rules = Rules::load(&args.rules).min_level(args.min_level.unwrap_or(Level::Informational));
+        for line in rules.loaded().report() {
+            eprintln!("{line}");
+        }
+        watch = watch.with_rules(std::sync::Arc::new(rules), args.alerts_only);
+    }
     reader.run(&mut watch, &mut out)?;
     out.flush()?;
     eprintln!("{}", watch.summary());
@@ -157,7 +176,7 @@ fn status() -> Result<(), CliError> {
 
 /// `notifyring facts FILE`: the same `DiskFacts` path `watch` uses, for one image load.
 fn facts(args: &FactsArgs) -> Result<(), CliError> {
-    let config = DiskConfig { hashes: args.hashes, wait: std::time::Duration::from_secs(600), ..DiskConfig::default() };
+    let config = DiskConfig { hashes: args.hashes, wait: std::time::Duration::from_mins(10), ..DiskConfig::default() };
     let mut disk = DiskFacts::with_files(config, sys::files(), sys::signature());
     let event = FileEvent { kind: Kind::ImageLoad, pid: 0, ticks: 0, path: &args.file, win32_path: &args.file };
     let facts = disk.file_facts(&event).ok_or_else(|| CliError::File(args.file.clone()))?;
@@ -251,6 +270,22 @@ mod tests {
         let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
         assert_eq!(args.hashes, Hashes { sha1: false, md5: false, sha256: true, imphash: true });
         assert_eq!(args.facts_wait, 20);
+        let cli = Cli::try_parse_from([
+            "notifyring",
+            "watch",
+            "--rules",
+            "a.yml",
+            "rules/",
+            "--alerts-only",
+            "--min-level",
+            "High",
+        ])
+        .expect("parses");
+        let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
+        assert_eq!(args.rules, [PathBuf::from("a.yml"), PathBuf::from("rules/")]);
+        assert_eq!((args.alerts_only, args.min_level), (true, Some(Level::High)));
+        assert!(Cli::try_parse_from(["notifyring", "watch", "--alerts-only"]).is_err(), "needs --rules");
+        assert!(Cli::try_parse_from(["notifyring", "watch", "--rules", "r", "--min-level", "severe"]).is_err());
         let cli = Cli::try_parse_from(["notifyring", "watch", "--json", "--no-file-facts"]).expect("parses");
         let Command::Watch(args) = cli.command else { panic!("not watch: {cli:?}") };
         assert!(args.disk_facts().is_none(), "--no-file-facts reads no files");
@@ -318,6 +353,9 @@ mod tests {
                 hashes: Hashes::ALL,
                 no_file_facts: false,
                 facts_wait: 5,
+                rules: Vec::new(),
+                alerts_only: false,
+                min_level: None,
             }),
             Err(CliError::NotWindows)
         );

@@ -7,11 +7,13 @@
 use super::{engine, summary, synthetic, trace};
 use crate::record::Caps;
 use crate::user::paths::PathMap;
+use crate::user::rules::{Level, Rules};
 use clap::Parser;
 use std::borrow::ToOwned;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::string::{String, ToString};
+use std::sync::Arc;
 use std::time::Duration;
 use std::vec::Vec;
 use std::{eprint, eprintln, format};
@@ -20,6 +22,7 @@ use std::{eprint, eprintln, format};
 /// simulated kernel: debugger lines on stdout, a summary on stderr.
 #[derive(Parser, Debug)]
 #[command(version)]
+#[expect(clippy::struct_excessive_bools, reason = "independent command-line switches")]
 struct Args {
     /// JSON Lines trace to replay (plain or .gz; repeatable, replayed one after the
     /// other). Without it (and without --synthetic), the recording vendored in
@@ -104,6 +107,20 @@ struct Args {
     /// Also write the summary as JSON to PATH.
     #[arg(long, value_name = "PATH")]
     summary_json: Option<PathBuf>,
+
+    /// Sigma rules: files, or folders searched for .yml/.yaml files. Each event is
+    /// evaluated as its JSON object, and an alert printed right after each event a rule
+    /// matches (as `notifyring watch --rules` does).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    rules: Vec<PathBuf>,
+
+    /// With --rules, print only the alerts (and LOST reports), not the events.
+    #[arg(long, requires = "rules")]
+    alerts_only: bool,
+
+    /// With --rules, no alert below this level: informational, low, medium, high, critical.
+    #[arg(long, value_name = "LEVEL", value_parser = Level::parse, requires = "rules")]
+    min_level: Option<Level>,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -154,6 +171,13 @@ pub fn main() -> ExitCode {
     for (device, drive) in &args.volume {
         paths.add_volume(device, drive);
     }
+    let rules = (!args.rules.is_empty()).then(|| {
+        let rules = Rules::load(&args.rules).min_level(args.min_level.unwrap_or(Level::Informational));
+        for line in rules.loaded().report() {
+            eprintln!("{line}");
+        }
+        Arc::new(rules)
+    });
     let options = engine::Options {
         producers: usize::from(args.producers),
         speed,
@@ -166,6 +190,8 @@ pub fn main() -> ExitCode {
         output: if args.quiet { engine::Output::Discard } else { engine::Output::Stdout },
         format: args.format,
         paths,
+        rules,
+        alerts_only: args.alerts_only,
     };
     let report = match engine::run(&workload, &options) {
         Ok(r) => r,

@@ -32,6 +32,7 @@ use crate::stats::Snapshot;
 use crate::user::facts::{FileEvent, FileFacts, FileFactsSource};
 use crate::user::json::{Counters, HostProcess};
 use crate::user::paths::PathMap;
+use crate::user::rules::{AlertCounts, Rules};
 use crate::user::starts::{StartPlace, StartPlaces, ThreadStart};
 use crate::user::watch::{self, Anchor, Filter, Watch};
 use crate::vocab::clock::Clock;
@@ -88,6 +89,8 @@ pub struct JsonCounts {
     /// What went wrong between the device and the JSON: a batch the watch could not
     /// read, a read refused, objects the watch did not show. Empty in a sound run.
     pub errors: Vec<String>,
+    /// Alerts the rules made, by level (`None`: no rules).
+    pub alerts: Option<AlertCounts>,
 }
 
 /// Kernel-side and pacing settings of one run.
@@ -115,6 +118,11 @@ pub struct Options {
     pub format: Format,
     /// NT → Win32 path conversion for JSON (volumes, system root).
     pub paths: PathMap,
+    /// Sigma rules every event is evaluated against (then the output comes from the
+    /// reader, as the CLI's, in either format).
+    pub rules: Option<Arc<Rules>>,
+    /// With rules: print only the alerts (and LOST reports).
+    pub alerts_only: bool,
 }
 
 impl Default for Options {
@@ -131,6 +139,8 @@ impl Default for Options {
             output: Output::Discard,
             format: Format::Text,
             paths: PathMap::default(),
+            rules: None,
+            alerts_only: false,
         }
     }
 }
@@ -407,12 +417,19 @@ fn read_json(
     workload: &Workload,
     files: Option<RecordedFacts>,
     anchor: Anchor,
-    paths: &PathMap,
+    options: &Options,
     mut out: Writer,
 ) -> JsonOut {
-    let mut watch = Watch::new(watch::Format::Json, Filter::default(), paths.clone())
+    let format = match options.format {
+        Format::Json => watch::Format::Json,
+        Format::Text => watch::Format::Text,
+    };
+    let mut watch = Watch::new(format, Filter::default(), options.paths.clone())
         .with_account_names(Box::new(workload.accounts.clone()))
         .with_start_places(Box::new(RecordedStartPlaces(workload.start_places.clone())));
+    if let Some(rules) = &options.rules {
+        watch = watch.with_rules(Arc::clone(rules), options.alerts_only);
+    }
     let files = files.map(|f| Rc::new(RefCell::new(f)));
     if let Some(files) = &files {
         watch = watch.with_file_facts(Box::new(SharedFacts(Rc::clone(files))));
@@ -463,6 +480,7 @@ fn read_json(
         ));
     }
     counts.counters = watch.json_counters().unwrap_or_default();
+    counts.alerts = shown.alerts;
     counts.file_facts = files.map(|f| f.borrow().counts());
     JsonOut { out, counts }
 }
@@ -816,10 +834,10 @@ fn drive_with_reader(
     // Set before the device unloads: the reader's next read may then be refused.
     let unloaded = AtomicBool::new(false);
     std::thread::scope(|scope| {
-        let (unloaded, workload, paths, out) = (&unloaded, d.workload, &d.options.paths, Writer::new(output));
+        let (unloaded, workload, options, out) = (&unloaded, d.workload, d.options, Writer::new(output));
         let reading = std::thread::Builder::new()
             .name("reader".to_owned())
-            .spawn_scoped(scope, move || read_json(handle, unloaded, workload, files, anchor, paths, out))
+            .spawn_scoped(scope, move || read_json(handle, unloaded, workload, files, anchor, options, out))
             .map_err(|e| RunError::Thread(e.to_string()));
         let driven = match &reading {
             Ok(_) => drive(d, device.env(env)),
@@ -862,7 +880,9 @@ pub fn run(workload: &Workload, options: &Options) -> Result<Report, RunError> {
     // reads both together, as the CLI does at its first batch (`watch::utc_start_ns`).
     let utc_start_ns = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let anchor = Anchor { wall_ns: utc_start_ns, ticks: clock.start_ticks };
-    let json = options.format == Format::Json;
+    // The output comes from the reader (the wire, then the CLI's `Watch`) for JSON and
+    // for rules, which evaluate the JSON objects; otherwise from the worker's lines.
+    let json = options.format == Format::Json || options.rules.is_some();
     // The recording's file facts, named by the stamps the producers write.
     let stamps = (json && !workload.file_facts.is_empty()).then(|| Arc::new(Stamps::new(workload.events.len())));
     let files = stamps.clone().map(|stamps| RecordedFacts::new(workload, stamps));

@@ -3,6 +3,7 @@
 
 use super::engine::Report;
 use crate::event::Kind;
+use crate::user::rules::Level;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 use std::borrow::ToOwned;
@@ -140,6 +141,11 @@ pub struct Summary {
     /// Token facts (user, integrity, logon id) of delivered process creates that the
     /// recording lacks: served as absent, not counted as failures.
     pub token_facts_not_recorded: u64,
+    /// With `--rules`: alerts made, by level (`high`, …; levels with none included).
+    pub alerts: Option<BTreeMap<String, u64>>,
+    /// The same, for people.
+    #[serde(skip)]
+    alerts_line: Option<String>,
     /// Broken invariants (conservation, double queues, …); empty when all held.
     pub violations: Vec<String>,
 }
@@ -216,6 +222,12 @@ impl Summary {
             },
             token_failures: s.token_failures,
             token_facts_not_recorded: report.token_facts_not_recorded,
+            alerts: report
+                .json
+                .as_ref()
+                .and_then(|j| j.alerts)
+                .map(|a| Level::ALL.iter().map(|l| (l.name().to_owned(), a.0[l.index()])).collect()),
+            alerts_line: report.json.as_ref().and_then(|j| j.alerts).map(|a| a.line()),
             violations: report.violations(),
         }
     }
@@ -336,6 +348,9 @@ impl Summary {
             p.created, p.held_by_records, p.live, self.token_failures, self.token_facts_not_recorded
         );
         let _ = writeln!(o, "  malformed input lines: {}", self.malformed_lines);
+        if let Some(line) = &self.alerts_line {
+            let _ = writeln!(o, "  rules: {line}");
+        }
         if self.violations.is_empty() {
             let _ = writeln!(
                 o,

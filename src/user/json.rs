@@ -14,6 +14,7 @@
 //! | lost events | 1000 (notifyring) |
 //! | any other thread create | 1001 (notifyring) |
 //! | thread exit | 1002 (notifyring) |
+//! | a Sigma rule's alert | 1003 (notifyring, `rules`) |
 //!
 //! notifyring's own facts (sequence number, kind, CPU, thread and creator ids, exit
 //! status, image base and size, signature level and type, truncation) are keys of their
@@ -55,6 +56,8 @@ pub const LOST_BOTH: &str = "ring full, then this reader's buffer full";
 pub const THREAD_CREATE_EVENT_ID: u64 = 1001;
 /// `EventID` of a thread exit.
 pub const THREAD_EXIT_EVENT_ID: u64 = 1002;
+/// `EventID` of an alert: a Sigma rule matched the event before it (`rules`).
+pub const ALERT_EVENT_ID: u64 = 1003;
 
 /// UTF-16 units of a process's command line kept for its children's
 /// `ParentCommandLine`; a longer one is kept cut, and the children say so.

@@ -10,6 +10,7 @@
 //! * [`paths`]: NT paths to their Win32 form, where that needs no guess;
 //! * [`pe`]: an image file's version-resource strings and Sysmon's `Hashes` (incl.
 //!   IMPHASH), from its bytes;
+//! * [`rules`]: Sigma rules evaluated on each event's JSON object, and their alerts;
 //! * [`starts`]: where a thread from another process started (the image and export at
 //!   its start address), and where the JSON formatter learns it;
 //! * [`watch`]: the `notifyring` CLI's portable part: a read's batch to text lines or
@@ -20,5 +21,6 @@ pub mod facts;
 pub mod json;
 pub mod paths;
 pub mod pe;
+pub mod rules;
 pub mod starts;
 pub mod watch;

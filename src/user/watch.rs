@@ -5,6 +5,8 @@
 //!   (the same [`format::record`] and [`format::lost`] the worker prints with, `notifyring: `
 //!   prefix and all) or one JSON object per event and per LOST ([`JsonFormatter`], as
 //!   the replay writes them), after the user-mode filters ([`Filter`]);
+//! * Sigma rules ([`Watch::with_rules`]): each shown event's JSON object is evaluated
+//!   and every alert printed right after the event, as JSON or a text line;
 //! * [`Summary`]: what a watch showed, for the line printed when it stops;
 //! * [`WatchError`]: bytes that are not a batch this program reads (the CLI makes its
 //!   one-line error and exit code of it).
@@ -20,6 +22,7 @@
 
 use alloc::boxed::Box;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -27,6 +30,7 @@ use super::accounts::AccountNames;
 use super::facts::{FileFactsSource, NoFileFacts};
 use super::json::{HostProcess, JsonFormatter, LOST_BOTH, LOST_READER_FULL, LOST_RING_FULL};
 use super::paths::PathMap;
+use super::rules::{AlertCounts, Loaded, Rules};
 use super::starts::StartPlaces;
 use crate::delivered::Delivered;
 use crate::event::Kind;
@@ -172,6 +176,8 @@ pub struct Summary {
     pub filtered: u64,
     /// Events lost (the sum of the LOST entries, all shown).
     pub lost: u64,
+    /// Alerts made, by level (`None`: no rules).
+    pub alerts: Option<AlertCounts>,
 }
 
 impl fmt::Display for Summary {
@@ -179,6 +185,9 @@ impl fmt::Display for Summary {
         write!(f, "notifyring: {} events, {} lost", self.events, self.lost)?;
         if self.filtered != 0 {
             write!(f, " ({} more filtered out)", self.filtered)?;
+        }
+        if let Some(alerts) = &self.alerts {
+            write!(f, ", {}", alerts.line())?;
         }
         Ok(())
     }
@@ -199,6 +208,10 @@ pub struct Watch {
     filter: Filter,
     paths: PathMap,
     json: Option<JsonFormatter>,
+    /// Sigma rules each shown event is evaluated against (`None`: no rules).
+    rules: Option<Arc<Rules>>,
+    /// Print the alerts (and LOST reports) only, not the events.
+    alerts_only: bool,
     summary: Summary,
     line: [u8; LINE_BUF],
 }
@@ -215,7 +228,9 @@ impl Watch {
             filter,
             paths,
             json: None,
-            summary: Summary { batches: 0, events: 0, filtered: 0, lost: 0 },
+            rules: None,
+            alerts_only: false,
+            summary: Summary { batches: 0, events: 0, filtered: 0, lost: 0, alerts: None },
             line: [0; LINE_BUF],
         }
     }
@@ -242,6 +257,24 @@ impl Watch {
     pub fn with_start_places(mut self, places: Box<dyn StartPlaces + Send>) -> Self {
         self.starts = Some(places);
         self
+    }
+
+    /// Evaluates every shown event against `rules` and prints each alert right after
+    /// its event (in the output's format); with `alerts_only`, the events themselves are
+    /// not printed (LOST reports still are: a gap may hide a match). The events are
+    /// evaluated as the JSON output prints them, so a text watch formats them too.
+    #[must_use]
+    pub fn with_rules(mut self, rules: Arc<Rules>, alerts_only: bool) -> Self {
+        self.rules = Some(rules);
+        self.alerts_only = alerts_only;
+        self.summary.alerts = Some(AlertCounts::default());
+        self
+    }
+
+    /// What loading the rules found (`None`: no rules).
+    #[must_use]
+    pub fn rules_loaded(&self) -> Option<&Loaded> {
+        self.rules.as_deref().map(Rules::loaded)
     }
 
     /// The JSON formatter's counters, once the first batch made it (`None` before, and
@@ -280,7 +313,7 @@ impl Watch {
     ) -> Result<(), WatchError> {
         let batch = Batch::parse(bytes).map_err(WatchError::Wire)?;
         self.summary.batches += 1;
-        if self.format == Format::Json && self.json.is_none() {
+        if (self.format == Format::Json || self.rules.is_some()) && self.json.is_none() {
             let start = utc_start_ns(batch.clock, anchor());
             let mut json = JsonFormatter::new(batch.clock, start, self.paths.clone(), JSON_PROCESSES);
             if let Some(names) = self.accounts.take() {
@@ -343,7 +376,9 @@ impl Watch {
         } else {
             self.summary.filtered += 1;
         }
-        if let (Some(json), Format::Json) = (&mut self.json, self.format) {
+        // The event's JSON object: for JSON output, and for the rules.
+        let mut object = None;
+        if let Some(json) = &mut self.json {
             // A hidden process-create or -exit still teaches the formatter its process
             // (the `ParentImage` of the children it shows), so it is formatted and dropped.
             let remembers = matches!(d.record.kind, Kind::ProcessCreate | Kind::ProcessExit);
@@ -354,28 +389,39 @@ impl Watch {
                     Some(source) => source,
                     None => &mut none,
                 };
-                let object = json.event_with(d, &mut *lookup, files);
-                if shown {
-                    out(&object);
-                }
+                object = Some(json.event_with(d, &mut *lookup, files));
             }
-            return;
         }
         if !shown {
             return;
         }
-        // The worker's own context for the line: its stream position, the driver's clock,
-        // what it knew of the process, and whether the driver omits command lines.
-        let ctx = Context {
-            seq: d.seq,
-            clock,
-            omit_command_line: omitted,
-            process: d.process,
-            origin: d.origin,
-            token: d.token,
-            start: d.start,
-        };
-        format::record(d.record, &ctx, &mut self.line, |l| out(ascii(l.text())));
+        if !self.alerts_only {
+            if let (Some(object), Format::Json) = (&object, self.format) {
+                out(object);
+            } else {
+                // The worker's own context for the line: its stream position, the
+                // driver's clock, what it knew of the process, and whether the driver
+                // omits command lines.
+                let ctx = Context {
+                    seq: d.seq,
+                    clock,
+                    omit_command_line: omitted,
+                    process: d.process,
+                    origin: d.origin,
+                    token: d.token,
+                    start: d.start,
+                };
+                format::record(d.record, &ctx, &mut self.line, |l| out(ascii(l.text())));
+            }
+        }
+        if let (Some(rules), Some(object)) = (&self.rules, &object) {
+            let json = self.format == Format::Json;
+            let counts = self.summary.alerts.get_or_insert_default();
+            rules.evaluate(object, |alert| {
+                counts.0[alert.level.index()] += 1;
+                out(&if json { alert.json() } else { alert.text() });
+            });
+        }
     }
 }
 

@@ -1,0 +1,609 @@
+//! Sigma rules on the stream: load rule files, evaluate each event's JSON object against
+//! the rules of its log source, and make an alert of every match.
+//!
+//! The engine is rsigma (`rsigma-parser`, `rsigma-eval`): it compiles each rule once and
+//! matches a JSON event without allocating unless a rule fires. What it is given is the
+//! object the JSON output prints ([`super::json`]), parsed back: one formatter, so a rule
+//! sees exactly the fields and values a SIEM would.
+//!
+//! Log sources, as Sysmon's Sigma pipeline maps them ([`CATEGORIES`]): product `windows`
+//! and category `process_creation` (`EventID` 1), `process_termination` (5),
+//! `driver_load` (6), `image_load` (7), `create_remote_thread` (8). A rule for any other
+//! log source is skipped and counted; so are correlation rules and filters. A file that
+//! cannot be read, parsed or compiled is a failure, named once with its reason, and never
+//! stops the load. Folders are searched recursively for `.yml`/`.yaml` files (hidden
+//! folders such as `.git` are not entered); their other files are counted as ignored.
+
+use core::fmt::Write as _;
+use std::borrow::ToOwned;
+use std::collections::{BTreeSet, HashMap};
+use std::format;
+use std::path::{Path, PathBuf};
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+use rsigma_eval::{Engine, JsonEvent};
+use rsigma_parser::{Detection, SigmaRule};
+use serde_json::{Map, Value};
+
+use super::json::ALERT_EVENT_ID;
+
+/// The Sigma categories notifyring's events answer, with their `EventID`.
+pub const CATEGORIES: [(&str, u64); 5] = [
+    ("process_creation", 1),
+    ("process_termination", 5),
+    ("driver_load", 6),
+    ("image_load", 7),
+    ("create_remote_thread", 8),
+];
+
+/// A rule file larger than this is refused (the public rules are under 20 KiB).
+pub const MAX_RULE_FILE: u64 = 1 << 20;
+
+/// The event's keys an alert copies, by `EventID`: its process (or, for a driver load,
+/// the driver), under the event's own names.
+const IDENTITY: [(u64, &[&str]); 5] = [
+    (1, &["ProcessId", "Image"]),
+    (5, &["ProcessId", "Image"]),
+    (6, &["ImageLoaded"]),
+    (7, &["ProcessId", "Image"]),
+    (8, &["SourceProcessId", "SourceImage"]),
+];
+
+/// A rule's level, lowest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// `informational`
+    Informational,
+    /// `low`
+    Low,
+    /// `medium`
+    Medium,
+    /// `high`
+    High,
+    /// `critical`
+    Critical,
+}
+
+impl Level {
+    /// Every level, lowest first.
+    pub const ALL: [Self; 5] = [Self::Informational, Self::Low, Self::Medium, Self::High, Self::Critical];
+
+    /// The name Sigma gives it.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Informational => "informational",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+
+    /// Parses a level name (any case).
+    ///
+    /// # Errors
+    /// A one-line message naming the word and the levels.
+    pub fn parse(word: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.name().eq_ignore_ascii_case(word.trim()))
+            .ok_or_else(|| format!("unknown level {word:?} (expected informational, low, medium, high, critical)"))
+    }
+
+    const fn of(level: Option<rsigma_parser::Level>) -> Self {
+        match level {
+            // A rule without a level is shown as the lowest, never hidden by `--min-level`
+            // more than an informational one would be.
+            None | Some(rsigma_parser::Level::Informational) => Self::Informational,
+            Some(rsigma_parser::Level::Low) => Self::Low,
+            Some(rsigma_parser::Level::Medium) => Self::Medium,
+            Some(rsigma_parser::Level::High) => Self::High,
+            Some(rsigma_parser::Level::Critical) => Self::Critical,
+        }
+    }
+
+    /// Its place in [`Level::ALL`].
+    #[must_use]
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// A rule file (or one document in it) that did not load, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// The file.
+    pub file: String,
+    /// Why, in one line.
+    pub reason: String,
+}
+
+/// What loading found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Loaded {
+    /// Rules compiled and evaluated.
+    pub rules: usize,
+    /// Rules for another log source (and correlation rules, filters): not evaluated.
+    pub skipped: usize,
+    /// Files and rules that failed, each named once.
+    pub failures: Vec<Failure>,
+    /// Files in the folders searched that are not `.yml`/`.yaml`.
+    pub ignored: usize,
+    /// The first of them, to name one.
+    pub first_ignored: Option<String>,
+    /// Rules loaded, by category (in [`CATEGORIES`] order).
+    pub by_category: [usize; 5],
+}
+
+impl Loaded {
+    /// The one-line account printed when a watch starts.
+    #[must_use]
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "notifyring: rules: {} loaded, {} skipped (other log sources), {} failed",
+            self.rules,
+            self.skipped,
+            self.failures.len()
+        );
+        if self.ignored != 0 {
+            let _ = write!(line, ", {} files ignored (not .yml/.yaml", self.ignored);
+            if let Some(first) = &self.first_ignored {
+                let _ = write!(line, ", e.g. {first}");
+            }
+            line.push(')');
+        }
+        line
+    }
+}
+
+impl Loaded {
+    /// What a watch prints on stderr when it starts: each failure (`file: reason`),
+    /// then [`Loaded::line`].
+    #[must_use]
+    pub fn report(&self) -> Vec<String> {
+        let mut lines: Vec<String> =
+            self.failures.iter().map(|f| format!("notifyring: rule not loaded: {}: {}", f.file, f.reason)).collect();
+        lines.push(self.line());
+        lines
+    }
+}
+
+/// What the engine knows of one rule beyond what it matches.
+struct RuleInfo {
+    id: String,
+    title: String,
+    level: Level,
+    /// The fields its detection names, in name order.
+    fields: Vec<String>,
+}
+
+/// One category's rules.
+struct Category {
+    event_id: u64,
+    engine: Engine,
+    /// By rule id (or title, for a rule without one).
+    info: HashMap<String, RuleInfo>,
+}
+
+/// The loaded rules, ready to evaluate events.
+pub struct Rules {
+    categories: Vec<Category>,
+    loaded: Loaded,
+    /// Alerts below this level are not made.
+    min_level: Level,
+}
+
+/// Alerts made so far, by level.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AlertCounts(pub [u64; 5]);
+
+impl AlertCounts {
+    /// All levels together.
+    #[must_use]
+    pub fn total(&self) -> u64 {
+        self.0.iter().sum()
+    }
+
+    /// `N alerts (critical 1, high 2, …)`, levels with none left out.
+    #[must_use]
+    pub fn line(&self) -> String {
+        let mut parts = Vec::new();
+        for level in Level::ALL.into_iter().rev() {
+            let n = self.0[level.index()];
+            if n != 0 {
+                parts.push(format!("{} {n}", level.name()));
+            }
+        }
+        if parts.is_empty() {
+            format!("{} alerts", self.total())
+        } else {
+            format!("{} alerts ({})", self.total(), parts.join(", "))
+        }
+    }
+}
+
+/// One match: what an alert says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alert {
+    /// The rule's `id` (its title if it has none).
+    pub rule_id: String,
+    /// The rule's `title`.
+    pub title: String,
+    /// The rule's `level`.
+    pub level: Level,
+    /// The matched event's `Sequence`.
+    pub sequence: Option<u64>,
+    /// The matched event's `EventID`.
+    pub event_id: u64,
+    /// The matched event's `UtcTime`.
+    pub utc_time: Option<String>,
+    /// The matched event's process (or driver), under the event's own keys.
+    pub identity: Vec<(&'static str, Value)>,
+    /// The fields the rule's detection names, with the event's values (absent ones left out).
+    pub fields: Vec<(String, Value)>,
+}
+
+impl Alert {
+    /// The alert as one JSON object (docs/json.md, `EventID` 1003).
+    #[must_use]
+    pub fn json(&self) -> String {
+        let mut object = Map::new();
+        object.insert("EventID".into(), Value::from(ALERT_EVENT_ID));
+        object.insert("Kind".into(), Value::from("alert"));
+        object.insert("RuleId".into(), Value::from(self.rule_id.as_str()));
+        object.insert("RuleTitle".into(), Value::from(self.title.as_str()));
+        object.insert("RuleLevel".into(), Value::from(self.level.name()));
+        if let Some(seq) = self.sequence {
+            object.insert("Sequence".into(), Value::from(seq));
+        }
+        object.insert("MatchedEventID".into(), Value::from(self.event_id));
+        if let Some(time) = &self.utc_time {
+            object.insert("UtcTime".into(), Value::from(time.as_str()));
+        }
+        for (key, value) in &self.identity {
+            object.insert((*key).to_owned(), value.clone());
+        }
+        let fields: Map<String, Value> = self.fields.iter().cloned().collect();
+        object.insert("RuleFields".into(), Value::Object(fields));
+        Value::Object(object).to_string()
+    }
+
+    /// The alert as one text line, beside the debugger's lines.
+    #[must_use]
+    pub fn text(&self) -> String {
+        let mut line = format!(
+            "notifyring: ALERT level={} rule={} id={} seq={} event={}",
+            self.level.name(),
+            Value::from(self.title.as_str()),
+            self.rule_id,
+            self.sequence.map_or_else(|| "?".to_owned(), |s| s.to_string()),
+            self.event_id
+        );
+        for (key, value) in
+            self.identity.iter().map(|(k, v)| (*k, v)).chain(self.fields.iter().map(|(k, v)| (k.as_str(), v)))
+        {
+            let _ = write!(line, " {key}={value}");
+        }
+        line
+    }
+}
+
+impl core::fmt::Debug for Rules {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Rules")
+            .field("loaded", &self.loaded)
+            .field("min_level", &self.min_level)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rules {
+    /// Loads the rules in `paths` (files, or folders searched recursively). Never fails:
+    /// what does not load is in [`Rules::loaded`].
+    #[must_use]
+    pub fn load(paths: &[PathBuf]) -> Self {
+        let mut sources = Vec::new();
+        let mut loaded = Loaded::default();
+        for path in paths {
+            collect(path, true, &mut sources, &mut loaded);
+        }
+        let mut rules = Self::empty(loaded);
+        for (name, bytes) in sources {
+            rules.add_source(&name, &bytes);
+        }
+        rules
+    }
+
+    /// Loads rules from `(name, bytes)` pairs, as if each were a file of that name.
+    #[must_use]
+    pub fn from_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
+        let mut rules = Self::empty(Loaded::default());
+        for (name, bytes) in sources {
+            rules.add_source(name, bytes);
+        }
+        rules
+    }
+
+    fn empty(loaded: Loaded) -> Self {
+        let categories = CATEGORIES
+            .iter()
+            .map(|&(_, event_id)| Category { event_id, engine: Engine::new(), info: HashMap::new() })
+            .collect();
+        Self { categories, loaded, min_level: Level::Informational }
+    }
+
+    /// Makes no alert below `level`.
+    #[must_use]
+    pub const fn min_level(mut self, level: Level) -> Self {
+        self.min_level = level;
+        self
+    }
+
+    /// What loading found.
+    #[must_use]
+    pub const fn loaded(&self) -> &Loaded {
+        &self.loaded
+    }
+
+    fn fail(&mut self, file: &str, reason: impl Into<String>) {
+        let reason: String = reason.into();
+        // One line: the parser's messages can span several.
+        let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.loaded.failures.push(Failure { file: file.to_owned(), reason });
+    }
+
+    fn add_source(&mut self, name: &str, bytes: &[u8]) {
+        let Ok(text) = core::str::from_utf8(bytes) else {
+            self.fail(name, "not valid UTF-8");
+            return;
+        };
+        let collection = match rsigma_parser::parse_sigma_yaml(text) {
+            Ok(c) => c,
+            Err(e) => {
+                self.fail(name, e.to_string());
+                return;
+            }
+        };
+        for error in &collection.errors {
+            self.fail(name, error.clone());
+        }
+        self.loaded.skipped += collection.correlations.len() + collection.filters.len();
+        for rule in &collection.rules {
+            self.add_rule(name, rule);
+        }
+    }
+
+    fn add_rule(&mut self, name: &str, rule: &SigmaRule) {
+        let Some(index) = category_of(rule) else {
+            self.loaded.skipped += 1;
+            return;
+        };
+        let key = rule.id.clone().unwrap_or_else(|| rule.title.clone());
+        let category = &mut self.categories[index];
+        if category.info.contains_key(&key) {
+            self.fail(name, format!("rule {key} is loaded already (from another file)"));
+            return;
+        }
+        if let Err(e) = category.engine.add_rule(rule) {
+            self.fail(name, format!("rule {key}: {e}"));
+            return;
+        }
+        let info = RuleInfo {
+            id: key.clone(),
+            title: rule.title.clone(),
+            level: Level::of(rule.level),
+            fields: detection_fields(rule),
+        };
+        category.info.insert(key, info);
+        self.loaded.rules += 1;
+        self.loaded.by_category[index] += 1;
+    }
+
+    /// Evaluates one event's JSON object (as the JSON output prints it) and calls `alert`
+    /// for each match at or above the minimum level, in the engine's rule order. An
+    /// object of another `EventID`, or one that is not JSON, matches nothing.
+    pub fn evaluate(&self, object: &str, mut alert: impl FnMut(Alert)) {
+        let Ok(event) = serde_json::from_str::<Value>(object) else { return };
+        let Some(event_id) = event.get("EventID").and_then(Value::as_u64) else { return };
+        let Some(category) = self.categories.iter().find(|c| c.event_id == event_id) else { return };
+        if category.info.is_empty() {
+            return;
+        }
+        for result in category.engine.evaluate(&JsonEvent::borrow(&event)) {
+            let key = result.header.rule_id.as_ref().unwrap_or(&result.header.rule_title);
+            let Some(info) = category.info.get(key) else { continue };
+            if info.level < self.min_level {
+                continue;
+            }
+            alert(make_alert(info, &event, event_id));
+        }
+    }
+}
+
+fn make_alert(info: &RuleInfo, event: &Value, event_id: u64) -> Alert {
+    let identity = IDENTITY
+        .iter()
+        .find(|(id, _)| *id == event_id)
+        .map_or(&[][..], |(_, keys)| *keys)
+        .iter()
+        .filter_map(|&key| event.get(key).map(|v| (key, v.clone())))
+        .collect();
+    let fields = info.fields.iter().filter_map(|f| event.get(f).map(|v| (f.clone(), v.clone()))).collect();
+    Alert {
+        rule_id: info.id.clone(),
+        title: info.title.clone(),
+        level: info.level,
+        sequence: event.get("Sequence").and_then(Value::as_u64),
+        event_id,
+        utc_time: event.get("UtcTime").and_then(Value::as_str).map(ToOwned::to_owned),
+        identity,
+        fields,
+    }
+}
+
+/// The category index of a rule this engine evaluates: product `windows` (any case) and
+/// one of [`CATEGORIES`]; a `service` other than `sysmon` is another log source.
+fn category_of(rule: &SigmaRule) -> Option<usize> {
+    let source = &rule.logsource;
+    if !source.product.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("windows")) {
+        return None;
+    }
+    if source.service.as_deref().is_some_and(|s| !s.eq_ignore_ascii_case("sysmon")) {
+        return None;
+    }
+    let category = source.category.as_deref()?;
+    CATEGORIES.iter().position(|(name, _)| name.eq_ignore_ascii_case(category))
+}
+
+/// The field names a rule's detection mentions, sorted, each once.
+fn detection_fields(rule: &SigmaRule) -> Vec<String> {
+    fn walk(detection: &Detection, names: &mut BTreeSet<String>) {
+        match detection {
+            Detection::AllOf(items) => {
+                names.extend(items.iter().filter_map(|item| item.field.name.clone()));
+            }
+            Detection::AnyOf(inner) => inner.iter().for_each(|d| walk(d, names)),
+            _ => {}
+        }
+    }
+    let mut names = BTreeSet::new();
+    for detection in rule.detection.named.values() {
+        walk(detection, &mut names);
+    }
+    names.into_iter().collect()
+}
+
+/// Adds the rule files under `path` to `sources` (a file given by name is read whatever
+/// its extension).
+fn collect(path: &Path, named: bool, sources: &mut Vec<(String, Vec<u8>)>, loaded: &mut Loaded) {
+    let shown = path.display().to_string();
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            loaded.failures.push(Failure { file: shown, reason: e.to_string() });
+            return;
+        }
+    };
+    if meta.is_dir() {
+        let entries = match std::fs::read_dir(path) {
+            Ok(entries) => entries,
+            Err(e) => {
+                loaded.failures.push(Failure { file: shown, reason: e.to_string() });
+                return;
+            }
+        };
+        let mut children: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        // Sorted: the same rules load in the same order on every machine.
+        children.sort();
+        for child in children {
+            let hidden = child.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
+            if child.is_dir() {
+                if !hidden {
+                    collect(&child, false, sources, loaded);
+                }
+            } else if is_yaml(&child) {
+                collect(&child, false, sources, loaded);
+            } else {
+                loaded.ignored += 1;
+                if loaded.first_ignored.is_none() {
+                    loaded.first_ignored = Some(child.display().to_string());
+                }
+            }
+        }
+        return;
+    }
+    let _ = named;
+    if meta.len() > MAX_RULE_FILE {
+        loaded.failures.push(Failure { file: shown, reason: format!("larger than {MAX_RULE_FILE} bytes") });
+        return;
+    }
+    match std::fs::read(path) {
+        Ok(bytes) => sources.push((shown, bytes)),
+        Err(e) => loaded.failures.push(Failure { file: shown, reason: e.to_string() }),
+    }
+}
+
+fn is_yaml(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const WHOAMI: &str = r"
+title: Whoami run
+id: 11111111-1111-1111-1111-111111111111
+logsource:
+    product: windows
+    category: process_creation
+detection:
+    selection:
+        Image|endswith: '\whoami.exe'
+    condition: selection
+level: high
+";
+
+    #[test]
+    fn a_matching_event_makes_one_alert_with_its_fields() {
+        let rules = Rules::from_sources([("whoami.yml", WHOAMI.as_bytes())]);
+        assert_eq!(rules.loaded().rules, 1);
+        let mut alerts = Vec::new();
+        let event = r#"{"EventID":1,"Sequence":7,"UtcTime":"2026-01-01 00:00:00.000","ProcessId":42,"Image":"C:\\Windows\\System32\\WHOAMI.EXE"}"#;
+        rules.evaluate(event, |a| alerts.push(a));
+        assert_eq!(alerts.len(), 1);
+        let a = &alerts[0];
+        assert_eq!(
+            (a.rule_id.as_str(), a.level, a.sequence, a.event_id),
+            ("11111111-1111-1111-1111-111111111111", Level::High, Some(7), 1)
+        );
+        assert_eq!(a.fields, [("Image".to_owned(), Value::from("C:\\Windows\\System32\\WHOAMI.EXE"))]);
+        let json: Value = serde_json::from_str(&a.json()).unwrap();
+        assert_eq!(json["EventID"], ALERT_EVENT_ID);
+        assert_eq!(json["Kind"], "alert");
+        assert_eq!(json["ProcessId"], 42);
+        assert!(a.text().starts_with("notifyring: ALERT level=high rule=\"Whoami run\""));
+    }
+
+    #[test]
+    fn other_event_ids_and_levels_below_the_minimum_make_none() {
+        let rules = Rules::from_sources([("whoami.yml", WHOAMI.as_bytes())]);
+        let mut n = 0;
+        rules.evaluate(r#"{"EventID":7,"Image":"C:\\whoami.exe"}"#, |_| n += 1);
+        rules.evaluate("not json", |_| n += 1);
+        assert_eq!(n, 0);
+        let rules = rules.min_level(Level::Critical);
+        rules.evaluate(r#"{"EventID":1,"Image":"C:\\whoami.exe"}"#, |_| n += 1);
+        assert_eq!(n, 0);
+    }
+
+    #[test]
+    fn bad_rules_are_counted_and_named_never_fatal() {
+        let other = WHOAMI.replace("process_creation", "network_connection").replace("1111", "2222");
+        let unknown_modifier = WHOAMI.replace("endswith", "endswithh").replace("1111", "3333");
+        let rules = Rules::from_sources([
+            ("bad.yml", &b"title: [unclosed"[..]),
+            ("latin1.yml", &b"title: caf\xe9"[..]),
+            ("other.yml", other.as_bytes()),
+            ("modifier.yml", unknown_modifier.as_bytes()),
+            ("whoami.yml", WHOAMI.as_bytes()),
+            ("again.yml", WHOAMI.as_bytes()),
+        ]);
+        let loaded = rules.loaded();
+        assert_eq!((loaded.rules, loaded.skipped), (1, 1));
+        let files: Vec<&str> = loaded.failures.iter().map(|f| f.file.as_str()).collect();
+        assert_eq!(files, ["bad.yml", "latin1.yml", "modifier.yml", "again.yml"]);
+        assert!(loaded.failures.iter().all(|f| !f.reason.is_empty() && !f.reason.contains('\n')));
+    }
+
+    #[test]
+    fn levels_parse_in_any_case() {
+        assert_eq!(Level::parse("HIGH"), Ok(Level::High));
+        assert!(Level::parse("severe").is_err());
+        assert!(Level::Low < Level::Critical);
+    }
+}

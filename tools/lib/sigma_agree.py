@@ -93,7 +93,8 @@ def convert_rules(rules_dir):
                     detection_fields(detection, fields)
                 converted.append(
                     Rule(
-                        str(rule.id) if rule.id else rel,
+                        # As the replay names an alert's rule: its id, else its title.
+                        str(rule.id) if rule.id else rule.title,
                         rule.title,
                         rule.level.name.lower() if rule.level else "",
                         rel,

@@ -874,6 +874,17 @@ fn fieldref_compares_two_fields_of_the_event() {
     assert!(fires(&r, &event(Some("PC\\alice"), Some("NT AUTHORITY\\SYSTEM"))));
     assert!(fires(&r, &event(Some("PC\\alice"), None)), "no parent user: not the same");
     assert!(fires(&r, &event(None, Some("PC\\alice"))));
+
+    // Appendix 2.1: `fieldref` "can be combined with the neq modifier".
+    let r = rule(
+        r"
+    selection:
+        Image|endswith: '\notepad.exe'
+        User|fieldref|neq: ParentUser
+    condition: selection",
+    );
+    assert!(fires(&r, &event(Some("PC\\alice"), Some("NT AUTHORITY\\SYSTEM"))));
+    assert!(!fires(&r, &event(Some("PC\\alice"), Some("pc\\alice"))));
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! the rules of its log source, and make an alert of every match.
 //!
 //! The engine is rsigma (`rsigma-parser`, `rsigma-eval`): it compiles each rule once and
-//! matches a JSON event without allocating unless a rule fires. What it is given is the
-//! object the JSON output prints ([`super::json`]), parsed back: one formatter, so a rule
+//! matches JSON events against the compiled set. What it is given is the object the JSON
+//! output prints ([`super::json`]), parsed back: one formatter, so a rule
 //! sees exactly the fields and values a SIEM would.
 //!
 //! Log sources, as Sysmon's Sigma pipeline maps them ([`CATEGORIES`]): product `windows`
@@ -192,6 +192,8 @@ impl Loaded {
 
 /// What the engine knows of one rule beyond what it matches.
 struct RuleInfo {
+    /// Its place in the load order: alerts on one event come in this order.
+    order: usize,
     id: String,
     title: String,
     level: Level,
@@ -414,6 +416,7 @@ impl Rules {
             return;
         }
         let info = RuleInfo {
+            order: self.loaded.rules,
             id: key.clone(),
             title: rule.title.clone(),
             level: Level::of(rule.level),
@@ -425,8 +428,9 @@ impl Rules {
     }
 
     /// Evaluates one event's JSON object (as the JSON output prints it) and calls `alert`
-    /// for each match at or above the minimum level, in the engine's rule order. An
-    /// object of another `EventID`, or one that is not JSON, matches nothing.
+    /// for each match at or above the minimum level, in the order the rules loaded (the
+    /// engine's own order depends on its indexes). An object of another `EventID`, or one
+    /// that is not JSON, matches nothing.
     pub fn evaluate(&self, object: &str, mut alert: impl FnMut(Alert)) {
         let Ok(event) = serde_json::from_str::<Value>(object) else { return };
         let Some(event_id) = event.get("EventID").and_then(Value::as_u64) else { return };
@@ -434,12 +438,17 @@ impl Rules {
         if category.info.is_empty() {
             return;
         }
-        for result in category.engine.evaluate(&JsonEvent::borrow(&event)) {
-            let key = result.header.rule_id.as_ref().unwrap_or(&result.header.rule_title);
-            let Some(info) = category.info.get(key) else { continue };
-            if info.level < self.min_level {
-                continue;
-            }
+        let results = category.engine.evaluate(&JsonEvent::borrow(&event));
+        if results.is_empty() {
+            return;
+        }
+        let mut matched: Vec<&RuleInfo> = results
+            .iter()
+            .filter_map(|r| category.info.get(r.header.rule_id.as_ref().unwrap_or(&r.header.rule_title)))
+            .filter(|info| info.level >= self.min_level)
+            .collect();
+        matched.sort_by_key(|info| info.order);
+        for info in matched {
             alert(make_alert(info, &event, event_id));
         }
     }
@@ -893,6 +902,21 @@ level: high
             rules.evaluate(&event, |_| n += 1);
         }
         assert_eq!(n, 1, "'' matches, another parent does not");
+    }
+
+    #[test]
+    fn alerts_on_one_event_come_in_load_order() {
+        let ids = [
+            "ffffffff-0000-0000-0000-000000000001",
+            "00000000-0000-0000-0000-000000000002",
+            "88888888-0000-0000-0000-000000000003",
+        ];
+        let texts: Vec<String> =
+            ids.iter().map(|id| WHOAMI.replace("11111111-1111-1111-1111-111111111111", id)).collect();
+        let rules = Rules::from_sources(texts.iter().map(|t| ("r.yml", t.as_bytes())));
+        let mut seen = Vec::new();
+        rules.evaluate(r#"{"EventID":1,"Image":"C:\\whoami.exe"}"#, |a| seen.push(a.rule_id));
+        assert_eq!(seen, ids);
     }
 
     #[test]

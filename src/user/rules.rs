@@ -15,7 +15,7 @@
 //! folders such as `.git` are not entered); their other files are counted as ignored.
 //!
 //! Three places where rsigma 0.23 departs from the Sigma specification are mended here,
-//! on the parsed rule before it is compiled ([`mend`]), found by probing it against
+//! on the parsed rule before it is compiled (`mend`), found by probing it against
 //! pySigma (docs/sigma-agreement.md) and the specification:
 //! * a wildcard `*` must match any characters, line breaks included (command lines hold
 //!   them), and rsigma's regex for it does not;

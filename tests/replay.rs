@@ -467,3 +467,37 @@ fn cli_reports_bad_lines_writes_the_summary_and_fails_on_missing_files() {
         std::fs::remove_file(p).ok();
     }
 }
+
+/// `--rules` on the vendored recording with the project's own test rules: text output
+/// through the reader and the CLI's `Watch` is the worker's debugger lines plus the one
+/// alert (svchost started as SYSTEM) right after its event, and the summary counts it.
+#[test]
+fn rules_add_their_alert_after_its_event_and_the_summary_counts_them() {
+    let vendored = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/data/procmon_win10x64_process.jsonl.gz");
+    let workload = trace::load(&[vendored]).expect("the vendored recording");
+    let plain = replay(&workload, &keep(1));
+    let rules = notifyring::user::rules::Rules::load(&[Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/rules")]);
+    let options = Options { rules: Some(std::sync::Arc::new(rules)), ..keep(1) };
+    let report = replay(&workload, &options);
+    assert_sound("vendored with rules", &workload, &report);
+    let is_alert = |l: &&String| l.starts_with("notifyring: ALERT ");
+    let alerts: Vec<usize> = (0..report.lines.len()).filter(|&i| is_alert(&&report.lines[i])).collect();
+    assert_eq!(alerts.len(), 1, "one svchost started as SYSTEM");
+    let event = &report.lines[alerts[0] - 1];
+    assert!(
+        event.contains(" process-create ") && event.contains("svchost.exe") && event.contains("integrity=System"),
+        "{event}"
+    );
+    // Apart from the alert, the lines are the worker's, in the same order (the `+seconds`
+    // differ between runs: compare from the kind on).
+    let body = |l: &String| l.split_once(" cpu").map_or_else(|| l.clone(), |(_, rest)| rest.to_owned());
+    let without: Vec<String> = report.lines.iter().filter(|l| !is_alert(l)).map(body).collect();
+    let worker: Vec<String> = plain.lines.iter().filter(|l| l.starts_with("notifyring: #")).map(body).collect();
+    assert_eq!(without, worker);
+    let summary = summary::Summary::new(&report, workload.sources, 0, None, Duration::ZERO);
+    let rules = summary.rules.as_ref().expect("rules in the summary");
+    assert_eq!((rules.loaded, rules.skipped, rules.failed, rules.alerts["high"]), (2, 0, 0, 1));
+    assert!(
+        summary.human().contains("  rules: 2 loaded, 0 skipped (other log sources), 0 failed; 1 alerts (high 1)\n")
+    );
+}

@@ -68,8 +68,11 @@ for line in (out / "runs.txt").read_text().splitlines():
     if s["lost"] or reader_lost or s["violations"] or events != s["events"]:
         failed.append(f"{name}: lost {s['lost']}, in LOST objects {reader_lost}, {events} event objects of "
                       f"{s['events']}, violations {s['violations']}")
-    if alerts != sum(s["alerts"].values()):
-        failed.append(f"{name}: {alerts} alert objects, the summary counts {sum(s['alerts'].values())}")
+    counted = sum(s["rules"]["alerts"].values())
+    if alerts != counted:
+        failed.append(f"{name}: {alerts} alert objects, the summary counts {counted}")
+    if s["rules"]["failed"] or not s["rules"]["loaded"]:
+        failed.append(f"{name}: rules loaded {s['rules']['loaded']}, failed {s['rules']['failed']}")
     if ", 0 failed" not in err:
         failed.append(f"{name}: a rule failed to load: {err.splitlines()[0]}")
 for f in failed:

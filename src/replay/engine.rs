@@ -32,7 +32,7 @@ use crate::stats::Snapshot;
 use crate::user::facts::{FileEvent, FileFacts, FileFactsSource};
 use crate::user::json::{Counters, HostProcess};
 use crate::user::paths::PathMap;
-use crate::user::rules::{AlertCounts, Rules};
+use crate::user::rules::{AlertCounts, Loaded, Rules};
 use crate::user::starts::{StartPlace, StartPlaces, ThreadStart};
 use crate::user::watch::{self, Anchor, Filter, Watch};
 use crate::vocab::clock::Clock;
@@ -91,6 +91,8 @@ pub struct JsonCounts {
     pub errors: Vec<String>,
     /// Alerts the rules made, by level (`None`: no rules).
     pub alerts: Option<AlertCounts>,
+    /// What loading the rules found (`None`: no rules).
+    pub rules: Option<Loaded>,
 }
 
 /// Kernel-side and pacing settings of one run.
@@ -481,6 +483,7 @@ fn read_json(
     }
     counts.counters = watch.json_counters().unwrap_or_default();
     counts.alerts = shown.alerts;
+    counts.rules = watch.rules_loaded().cloned();
     counts.file_facts = files.map(|f| f.borrow().counts());
     JsonOut { out, counts }
 }

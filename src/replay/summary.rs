@@ -141,13 +141,26 @@ pub struct Summary {
     /// Token facts (user, integrity, logon id) of delivered process creates that the
     /// recording lacks: served as absent, not counted as failures.
     pub token_facts_not_recorded: u64,
-    /// With `--rules`: alerts made, by level (`high`, …; levels with none included).
-    pub alerts: Option<BTreeMap<String, u64>>,
+    /// With `--rules`: what loaded and what fired.
+    pub rules: Option<RulesSummary>,
     /// The same, for people.
     #[serde(skip)]
-    alerts_line: Option<String>,
+    rules_line: Option<String>,
     /// Broken invariants (conservation, double queues, …); empty when all held.
     pub violations: Vec<String>,
+}
+
+/// What the rules did (`--rules`).
+#[derive(Clone, Debug, Serialize)]
+pub struct RulesSummary {
+    /// Rules loaded and evaluated.
+    pub loaded: usize,
+    /// Rules for other log sources (and correlations, filters), not evaluated.
+    pub skipped: usize,
+    /// Files and rules that failed to load.
+    pub failed: usize,
+    /// Alerts made, by level (`high`, …; levels with none included).
+    pub alerts: BTreeMap<String, u64>,
 }
 
 /// The simulated kernel's process objects (see [`crate::sim::objects`]).
@@ -175,6 +188,7 @@ impl Summary {
     #[must_use]
     pub fn new(report: &Report, input: Vec<String>, malformed_lines: u64, speed: Option<f64>, stall: Duration) -> Self {
         let s = &report.stats;
+        let rules = report.json.as_ref().and_then(|j| Some((j.rules.as_ref()?, j.alerts?)));
         Self {
             input,
             events: report.events,
@@ -222,12 +236,13 @@ impl Summary {
             },
             token_failures: s.token_failures,
             token_facts_not_recorded: report.token_facts_not_recorded,
-            alerts: report
-                .json
-                .as_ref()
-                .and_then(|j| j.alerts)
-                .map(|a| Level::ALL.iter().map(|l| (l.name().to_owned(), a.0[l.index()])).collect()),
-            alerts_line: report.json.as_ref().and_then(|j| j.alerts).map(|a| a.line()),
+            rules: rules.map(|(l, a)| RulesSummary {
+                loaded: l.rules,
+                skipped: l.skipped,
+                failed: l.failures.len(),
+                alerts: Level::ALL.iter().map(|level| (level.name().to_owned(), a.0[level.index()])).collect(),
+            }),
+            rules_line: rules.map(|(l, a)| format!("{}; {}", l.counts(), a.line())),
             violations: report.violations(),
         }
     }
@@ -348,7 +363,7 @@ impl Summary {
             p.created, p.held_by_records, p.live, self.token_failures, self.token_facts_not_recorded
         );
         let _ = writeln!(o, "  malformed input lines: {}", self.malformed_lines);
-        if let Some(line) = &self.alerts_line {
+        if let Some(line) = &self.rules_line {
             let _ = writeln!(o, "  rules: {line}");
         }
         if self.violations.is_empty() {

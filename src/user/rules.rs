@@ -158,15 +158,16 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// `N loaded, N skipped (other log sources), N failed`.
+    #[must_use]
+    pub fn counts(&self) -> String {
+        format!("{} loaded, {} skipped (other log sources), {} failed", self.rules, self.skipped, self.failures.len())
+    }
+
     /// The one-line account printed when a watch starts.
     #[must_use]
     pub fn line(&self) -> String {
-        let mut line = format!(
-            "notifyring: rules: {} loaded, {} skipped (other log sources), {} failed",
-            self.rules,
-            self.skipped,
-            self.failures.len()
-        );
+        let mut line = format!("notifyring: rules: {}", self.counts());
         if self.ignored != 0 {
             let _ = write!(line, ", {} files ignored (not .yml/.yaml", self.ignored);
             if let Some(first) = &self.first_ignored {

@@ -16,8 +16,9 @@
 
 use core::fmt::Write as _;
 use std::borrow::ToOwned;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::format;
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -306,8 +307,9 @@ impl Rules {
     pub fn load(paths: &[PathBuf]) -> Self {
         let mut sources = Vec::new();
         let mut loaded = Loaded::default();
+        let mut searched = BTreeMap::new();
         for path in paths {
-            collect(path, true, &mut sources, &mut loaded);
+            collect(path, true, &mut sources, &mut loaded, &mut searched);
         }
         let mut rules = Self::empty(loaded);
         for (name, bytes) in sources {
@@ -476,8 +478,17 @@ fn detection_fields(rule: &SigmaRule) -> Vec<String> {
 }
 
 /// Adds the rule files under `path` to `sources` (a file given by name is read whatever
-/// its extension).
-fn collect(path: &Path, named: bool, sources: &mut Vec<(String, Vec<u8>)>, loaded: &mut Loaded) {
+/// its extension and kind, up to [`MAX_RULE_FILE`]; in a folder only regular files are:
+/// a named pipe would wait for a writer). A folder is searched once, however many paths
+/// (symbolic links, loops among them) lead to it: `searched` holds the real path of each
+/// folder searched, and the path it was searched by.
+fn collect(
+    path: &Path,
+    named: bool,
+    sources: &mut Vec<(String, Vec<u8>)>,
+    loaded: &mut Loaded,
+    searched: &mut BTreeMap<PathBuf, String>,
+) {
     let shown = path.display().to_string();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -487,6 +498,21 @@ fn collect(path: &Path, named: bool, sources: &mut Vec<(String, Vec<u8>)>, loade
         }
     };
     if meta.is_dir() {
+        match std::fs::canonicalize(path) {
+            Ok(real) => {
+                if let Some(first) = searched.get(&real) {
+                    let reason =
+                        format!("the folder {first} again, searched once (a symbolic link loop, or a second path)");
+                    loaded.failures.push(Failure { file: shown, reason });
+                    return;
+                }
+                searched.insert(real, shown.clone());
+            }
+            Err(e) => {
+                loaded.failures.push(Failure { file: shown, reason: e.to_string() });
+                return;
+            }
+        }
         let entries = match std::fs::read_dir(path) {
             Ok(entries) => entries,
             Err(e) => {
@@ -501,10 +527,10 @@ fn collect(path: &Path, named: bool, sources: &mut Vec<(String, Vec<u8>)>, loade
             let hidden = child.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
             if child.is_dir() {
                 if !hidden {
-                    collect(&child, false, sources, loaded);
+                    collect(&child, false, sources, loaded, searched);
                 }
             } else if is_yaml(&child) {
-                collect(&child, false, sources, loaded);
+                collect(&child, false, sources, loaded, searched);
             } else {
                 loaded.ignored += 1;
                 if loaded.first_ignored.is_none() {
@@ -514,13 +540,21 @@ fn collect(path: &Path, named: bool, sources: &mut Vec<(String, Vec<u8>)>, loade
         }
         return;
     }
-    let _ = named;
+    if !named && !meta.is_file() {
+        loaded.failures.push(Failure { file: shown, reason: "not a regular file".to_owned() });
+        return;
+    }
     if meta.len() > MAX_RULE_FILE {
         loaded.failures.push(Failure { file: shown, reason: format!("larger than {MAX_RULE_FILE} bytes") });
         return;
     }
-    match std::fs::read(path) {
-        Ok(bytes) => sources.push((shown, bytes)),
+    // Read at most one byte past the limit: a device or pipe given by name has no length.
+    let mut bytes = Vec::new();
+    match std::fs::File::open(path).and_then(|file| file.take(MAX_RULE_FILE + 1).read_to_end(&mut bytes)) {
+        Ok(_) if bytes.len() as u64 > MAX_RULE_FILE => {
+            loaded.failures.push(Failure { file: shown, reason: format!("larger than {MAX_RULE_FILE} bytes") });
+        }
+        Ok(_) => sources.push((shown, bytes)),
         Err(e) => loaded.failures.push(Failure { file: shown, reason: e.to_string() }),
     }
 }

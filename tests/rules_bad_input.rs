@@ -4,7 +4,9 @@
 //! counted as ignored), and the counts are exact. A case that crashed the process or
 //! hung would fail the whole binary: that is what these tests are for.
 
-use notifyring::user::rules::{Loaded, MAX_RULE_FILE, Rules};
+use notifyring::user::rules::{
+    Loaded, MAX_CONDITION_NESTING, MAX_CONDITION_WORDS, MAX_FLOW_NESTING, MAX_RULE_FILE, Rules,
+};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -134,6 +136,9 @@ fn yaml_errors_are_failures() {
         let _ = writeln!(laughs, "a{i}: &a{i} [{}]", vec![format!("*a{}", i - 1); 9].join(", "));
     }
     folder.write("g_laughs.yml", laughs.as_bytes());
+    // Collection actions alone: no error from the parser, and no rule either.
+    folder.write("h_global_only.yml", b"action: global\ntitle: shared\n");
+    folder.write("i_reset_only.yml", b"action: reset\n");
     let loaded = folder.check(
         2,
         &[
@@ -144,11 +149,15 @@ fn yaml_errors_are_failures() {
             "e_second_doc.yml",
             "f_no_detection.yml",
             "g_laughs.yml",
+            "h_global_only.yml",
+            "i_reset_only.yml",
         ],
         0,
     );
     assert_mentions(folder.reason(&loaded, "a_unclosed.yml"), &["yaml"]);
     assert_mentions(folder.reason(&loaded, "g_laughs.yml"), &["repetition limit"]);
+    assert_eq!(folder.reason(&loaded, "h_global_only.yml"), "no Sigma rule in it");
+    assert_eq!(folder.reason(&loaded, "i_reset_only.yml"), "no Sigma rule in it");
 }
 
 #[test]
@@ -167,6 +176,119 @@ fn a_regex_too_big_to_compile_is_a_failure() {
     folder.write("syntax.yml", rule(4, "Image|re: '(unclosed'", "selection").as_bytes());
     let loaded = folder.check(1, &["huge.yml", "huge_class.yml", "syntax.yml"], 0);
     assert_mentions(folder.reason(&loaded, "huge.yml"), &["size limit", "too big", "regex"]);
+}
+
+#[test]
+fn deeply_nested_conditions_fail_without_crashing() {
+    let folder = Folder::new("condition");
+    // Parentheses: the parser's own limit (64), its message cut to its two ends.
+    let parens = format!("'{}selection{}'", "(".repeat(30_000), ")".repeat(30_000));
+    folder.write("parens.yml", rule(2, "Image: x", &parens).as_bytes());
+    // `not`s in a row, past the nesting limit but few enough words to be parsed.
+    let nots = format!("'{}selection'", "not ".repeat(MAX_CONDITION_NESTING));
+    folder.write("nots.yml", rule(3, "Image: x", &nots).as_bytes());
+    // As many `not`s as a condition can hold (16,000 in 64 KiB), spelled with escapes
+    // that no look at the text counts: the parser recurses once per `not` (this crashed
+    // a 2 MiB thread's stack, a test's), on a stack of its own now.
+    let escaped = format!("\"{}selection\"", r"not\t".repeat(16_000));
+    folder.write("escaped_nots.yml", rule(4, "Image: x", &escaped).as_bytes());
+    // Plain ones are refused before parsing, by their number.
+    let plain = format!("'{}selection'", "not ".repeat(16_000));
+    folder.write("plain_nots.yml", rule(5, "Image: x", &plain).as_bytes());
+    let mixed = format!("'{}selection{}'", "not (".repeat(10_000), ")".repeat(10_000));
+    folder.write("not_parens.yml", rule(6, "Image: x", &mixed).as_bytes());
+    // Longer than a condition may be (64 KiB).
+    let long = format!("'selection{}'", "_".repeat(70_000));
+    folder.write("too_long.yml", rule(7, "Image: x", &long).as_bytes());
+    let loaded = folder.check(
+        1,
+        &["escaped_nots.yml", "not_parens.yml", "nots.yml", "parens.yml", "plain_nots.yml", "too_long.yml"],
+        0,
+    );
+    let reason = folder.reason(&loaded, "parens.yml");
+    assert!(reason.ends_with("condition nesting exceeds maximum depth (64)"), "{reason}");
+    assert!(reason.chars().count() < 300, "a long message is cut: {reason}");
+    for name in ["nots.yml", "escaped_nots.yml"] {
+        assert!(
+            folder.reason(&loaded, name).ends_with(&format!("condition nested deeper than {MAX_CONDITION_NESTING}")),
+            "{name}"
+        );
+    }
+    for name in ["plain_nots.yml", "not_parens.yml"] {
+        assert_mentions(folder.reason(&loaded, name), &["and/or/not words"]);
+    }
+    assert_mentions(folder.reason(&loaded, "too_long.yml"), &["too long"]);
+}
+
+#[test]
+fn nesting_up_to_the_limit_loads() {
+    let folder = Folder::new("nesting-limit");
+    // MAX_CONDITION_NESTING levels: the `and`, its `not`s (an even number: it still
+    // matches) and the identifier under them.
+    let nots = format!("'selection and {}selection'", "not ".repeat(MAX_CONDITION_NESTING - 2));
+    folder.write("nots.yml", rule(2, r"Image|endswith: '\whoami.exe'", &nots).as_bytes());
+    // MAX_FLOW_NESTING brackets in all: a value list in lists in the detection.
+    let depth = MAX_FLOW_NESTING;
+    let lists =
+        rule(3, &format!(r"Image|endswith: {}'\whoami.exe'{}", "[".repeat(depth), "]".repeat(depth)), "selection");
+    folder.write("lists.yml", lists.as_bytes());
+    // Nested lists load (what they match is the engine's business).
+    let too_deep = rule(4, &format!("Image: {}x{}", "[".repeat(depth + 1), "]".repeat(depth + 1)), "selection");
+    folder.write("too_deep.yml", too_deep.as_bytes());
+    let loaded = folder.check(3, &["too_deep.yml"], 0);
+    assert_eq!(
+        folder.reason(&loaded, "too_deep.yml"),
+        format!("nested deeper than {MAX_FLOW_NESTING} [ and {{ (line 8)")
+    );
+    let rules = Rules::load(std::slice::from_ref(&folder.root));
+    let mut ids = Vec::new();
+    rules.evaluate(EVENT, |a| ids.push(a.rule_id));
+    ids.sort();
+    assert_eq!(ids, ["00000000-0000-0000-0000-000000000002", GOOD_ID], "a condition nested as deep as allowed fires");
+}
+
+#[test]
+fn a_long_and_chain_loads_up_to_the_word_limit() {
+    let folder = Folder::new("chain");
+    // MAX_CONDITION_WORDS `and`s: a valid rule, which matches what `selection` matches.
+    let chain = format!("'selection{}'", " and selection".repeat(MAX_CONDITION_WORDS));
+    folder.write("chain.yml", rule(2, r"Image|endswith: '\whoami.exe'", &chain).as_bytes());
+    let longer = format!("'selection{}'", " or selection".repeat(MAX_CONDITION_WORDS + 1));
+    folder.write("longer.yml", rule(3, r"Image|endswith: '\whoami.exe'", &longer).as_bytes());
+    let loaded = folder.check(2, &["longer.yml"], 0);
+    assert_eq!(
+        folder.reason(&loaded, "longer.yml"),
+        format!("{} and/or/not words, more than {MAX_CONDITION_WORDS}: too long a condition", MAX_CONDITION_WORDS + 1)
+    );
+    let rules = Rules::load(std::slice::from_ref(&folder.root));
+    let mut ids = Vec::new();
+    rules.evaluate(EVENT, |a| ids.push(a.rule_id));
+    ids.sort();
+    assert_eq!(ids, ["00000000-0000-0000-0000-000000000002", GOOD_ID]);
+}
+
+#[test]
+fn deeply_nested_yaml_fails_without_crashing() {
+    let folder = Folder::new("yaml-depth");
+    // A million `[` took the YAML scanner hours (its time grows with the square of the
+    // depth); refused before parsing now.
+    let n = 500_000;
+    folder.write("flow_lists.yml", format!("title: {}x{}\n", "[".repeat(n), "]".repeat(n)).as_bytes());
+    folder.write("flow_maps.yml", format!("title: {}x{}\n", "{a: ".repeat(n / 4), "}".repeat(n / 4)).as_bytes());
+    // Block style: the YAML deserializer's own limit (128).
+    folder.write("block_lists.yml", format!("title:\n{}x\n", "- ".repeat(n)).as_bytes());
+    let mut block_maps = String::new();
+    for depth in 0..1200 {
+        let _ = writeln!(block_maps, "{}k:", " ".repeat(depth));
+    }
+    folder.write("block_maps.yml", block_maps.as_bytes());
+    let loaded = folder.check(1, &["block_lists.yml", "block_maps.yml", "flow_lists.yml", "flow_maps.yml"], 0);
+    for name in ["block_lists.yml", "block_maps.yml"] {
+        assert_mentions(folder.reason(&loaded, name), &["recursion limit exceeded"]);
+    }
+    for name in ["flow_lists.yml", "flow_maps.yml"] {
+        assert_eq!(folder.reason(&loaded, name), format!("nested deeper than {MAX_FLOW_NESTING} [ and {{ (line 1)"));
+    }
 }
 
 #[test]

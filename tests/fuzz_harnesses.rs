@@ -4,7 +4,7 @@
 //! cargo-fuzz or nightly is unavailable (`tools/fuzz-smoke.sh` says which one ran);
 //! `FUZZ_HARNESS_CASES` sets the number of random inputs per target (default 256).
 
-use notifyring::fuzzing::{reader_wire, record_path, ring_decode_format, trace_parser};
+use notifyring::fuzzing::{reader_wire, record_path, ring_decode_format, rules, trace_parser};
 use proptest::prelude::*;
 use std::path::Path;
 
@@ -35,7 +35,8 @@ fn checked_in_fuzz_inputs_still_pass() {
     let n = replay_inputs("ring_decode_format", ring_decode_format::run)
         + replay_inputs("record_path", record_path::run)
         + replay_inputs("trace_parser", trace_parser::run)
-        + replay_inputs("reader_wire", reader_wire::run);
+        + replay_inputs("reader_wire", reader_wire::run)
+        + replay_inputs("rules", rules::run);
     println!("{n} checked-in inputs replayed");
 }
 
@@ -43,6 +44,46 @@ fn checked_in_fuzz_inputs_still_pass() {
 /// events and operations (uniform bytes mostly ask for a single 30,000-unit string).
 fn input(max: usize) -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(prop_oneof![3 => 0u8..16, 1 => any::<u8>()], 0..max)
+}
+
+/// Rule files made of the pieces a rule is made of (uniform bytes are never YAML, let
+/// alone a rule), NUL between files.
+fn rule_files() -> impl Strategy<Value = Vec<u8>> {
+    const PIECES: &[&str] = &[
+        "title: t\n",
+        "id: 1\n",
+        "id: 2\n",
+        "logsource:\n",
+        "    product: windows\n",
+        "    category: process_creation\n",
+        "    category: image_load\n",
+        "    category: network_connection\n",
+        "detection:\n",
+        "    selection:\n",
+        "    filter:\n",
+        "        Image|endswith: '\\whoami.exe'\n",
+        "        CommandLine|contains|all:\n",
+        "            - 'who'\n",
+        "        ImageLoaded|re: '(a+)+'\n",
+        "        Image|endswithh: x\n",
+        "    condition: selection\n",
+        "    condition: selection and not filter\n",
+        "    condition: 1 of selection* or (not filter)\n",
+        "    condition: not not not (selection\n",
+        "level: high\n",
+        "level: severe\n",
+        "action: global\n",
+        "---\n",
+        "[[[[",
+        "]]",
+        "{a: ",
+        "}",
+        "'",
+        "\t",
+        "\0",
+        "\u{e9}",
+    ];
+    prop::collection::vec(prop::sample::select(PIECES), 0..40).prop_map(|pieces| pieces.concat().into_bytes())
 }
 
 proptest! {
@@ -66,5 +107,10 @@ proptest! {
     #[test]
     fn trace_parser_harness_holds(data in input(2048)) {
         trace_parser::run(&data);
+    }
+
+    #[test]
+    fn rules_harness_holds(data in rule_files()) {
+        rules::run(&data);
     }
 }

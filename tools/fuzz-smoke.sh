@@ -15,7 +15,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-TARGETS=(ring_decode_format record_path trace_parser reader_wire)
+TARGETS=(ring_decode_format record_path trace_parser reader_wire rules)
 secs=${FUZZ_SECONDS:-45}
 if ! [[ $secs =~ ^[0-9]+$ ]] || ((secs < 1)); then secs=45; fi
 ((secs > 60)) && secs=60

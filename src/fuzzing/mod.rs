@@ -11,6 +11,7 @@
 //! * [`record_path`]: arbitrary events through the record path and the work item.
 //! * [`reader_wire`]: the reader's wire format and channel.
 //! * [`trace_parser`]: arbitrary files through the replay's trace reader.
+//! * [`rules`]: arbitrary Sigma rule files through the rule loader and evaluator.
 
 #![allow(clippy::missing_panics_doc, reason = "a harness reports a broken check by panicking")]
 
@@ -18,4 +19,5 @@ pub mod common;
 pub mod reader_wire;
 pub mod record_path;
 pub mod ring_decode_format;
+pub mod rules;
 pub mod trace_parser;

@@ -34,7 +34,8 @@
 
 use core::fmt::Write as _;
 use std::borrow::ToOwned;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::string::{String, ToString};
 use std::vec::Vec;
@@ -43,7 +44,9 @@ use std::{format, vec};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rsigma_eval::{Engine, JsonEvent};
-use rsigma_parser::{Detection, DetectionItem, Modifier, SigmaRule, SigmaString, SigmaValue, SpecialChar, StringPart};
+use rsigma_parser::{
+    ConditionExpr, Detection, DetectionItem, Modifier, SigmaRule, SigmaString, SigmaValue, SpecialChar, StringPart,
+};
 use serde_json::{Map, Value};
 
 use super::json::ALERT_EVENT_ID;
@@ -59,6 +62,41 @@ pub const CATEGORIES: [(&str, u64); 5] = [
 
 /// A rule file larger than this is refused (the public rules are under 20 KiB).
 pub const MAX_RULE_FILE: u64 = 1 << 20;
+
+/// A rule file whose `[` and `{` nest deeper than this is refused before it is parsed.
+///
+/// Counted on its text, those inside strings too (the public rules reach 10). The YAML
+/// scanner's time grows with the square of that depth (a file of 40,000 `[` takes 5 s,
+/// one of a million hours), and its own limit (128) is checked only after the scan.
+pub const MAX_FLOW_NESTING: usize = 64;
+
+/// A rule file with more `and`, `or` and `not` words than this is refused before it is
+/// parsed.
+///
+/// Descriptions count too (the public rules have at most 22). The condition parser's
+/// time grows with a condition's operators times its length: 4,600 `and`s in one 64 KiB
+/// condition take 0.7 s, a 1 MiB file of such rules 10 s.
+pub const MAX_CONDITION_WORDS: usize = 1000;
+
+/// A rule whose condition nests deeper than this is refused.
+///
+/// `not`, `and`, `or`, and what they hold, count one level each (the public rules reach
+/// 5): the engine walks a condition recursively on every event.
+pub const MAX_CONDITION_NESTING: usize = 64;
+
+/// The stack of the thread that loads rule files.
+///
+/// The condition parser recurses once per `not` in a row: a 64 KiB condition holds
+/// 16,384 of them, and escapes spell them where no look at the text counts them
+/// (`"not\tnot\t..."`). That takes about 8 MiB of stack, more than a caller's thread may
+/// have (a test's has 2 MiB). Only the pages used are ever touched.
+const PARSER_STACK: usize = 64 << 20;
+
+/// A failure's reason longer than this many characters keeps only its two ends.
+///
+/// The first and last half of them: the condition parser's messages can quote the
+/// whole condition, up to 64 KiB, and wrap a nested error once per level.
+pub const MAX_REASON: usize = 200;
 
 /// The event's keys an alert copies, by `EventID`: its process (or, for a driver load,
 /// the driver), under the event's own names.
@@ -329,23 +367,23 @@ impl Rules {
     pub fn load(paths: &[PathBuf]) -> Self {
         let mut sources = Vec::new();
         let mut loaded = Loaded::default();
+        let mut searched = BTreeMap::new();
         for path in paths {
-            collect(path, true, &mut sources, &mut loaded);
+            collect(path, true, &mut sources, &mut loaded, &mut searched);
         }
+        let sources: Vec<(&str, &[u8])> =
+            sources.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())).collect();
         let mut rules = Self::empty(loaded);
-        for (name, bytes) in sources {
-            rules.add_source(&name, &bytes);
-        }
+        rules.add_sources(&sources);
         rules
     }
 
     /// Loads rules from `(name, bytes)` pairs, as if each were a file of that name.
     #[must_use]
     pub fn from_sources<'a>(sources: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
+        let sources: Vec<(&str, &[u8])> = sources.into_iter().collect();
         let mut rules = Self::empty(Loaded::default());
-        for (name, bytes) in sources {
-            rules.add_source(name, bytes);
-        }
+        rules.add_sources(&sources);
         rules
     }
 
@@ -373,8 +411,34 @@ impl Rules {
     fn fail(&mut self, file: &str, reason: impl Into<String>) {
         let reason: String = reason.into();
         // One line: the parser's messages can span several.
-        let reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+        let mut reason = reason.split_whitespace().collect::<Vec<_>>().join(" ");
+        // Its start (what failed) and its end (the innermost cause), if it is too long.
+        let length = reason.chars().count();
+        if length > MAX_REASON {
+            let head: String = reason.chars().take(MAX_REASON / 2).collect();
+            let tail: String = reason.chars().skip(length - MAX_REASON / 2).collect();
+            reason = format!("{head} ... {tail}");
+        }
         self.loaded.failures.push(Failure { file: file.to_owned(), reason });
+    }
+
+    /// Adds the sources on a thread of its own with a [`PARSER_STACK`] (on the caller's if
+    /// no thread can start): parsing a condition, compiling it and dropping it each
+    /// recurse once per level, and the parser sees how deep only once it has parsed.
+    fn add_sources(&mut self, sources: &[(&str, &[u8])]) {
+        let started = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("rules-parser".to_owned())
+                .stack_size(PARSER_STACK)
+                .spawn_scoped(scope, || sources.iter().for_each(|&(name, bytes)| self.add_source(name, bytes)))
+                // A panic in the parser is the caller's, as it would be on its own thread.
+                .map(|parser| parser.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        });
+        if started.is_err() {
+            for &(name, bytes) in sources {
+                self.add_source(name, bytes);
+            }
+        }
     }
 
     fn add_source(&mut self, name: &str, bytes: &[u8]) {
@@ -382,18 +446,19 @@ impl Rules {
             self.fail(name, "not valid UTF-8");
             return;
         };
-        let collection = match rsigma_parser::parse_sigma_yaml(text) {
-            Ok(c) => c,
-            Err(e) => {
-                self.fail(name, e.to_string());
-                return;
-            }
-        };
-        for error in &collection.errors {
-            self.fail(name, error.clone());
+        if let Err(reason) = prescan(text) {
+            self.fail(name, reason);
+            return;
         }
-        self.loaded.skipped += collection.correlations.len() + collection.filters.len();
-        for rule in &collection.rules {
+        let parsed = parse(text);
+        if parsed.errors.is_empty() && parsed.rules.is_empty() && parsed.skipped == 0 {
+            self.fail(name, "no Sigma rule in it");
+        }
+        for error in parsed.errors {
+            self.fail(name, error);
+        }
+        self.loaded.skipped += parsed.skipped;
+        for rule in &parsed.rules {
             self.add_rule(name, rule);
         }
     }
@@ -453,6 +518,89 @@ impl Rules {
             alert(make_alert(info, &event, event_id));
         }
     }
+}
+
+/// Refuses, before it is parsed, a text the parser would take too long on: `[`/`{`
+/// nested deeper than [`MAX_FLOW_NESTING`], more `and`/`or`/`not` words than
+/// [`MAX_CONDITION_WORDS`]. Both are counted on the raw text, brackets and words in
+/// strings too. Escapes in double quotes can spell letters (`"not\tnot"`) but never
+/// structure, so the brackets are never undercounted; words so spelled are bounded only
+/// by the parser's own limit, 64 KiB a condition.
+fn prescan(text: &str) -> Result<(), String> {
+    let mut depth = 0usize;
+    for (at, byte) in text.bytes().enumerate() {
+        match byte {
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => continue,
+        }
+        if depth > MAX_FLOW_NESTING {
+            let line = text[..at].matches('\n').count() + 1;
+            return Err(format!("nested deeper than {MAX_FLOW_NESTING} [ and {{ (line {line})"));
+        }
+    }
+    // The condition grammar's words: letters, digits, `_` and `-`.
+    let words = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .filter(|word| matches!(*word, "and" | "or" | "not"))
+        .count();
+    if words > MAX_CONDITION_WORDS {
+        return Err(format!("{words} and/or/not words, more than {MAX_CONDITION_WORDS}: too long a condition"));
+    }
+    Ok(())
+}
+
+/// What of a rule file is kept ([`parse`]).
+#[derive(Default)]
+struct Parsed {
+    /// Why documents or rules did not load, one each.
+    errors: Vec<String>,
+    /// Correlation rules and filters.
+    skipped: usize,
+    /// The rules to add.
+    rules: Vec<SigmaRule>,
+}
+
+/// Parses a rule file's text, and refuses a rule whose condition nests deeper than
+/// [`MAX_CONDITION_NESTING`].
+fn parse(text: &str) -> Parsed {
+    let mut parsed = Parsed::default();
+    let collection = match rsigma_parser::parse_sigma_yaml(text) {
+        Ok(c) => c,
+        Err(e) => {
+            parsed.errors.push(e.to_string());
+            return parsed;
+        }
+    };
+    parsed.skipped = collection.correlations.len() + collection.filters.len();
+    parsed.errors = collection.errors;
+    for rule in collection.rules {
+        if rule.detection.conditions.iter().any(|c| nests_deeper(c, MAX_CONDITION_NESTING)) {
+            let key = rule.id.as_ref().unwrap_or(&rule.title);
+            parsed.errors.push(format!("rule {key}: condition nested deeper than {MAX_CONDITION_NESTING}"));
+        } else {
+            parsed.rules.push(rule);
+        }
+    }
+    parsed
+}
+
+/// Whether `condition` nests deeper than `limit` levels (walked without recursion).
+fn nests_deeper(condition: &ConditionExpr, limit: usize) -> bool {
+    let mut pending = Vec::from([(condition, 1usize)]);
+    while let Some((expr, depth)) = pending.pop() {
+        if depth > limit {
+            return true;
+        }
+        match expr {
+            ConditionExpr::And(inner) | ConditionExpr::Or(inner) => {
+                pending.extend(inner.iter().map(|e| (e, depth + 1)));
+            }
+            ConditionExpr::Not(inner) => pending.push((inner, depth + 1)),
+            ConditionExpr::Identifier(_) | ConditionExpr::Selector { .. } => {}
+        }
+    }
+    false
 }
 
 fn make_alert(info: &RuleInfo, event: &Value, event_id: u64) -> Alert {
@@ -705,8 +853,17 @@ fn detection_fields(rule: &SigmaRule) -> Vec<String> {
 }
 
 /// Adds the rule files under `path` to `sources` (a file given by name is read whatever
-/// its extension).
-fn collect(path: &Path, named: bool, sources: &mut Vec<(String, Vec<u8>)>, loaded: &mut Loaded) {
+/// its extension and kind, up to [`MAX_RULE_FILE`]; in a folder only regular files are:
+/// a named pipe would wait for a writer). A folder is searched once, however many paths
+/// (symbolic links, loops among them) lead to it: `searched` holds the real path of each
+/// folder searched, and the path it was searched by.
+fn collect(
+    path: &Path,
+    named: bool,
+    sources: &mut Vec<(String, Vec<u8>)>,
+    loaded: &mut Loaded,
+    searched: &mut BTreeMap<PathBuf, String>,
+) {
     let shown = path.display().to_string();
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
@@ -716,6 +873,21 @@ fn collect(path: &Path, named: bool, sources: &mut Vec<(String, Vec<u8>)>, loade
         }
     };
     if meta.is_dir() {
+        match std::fs::canonicalize(path) {
+            Ok(real) => {
+                if let Some(first) = searched.get(&real) {
+                    let reason =
+                        format!("the folder {first} again, searched once (a symbolic link loop, or a second path)");
+                    loaded.failures.push(Failure { file: shown, reason });
+                    return;
+                }
+                searched.insert(real, shown.clone());
+            }
+            Err(e) => {
+                loaded.failures.push(Failure { file: shown, reason: e.to_string() });
+                return;
+            }
+        }
         let entries = match std::fs::read_dir(path) {
             Ok(entries) => entries,
             Err(e) => {
@@ -730,10 +902,10 @@ fn collect(path: &Path, named: bool, sources: &mut Vec<(String, Vec<u8>)>, loade
             let hidden = child.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.'));
             if child.is_dir() {
                 if !hidden {
-                    collect(&child, false, sources, loaded);
+                    collect(&child, false, sources, loaded, searched);
                 }
             } else if is_yaml(&child) {
-                collect(&child, false, sources, loaded);
+                collect(&child, false, sources, loaded, searched);
             } else {
                 loaded.ignored += 1;
                 if loaded.first_ignored.is_none() {
@@ -743,13 +915,21 @@ fn collect(path: &Path, named: bool, sources: &mut Vec<(String, Vec<u8>)>, loade
         }
         return;
     }
-    let _ = named;
+    if !named && !meta.is_file() {
+        loaded.failures.push(Failure { file: shown, reason: "not a regular file".to_owned() });
+        return;
+    }
     if meta.len() > MAX_RULE_FILE {
         loaded.failures.push(Failure { file: shown, reason: format!("larger than {MAX_RULE_FILE} bytes") });
         return;
     }
-    match std::fs::read(path) {
-        Ok(bytes) => sources.push((shown, bytes)),
+    // Read at most one byte past the limit: a device or pipe given by name has no length.
+    let mut bytes = Vec::new();
+    match std::fs::File::open(path).and_then(|file| file.take(MAX_RULE_FILE + 1).read_to_end(&mut bytes)) {
+        Ok(_) if bytes.len() as u64 > MAX_RULE_FILE => {
+            loaded.failures.push(Failure { file: shown, reason: format!("larger than {MAX_RULE_FILE} bytes") });
+        }
+        Ok(_) => sources.push((shown, bytes)),
         Err(e) => loaded.failures.push(Failure { file: shown, reason: e.to_string() }),
     }
 }

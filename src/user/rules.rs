@@ -13,6 +13,9 @@
 //! cannot be read, parsed or compiled is a failure, named once with its reason, and never
 //! stops the load. Folders are searched recursively for `.yml`/`.yaml` files (hidden
 //! folders such as `.git` are not entered); their other files are counted as ignored.
+//! A rule file is untrusted input: what the parser or the engine cannot take (deep
+//! nesting, long conditions, huge regexes, files that never end) is refused before it
+//! gets there, each limit a constant below, measured against the public rules.
 //!
 //! Three places where rsigma 0.23 departs from the Sigma specification are mended here,
 //! on the parsed rule before it is compiled (`mend`), found by probing it against
@@ -83,6 +86,20 @@ pub const MAX_CONDITION_WORDS: usize = 1000;
 /// `not`, `and`, `or`, and what they hold, count one level each (the public rules reach
 /// 5): the engine walks a condition recursively on every event.
 pub const MAX_CONDITION_NESTING: usize = 64;
+
+/// A regex (`re`) that compiles to more than this is refused.
+///
+/// The public rules' largest needs 4 MiB (`\w{1,64}`: Unicode classes are large); the
+/// regex crate's own limit, which rsigma keeps, is 10 MiB.
+pub const MAX_REGEX: usize = 8 << 20;
+
+/// The regexes of all rules loaded may compile to at most this much, together.
+///
+/// Each counts at the power of two its size reaches (from 4 KiB). The public rules' (their
+/// 74 `re` values and the values with wildcards, which become regexes) count 10.8 MiB;
+/// without a total, a 10 KB file of 50 rules with
+/// `\w{200}` took 620 MB, and a 1 MiB file of them would take tens of GB.
+pub const MAX_REGEX_TOTAL: usize = 256 << 20;
 
 /// The stack of the thread that loads rule files.
 ///
@@ -254,6 +271,8 @@ pub struct Rules {
     loaded: Loaded,
     /// Alerts below this level are not made.
     min_level: Level,
+    /// What the regexes loaded so far count against [`MAX_REGEX_TOTAL`].
+    regex_bytes: usize,
 }
 
 /// Alerts made so far, by level.
@@ -392,7 +411,7 @@ impl Rules {
             .iter()
             .map(|&(_, event_id)| Category { event_id, engine: Engine::new(), info: HashMap::new() })
             .collect();
-        Self { categories, loaded, min_level: Level::Informational }
+        Self { categories, loaded, min_level: Level::Informational, regex_bytes: 0 }
     }
 
     /// Makes no alert below `level`.
@@ -472,15 +491,23 @@ impl Rules {
         let mut rule = rule.clone();
         mend(&mut rule);
         let rule = &rule;
-        let category = &mut self.categories[index];
-        if category.info.contains_key(&key) {
+        if self.categories[index].info.contains_key(&key) {
             self.fail(name, format!("rule {key} is loaded already (from another file)"));
             return;
         }
+        let regex_bytes = match regex_size(rule, MAX_REGEX_TOTAL.saturating_sub(self.regex_bytes)) {
+            Ok(bytes) => bytes,
+            Err(why) => {
+                self.fail(name, format!("rule {key}: {why}"));
+                return;
+            }
+        };
+        let category = &mut self.categories[index];
         if let Err(e) = category.engine.add_rule(rule) {
             self.fail(name, format!("rule {key}: {e}"));
             return;
         }
+        self.regex_bytes += regex_bytes;
         let info = RuleInfo {
             order: self.loaded.rules,
             id: key.clone(),
@@ -636,6 +663,54 @@ fn category_of(rule: &SigmaRule) -> Option<usize> {
     }
     let category = source.category.as_deref()?;
     CATEGORIES.iter().position(|(name, _)| name.eq_ignore_ascii_case(category))
+}
+
+/// What `rule`'s regexes (`re` values, with their `i`/`m`/`s` flags) count against
+/// [`MAX_REGEX_TOTAL`]: each the power of two, from 4 KiB, that its compiled size fits.
+/// Refuses a regex over [`MAX_REGEX`], or one that would pass `room`.
+fn regex_size(rule: &SigmaRule, room: usize) -> Result<usize, String> {
+    fn walk<'r>(detection: &'r Detection, out: &mut Vec<&'r DetectionItem>) {
+        match detection {
+            Detection::AllOf(items) => out.extend(items.iter().filter(|i| i.field.modifiers.contains(&Modifier::Re))),
+            Detection::AnyOf(inner) => inner.iter().for_each(|d| walk(d, out)),
+            _ => {}
+        }
+    }
+    let mut items = Vec::new();
+    rule.detection.named.values().for_each(|d| walk(d, &mut items));
+    let mut total = 0usize;
+    for item in items {
+        let has = |m: Modifier| item.field.modifiers.contains(&m);
+        for value in &item.values {
+            let SigmaValue::String(s) = value else { continue };
+            let pattern = s.as_plain().unwrap_or_else(|| s.original.clone());
+            let mut limit = 4 << 10;
+            let built = loop {
+                let built = regex::RegexBuilder::new(&pattern)
+                    .case_insensitive(has(Modifier::IgnoreCase))
+                    .multi_line(has(Modifier::Multiline))
+                    .dot_matches_new_line(has(Modifier::DotAll))
+                    .size_limit(limit)
+                    .build();
+                match built {
+                    Err(regex::Error::CompiledTooBig(_)) if limit < MAX_REGEX => limit *= 2,
+                    other => break other,
+                }
+            };
+            match built {
+                Ok(_) => total += limit,
+                Err(regex::Error::CompiledTooBig(_)) => {
+                    return Err(format!("a regex compiles to more than {MAX_REGEX} bytes"));
+                }
+                // rsigma reports a pattern it cannot compile in its own words.
+                Err(_) => {}
+            }
+            if total > room {
+                return Err(format!("the regexes loaded would compile to more than {MAX_REGEX_TOTAL} bytes"));
+            }
+        }
+    }
+    Ok(total)
 }
 
 /// Mends the two departures from the specification named in the module doc, in every
@@ -1098,6 +1173,23 @@ level: high
         let mut seen = Vec::new();
         rules.evaluate(r#"{"EventID":1,"Image":"C:\\whoami.exe"}"#, |a| seen.push(a.rule_id));
         assert_eq!(seen, ids);
+    }
+
+    #[test]
+    fn regexes_are_sized_one_by_one_and_together() {
+        let re = |id: usize, pattern: &str| {
+            rule(&format!("    selection:\n        CommandLine|re: '{pattern}'"))
+                .replace("44444444-4444-4444-4444-444444444444", &format!("44444444-4444-4444-4444-{id:012}"))
+        };
+        let big = Rules::from_sources([("big.yml", re(1, "\\w{200}").as_bytes())]);
+        assert_eq!(big.loaded().rules, 0);
+        assert!(big.loaded().failures[0].reason.contains("a regex compiles to more than"), "{:?}", big.loaded());
+        // 4 MiB each (the largest public rule's class): 64 fit the total, the next do not.
+        let texts: Vec<String> = (0..66).map(|i| re(i, "-k\\s\\w{1,64}")).collect();
+        let many = Rules::from_sources(texts.iter().map(|t| ("many.yml", t.as_bytes())));
+        assert_eq!(many.loaded().rules, MAX_REGEX_TOTAL / (4 << 20));
+        assert!(many.loaded().failures.iter().all(|f| f.reason.contains("the regexes loaded would compile")));
+        assert!(fires(&re(0, "-k\\s\\w{1,64}"), "svchost.exe -k netsvcs"));
     }
 
     #[test]

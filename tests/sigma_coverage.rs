@@ -208,7 +208,7 @@ fn documented_keys() -> HashMap<u64, BTreeSet<String>> {
     by_id
 }
 
-/// The category index notifyring's engine files a rule under (src/user/rules.rs): product
+/// The category index notifyring's engine files a rule under (src/user/rules/): product
 /// `windows`, service none or `sysmon`, one of [`CATEGORIES`].
 fn category_of(rule: &SigmaRule) -> Option<usize> {
     let source = &rule.logsource;
@@ -323,7 +323,7 @@ fn modifiers_of(rule: &SigmaRule) -> BTreeSet<String> {
 /// A difference, and whether a detection item is exposed to it.
 type Reading = (&'static str, fn(&DetectionItem) -> bool);
 
-/// Where rsigma reads the specification differently and src/user/rules.rs mends it
+/// Where rsigma reads the specification differently and src/user/rules/mend.rs mends it
 /// (`tests/sigma_semantics.rs`), the differences a rule set can show.
 const READINGS: [Reading; 5] = [
     (
@@ -506,7 +506,7 @@ fn page(rules_dir: &Path, rows: &[Row]) -> String {
     let _ = writeln!(o, "\n## Rules rsigma reads differently from the specification\n");
     paragraph(
         &mut o,
-        "Where rsigma 0.23 departs from the specification and src/user/rules.rs mends the rule before it is \
+        "Where rsigma 0.23 departs from the specification and src/user/rules/mend.rs mends the rule before it is \
          compiled (each a `MENDED` test in tests/sigma_semantics.rs), the rules the difference touches: \
          without the mend they could miss events the specification matches.",
     );

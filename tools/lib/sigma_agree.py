@@ -278,7 +278,7 @@ def run_replay(replay, trace, rules_dir, with_rules):
     events, alerts, problems = [], {}, []
     loaded = None
     if with_rules:
-        # The replay's account of the load (src/user/rules.rs, `Loaded::report`).
+        # The replay's account of the load (src/user/rules/load.rs, `Loaded::report`).
         not_loaded = re.findall(r"^notifyring: rule not loaded: (.*?): (.*)$", proc.stderr, re.M)
         counts = re.search(r"^notifyring: rules: (\d+) loaded, (\d+) skipped .*?, (\d+) failed", proc.stderr, re.M)
         if counts is None:

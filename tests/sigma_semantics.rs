@@ -1,4 +1,4 @@
-//! What a Sigma rule means to notifyring's engine (rsigma 0.23, src/user/rules.rs), point
+//! What a Sigma rule means to notifyring's engine (rsigma 0.23, src/user/rules/), point
 //! by point against the Sigma specification: the Sigma Rules Specification 2.0.0 and its
 //! Sigma Modifiers appendix 2.1.0 (SigmaHQ/sigma-specification). Each test loads a small
 //! rule written here through `Rules::from_sources`, evaluates crafted events and asserts
@@ -6,7 +6,7 @@
 //!
 //! Where rsigma departs from the specification, the test asserts what rsigma does and a
 //! comment beginning `DIFFERS:` says what the specification asks, so a change in rsigma
-//! fails the test and the comment is read again. Where src/user/rules.rs mends a
+//! fails the test and the comment is read again. Where src/user/rules/ mends a
 //! departure (`MENDED:`), the test asserts the specification.
 
 use notifyring::user::rules::Rules;
@@ -142,7 +142,7 @@ fn star_crosses_a_line_break() {
     // MENDED: the specification's `*` is "an unbounded length wildcard", any characters.
     // rsigma turns `*` into the regex `.*` without the `s` flag, so it stopped at a line
     // feed, and `?` did not match one; a Windows command line can hold line breaks.
-    // rules.rs compiles such values with the flag.
+    // mend.rs compiles such values with the flag.
     let r = rule(
         r"
     selection:
@@ -431,7 +431,7 @@ fn windash_turns_a_dash_into_every_dash_and_the_slash() {
 fn windash_turns_a_slash_into_each_dash() {
     // MENDED: the appendix converts all five characters "interchangeably", so a rule
     // written with `/` (SigmaHQ has some, e.g. `CommandLine|contains|windash: '/format:'`)
-    // matches `-format:` too. rsigma expanded only `-`; rules.rs expands both, as pySigma.
+    // matches `-format:` too. rsigma expanded only `-`; mend.rs expands both, as pySigma.
     let r = rule(
         r"
     selection:
@@ -448,7 +448,7 @@ fn windash_turns_a_slash_into_each_dash() {
 fn windash_keeps_wildcards() {
     // MENDED: with `windash`, rsigma matched a value holding a wildcard as its raw text,
     // the `*` as a plain star; the specification applies the modifier to the value and
-    // keeps its wildcards, as rules.rs now does.
+    // keeps its wildcards, as mend.rs now does.
     let r = rule(
         r"
     selection:
@@ -491,7 +491,7 @@ fn base64offset_contains_finds_the_value_mid_text_at_every_offset() {
     // (pySigma drops the first characters, which depend on the bytes before the value,
     // and the last ones, which depend on the bytes after it). rsigma kept the last
     // character where the value does not end on a 3-byte boundary, so a value followed by
-    // more text was found at only one shift of three. rules.rs encodes the variants as
+    // more text was found at only one shift of three. mend.rs encodes the variants as
     // pySigma does. Four shared rules use `base64offset|contains`.
     let r = rule(
         r"
@@ -614,7 +614,7 @@ fn null_matches_an_absent_or_null_field_and_empty_only_the_empty_string() {
 fn null_in_a_value_list_matches_an_absent_field() {
     // MENDED: a value list is an OR, so `[null, '']` matches an absent field (its null
     // alternative does). rsigma matched an absent field only against a lone `null`;
-    // rules.rs splits the list. No shared rule writes null inside a list.
+    // mend.rs splits the list. No shared rule writes null inside a list.
     let r = rule(
         r"
     selection:
@@ -932,7 +932,7 @@ fn time_parts_do_not_read_notifyrings_utc_time() {
 fn startswith_and_endswith_anchor_their_own_end_with_wildcards_too() {
     // MENDED: a value with a wildcard under `startswith` must match at the start of the
     // field and one under `endswith` at its end. rsigma 0.23 anchored them the other way
-    // round (`startswith: 'a?c'` matched `xabc`, not `abcx`); rules.rs anchors them.
+    // round (`startswith: 'a?c'` matched `xabc`, not `abcx`); mend.rs anchors them.
     let r = rule(
         r"
     selection:

@@ -38,30 +38,21 @@
 
 mod common;
 
+use common::stages::{CHANNEL_BYTES, CLOCK, CachedFacts, STAGE_EVENTS, capture, deliver_and_read, json_of};
 use common::{
-    ArrayQueueOfSlots, CHUNK, Floor, FloorPair, Holding, MutexAlloc, NullEnv, ProtocolFloor, Record, RingOnly, Variant,
+    ArrayQueueOfSlots, CHUNK, Floor, FloorPair, Holding, MutexAlloc, ProtocolFloor, Record, RingOnly, Variant,
     ticker::Ticker,
 };
 use crossbeam_queue::ArrayQueue;
 use crossbeam_utils::CachePadded;
-use notifyring::Delivered;
 use notifyring::event::Event;
-use notifyring::reader::wire::{Batch, MIN_READ};
-use notifyring::reader::{Channel, ReadOutcome};
-use notifyring::sim::device::{SimLock, VecRead, VecReads};
-use notifyring::user::facts::{FileEvent, FileFacts, FileFactsSource};
-use notifyring::user::json::{HostProcess, JsonFormatter};
+use notifyring::reader::Channel;
+use notifyring::sim::device::{SimLock, VecReads};
+use notifyring::user::json::JsonFormatter;
 use notifyring::user::paths::PathMap;
-use notifyring::vocab::clock::Clock;
-use notifyring::vocab::process::{Lookup, Name, Origin, ProcessName};
-use notifyring::vocab::start::ThreadStart;
-use notifyring::vocab::token::TokenFacts;
-use notifyring::worker::format::Line;
-use notifyring::worker::{Host, Sink};
 use serde_json::{Map, Value, json};
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
-use std::hint::black_box;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -174,222 +165,6 @@ fn two_producers<V: Variant>(
     let overlap = mine.1.min(theirs.1).saturating_sub(mine.0.max(theirs.0));
     let longer = mine.1.saturating_sub(mine.0).max(theirs.1.saturating_sub(theirs.0));
     (per_event(ticker, wall, 2 * n), overlap.saturating_mul(5) >= longer.saturating_mul(4))
-}
-
-// ---------------------------------------------------------------------------------------
-// The stages after the ring.
-
-/// What the worker delivered for one record, kept so the reader stage can deliver it
-/// again without the worker.
-struct Captured {
-    seq: u64,
-    bytes: Vec<u8>,
-    origin: Origin,
-    process: Owned,
-    token: Option<TokenFacts>,
-    start: Option<ThreadStart>,
-}
-
-/// A [`ProcessName`] that owns its name.
-#[derive(Clone, Copy)]
-enum Owned {
-    NotApplicable,
-    Known(Name),
-    NoImageFile,
-    Unknown,
-}
-
-/// The worker's environment for the stages' preparation: [`NullEnv`], keeping every
-/// delivered record.
-#[derive(Default)]
-struct CaptureEnv {
-    null: NullEnv,
-    kept: Vec<Captured>,
-}
-
-impl Host for CaptureEnv {
-    fn process_image(&mut self, pid: u64, name: &mut Name) -> Lookup {
-        self.null.process_image(pid, name)
-    }
-    fn now_ticks(&mut self) -> u64 {
-        0
-    }
-}
-
-impl Sink for CaptureEnv {
-    fn print(&mut self, line: Line<'_>) {
-        self.null.print(line);
-    }
-    fn delivered(&mut self, d: &Delivered<'_>) {
-        let process = match d.process {
-            ProcessName::NotApplicable => Owned::NotApplicable,
-            ProcessName::Known(name) => Owned::Known(*name),
-            ProcessName::NoImageFile => Owned::NoImageFile,
-            ProcessName::Unknown => Owned::Unknown,
-        };
-        self.kept.push(Captured {
-            seq: d.seq,
-            bytes: d.bytes.to_vec(),
-            origin: d.origin,
-            process,
-            token: d.token.copied(),
-            start: d.start,
-        });
-    }
-}
-
-/// Events per stage round (the stages cost 10–100× a push).
-const STAGE_EVENTS: usize = 2048;
-/// Events delivered between two reads of the reader stage.
-const DELIVER_BETWEEN_READS: usize = 256;
-/// The reader channel's buffer.
-const CHANNEL_BYTES: usize = 4 << 20;
-
-/// The wire input of the stages: what the worker delivered for [`STAGE_EVENTS`] events of
-/// the mix, and the batches a reader read of it.
-struct Wire {
-    kept: Vec<Captured>,
-    batches: Vec<Vec<u8>>,
-}
-
-const CLOCK: Clock = Clock { start_ticks: 0, frequency: 1_000_000_000 };
-
-fn capture(payload: &[Event<'static>; 4], ticker: &Ticker) -> Wire {
-    let record = Record::new(16 << 20, false);
-    chunk(STAGE_EVENTS, payload, ticker, |t, e| assert!(record.push(t, 0, e), "the ring overflowed"));
-    let mut env = CaptureEnv::default();
-    // Relaxed: single-threaded here; the flag only says the worker was queued.
-    while record.pipeline.queue().0.swap(false, Ordering::Relaxed) {
-        record.pipeline.run_worker(&mut env);
-    }
-    assert_eq!(env.kept.len(), STAGE_EVENTS, "the worker delivered every event");
-    let channel = Channel::try_new(CHANNEL_BYTES, CLOCK, SimLock::default()).expect("the channel's buffer");
-    assert!(channel.attach(1), "the reader attaches");
-    let pending = VecReads::default();
-    let mut batches = Vec::new();
-    deliver_and_read(&channel, &pending, &env.kept, |batch| batches.push(batch.to_vec()));
-    Wire { kept: env.kept, batches }
-}
-
-/// The reader stage's body: delivers `kept` to `channel` and reads it back (in batches of
-/// at most [`DELIVER_BETWEEN_READS`] deliveries), handing each batch read to `batch`.
-/// Returns the entries read.
-fn deliver_and_read(
-    channel: &Channel<SimLock>,
-    pending: &VecReads,
-    kept: &[Captured],
-    mut batch: impl FnMut(&[u8]),
-) -> usize {
-    let mut buffer = vec![0u8; MIN_READ];
-    let mut read = 0;
-    for group in kept.chunks(DELIVER_BETWEEN_READS) {
-        for c in group {
-            let record = notifyring::record::decode(&c.bytes).expect("a record the worker delivered");
-            let name = if let Owned::Known(name) = c.process { name } else { Name::EMPTY };
-            let process = match c.process {
-                Owned::NotApplicable => ProcessName::NotApplicable,
-                Owned::Known(_) => ProcessName::Known(&name),
-                Owned::NoImageFile => ProcessName::NoImageFile,
-                Owned::Unknown => ProcessName::Unknown,
-            };
-            let d = Delivered {
-                seq: c.seq,
-                record: &record,
-                bytes: &c.bytes,
-                origin: c.origin,
-                process,
-                token: c.token.as_ref(),
-                start: c.start,
-            };
-            assert!(channel.deliver(pending, &d).is_none(), "no read is pending");
-        }
-        loop {
-            match channel.read(1, pending, VecRead(std::mem::take(&mut buffer))) {
-                ReadOutcome::Filled(VecRead(bytes), n) => {
-                    let parsed = Batch::parse(&bytes[..n]).expect("a batch");
-                    for entry in parsed.entries() {
-                        black_box(entry.expect("an entry"));
-                        read += 1;
-                    }
-                    batch(&bytes[..n]);
-                    buffer = bytes;
-                }
-                ReadOutcome::Pending => {
-                    let VecRead(bytes) = pending.queue.borrow_mut().pop_front().expect("the read just queued");
-                    buffer = bytes;
-                    break;
-                }
-                other => panic!("the reader's read failed: {other:?}"),
-            }
-        }
-    }
-    read
-}
-
-/// File facts from a cache, as the CLI's `DiskFacts` serves a path it has read before
-/// (the key lowercased, the facts cloned), without its `metadata` call: the first ask of
-/// a path fills the cache, every later one is a hit.
-struct CachedFacts {
-    cache: HashMap<String, FileFacts>,
-    template: FileFacts,
-}
-
-impl CachedFacts {
-    fn new() -> Self {
-        let text = |s: &str| Some(s.to_owned());
-        let template = FileFacts {
-            original_file_name: text("agent-host.exe"),
-            description: text("Contoso Monitoring Agent Host"),
-            product: text("Contoso Monitoring Agent"),
-            company: text("Contoso Ltd."),
-            file_version: text("10.4.2211.7 (release.221107-1200)"),
-            hashes: text(
-                "SHA1=2FD4E1C67A2D28FCED849EE1BB76E7391B93EB12,MD5=9E107D9D372BB6826BD81D3542A419D6,\
-                 SHA256=D7A8FBB307D7809469CA9ABCB0082E4F8D5651E46D3CDB762D02D0BF37C9E592,\
-                 IMPHASH=F34D5F2D4577ED6D9CEEC516C1F5A744",
-            ),
-            signed: Some(true),
-            signature: text("Contoso Ltd."),
-            signature_status: text("Valid"),
-        };
-        Self { cache: HashMap::new(), template }
-    }
-}
-
-impl FileFactsSource for CachedFacts {
-    fn file_facts(&mut self, event: &FileEvent<'_>) -> Option<FileFacts> {
-        if event.win32_path.is_empty() {
-            return None;
-        }
-        let key = event.win32_path.to_ascii_lowercase();
-        if let Some(facts) = self.cache.get(&key) {
-            return Some(facts.clone());
-        }
-        self.cache.insert(key, self.template.clone());
-        Some(self.template.clone())
-    }
-}
-
-/// The JSON stage's body: every event of `batches` decoded and formatted as a JSON
-/// object (with file facts from `files`, if given). Returns the events formatted.
-fn json_of(batches: &[Vec<u8>], json: &mut JsonFormatter, mut files: Option<&mut CachedFacts>) -> usize {
-    let mut events = 0;
-    let mut lookup = |_: u64| None::<HostProcess>;
-    for bytes in batches {
-        let batch = Batch::parse(bytes).expect("a batch");
-        for entry in batch.entries() {
-            let entry = entry.expect("an entry");
-            let mut name = Name::EMPTY;
-            let Some(d) = entry.delivered(&mut name) else { continue };
-            let object = match files.as_deref_mut() {
-                Some(files) => json.event_with(&d, &mut lookup, files),
-                None => json.event(&d, &mut lookup),
-            };
-            black_box(object.len());
-            events += 1;
-        }
-    }
-    events
 }
 
 // ---------------------------------------------------------------------------------------

@@ -5,25 +5,33 @@
 #   tools/bench.sh                 # paired rounds + per-call latency (~1 minute on a 2-vCPU VM)
 #   tools/bench.sh --producers 4   # also sweep 1..4 producers, one ring each
 #   tools/bench.sh --criterion     # also run the criterion benches (not used in the summary)
+#   tools/bench.sh --rules         # also Sigma rules against JSON, per event, on every trace
+#                                  # (benches/rules.rs, ~10 s a trace; writes rules.json)
 #   tools/bench.sh --update-docs   # also copy the plots to docs/ (bench-latency.svg, bench-producers.svg)
 #
 # The summary comes from benches/paired.rs: every variant and stage runs back to back in
 # each round, order rotated, and the figures are medians (with p10-p90 spreads) of the
 # per-round ratios, so the machine's drift between benchmarks cancels out. PAIRED_ROUNDS
-# (default 300) sets the rounds.
+# (default 300) sets the rounds. --rules runs benches/rules.rs after the summary: per
+# recorded trace (../shared/traces, else the vendored one), criterion's figures for
+# formatting each event as JSON, evaluating the full shared Sigma rule set on it, and
+# parsing it back, and the trace's peak event rate against what one reader sustains;
+# its table is printed and target/bench/rules.json written (not part of summary.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 update_docs=0
 criterion=0
+rules=0
 producers=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --update-docs) update_docs=1 ;;
         --criterion) criterion=1 ;;
+        --rules) rules=1 ;;
         --producers) shift; producers="${1:?--producers needs a number}" ;;
         --producers=*) producers="${1#--producers=}" ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
         *) echo "bench.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -32,6 +40,7 @@ case "$producers" in ''|*[!0-9]*) echo "bench.sh: --producers takes a number" >&
 
 mkdir -p target/bench
 rm -f target/bench/paired.json target/bench/latency.json
+if [ "$rules" = 1 ]; then rm -f target/bench/rules.json; fi
 load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 
 if [ "$criterion" = 1 ]; then
@@ -215,6 +224,12 @@ print(f"\nmachine: {cpu}, {os.cpu_count()} CPUs, {s['machine']['hypervisor']}, "
       f"load before: {s['machine']['load_average_before']}, after: {s['machine']['load_average_after']}")
 print("wrote target/bench/summary.json" + (", producers.txt, producers.svg" if sweep else ""))
 PY
+
+if [ "$rules" = 1 ]; then
+    echo
+    echo "== Sigma rules: format, evaluate and parse per event, per trace (criterion; not in the summary)"
+    cargo bench --bench rules -- --noplot
+fi
 
 if [ "$update_docs" = 1 ]; then
     mkdir -p docs

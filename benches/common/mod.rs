@@ -19,6 +19,8 @@
 
 #![allow(dead_code, reason = "each bench uses a different subset")]
 
+pub mod stages;
+
 pub use notifyring::replay::ticker;
 
 use crossbeam_queue::ArrayQueue;

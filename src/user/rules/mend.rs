@@ -29,37 +29,60 @@ use rsigma_parser::{Detection, DetectionItem, Modifier, SigmaRule, SigmaString, 
 /// Mends the two departures from the specification named in the module doc, in every
 /// detection item of `rule`.
 pub(super) fn mend(rule: &mut SigmaRule) {
-    fn walk(detection: &mut Detection) {
+    fn walk(detection: &mut Detection, splits: usize) {
         match detection {
             Detection::AllOf(items) => {
-                if let Some(split) = split_null(items) {
+                if let Some(split) = split(items, splits < MAX_SPLITS) {
                     *detection = split;
-                    walk(detection);
+                    walk(detection, splits + 1);
                 } else {
                     items.iter_mut().for_each(mend_item);
                 }
             }
-            Detection::AnyOf(inner) => inner.iter_mut().for_each(walk),
+            Detection::AnyOf(inner) => inner.iter_mut().for_each(|d| walk(d, splits)),
             _ => {}
         }
     }
-    rule.detection.named.values_mut().for_each(walk);
+    rule.detection.named.values_mut().for_each(|d| walk(d, 0));
 }
 
-/// A value list holding `null` among other values (`Field: [null, '']`): the items with
-/// `null` alone, or else with the rest. A list is an OR, and `null` alone matches an event
-/// without the field, which rsigma's mixed list does not.
-fn split_null(items: &[DetectionItem]) -> Option<Detection> {
-    let at = items.iter().position(|item| {
-        item.values.len() > 1
-            && item.values.contains(&SigmaValue::Null)
-            && !item.field.modifiers.contains(&Modifier::All)
+/// Items split per selection at most this many times (each doubles it).
+const MAX_SPLITS: usize = 4;
+
+/// An item whose value list (an OR) must be matched in two parts: the items with one part,
+/// or else with the other.
+/// * `null` among other values (`Field: [null, '']`): `null` alone matches an event
+///   without the field, which rsigma's mixed list does not;
+/// * values with wildcards beside plain ones, while `wildcards` (the split budget) allows:
+///   only the former become regexes ([`mend_wildcards`]), the plain ones keep rsigma's
+///   faster matchers.
+fn split(items: &[DetectionItem], wildcards: bool) -> Option<Detection> {
+    let null = |v: &SigmaValue| *v == SigmaValue::Null;
+    let wild = |v: &SigmaValue| matches!(v, SigmaValue::String(s) if !s.is_plain());
+    let (at, part): (usize, &dyn Fn(&SigmaValue) -> bool) = items.iter().enumerate().find_map(|(at, item)| {
+        let mixed = |p: &dyn Fn(&SigmaValue) -> bool| item.values.iter().any(p) && !item.values.iter().all(p);
+        if item.field.modifiers.contains(&Modifier::All) {
+            None
+        } else if mixed(&null) {
+            Some((at, &null as &dyn Fn(&SigmaValue) -> bool))
+        } else if wildcards && only_strings(item) && mixed(&wild) {
+            Some((at, &wild as &dyn Fn(&SigmaValue) -> bool))
+        } else {
+            None
+        }
     })?;
-    let mut null = items.to_vec();
-    null[at].values = vec![SigmaValue::Null];
+    let mut first = items.to_vec();
+    first[at].values.retain(|v| part(v));
     let mut rest = items.to_vec();
-    rest[at].values.retain(|v| *v != SigmaValue::Null);
-    Some(Detection::AnyOf(vec![Detection::AllOf(null), Detection::AllOf(rest)]))
+    rest[at].values.retain(|v| !part(v));
+    Some(Detection::AnyOf(vec![Detection::AllOf(first), Detection::AllOf(rest)]))
+}
+
+/// Whether an item is string matching only ([`mend_wildcards`]'s modifiers), on strings.
+fn only_strings(item: &DetectionItem) -> bool {
+    let string = [Modifier::Contains, Modifier::StartsWith, Modifier::EndsWith, Modifier::All, Modifier::Cased];
+    item.field.modifiers.iter().all(|m| string.contains(m))
+        && item.values.iter().all(|v| matches!(v, SigmaValue::String(_)))
 }
 
 fn mend_item(item: &mut DetectionItem) {
@@ -178,12 +201,10 @@ pub(super) fn base64_offsets(value: &[u8]) -> Vec<String> {
 /// anchored as those modifiers say, case-insensitive unless `cased`, `*` and `?` matching
 /// line breaks.
 fn mend_wildcards(item: &mut DetectionItem) {
-    let modifiers = &item.field.modifiers;
-    let string = [Modifier::Contains, Modifier::StartsWith, Modifier::EndsWith, Modifier::All, Modifier::Cased];
-    if modifiers.iter().any(|m| !string.contains(m)) || item.values.iter().any(|v| !matches!(v, SigmaValue::String(_)))
-    {
+    if !only_strings(item) {
         return;
     }
+    let modifiers = &item.field.modifiers;
     let has = |m: Modifier| modifiers.contains(&m);
     let (contains, starts, ends) = (has(Modifier::Contains), has(Modifier::StartsWith), has(Modifier::EndsWith));
     let flags = if has(Modifier::Cased) { "(?s)" } else { "(?si)" };

@@ -13,6 +13,9 @@
 //!
 //! Regenerate the page: `SIGMA_COVERAGE_WRITE=1 cargo test --profile host --test sigma_coverage`.
 
+mod common;
+
+use common::json_schema;
 use notifyring::user::rules::{CATEGORIES, Rules};
 use rsigma_parser::{
     ConditionExpr, Detection, DetectionItem, Modifier, Quantifier, SigmaRule, SigmaValue, parse_sigma_yaml,
@@ -174,38 +177,16 @@ fn rule(rule: &SigmaRule, keys: &BTreeSet<String>) -> Verdict {
 
 // --- Inputs -----------------------------------------------------------------------------
 
-/// docs/json.md's keys for each `EventID`: its own table's and the common keys.
+/// docs/json.md's keys for each category's `EventID`, its own table's and the common keys,
+/// as the JSON tests hold every object to them.
 fn documented_keys() -> HashMap<u64, BTreeSet<String>> {
-    let doc = std::fs::read_to_string(manifest_dir().join("docs/json.md")).expect("docs/json.md");
-    let mut common = BTreeSet::new();
-    let mut by_id: HashMap<u64, BTreeSet<String>> = HashMap::new();
-    let mut section: Option<Option<u64>> = None; // Some(None): the common keys
-    for line in doc.lines() {
-        if let Some(title) = line.strip_prefix("## ") {
-            section = if title.starts_with("Common keys") {
-                Some(None)
-            } else {
-                title.strip_prefix("EventID ").and_then(|t| t.split_whitespace().next()?.parse().ok()).map(Some)
-            };
-            continue;
-        }
-        let Some(section) = section else { continue };
-        let Some(key) = line.strip_prefix("| `").and_then(|rest| rest.split_once("` |")).map(|(k, _)| k.to_owned())
-        else {
-            continue;
-        };
-        match section {
-            None => common.insert(key),
-            Some(id) => by_id.entry(id).or_default().insert(key),
-        };
-    }
-    assert!(common.contains("EventID"), "docs/json.md: no common keys table");
-    for (_, id) in CATEGORIES {
-        let keys = by_id.get_mut(&id).unwrap_or_else(|| panic!("docs/json.md: no table for EventID {id}"));
-        assert!(keys.len() >= 3, "docs/json.md: EventID {id} lists only {keys:?}");
-        keys.extend(common.iter().cloned());
-    }
-    by_id
+    let schema = json_schema::schema();
+    CATEGORIES
+        .iter()
+        .map(|&(_, id)| {
+            (id, schema.event_keys(id).unwrap_or_else(|| panic!("docs/json.md: no table for EventID {id}")))
+        })
+        .collect()
 }
 
 /// The category index notifyring's engine files a rule under (src/user/rules/): product

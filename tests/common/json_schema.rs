@@ -47,6 +47,13 @@ pub fn schema() -> Schema {
 }
 
 impl Schema {
+    /// The keys an event of `EventID` `id` may carry: its own table's and the common ones
+    /// (`None`: no table for it).
+    pub fn event_keys(&self, id: u64) -> Option<std::collections::BTreeSet<String>> {
+        let own = self.by_id.get(&id)?;
+        Some(own.keys().chain(self.common.keys()).cloned().collect())
+    }
+
     /// Every key documented for its `EventID` with the documented type, every `always`
     /// key present; the `EventID` fits the `Kind`.
     pub fn check(&self, line: &str) -> Value {

@@ -183,18 +183,17 @@ impl Rules {
             self.fail(name, error);
         }
         self.loaded.skipped += parsed.skipped;
-        for rule in &parsed.rules {
+        for rule in parsed.rules {
             self.add_rule(name, rule);
         }
     }
 
-    fn add_rule(&mut self, name: &str, rule: &SigmaRule) {
-        let Some(index) = category_of(rule) else {
+    fn add_rule(&mut self, name: &str, mut rule: SigmaRule) {
+        let Some(index) = category_of(&rule) else {
             self.loaded.skipped += 1;
             return;
         };
         let key = rule.id.clone().unwrap_or_else(|| rule.title.clone());
-        let mut rule = rule.clone();
         mend(&mut rule);
         let rule = &rule;
         if self.categories[index].info.contains_key(&key) {

@@ -38,8 +38,9 @@
 //! # Protocol
 //! * Reserve: a bounded CAS loop advances the producer word and takes its losses; no
 //!   lock, no wait. The common case (no pad, room, no race) is one attempt whose CAS
-//!   operand is two instructions from the loaded word; the rest is `reserve_slow`. A full ring fails at once and the loss is counted by a CAS on the same
-//!   word, at the position the decision was made on. The winning CAS is the record
+//!   operand is two instructions from the loaded word; the rest is `reserve_slow`. A
+//!   full ring fails at once and the loss is counted by a CAS on the same word, at the
+//!   position the decision was made on. The winning CAS is the record
 //!   path's one locked operation, and the first half of the Dekker pair with the
 //!   scheduler (see `schedule`): a worker going idle either sees the reservation
 //!   ([`Ring::scan`]) or its producer sees the worker idle.
